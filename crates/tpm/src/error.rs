@@ -1,0 +1,96 @@
+//! One error enum for the crate, with TPM response codes sorted into what a caller can act
+//! on. Messages never carry a secret: they name the operation and the TPM's response code,
+//! nothing the caller passed in.
+
+use tss_esapi::constants::response_code::Tss2ResponseCodeKind as Kind;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No TPM could be reached through the chosen TCTI.
+    #[error("cannot reach the TPM through {tcti}: {detail}")]
+    Connect { tcti: String, detail: String },
+    /// The TCTI string is not one of the accepted forms.
+    #[error("unknown TPM interface {0:?}: use device:/dev/tpmrm0, tabrmd:bus_type=session or swtpm:host=H,port=P")]
+    BadTcti(String),
+    /// An authorization value (PIN, owner password) was wrong. For the PIN index the TPM
+    /// has counted the failure.
+    #[error("authorization failed during {op}")]
+    AuthFailed { op: &'static str },
+    /// The PIN index has reached its limit: the TPM refuses even the right PIN.
+    #[error("the PIN is blocked: too many wrong attempts")]
+    PinBlocked,
+    /// A PIN-bound key was used without the PIN; the TPM refused.
+    #[error("this key requires the PIN")]
+    PinRequired,
+    /// The TPM-wide dictionary-attack protection is in lockout.
+    #[error("the TPM is in dictionary-attack lockout; wait for it to recover or reset it with the lockout authorization")]
+    Lockout,
+    /// The TPM has no room for another object or session.
+    #[error("the TPM is out of object or session memory during {op}")]
+    ObjectMemory { op: &'static str },
+    /// A key blob is malformed, tampered with, or from another root.
+    #[error("the key blob is not valid for this authenticator: {0}")]
+    BadBlob(&'static str),
+    /// The NV index at the stored handle is not the PIN index this crate defines.
+    #[error("the NV index {handle:#010x} is not a tpm-passkey PIN index: {why}")]
+    PinIndexMismatch { handle: u32, why: &'static str },
+    /// An NV index already exists at the requested handle.
+    #[error("the NV index {0:#010x} is already defined")]
+    IndexInUse(u32),
+    /// No PIN index exists at the handle.
+    #[error("no PIN index at {0:#010x}")]
+    NoPinIndex(u32),
+    /// The TPM is busy (testing, yielded, retry); the operation may succeed if repeated.
+    #[error("the TPM is busy during {op}; try again")]
+    Busy { op: &'static str },
+    /// Any other TPM or TSS failure, with the response code for the log.
+    #[error("TPM error during {op}: {code}")]
+    Tpm { op: &'static str, code: String },
+    /// The embedded simulator could not be started.
+    #[error("cannot start the TPM simulator: {0}")]
+    Simulator(String),
+    /// The Secret Service could not be used to keep the owner password.
+    #[error("keyring: {0}")]
+    Keyring(String),
+}
+
+impl Error {
+    /// Sorts an ESAPI error raised during `op` into a variant. `op` is a static label,
+    /// never data, so no secret can reach the message.
+    pub(crate) fn tss(op: &'static str, e: tss_esapi::Error) -> Self {
+        let kind = match e {
+            tss_esapi::Error::Tss2Error(rc) => rc.kind(),
+            tss_esapi::Error::WrapperError(_) => None,
+        };
+        match kind {
+            Some(Kind::AuthFail | Kind::BadAuth) => Error::AuthFailed { op },
+            Some(Kind::Lockout) => Error::Lockout,
+            Some(
+                Kind::ObjectMemory
+                | Kind::SessionMemory
+                | Kind::Memory
+                | Kind::ObjectHandles
+                | Kind::SessionHandles,
+            ) => Error::ObjectMemory { op },
+            Some(
+                Kind::Retry | Kind::Yielded | Kind::Testing | Kind::NvRate | Kind::NvUnavailable,
+            ) => Error::Busy { op },
+            _ => Error::Tpm {
+                op,
+                code: e.to_string(),
+            },
+        }
+    }
+
+    /// The response-code kind of an ESAPI error, for call sites that give a kind a
+    /// meaning of their own (e.g. AuthUnavailable on the PIN index means "blocked").
+    pub(crate) fn kind_of(e: &tss_esapi::Error) -> Option<Kind> {
+        match e {
+            tss_esapi::Error::Tss2Error(rc) => rc.kind(),
+            tss_esapi::Error::WrapperError(_) => None,
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! tpm-passkey's TPM 2.0 back end.
+//!
+//! Everything that touches the TPM lives here, behind a small safe API:
+//!
+//! * [`Tpm`]: one connection (TCTI chosen by [`TctiChoice`]) with the root key loaded,
+//!   derived from a 32-byte [`RootSeed`] that the caller keeps. Deleting the seed makes
+//!   every key blob created under it useless (cryptographic erasure).
+//! * The PIN ([`PinIndex`]): a TPM_NT_PIN_FAIL NV index whose authValue is the CTAP
+//!   pinHash. The TPM counts failures, resets on success and refuses at the limit; the
+//!   TPM-wide dictionary-attack counter is never touched.
+//! * Credential keys ([`KeyBlob`]): P-256 ECDSA keys made inside the TPM, either
+//!   user-presence only or bound to the PIN by `PolicySecret(PIN index)`.
+//! * [`Swtpm`]: the embedded simulator used when no TPM device exists, and by tests.
+//! * [`OwnerAuthStore`]: the owner-hierarchy password, if IT set one, kept in the
+//!   Secret Service through keyring-core, never in a file.
+//!
+//! [`Tpm`] is not `Send` (the ESAPI context is a raw C handle): a program that wants the
+//! TPM from several threads gives it one thread of its own.
+#![forbid(unsafe_code)]
+
+mod blob;
+mod error;
+mod info;
+mod keys;
+mod owner_auth;
+mod pin;
+mod policy;
+mod secret;
+mod session;
+mod swtpm;
+mod tcti;
+mod templates;
+mod tpm;
+
+pub use blob::{KeyBlob, Protection};
+pub use error::{Error, Result};
+pub use info::{DaState, TpmInfo};
+pub use keys::{CreatedKey, KeyAuth};
+pub use owner_auth::OwnerAuthStore;
+pub use pin::{PinIndex, PinRetries, PIN_INDEX_RANGE, PIN_LIMIT};
+pub use policy::{policy_change_auth_digest, policy_secret_digest};
+pub use secret::{OwnerAuth, PinHash, RootSeed};
+pub use swtpm::Swtpm;
+pub use tcti::{TctiChoice, TctiSource};
+pub use tpm::Tpm;

@@ -1,0 +1,109 @@
+//! Session helpers. Every command that authorizes with a secret (the PIN, the owner
+//! password) runs under a salted HMAC session: the salt is encrypted to the root key, so
+//! the session key cannot be computed from what crosses the TPM bus, the secret itself is
+//! never sent (only an HMAC keyed with it), and parameters that carry a secret are
+//! encrypted with AES-128-CFB. Sessions are flushed after use, success or not: swtpm and
+//! many hardware TPMs hold only three.
+
+use tss_esapi::{
+    attributes::SessionAttributesBuilder,
+    constants::SessionType,
+    handles::{KeyHandle, SessionHandle},
+    interface_types::{algorithm::HashingAlgorithm, session_handles::AuthSession},
+    structures::SymmetricDefinition,
+    Context,
+};
+
+use crate::{Error, Result};
+
+/// Which parameters a command encrypts: `decrypt` = the first command parameter (sent to
+/// the TPM), `encrypt` = the first response parameter. The TPM refuses a session that asks
+/// for it on a command whose first parameter is not a sized buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ParamEncryption {
+    pub decrypt: bool,
+    pub encrypt: bool,
+}
+
+pub(crate) const NO_PARAM_ENCRYPTION: ParamEncryption = ParamEncryption {
+    decrypt: false,
+    encrypt: false,
+};
+
+/// Starts an HMAC session salted to `salt_key` (the root, or a throw-away null-hierarchy
+/// key before the root exists).
+pub(crate) fn start_salted_hmac(
+    ctx: &mut Context,
+    salt_key: KeyHandle,
+    enc: ParamEncryption,
+    op: &'static str,
+) -> Result<AuthSession> {
+    let session = ctx
+        .start_auth_session(
+            Some(salt_key),
+            None,
+            None,
+            SessionType::Hmac,
+            SymmetricDefinition::AES_128_CFB,
+            HashingAlgorithm::Sha256,
+        )
+        .map_err(|e| Error::tss(op, e))?
+        .ok_or(Error::Tpm {
+            op,
+            code: "the TPM returned no session".into(),
+        })?;
+    let (attrs, mask) = SessionAttributesBuilder::new()
+        .with_continue_session(true)
+        .with_decrypt(enc.decrypt)
+        .with_encrypt(enc.encrypt)
+        .build();
+    if let Err(e) = ctx.tr_sess_set_attributes(session, attrs, mask) {
+        flush_session(ctx, session);
+        return Err(Error::tss(op, e));
+    }
+    Ok(session)
+}
+
+/// Starts a policy session. It carries no secret itself (the PIN is proven through
+/// PolicySecret in a salted HMAC session), so it is neither salted nor bound.
+pub(crate) fn start_policy(ctx: &mut Context, op: &'static str) -> Result<AuthSession> {
+    ctx.start_auth_session(
+        None,
+        None,
+        None,
+        SessionType::Policy,
+        SymmetricDefinition::Null,
+        HashingAlgorithm::Sha256,
+    )
+    .map_err(|e| Error::tss(op, e))?
+    .ok_or(Error::Tpm {
+        op,
+        code: "the TPM returned no session".into(),
+    })
+}
+
+/// Flushes a session; a failure is only logged (the TPM drops sessions on restart anyway).
+pub(crate) fn flush_session(ctx: &mut Context, session: AuthSession) {
+    let handle = SessionHandle::from(session);
+    if let Err(e) = ctx.flush_context(handle.into()) {
+        tracing::debug!(error = %e, "could not flush a session");
+    }
+}
+
+/// Runs `f` authorized by the empty password. Only for objects whose authValue is empty
+/// (the root, user-presence keys): there is no secret to protect, and unlike
+/// `Context::execute_with_nullauth_session` it costs no StartAuthSession round trip.
+pub(crate) fn with_empty_password<T>(ctx: &mut Context, f: impl FnOnce(&mut Context) -> T) -> T {
+    ctx.execute_with_session(Some(AuthSession::Password), f)
+}
+
+/// Runs `f` with `session` as the authorization session and flushes it afterwards.
+pub(crate) fn run_then_flush<T>(
+    ctx: &mut Context,
+    session: AuthSession,
+    f: impl FnOnce(&mut Context) -> Result<T>,
+) -> Result<T> {
+    let out = ctx.execute_with_session(Some(session), f);
+    flush_session(ctx, session);
+    out
+}

@@ -1,0 +1,155 @@
+//! Which TPM to talk to, chosen the way tpm2-tools chooses: an explicit `--tcti` string
+//! first, then the `TPM2TOOLS_TCTI` and `TCTI` environment variables, then the kernel's
+//! resource manager `/dev/tpmrm0` if it exists. With none of these there is no TPM, and the
+//! caller decides whether to start the embedded simulator ([`crate::Swtpm`]).
+
+use std::path::Path;
+use std::str::FromStr;
+
+use tss_esapi::tcti_ldr::TctiNameConf;
+
+use crate::{Error, Result};
+
+/// A validated TCTI configuration string (`device:…`, `tabrmd:…`, `swtpm:…`, `mssim:…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TctiChoice {
+    conf: String,
+    source: TctiSource,
+}
+
+/// Where a [`TctiChoice`] came from, so that status screens can say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TctiSource {
+    /// Given on the command line or by the caller.
+    Explicit,
+    /// From the `TPM2TOOLS_TCTI` or `TCTI` environment variable.
+    Environment,
+    /// The kernel resource manager, found at `/dev/tpmrm0`.
+    Device,
+    /// The embedded swtpm this process started.
+    Simulator,
+}
+
+const DEFAULT_DEVICE: &str = "/dev/tpmrm0";
+
+impl TctiChoice {
+    /// Parses and checks a TCTI string without connecting.
+    pub fn parse(conf: &str, source: TctiSource) -> Result<Self> {
+        let conf = conf.trim();
+        let (name, _) = conf.split_once(':').unwrap_or((conf, ""));
+        if !matches!(name, "device" | "tabrmd" | "swtpm" | "mssim")
+            || TctiNameConf::from_str(conf).is_err()
+        {
+            return Err(Error::BadTcti(conf.to_owned()));
+        }
+        Ok(TctiChoice {
+            conf: conf.to_owned(),
+            source,
+        })
+    }
+
+    /// The TCTI of a swtpm listening on `127.0.0.1:port` (control channel on `port + 1`).
+    pub fn swtpm(port: u16, source: TctiSource) -> Self {
+        TctiChoice {
+            conf: format!("swtpm:host=127.0.0.1,port={port}"),
+            source,
+        }
+    }
+
+    /// Resolves the TPM to use: `explicit`, else the environment, else `/dev/tpmrm0` if
+    /// present. `Ok(None)` means no TPM is configured or present.
+    pub fn resolve(explicit: Option<&str>) -> Result<Option<Self>> {
+        Self::resolve_with(
+            explicit,
+            |k| std::env::var(k).ok(),
+            Path::new(DEFAULT_DEVICE).exists(),
+        )
+    }
+
+    /// [`Self::resolve`] with the environment and the device check supplied, for tests.
+    pub fn resolve_with(
+        explicit: Option<&str>,
+        env: impl Fn(&str) -> Option<String>,
+        device_present: bool,
+    ) -> Result<Option<Self>> {
+        if let Some(conf) = explicit {
+            return Self::parse(conf, TctiSource::Explicit).map(Some);
+        }
+        for var in ["TPM2TOOLS_TCTI", "TCTI"] {
+            if let Some(conf) = env(var).filter(|v| !v.trim().is_empty()) {
+                return Self::parse(&conf, TctiSource::Environment).map(Some);
+            }
+        }
+        if device_present {
+            return Self::parse(&format!("device:{DEFAULT_DEVICE}"), TctiSource::Device).map(Some);
+        }
+        Ok(None)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.conf
+    }
+
+    pub fn source(&self) -> TctiSource {
+        self.source
+    }
+
+    pub(crate) fn name_conf(&self) -> Result<TctiNameConf> {
+        TctiNameConf::from_str(&self.conf).map_err(|_| Error::BadTcti(self.conf.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn explicit_wins_over_environment_and_device() {
+        let env = |k: &str| (k == "TCTI").then(|| "tabrmd:bus_type=session".to_owned());
+        let c = TctiChoice::resolve_with(Some("swtpm:host=127.0.0.1,port=2321"), env, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.as_str(), "swtpm:host=127.0.0.1,port=2321");
+        assert_eq!(c.source(), TctiSource::Explicit);
+    }
+
+    #[test]
+    fn tpm2tools_variable_before_tcti_variable() {
+        let env = |k: &str| match k {
+            "TPM2TOOLS_TCTI" => Some("device:/dev/tpm0".to_owned()),
+            "TCTI" => Some("tabrmd:bus_type=session".to_owned()),
+            _ => None,
+        };
+        let c = TctiChoice::resolve_with(None, env, true).unwrap().unwrap();
+        assert_eq!(
+            (c.as_str(), c.source()),
+            ("device:/dev/tpm0", TctiSource::Environment)
+        );
+    }
+
+    #[test]
+    fn device_when_nothing_else_and_none_without_device() {
+        let c = TctiChoice::resolve_with(None, no_env, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.as_str(), c.source()),
+            ("device:/dev/tpmrm0", TctiSource::Device)
+        );
+        assert_eq!(TctiChoice::resolve_with(None, no_env, false).unwrap(), None);
+    }
+
+    #[test]
+    fn unknown_interfaces_are_refused_with_help() {
+        for bad in ["", "usb:whatever", "libtpms", "tpm:/dev/tpm0"] {
+            let e = TctiChoice::resolve_with(Some(bad), no_env, false).unwrap_err();
+            assert!(matches!(e, Error::BadTcti(_)), "{bad}: {e}");
+            assert!(e.to_string().contains("device:/dev/tpmrm0"));
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The public areas this crate asks the TPM to create, in one place, so that the code
+//! that checks a loaded blob and the code that creates keys cannot drift apart.
+
+use tss_esapi::{
+    attributes::ObjectAttributesBuilder,
+    interface_types::{
+        algorithm::{HashingAlgorithm, PublicAlgorithm},
+        ecc::EccCurve,
+    },
+    structures::{
+        Digest, EccParameter, EccPoint, EccScheme, HashScheme, Public, PublicBuilder,
+        PublicEccParametersBuilder, SymmetricDefinitionObject,
+    },
+};
+
+use crate::{Error, Result};
+
+fn build_err(e: tss_esapi::Error) -> Error {
+    Error::tss("build template", e)
+}
+
+/// The root: an ECC P-256 restricted decryption (storage) primary whose `unique.x` is the
+/// caller's seed. The TPM derives primaries from the hierarchy seed and the whole template,
+/// so another seed gives another root and blobs made under one cannot load under the other.
+/// noDA: the root has an empty authValue, and a failed attempt at it must not feed the
+/// TPM-wide lockout that other programs share.
+pub(crate) fn root(seed: &[u8; 32]) -> Result<Public> {
+    let attrs = ObjectAttributesBuilder::new()
+        .with_fixed_tpm(true)
+        .with_fixed_parent(true)
+        .with_sensitive_data_origin(true)
+        .with_user_with_auth(true)
+        .with_restricted(true)
+        .with_decrypt(true)
+        .with_no_da(true)
+        .build()
+        .map_err(build_err)?;
+    let params = PublicEccParametersBuilder::new_restricted_decryption_key(
+        SymmetricDefinitionObject::AES_128_CFB,
+        EccCurve::NistP256,
+    )
+    .build()
+    .map_err(build_err)?;
+    let x = EccParameter::try_from(seed.to_vec()).map_err(build_err)?;
+    PublicBuilder::new()
+        .with_public_algorithm(PublicAlgorithm::Ecc)
+        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+        .with_object_attributes(attrs)
+        .with_ecc_parameters(params)
+        .with_ecc_unique_identifier(EccPoint::new(x, EccParameter::default()))
+        .build()
+        .map_err(build_err)
+}
+
+/// A credential key: P-256, ECDSA with SHA-256 only, made and kept inside the TPM
+/// (fixedTPM, fixedParent, sensitiveDataOrigin), never usable for decryption.
+/// `policy` = None: user-presence only (empty authValue, userWithAuth).
+/// `policy` = Some(d): userWithAuth cleared, so the only way to use it is a policy session
+/// that reaches `d`, i.e. PolicySecret with the PIN.
+/// noDA, as for the root: a wrong authValue on a credential key must not lock the TPM.
+pub(crate) fn credential_key(policy: Option<[u8; 32]>) -> Result<Public> {
+    let attrs = ObjectAttributesBuilder::new()
+        .with_fixed_tpm(true)
+        .with_fixed_parent(true)
+        .with_sensitive_data_origin(true)
+        .with_user_with_auth(policy.is_none())
+        .with_sign_encrypt(true)
+        .with_no_da(true)
+        .build()
+        .map_err(build_err)?;
+    let params = PublicEccParametersBuilder::new_unrestricted_signing_key(
+        EccScheme::EcDsa(HashScheme::new(HashingAlgorithm::Sha256)),
+        EccCurve::NistP256,
+    )
+    .build()
+    .map_err(build_err)?;
+    let mut b = PublicBuilder::new()
+        .with_public_algorithm(PublicAlgorithm::Ecc)
+        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+        .with_object_attributes(attrs)
+        .with_ecc_parameters(params)
+        .with_ecc_unique_identifier(EccPoint::default());
+    if let Some(d) = policy {
+        b = b.with_auth_policy(Digest::try_from(d.to_vec()).map_err(build_err)?);
+    }
+    b.build().map_err(build_err)
+}

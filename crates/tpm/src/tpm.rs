@@ -1,0 +1,124 @@
+//! The connection to one TPM, with the root key loaded for the connection's lifetime.
+
+use tss_esapi::{
+    handles::{KeyHandle, NvIndexHandle, ObjectHandle},
+    interface_types::resource_handles::Hierarchy,
+    structures::Auth,
+    Context,
+};
+
+use crate::{
+    session::{
+        run_then_flush, start_salted_hmac, with_empty_password, ParamEncryption,
+        NO_PARAM_ENCRYPTION,
+    },
+    templates, Error, OwnerAuth, Result, RootSeed, TctiChoice, TctiSource,
+};
+
+/// An open TPM with this install's root key loaded.
+#[derive(Debug)]
+pub struct Tpm {
+    pub(crate) ctx: Context,
+    pub(crate) root: KeyHandle,
+    /// The ESYS object for the PIN index last opened, by TPM handle, so that each PIN
+    /// operation does not read the index's public area again.
+    pub(crate) nv_cache: Option<(u32, NvIndexHandle)>,
+    tcti: TctiChoice,
+}
+
+impl Tpm {
+    /// Connects through `tcti` and creates (re-derives) the root key from `seed`.
+    /// `owner_auth` is the owner-hierarchy password when one is set (see
+    /// [`crate::OwnerAuthStore`]); with none, the empty password is used.
+    pub fn open(
+        tcti: &TctiChoice,
+        seed: &RootSeed,
+        owner_auth: Option<&OwnerAuth>,
+    ) -> Result<Self> {
+        let mut ctx = Context::new(tcti.name_conf()?).map_err(|e| Error::Connect {
+            tcti: tcti.as_str().to_owned(),
+            detail: e.to_string(),
+        })?;
+        let owner_auth_set = owner_auth.is_some_and(|a| !a.expose_secret_bytes().is_empty());
+        if let Some(a) = owner_auth.filter(|_| owner_auth_set) {
+            let auth =
+                Auth::try_from(a.expose_secret_bytes().to_vec()).map_err(|_| Error::Tpm {
+                    op: "owner auth",
+                    code: "owner password longer than the TPM allows".into(),
+                })?;
+            ctx.tr_set_auth(Hierarchy::Owner.into(), auth)
+                .map_err(|e| Error::tss("owner auth", e))?;
+        }
+        let template = templates::root(seed.expose_secret_bytes())?;
+        let root = if owner_auth_set {
+            // The owner password must not be sent in the clear, nor as an HMAC an observer
+            // could brute-force: salt the session to a throw-away key of the null
+            // hierarchy, which needs no authorization.
+            let salt_template = templates::root(&[0; 32])?;
+            let salt = with_empty_password(&mut ctx, |c| {
+                c.create_primary(Hierarchy::Null, salt_template, None, None, None, None)
+            })
+            .map_err(|e| Error::tss("salt key", e))?
+            .key_handle;
+            let made = start_salted_hmac(&mut ctx, salt, NO_PARAM_ENCRYPTION, "create root")
+                .and_then(|s| {
+                    run_then_flush(&mut ctx, s, |c| {
+                        c.create_primary(Hierarchy::Owner, template, None, None, None, None)
+                            .map_err(|e| Error::tss("create root", e))
+                    })
+                });
+            let _ = ctx.flush_context(salt.into());
+            made?.key_handle
+        } else {
+            with_empty_password(&mut ctx, |c| {
+                c.create_primary(Hierarchy::Owner, template, None, None, None, None)
+            })
+            .map_err(|e| Error::tss("create root", e))?
+            .key_handle
+        };
+        tracing::debug!(tcti = tcti.as_str(), "TPM opened, root key loaded");
+        Ok(Tpm {
+            ctx,
+            root,
+            nv_cache: None,
+            tcti: tcti.clone(),
+        })
+    }
+
+    /// The interface this connection uses.
+    pub fn tcti(&self) -> &TctiChoice {
+        &self.tcti
+    }
+
+    /// True when this is the embedded simulator: keys are then not hardware-protected.
+    pub fn is_simulated(&self) -> bool {
+        self.tcti.source() == TctiSource::Simulator
+    }
+
+    /// Runs `f` authorized as the owner through a fresh salted HMAC session.
+    pub(crate) fn as_owner<T>(
+        &mut self,
+        enc: ParamEncryption,
+        op: &'static str,
+        f: impl FnOnce(&mut Context) -> Result<T>,
+    ) -> Result<T> {
+        let session = start_salted_hmac(&mut self.ctx, self.root, enc, op)?;
+        run_then_flush(&mut self.ctx, session, f)
+    }
+
+    /// Flushes a transient object, logging (not failing) if the TPM says no.
+    pub(crate) fn flush_object(&mut self, handle: ObjectHandle) {
+        if let Err(e) = self.ctx.flush_context(handle) {
+            tracing::warn!(error = %e, "could not flush a transient object");
+        }
+    }
+}
+
+impl Drop for Tpm {
+    fn drop(&mut self) {
+        // The root is re-derived on every open; leaving it loaded would use up one of the
+        // TPM's few transient slots for other programs.
+        let root = self.root;
+        self.flush_object(root.into());
+    }
+}
