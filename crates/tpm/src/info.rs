@@ -83,7 +83,7 @@ impl Tpm {
         let f2 = Self::property(&p, PropertyTag::FirmwareVersion2);
         Ok(TpmInfo {
             manufacturer: ascii(Self::property(&p, PropertyTag::Manufacturer)),
-            vendor: vendor.trim().to_owned(),
+            vendor: vendor.split_whitespace().collect::<Vec<_>>().join(" "),
             firmware: format!("{}.{}.{}.{}", f1 >> 16, f1 & 0xffff, f2 >> 16, f2 & 0xffff),
             simulated: self.is_simulated(),
         })

@@ -1,0 +1,134 @@
+//! `tpm-passkey tpm`: the TPM in use, its lockout state, and a self-test.
+
+use std::time::Instant;
+
+use clap::Args;
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tpm_passkey_tpm::{KeyAuth, RootSeed, Tpm};
+
+use crate::tpm_choice::{TpmSelect, SIMULATED_WARNING};
+
+#[derive(Debug, Args)]
+pub struct TpmArgs {
+    #[command(flatten)]
+    select: TpmSelect,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    tcti: String,
+    simulated: bool,
+    warning: Option<&'static str>,
+    manufacturer: String,
+    vendor: String,
+    firmware: String,
+    lockout: Lockout,
+    self_test: SelfTest,
+}
+
+#[derive(Debug, Serialize)]
+struct Lockout {
+    counter: u32,
+    max_tries: u32,
+    recovery_secs: u32,
+    in_lockout: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct SelfTest {
+    passed: bool,
+    create_ms: f64,
+    sign_ms: f64,
+}
+
+pub fn run(args: &TpmArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let chosen = args.select.choose()?;
+    // The self-test's key hangs off a throw-away root: it leaves nothing behind.
+    let mut tpm = Tpm::open(&chosen.tcti, &RootSeed::generate()?, None)?;
+    let info = tpm.info()?;
+    let da = tpm.da_state()?;
+    let self_test = self_test(&mut tpm)?;
+    let simulated = chosen.simulator.is_some() || info.simulated;
+    let report = Report {
+        tcti: chosen.tcti.as_str().to_owned(),
+        simulated,
+        warning: simulated.then_some(SIMULATED_WARNING),
+        manufacturer: info.manufacturer,
+        vendor: info.vendor,
+        firmware: info.firmware,
+        lockout: Lockout {
+            counter: da.counter,
+            max_tries: da.max_tries,
+            recovery_secs: da.recovery_secs,
+            in_lockout: da.in_lockout,
+        },
+        self_test,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_text(&report);
+    }
+    if !report.self_test.passed {
+        return Err("self-test failed: the TPM's signature did not verify".into());
+    }
+    Ok(())
+}
+
+fn self_test(tpm: &mut Tpm) -> Result<SelfTest, tpm_passkey_tpm::Error> {
+    let t0 = Instant::now();
+    let key = tpm.create_key(None)?;
+    let t1 = Instant::now();
+    let digest: [u8; 32] = Sha256::digest(b"tpm-passkey self-test").into();
+    let sig = tpm.sign(&key.blob, &digest, KeyAuth::None)?;
+    let t2 = Instant::now();
+    Ok(SelfTest {
+        passed: key.public.verify_prehash(&digest, &sig).is_ok(),
+        create_ms: (t1 - t0).as_secs_f64() * 1e3,
+        sign_ms: (t2 - t1).as_secs_f64() * 1e3,
+    })
+}
+
+fn print_text(r: &Report) {
+    if let Some(w) = r.warning {
+        println!("WARNING: {w}");
+    }
+    let lockout = if r.lockout.in_lockout {
+        "LOCKED OUT".to_owned()
+    } else {
+        format!("{}/{} failures", r.lockout.counter, r.lockout.max_tries)
+    };
+    let rows = [
+        ("TPM", format!("{} {}", r.manufacturer, r.vendor)),
+        ("firmware", r.firmware.clone()),
+        ("interface", r.tcti.clone()),
+        (
+            "lockout",
+            format!(
+                "{lockout}, one forgiven every {} s",
+                r.lockout.recovery_secs
+            ),
+        ),
+        (
+            "self-test",
+            format!(
+                "{} (create {:.1} ms, sign {:.1} ms)",
+                if r.self_test.passed {
+                    "passed"
+                } else {
+                    "FAILED"
+                },
+                r.self_test.create_ms,
+                r.self_test.sign_ms
+            ),
+        ),
+    ];
+    for (k, v) in rows {
+        println!("{k:<10} {v}");
+    }
+}
