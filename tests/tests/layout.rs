@@ -1,33 +1,60 @@
 //! The workspace layout the Tauri CLI and `cargo build` both rely on: one tauri.conf.json
 //! at the root, reached from src-tauri through a symlink, with paths relative to src-tauri.
+#![allow(clippy::unwrap_used)]
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
 }
 
 #[test]
 fn src_tauri_config_is_a_symlink_to_the_root_file() {
     let link = root().join("src-tauri/tauri.conf.json");
     let meta = std::fs::symlink_metadata(&link).expect("src-tauri/tauri.conf.json exists");
-    assert!(meta.file_type().is_symlink(), "must be a symlink, not a copy that can drift");
-    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("../tauri.conf.json"));
-    assert_eq!(std::fs::read(&link).unwrap(), std::fs::read(root().join("tauri.conf.json")).unwrap());
+    assert!(
+        meta.file_type().is_symlink(),
+        "must be a symlink, not a copy that can drift"
+    );
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        Path::new("../tauri.conf.json")
+    );
+    assert_eq!(
+        std::fs::read(&link).unwrap(),
+        std::fs::read(root().join("tauri.conf.json")).unwrap()
+    );
 }
 
 #[test]
 fn config_paths_resolve_from_src_tauri() {
     let conf: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root().join("tauri.conf.json")).unwrap()).expect("valid JSON");
+        serde_json::from_slice(&std::fs::read(root().join("tauri.conf.json")).unwrap())
+            .expect("valid JSON");
     let base = root().join("src-tauri");
-    let dist = conf["build"]["frontendDist"].as_str().expect("frontendDist");
-    assert!(base.join(dist).join("index.html").is_file(), "{dist}/index.html from src-tauri");
+    let dist = conf["build"]["frontendDist"]
+        .as_str()
+        .expect("frontendDist");
+    assert!(
+        base.join(dist).join("index.html").is_file(),
+        "{dist}/index.html from src-tauri"
+    );
     let icons = conf["bundle"]["icon"].as_array().expect("icons");
     assert!(!icons.is_empty());
     for icon in icons {
         let p = base.join(icon.as_str().unwrap());
         let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is a PNG", p.display());
+        assert_eq!(
+            &bytes[..8],
+            b"\x89PNG\r\n\x1a\n",
+            "{} is a PNG",
+            p.display()
+        );
     }
-    assert!(base.join("capabilities/default.json").is_file(), "capabilities sit beside the app crate");
+    assert!(
+        base.join("capabilities/default.json").is_file(),
+        "capabilities sit beside the app crate"
+    );
 }

@@ -5,6 +5,7 @@
 //! and prints each time and the ratio b/a. Not a timed test: it asserts nothing about speed.
 //!
 //! `cargo bench -p tpm-passkey-tpm --bench sign [-- --iterations N]`
+#![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
 
@@ -20,8 +21,8 @@ use tss_esapi::{
         session_handles::AuthSession,
     },
     structures::{
-        Digest, EccPoint, EccScheme, HashScheme, HashcheckTicket, Public, PublicBuilder, PublicEccParametersBuilder,
-        SignatureScheme, SymmetricDefinitionObject,
+        Digest, EccPoint, EccScheme, HashScheme, HashcheckTicket, Public, PublicBuilder,
+        PublicEccParametersBuilder, SignatureScheme, SymmetricDefinitionObject,
     },
     tss2_esys::TPMT_TK_HASHCHECK,
     Context,
@@ -40,7 +41,10 @@ fn ecc_public(restricted_parent: bool) -> Public {
         .build()
         .expect("attributes");
     let params = if restricted_parent {
-        PublicEccParametersBuilder::new_restricted_decryption_key(SymmetricDefinitionObject::AES_128_CFB, EccCurve::NistP256)
+        PublicEccParametersBuilder::new_restricted_decryption_key(
+            SymmetricDefinitionObject::AES_128_CFB,
+            EccCurve::NistP256,
+        )
     } else {
         PublicEccParametersBuilder::new_unrestricted_signing_key(
             EccScheme::EcDsa(HashScheme::new(HashingAlgorithm::Sha256)),
@@ -74,18 +78,36 @@ fn raw_load_sign_flush(swtpm: &Swtpm, n: usize, digest: &[u8; 32]) -> Duration {
     let mut ctx = Context::new(swtpm.tcti().as_str().parse().expect("tcti")).expect("context");
     let pw = Some(AuthSession::Password);
     let parent = ctx
-        .execute_with_session(pw, |c| c.create_primary(Hierarchy::Owner, ecc_public(true), None, None, None, None))
+        .execute_with_session(pw, |c| {
+            c.create_primary(Hierarchy::Owner, ecc_public(true), None, None, None, None)
+        })
         .expect("primary")
         .key_handle;
-    let key = ctx.execute_with_session(pw, |c| c.create(parent, ecc_public(false), None, None, None, None)).expect("create");
+    let key = ctx
+        .execute_with_session(pw, |c| {
+            c.create(parent, ecc_public(false), None, None, None, None)
+        })
+        .expect("create");
     let ticket = || {
-        HashcheckTicket::try_from(TPMT_TK_HASHCHECK { tag: TPM2_ST_HASHCHECK, hierarchy: TPM2_RH_NULL, digest: Default::default() })
-            .expect("ticket")
+        HashcheckTicket::try_from(TPMT_TK_HASHCHECK {
+            tag: TPM2_ST_HASHCHECK,
+            hierarchy: TPM2_RH_NULL,
+            digest: Default::default(),
+        })
+        .expect("ticket")
     };
     let d = time(n, || {
         ctx.execute_with_session(pw, |c| {
-            let h = c.load(parent, key.out_private.clone(), key.out_public.clone()).expect("load");
-            c.sign(h, Digest::try_from(digest.to_vec()).expect("digest"), SignatureScheme::Null, ticket()).expect("sign");
+            let h = c
+                .load(parent, key.out_private.clone(), key.out_public.clone())
+                .expect("load");
+            c.sign(
+                h,
+                Digest::try_from(digest.to_vec()).expect("digest"),
+                SignatureScheme::Null,
+                ticket(),
+            )
+            .expect("sign");
             c.flush_context(h.into()).expect("flush");
         })
     });
@@ -98,7 +120,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--iterations" {
-            n = args.next().and_then(|v| v.parse().ok()).expect("--iterations N");
+            n = args
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect("--iterations N");
         }
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -107,7 +132,8 @@ fn main() {
 
     let raw_before = raw_load_sign_flush(&swtpm, n, &digest);
 
-    let mut tpm = Tpm::open(&swtpm.tcti(), &RootSeed::generate().expect("seed"), None).expect("open");
+    let mut tpm =
+        Tpm::open(&swtpm.tcti(), &RootSeed::generate().expect("seed"), None).expect("open");
     let pin = PinHash::from_pin("bench-pin");
     let index = tpm.define_pin_index(None, &pin).expect("pin index");
     let up = tpm.create_key(None).expect("key");
@@ -116,7 +142,15 @@ fn main() {
         tpm.sign(&up.blob, &digest, KeyAuth::None).expect("sign");
     });
     let crate_pin = time(n, || {
-        tpm.sign(&bound.blob, &digest, KeyAuth::Pin { index: &index, pin: &pin }).expect("sign");
+        tpm.sign(
+            &bound.blob,
+            &digest,
+            KeyAuth::Pin {
+                index: &index,
+                pin: &pin,
+            },
+        )
+        .expect("sign");
     });
 
     drop(tpm); // swtpm serves one connection at a time
@@ -126,7 +160,20 @@ fn main() {
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("swtpm sign path, median of {n} (ms):");
-    println!("  (a) raw tss-esapi Load+Sign+Flush     {:>8.3}   (runs before/after: {:.3} / {:.3})", ms(raw), ms(raw_before), ms(raw_after));
-    println!("  (b) Tpm::sign, user-presence key      {:>8.3}   ratio b/a = {:.2}", ms(crate_up), ms(crate_up) / ms(raw));
-    println!("  (b) Tpm::sign, PIN-bound key          {:>8.3}   ratio b/a = {:.2}", ms(crate_pin), ms(crate_pin) / ms(raw));
+    println!(
+        "  (a) raw tss-esapi Load+Sign+Flush     {:>8.3}   (runs before/after: {:.3} / {:.3})",
+        ms(raw),
+        ms(raw_before),
+        ms(raw_after)
+    );
+    println!(
+        "  (b) Tpm::sign, user-presence key      {:>8.3}   ratio b/a = {:.2}",
+        ms(crate_up),
+        ms(crate_up) / ms(raw)
+    );
+    println!(
+        "  (b) Tpm::sign, PIN-bound key          {:>8.3}   ratio b/a = {:.2}",
+        ms(crate_pin),
+        ms(crate_pin) / ms(raw)
+    );
 }

@@ -1,4 +1,5 @@
 //! TPM identity and dictionary-attack state, read fresh from a real swtpm.
+#![allow(clippy::unwrap_used)]
 mod common;
 
 use common::Fixture;

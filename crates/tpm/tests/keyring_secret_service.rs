@@ -1,6 +1,7 @@
 //! The owner password against a real Secret Service (gnome-keyring under
 //! dbus-run-session). Ignored by default: .ci/run runs it inside such a session with
 //! `--run-ignored only`.
+#![allow(clippy::unwrap_used)]
 use tpm_passkey_tpm::{OwnerAuth, OwnerAuthStore};
 
 #[test]

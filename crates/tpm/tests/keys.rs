@@ -1,5 +1,6 @@
 //! Credential keys on a real swtpm: made in the TPM, verified with p256, refused when the
 //! blob is damaged or belongs to another root.
+#![allow(clippy::unwrap_used)]
 mod common;
 
 use common::{digest, Fixture};

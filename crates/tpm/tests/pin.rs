@@ -1,4 +1,5 @@
 //! The PIN, enforced by the TPM's PIN Fail index, on a real swtpm.
+#![allow(clippy::unwrap_used)]
 mod common;
 
 use common::{digest, Fixture};

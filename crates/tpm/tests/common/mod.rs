@@ -1,5 +1,5 @@
 //! One swtpm per test: its own state dir and port pair, stopped when the fixture drops.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 pub mod tap;
 
