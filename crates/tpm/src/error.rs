@@ -61,11 +61,7 @@ impl Error {
     /// Sorts an ESAPI error raised during `op` into a variant. `op` is a static label,
     /// never data, so no secret can reach the message.
     pub(crate) fn tss(op: &'static str, e: tss_esapi::Error) -> Self {
-        let kind = match e {
-            tss_esapi::Error::Tss2Error(rc) => rc.kind(),
-            tss_esapi::Error::WrapperError(_) => None,
-        };
-        match kind {
+        match Self::kind_of(&e) {
             Some(Kind::AuthFail | Kind::BadAuth) => Error::AuthFailed { op },
             Some(Kind::Lockout) => Error::Lockout,
             Some(

@@ -140,7 +140,7 @@ impl Tpm {
                     })
             },
         )?;
-        self.nv_cache = Some((handle, nv));
+        self.cache_nv(handle, nv);
         if let Err(e) = self.write_counter(nv, 0) {
             let _ = self.undefine(nv);
             return Err(e);
@@ -180,12 +180,18 @@ impl Tpm {
                 Some(Kind::Handle) => Error::NoPinIndex(handle),
                 _ => Error::tss("open PIN index", e),
             })?;
-        if let Some((_, old)) = self.nv_cache.take() {
-            let _ = self.ctx.tr_close(&mut ObjectHandle::from(old));
-        }
         let nv = NvIndexHandle::from(obj);
-        self.nv_cache = Some((handle, nv));
+        self.cache_nv(handle, nv);
         Ok(nv)
+    }
+
+    /// Remembers `nv` as the ESYS object of `handle`, closing the one it replaces.
+    fn cache_nv(&mut self, handle: u32, nv: NvIndexHandle) {
+        if let Some((_, old)) = self.nv_cache.replace((handle, nv)) {
+            if old != nv {
+                let _ = self.ctx.tr_close(&mut ObjectHandle::from(old));
+            }
+        }
     }
 
     fn read_checked(&mut self, handle: u32) -> Result<PinIndex> {
