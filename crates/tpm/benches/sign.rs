@@ -142,15 +142,8 @@ fn main() {
         tpm.sign(&up.blob, &digest, KeyAuth::None).expect("sign");
     });
     let crate_pin = time(n, || {
-        tpm.sign(
-            &bound.blob,
-            &digest,
-            KeyAuth::Pin {
-                index: &index,
-                pin: &pin,
-            },
-        )
-        .expect("sign");
+        tpm.sign(&bound.blob, &digest, KeyAuth::pin(&index, &pin))
+            .expect("sign");
     });
 
     drop(tpm); // swtpm serves one connection at a time

@@ -38,6 +38,13 @@ pub enum KeyAuth<'a> {
     },
 }
 
+impl<'a> KeyAuth<'a> {
+    /// The PIN, to be proven to `index`.
+    pub fn pin(index: &'a PinIndex, pin: &'a PinHash) -> Self {
+        KeyAuth::Pin { index, pin }
+    }
+}
+
 impl Tpm {
     /// Creates a P-256 signing key inside the TPM. With `pin_index`, the key can sign only
     /// after the PIN is proven to that index (its authPolicy is PolicySecret(index)).

@@ -91,14 +91,7 @@ fn truncated_or_bit_flipped_blobs_are_refused_without_panic() {
         m[i] ^= 0x10;
         match KeyBlob::from_bytes(&m) {
             Err(Error::BadBlob(_)) => refused += 1,
-            Ok(b) => match tpm.sign(
-                &b,
-                &d,
-                KeyAuth::Pin {
-                    index: &index,
-                    pin: &pin,
-                },
-            ) {
+            Ok(b) => match tpm.sign(&b, &d, KeyAuth::pin(&index, &pin)) {
                 Err(Error::BadBlob(_)) => refused += 1,
                 other => panic!("flip at {i} was not refused: {other:?}"),
             },
@@ -107,16 +100,7 @@ fn truncated_or_bit_flipped_blobs_are_refused_without_panic() {
     }
     assert!(refused > 10);
     // The genuine blob still works: nothing was damaged by the attempts.
-    let sig = tpm
-        .sign(
-            &blob,
-            &d,
-            KeyAuth::Pin {
-                index: &index,
-                pin: &pin,
-            },
-        )
-        .unwrap();
+    let sig = tpm.sign(&blob, &d, KeyAuth::pin(&index, &pin)).unwrap();
     blob.verifying_key()
         .unwrap()
         .verify_prehash(&d, &sig)

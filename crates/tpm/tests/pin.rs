@@ -26,16 +26,7 @@ fn pin_bound_key_signs_only_with_the_right_pin() {
     assert!(matches!(key.blob.protection(), Protection::Pin { .. }));
     let d = digest(b"login");
 
-    let sig = tpm
-        .sign(
-            &key.blob,
-            &d,
-            KeyAuth::Pin {
-                index: &index,
-                pin: &pin,
-            },
-        )
-        .unwrap();
+    let sig = tpm.sign(&key.blob, &d, KeyAuth::pin(&index, &pin)).unwrap();
     key.public.verify_prehash(&d, &sig).unwrap();
 
     // Missing PIN: the TPM refuses (userWithAuth is clear); no attempt was made on the
@@ -49,14 +40,7 @@ fn pin_bound_key_signs_only_with_the_right_pin() {
     // Wrong PIN: refused by the TPM, and the TPM counts it.
     let wrong = PinHash::from_pin("000000");
     let err = tpm
-        .sign(
-            &key.blob,
-            &d,
-            KeyAuth::Pin {
-                index: &index,
-                pin: &wrong,
-            },
-        )
+        .sign(&key.blob, &d, KeyAuth::pin(&index, &wrong))
         .unwrap_err();
     assert!(matches!(err, Error::AuthFailed { .. }), "{err}");
     assert_eq!(tpm.pin_retries(&index).unwrap(), retries(7));
@@ -64,15 +48,7 @@ fn pin_bound_key_signs_only_with_the_right_pin() {
     assert_eq!(tpm.pin_retries(&index).unwrap(), retries(6));
 
     // The right PIN resets the counter.
-    tpm.sign(
-        &key.blob,
-        &d,
-        KeyAuth::Pin {
-            index: &index,
-            pin: &pin,
-        },
-    )
-    .unwrap();
+    tpm.sign(&key.blob, &d, KeyAuth::pin(&index, &pin)).unwrap();
     assert_eq!(tpm.pin_retries(&index).unwrap(), retries(8));
 
     // None of this touched the TPM-wide dictionary-attack counter.
@@ -100,14 +76,7 @@ fn at_the_limit_even_the_right_pin_is_refused() {
         Err(Error::PinBlocked)
     ));
     let err = tpm
-        .sign(
-            &key.blob,
-            &digest(b"x"),
-            KeyAuth::Pin {
-                index: &index,
-                pin: &pin,
-            },
-        )
+        .sign(&key.blob, &digest(b"x"), KeyAuth::pin(&index, &pin))
         .unwrap_err();
     assert!(matches!(err, Error::PinBlocked), "{err}");
     assert_eq!(tpm.pin_retries(&index).unwrap(), retries(0));
@@ -141,26 +110,10 @@ fn pin_change_keeps_old_keys_with_the_new_pin_only() {
     );
     assert_eq!(tpm.pin_retries(&index).unwrap(), retries(8));
 
-    let sig = tpm
-        .sign(
-            &key.blob,
-            &d,
-            KeyAuth::Pin {
-                index: &index,
-                pin: &new,
-            },
-        )
-        .unwrap();
+    let sig = tpm.sign(&key.blob, &d, KeyAuth::pin(&index, &new)).unwrap();
     key.public.verify_prehash(&d, &sig).unwrap();
     assert!(matches!(
-        tpm.sign(
-            &key.blob,
-            &d,
-            KeyAuth::Pin {
-                index: &index,
-                pin: &old
-            }
-        ),
+        tpm.sign(&key.blob, &d, KeyAuth::pin(&index, &old)),
         Err(Error::AuthFailed { .. })
     ));
 }
@@ -177,27 +130,10 @@ fn pin_index_survives_reconnection_and_undefine_removes_it() {
     let mut tpm = f.tpm();
     let index = tpm.open_pin_index(handle).unwrap();
     let d = digest(b"again");
-    tpm.sign(
-        &blob,
-        &d,
-        KeyAuth::Pin {
-            index: &index,
-            pin: &pin,
-        },
-    )
-    .unwrap();
+    tpm.sign(&blob, &d, KeyAuth::pin(&index, &pin)).unwrap();
     tpm.undefine_pin_index(index.clone()).unwrap();
     assert!(matches!(tpm.open_pin_index(handle), Err(Error::NoPinIndex(h)) if h == handle));
-    assert!(tpm
-        .sign(
-            &blob,
-            &d,
-            KeyAuth::Pin {
-                index: &index,
-                pin: &pin
-            }
-        )
-        .is_err());
+    assert!(tpm.sign(&blob, &d, KeyAuth::pin(&index, &pin)).is_err());
 }
 
 #[test]
@@ -224,14 +160,7 @@ fn a_key_bound_to_another_index_is_refused() {
     let b = tpm.define_pin_index(None, &pin).unwrap();
     let key = tpm.create_key(Some(&a)).unwrap();
     let err = tpm
-        .sign(
-            &key.blob,
-            &digest(b"x"),
-            KeyAuth::Pin {
-                index: &b,
-                pin: &pin,
-            },
-        )
+        .sign(&key.blob, &digest(b"x"), KeyAuth::pin(&b, &pin))
         .unwrap_err();
     assert!(matches!(err, Error::BadBlob(_)), "{err}");
 }

@@ -32,25 +32,11 @@ fn pin_and_owner_password_never_appear_on_the_bus() {
         let index = tpm.define_pin_index(None, &old).unwrap();
         let key = tpm.create_key(Some(&index)).unwrap();
         tpm.verify_pin(&index, &old).unwrap();
-        tpm.sign(
-            &key.blob,
-            &digest(b"m"),
-            KeyAuth::Pin {
-                index: &index,
-                pin: &old,
-            },
-        )
-        .unwrap();
+        tpm.sign(&key.blob, &digest(b"m"), KeyAuth::pin(&index, &old))
+            .unwrap();
         tpm.change_pin(&index, &old, &new).unwrap();
-        tpm.sign(
-            &key.blob,
-            &digest(b"m"),
-            KeyAuth::Pin {
-                index: &index,
-                pin: &new,
-            },
-        )
-        .unwrap();
+        tpm.sign(&key.blob, &digest(b"m"), KeyAuth::pin(&index, &new))
+            .unwrap();
         tpm.pin_retries(&index).unwrap();
     }
     let bytes = tap.seen();
