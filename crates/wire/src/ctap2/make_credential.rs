@@ -1,0 +1,126 @@
+//! authenticatorMakeCredential (0x01), CTAP 2.1 §6.1.
+
+use super::common::{CredentialDescriptor, Options, RpEntity, UserEntity, MAX_LIST};
+use crate::cbor::{self, Map, MapBuilder, Value};
+use crate::Status;
+
+/// §6.1.1 request parameters (key numbers in the comments).
+#[derive(Debug, Clone)]
+pub struct MakeCredential {
+    /// 0x01 clientDataHash
+    pub client_data_hash: Vec<u8>,
+    /// 0x02 rp
+    pub rp: RpEntity,
+    /// 0x03 user
+    pub user: UserEntity,
+    /// 0x04 pubKeyCredParams: (type is "public-key", alg) for each entry, in order.
+    pub algorithms: Vec<(bool, i64)>,
+    /// 0x05 excludeList
+    pub exclude_list: Vec<CredentialDescriptor>,
+    /// 0x06 extensions
+    pub extensions: MakeCredentialExtensions,
+    /// 0x07 options
+    pub options: Options,
+    /// 0x08 pinUvAuthParam
+    pub pin_uv_auth_param: Option<Vec<u8>>,
+    /// 0x09 pinUvAuthProtocol
+    pub pin_uv_auth_protocol: Option<u64>,
+    /// 0x0A enterpriseAttestation
+    pub enterprise_attestation: Option<u64>,
+}
+
+/// The extensions we implement (§12): credProtect, hmac-secret, minPinLength.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MakeCredentialExtensions {
+    pub cred_protect: Option<u64>,
+    pub hmac_secret: bool,
+    pub min_pin_length: bool,
+}
+
+impl MakeCredential {
+    pub fn parse(params: &[u8]) -> Result<Self, Status> {
+        let mut m = Map::decode(params)?;
+        let client_data_hash = cbor::bytes(m.require(0x01)?)?;
+        let rp = RpEntity::parse(m.require(0x02)?)?;
+        let user = UserEntity::parse(m.require(0x03)?)?;
+        let params_list = cbor::array(m.require(0x04)?)?;
+        if params_list.len() > MAX_LIST {
+            return Err(Status::RequestTooLarge);
+        }
+        let algorithms = params_list
+            .into_iter()
+            .map(|p| {
+                let mut pm = Map::from_value(p)?;
+                let kind = cbor::text(pm.require_text("type")?)?;
+                let alg = cbor::int(pm.require_text("alg")?)?;
+                Ok((kind == "public-key", alg))
+            })
+            .collect::<Result<_, Status>>()?;
+        let exclude_list = m
+            .take(0x05)
+            .map(CredentialDescriptor::parse_list)
+            .transpose()?
+            .unwrap_or_default();
+        let extensions = m
+            .take(0x06)
+            .map(MakeCredentialExtensions::parse)
+            .transpose()?
+            .unwrap_or_default();
+        let options = m.take(0x07).map(Options::parse).transpose()?.unwrap_or_default();
+        let pin_uv_auth_param = m.take(0x08).map(cbor::bytes).transpose()?;
+        let pin_uv_auth_protocol = m.take(0x09).map(cbor::uint).transpose()?;
+        let enterprise_attestation = m.take(0x0a).map(cbor::uint).transpose()?;
+        Ok(Self {
+            client_data_hash,
+            rp,
+            user,
+            algorithms,
+            exclude_list,
+            extensions,
+            options,
+            pin_uv_auth_param,
+            pin_uv_auth_protocol,
+            enterprise_attestation,
+        })
+    }
+}
+
+impl MakeCredentialExtensions {
+    fn parse(v: Value) -> Result<Self, Status> {
+        let mut m = Map::from_value(v)?;
+        Ok(Self {
+            cred_protect: m.take_text("credProtect").map(cbor::uint).transpose()?,
+            hmac_secret: m.take_text("hmac-secret").map(cbor::boolean).transpose()?.unwrap_or(false),
+            min_pin_length: m
+                .take_text("minPinLength")
+                .map(cbor::boolean)
+                .transpose()?
+                .unwrap_or(false),
+        })
+    }
+}
+
+/// §6.1.2 response: fmt (0x01), authData (0x02), attStmt (0x03), here always `packed`
+/// self-attestation (WebAuthn §8.2: alg and sig, no x5c).
+#[derive(Debug, Clone)]
+pub struct MakeCredentialResponse {
+    pub auth_data: Vec<u8>,
+    pub alg: i64,
+    pub signature: Vec<u8>,
+}
+
+impl MakeCredentialResponse {
+    pub fn encode(&self) -> Vec<u8> {
+        let att_stmt = MapBuilder::new()
+            .put_text("alg", self.alg)
+            .put_text("sig", Value::Bytes(self.signature.clone()))
+            .build();
+        cbor::encode(
+            MapBuilder::new()
+                .put(0x01, "packed")
+                .put(0x02, Value::Bytes(self.auth_data.clone()))
+                .put(0x03, att_stmt)
+                .build(),
+        )
+    }
+}
