@@ -69,6 +69,8 @@ pub enum Status {
     UvInvalid = 0x3F,
     #[error("CTAP2_ERR_UNAUTHORIZED_PERMISSION")]
     UnauthorizedPermission = 0x40,
+    #[error("CTAP2_ERR_EXTENSION_FIRST")]
+    ExtensionFirst = 0xE0,
     #[error("CTAP1_ERR_OTHER")]
     Other = 0x7F,
 }

@@ -1,0 +1,58 @@
+//! The key store: where credential keys are made and used, and where the PIN is checked.
+//! In production the TPM (tpm-passkey-tpm); in unit tests [`crate::soft::SoftKeys`].
+
+use tpm_passkey_wire::cose::P256Key;
+
+use crate::{PinHash, SecretBytes};
+
+/// A key the store just made: an opaque blob to keep (the TPM's wrapped key) and the public
+/// key for the relying party.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub blob: Vec<u8>,
+    pub public: P256Key,
+}
+
+/// What can go wrong in the key store. PIN outcomes are distinguished because they map to
+/// distinct CTAP statuses; everything else is opaque to the client (§"errors" in
+/// docs/DESIGN.md) and its detail goes to the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    #[error("wrong PIN")]
+    PinInvalid,
+    #[error("PIN blocked: no retries left")]
+    PinBlocked,
+    #[error("a PIN is needed for this key")]
+    PinRequired,
+    #[error("no PIN is set")]
+    PinNotSet,
+    #[error("key blob not usable by this key store")]
+    BadBlob,
+    #[error("key store: {0}")]
+    Other(String),
+}
+
+/// The key store's operations. Implementations keep their persistent state (for the TPM:
+/// the root seed and the PIN index handle) in [`KeyStore::state`], which the engine saves in
+/// the credential store after every call that changes it.
+pub trait KeyStore {
+    /// Makes a P-256 signing key. With `pin_bound` it must be unusable without the PIN.
+    fn create_key(&mut self, pin_bound: bool) -> Result<NewKey, KeyError>;
+    /// Signs a SHA-256 digest; returns the DER-encoded ECDSA signature.
+    fn sign(&mut self, blob: &[u8], digest: &[u8; 32], pin: Option<&PinHash>) -> Result<Vec<u8>, KeyError>;
+    /// Whether a PIN is set (cheap: no key-store round trip).
+    fn pin_is_set(&self) -> bool;
+    /// Retries left before the PIN blocks, read from where the PIN lives.
+    fn pin_retries(&mut self) -> Result<u8, KeyError>;
+    /// Sets the first PIN.
+    fn set_pin(&mut self, pin: &PinHash) -> Result<(), KeyError>;
+    /// Checks a PIN; a wrong one costs a retry, the right one restores them all.
+    fn verify_pin(&mut self, pin: &PinHash) -> Result<(), KeyError>;
+    /// Replaces the PIN after checking the old one (which costs a retry if wrong).
+    fn change_pin(&mut self, old: &PinHash, new: &PinHash) -> Result<(), KeyError>;
+    /// Forgets the PIN and makes every existing key blob useless.
+    fn reset(&mut self) -> Result<(), KeyError>;
+    /// The state to persist.
+    fn state(&self) -> SecretBytes;
+}

@@ -1,0 +1,76 @@
+//! Secrets the engine handles, each zeroized on drop, redacted in `Debug`, and readable
+//! only through a method named `expose_secret…`.
+
+use secrecy::{ExposeSecret, SecretBox};
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroize;
+
+/// The CTAP pinHash: LEFT(SHA-256(PIN), 16) (CTAP 2.1 §6.5.5.5 "setPIN", §6.5.5.7
+/// "getPinToken"). It is what the TPM's PIN index holds as its authValue, so a PIN typed
+/// into a browser (clientPIN) and one typed into our own prompt reach the same value.
+pub struct PinHash(SecretBox<[u8; 16]>);
+
+impl PinHash {
+    /// Hashes a PIN the user typed. The caller's copy of the PIN is theirs to zeroize.
+    pub fn from_pin(pin: &str) -> Self {
+        let mut digest = Sha256::digest(pin.as_bytes());
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        digest.as_mut_slice().zeroize();
+        Self::from_bytes(out)
+    }
+
+    /// Wraps a pinHash that arrived already hashed (clientPIN's pinHashEnc, decrypted).
+    pub fn from_bytes(mut bytes: [u8; 16]) -> Self {
+        let s = PinHash(SecretBox::new(Box::new(bytes)));
+        bytes.zeroize();
+        s
+    }
+
+    pub fn expose_secret_bytes(&self) -> &[u8; 16] {
+        self.0.expose_secret()
+    }
+}
+
+impl Clone for PinHash {
+    fn clone(&self) -> Self {
+        Self::from_bytes(*self.expose_secret_bytes())
+    }
+}
+
+impl std::fmt::Debug for PinHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PinHash(<redacted>)")
+    }
+}
+
+/// Variable-length secret bytes (key-store state, pinUvAuthTokens, shared secrets).
+pub struct SecretBytes(SecretBox<[u8]>);
+
+impl SecretBytes {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        SecretBytes(SecretBox::new(bytes.into_boxed_slice()))
+    }
+
+    pub fn expose_secret_bytes(&self) -> &[u8] {
+        self.0.expose_secret()
+    }
+}
+
+impl Clone for SecretBytes {
+    fn clone(&self) -> Self {
+        Self::new(self.expose_secret_bytes().to_vec())
+    }
+}
+
+impl std::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretBytes(<{} bytes redacted>)", self.expose_secret_bytes().len())
+    }
+}
+
+/// Fills `buf` from the operating system's CSPRNG. Without OS randomness an authenticator
+/// cannot work at all, so the error is mapped to CTAP1_ERR_OTHER by the caller.
+pub fn random(buf: &mut [u8]) -> Result<(), tpm_passkey_wire::Status> {
+    getrandom::fill(buf).map_err(|_| tpm_passkey_wire::Status::Other)
+}

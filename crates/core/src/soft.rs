@@ -1,0 +1,116 @@
+//! A software key store with the TPM's semantics, for fast engine tests: PIN-bound keys
+//! refuse to sign without the right PIN, wrong PINs count up to a limit of 8 and the right
+//! one resets the count, and reset makes every older blob useless. Not for production: the
+//! keys live in this process's memory.
+
+use p256::ecdsa::{signature::hazmat::PrehashSigner, Signature, SigningKey};
+use p256::elliptic_curve::sec1::ToSec1Point;
+use tpm_passkey_wire::cose::P256Key;
+
+use crate::secret::random;
+use crate::{KeyError, KeyStore, NewKey, PinHash, SecretBytes};
+
+/// The TPM PIN index's pinLimit.
+pub const PIN_LIMIT: u8 = 8;
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct SoftKeys {
+    generation: u32,
+    pin: Option<PinHash>,
+    failures: u8,
+    /// Counts signatures, so tests can see that a refused request signed nothing.
+    pub signatures: u32,
+}
+
+impl SoftKeys {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn check(&mut self, pin: &PinHash) -> Result<(), KeyError> {
+        let Some(set) = &self.pin else { return Err(KeyError::PinNotSet) };
+        if self.failures >= PIN_LIMIT {
+            return Err(KeyError::PinBlocked);
+        }
+        if set.expose_secret_bytes() == pin.expose_secret_bytes() {
+            self.failures = 0;
+            Ok(())
+        } else {
+            self.failures += 1;
+            Err(KeyError::PinInvalid)
+        }
+    }
+}
+
+impl KeyStore for SoftKeys {
+    fn create_key(&mut self, pin_bound: bool) -> Result<NewKey, KeyError> {
+        if pin_bound && self.pin.is_none() {
+            return Err(KeyError::PinNotSet);
+        }
+        let mut scalar = [0u8; 32];
+        let key = loop {
+            random(&mut scalar).map_err(|_| KeyError::Other("no randomness".into()))?;
+            if let Ok(k) = SigningKey::from_slice(&scalar) {
+                break k;
+            }
+        };
+        let point = key.verifying_key().as_affine().to_sec1_point(false);
+        let public = P256Key::from_sec1(point.as_bytes()).map_err(|_| KeyError::Other("point".into()))?;
+        let mut blob = self.generation.to_be_bytes().to_vec();
+        blob.push(u8::from(pin_bound));
+        blob.extend_from_slice(&scalar);
+        Ok(NewKey { blob, public })
+    }
+
+    fn sign(&mut self, blob: &[u8], digest: &[u8; 32], pin: Option<&PinHash>) -> Result<Vec<u8>, KeyError> {
+        if blob.len() != 37 || blob[..4] != self.generation.to_be_bytes() {
+            return Err(KeyError::BadBlob);
+        }
+        if blob[4] == 1 {
+            self.check(pin.ok_or(KeyError::PinRequired)?)?;
+        }
+        let key = SigningKey::from_slice(&blob[5..]).map_err(|_| KeyError::BadBlob)?;
+        let sig: Signature = key.sign_prehash(digest).map_err(|_| KeyError::Other("sign".into()))?;
+        self.signatures += 1;
+        Ok(sig.to_der().as_bytes().to_vec())
+    }
+
+    fn pin_is_set(&self) -> bool {
+        self.pin.is_some()
+    }
+
+    fn pin_retries(&mut self) -> Result<u8, KeyError> {
+        if self.pin.is_none() {
+            return Err(KeyError::PinNotSet);
+        }
+        Ok(PIN_LIMIT - self.failures)
+    }
+
+    fn set_pin(&mut self, pin: &PinHash) -> Result<(), KeyError> {
+        self.pin = Some(pin.clone());
+        self.failures = 0;
+        Ok(())
+    }
+
+    fn verify_pin(&mut self, pin: &PinHash) -> Result<(), KeyError> {
+        self.check(pin)
+    }
+
+    fn change_pin(&mut self, old: &PinHash, new: &PinHash) -> Result<(), KeyError> {
+        self.check(old)?;
+        self.pin = Some(new.clone());
+        Ok(())
+    }
+
+    fn reset(&mut self) -> Result<(), KeyError> {
+        self.generation += 1;
+        self.pin = None;
+        self.failures = 0;
+        Ok(())
+    }
+
+    fn state(&self) -> SecretBytes {
+        SecretBytes::new(self.generation.to_be_bytes().to_vec())
+    }
+}

@@ -1,0 +1,114 @@
+//! The credential store: one SQLite file in the data directory, written in transactions
+//! (WAL, synchronous=FULL), schema versioned by `PRAGMA user_version` with ordered
+//! migrations. It holds discoverable credentials, settings, the key store's state and the
+//! per-install secret that binds credential IDs, and the audit log.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::secret::SecretBytes;
+
+mod audit_log;
+mod credentials;
+mod migrations;
+
+pub use credentials::Credential;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("credential store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("credential store was written by a newer tpm-passkey (schema {found}, this build knows {known})")]
+    TooNew { found: i64, known: i64 },
+    #[error("credential store: stored value is malformed: {0}")]
+    Malformed(&'static str),
+}
+
+/// The open store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Self::init(conn)
+    }
+
+    /// A store that lives only in memory (unit tests).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrations::migrate(&mut conn)?;
+        Ok(Store { conn })
+    }
+
+    /// A named secret (key-store state, install secret).
+    pub fn secret(&self, name: &str) -> Result<Option<SecretBytes>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| r.get::<_, Vec<u8>>(0))
+            .optional()?
+            .map(SecretBytes::new))
+    }
+
+    pub fn set_secret(&self, name: &str, value: &SecretBytes) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO secrets (name, value) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            params![name, value.expose_secret_bytes()],
+        )?;
+        Ok(())
+    }
+
+    /// A setting's JSON text, if set.
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Runs `f` inside one transaction: all of its writes land, or none do.
+    pub fn transaction<T>(&mut self, f: impl FnOnce(&Store) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match f(self) {
+            Ok(v) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Erases every credential, setting and secret (authenticatorReset). The audit log is
+    /// kept: it records that the reset happened.
+    pub fn erase(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("DELETE FROM credentials; DELETE FROM settings; DELETE FROM secrets;")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,87 @@
+//! The audit log: an append-only, hash-chained table. Each row's hash is
+//! SHA-256(previous hash || the row's fields), so an edited or deleted row breaks the chain
+//! (verify_audit_chain). TPM-signed checkpoints are future work (docs/DESIGN.md).
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{Store, StoreError};
+use crate::AuditEvent;
+
+/// One audit row as read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub time: i64,
+    pub event: String,
+    pub rp_id: Option<String>,
+    pub detail: Option<String>,
+    pub outcome: String,
+}
+
+fn row_hash(prev: &[u8], time: i64, fields: [Option<&str>; 4]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(time.to_be_bytes());
+    for field in fields {
+        let f = field.unwrap_or("");
+        h.update((f.len() as u64).to_be_bytes());
+        h.update(f.as_bytes());
+    }
+    h.finalize().to_vec()
+}
+
+impl Store {
+    pub fn append_audit(&self, time: i64, e: &AuditEvent) -> Result<(), StoreError> {
+        let prev: Vec<u8> = self
+            .conn
+            .query_row("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or_else(|| vec![0; 32]);
+        self.conn.execute(
+            "INSERT INTO audit (time, event, rp_id, detail, outcome, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![time, e.event, e.rp_id, e.detail, e.outcome, row_hash(&prev, time, [Some(e.event), e.rp_id.as_deref(), e.detail.as_deref(), Some(e.outcome)])],
+        )?;
+        Ok(())
+    }
+
+    /// The last `limit` records, oldest first.
+    pub fn audit_tail(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT seq, time, event, rp_id, detail, outcome FROM
+               (SELECT * FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
+        )?;
+        let rows = st.query_map([limit], |r| {
+            Ok(AuditRecord {
+                seq: r.get(0)?,
+                time: r.get(1)?,
+                event: r.get(2)?,
+                rp_id: r.get(3)?,
+                detail: r.get(4)?,
+                outcome: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Recomputes the hash chain; false if any row was changed or removed.
+    pub fn verify_audit_chain(&self) -> Result<bool, StoreError> {
+        let mut st = self.conn.prepare("SELECT time, event, rp_id, detail, outcome, hash FROM audit ORDER BY seq")?;
+        let mut rows = st.query([])?;
+        let mut prev = vec![0u8; 32];
+        while let Some(r) = rows.next()? {
+            let event: String = r.get(1)?;
+            let outcome: String = r.get(4)?;
+            let rp_id: Option<String> = r.get(2)?;
+            let detail: Option<String> = r.get(3)?;
+            let want = row_hash(&prev, r.get(0)?, [Some(&event), rp_id.as_deref(), detail.as_deref(), Some(&outcome)]);
+            let got: Vec<u8> = r.get(5)?;
+            if want != got {
+                return Ok(false);
+            }
+            prev = got;
+        }
+        Ok(true)
+    }
+}

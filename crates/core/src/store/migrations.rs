@@ -1,0 +1,53 @@
+//! Schema migrations, applied in order; `PRAGMA user_version` records how far a file is.
+//! A file from a newer build is refused rather than guessed at.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: first schema.
+    "CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE credentials (
+        id BLOB PRIMARY KEY,
+        rp_id TEXT NOT NULL,
+        rp_name TEXT,
+        user_id BLOB NOT NULL,
+        user_name TEXT,
+        user_display_name TEXT,
+        key_blob BLOB NOT NULL,
+        public_key BLOB NOT NULL,
+        pin_bound INTEGER NOT NULL,
+        cred_protect INTEGER NOT NULL,
+        hmac_secret INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        last_used INTEGER,
+        sign_count INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE UNIQUE INDEX credentials_rp_user ON credentials (rp_id, user_id);
+     CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        time INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        rp_id TEXT,
+        detail TEXT,
+        outcome TEXT NOT NULL,
+        hash BLOB NOT NULL
+     );",
+];
+
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew { found: version, known });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! CTAP1/U2F (to do)
