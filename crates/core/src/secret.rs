@@ -74,3 +74,20 @@ impl std::fmt::Debug for SecretBytes {
 pub fn random(buf: &mut [u8]) -> Result<(), tpm_passkey_wire::Status> {
     getrandom::fill(buf).map_err(|_| tpm_passkey_wire::Status::Other)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_hash_is_left_16_of_sha256_and_never_printed() {
+        // SHA-256("1234") = 03ac674216f3e15c761ee1a5e255f067953623c8...
+        let h = PinHash::from_pin("1234");
+        assert_eq!(
+            h.expose_secret_bytes(),
+            &[0x03, 0xac, 0x67, 0x42, 0x16, 0xf3, 0xe1, 0x5c, 0x76, 0x1e, 0xe1, 0xa5, 0xe2, 0x55, 0xf0, 0x67]
+        );
+        let shown = format!("{h:?} {:?}", SecretBytes::new(vec![0xab; 4]));
+        assert!(!shown.to_lowercase().contains("ab") && !shown.contains("171"), "{shown}");
+    }
+}

@@ -21,6 +21,7 @@
 mod blob;
 mod error;
 mod info;
+mod key_store;
 mod keys;
 mod owner_auth;
 mod pin;
@@ -35,6 +36,7 @@ mod tpm;
 pub use blob::{KeyBlob, Protection};
 pub use error::{Error, Result};
 pub use info::{DaState, TpmInfo};
+pub use key_store::TpmKeyStore;
 pub use keys::{CreatedKey, KeyAuth};
 pub use owner_auth::OwnerAuthStore;
 pub use pin::{PinIndex, PinRetries, PIN_INDEX_RANGE, PIN_LIMIT};

@@ -2,43 +2,13 @@
 //! never printed by `Debug`, and only readable through a method named `expose_secret…`.
 
 use secrecy::{ExposeSecret, SecretBox};
-use sha2::{Digest as _, Sha256};
 use zeroize::Zeroize;
 
 use crate::{Error, Result};
 
-/// The CTAP pinHash: LEFT(SHA-256(PIN), 16) (CTAP 2.1 §6.5.5.5 "setPIN", §6.5.5.7
-/// "getPinToken"). It is the authValue of the PIN index, so a PIN typed into a browser
-/// (clientPIN) and one typed into our own prompt reach the same value.
-pub struct PinHash(SecretBox<[u8; 16]>);
-
-impl PinHash {
-    /// Hashes a PIN the user typed. The caller's copy of the PIN is theirs to zeroize.
-    pub fn from_pin(pin: &str) -> Self {
-        let mut digest = Sha256::digest(pin.as_bytes());
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&digest[..16]);
-        digest.as_mut_slice().zeroize();
-        Self::from_bytes(out)
-    }
-
-    /// Wraps a pinHash that arrived already hashed (CTAP clientPIN's pinHashEnc).
-    pub fn from_bytes(mut bytes: [u8; 16]) -> Self {
-        let s = PinHash(SecretBox::new(Box::new(bytes)));
-        bytes.zeroize();
-        s
-    }
-
-    pub fn expose_secret_bytes(&self) -> &[u8; 16] {
-        self.0.expose_secret()
-    }
-}
-
-impl std::fmt::Debug for PinHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PinHash(<redacted>)")
-    }
-}
+/// The CTAP pinHash lives with the engine, which computes it from clientPIN; this crate
+/// uses it as the PIN index's authValue.
+pub use tpm_passkey_core::PinHash;
 
 /// The 32-byte seed from which the root key is derived (it is the root template's
 /// `unique` field). Whoever deletes it erases every credential made under it.

@@ -24,6 +24,7 @@ pub struct Tpm {
     /// operation does not read the index's public area again.
     pub(crate) nv_cache: Option<(u32, NvIndexHandle)>,
     tcti: TctiChoice,
+    owner_auth_set: bool,
 }
 
 impl Tpm {
@@ -49,40 +50,24 @@ impl Tpm {
             ctx.tr_set_auth(Hierarchy::Owner.into(), auth)
                 .map_err(|e| Error::tss("owner auth", e))?;
         }
-        let template = templates::root(seed.expose_secret_bytes())?;
-        let root = if owner_auth_set {
-            // The owner password must not be sent in the clear, nor as an HMAC an observer
-            // could brute-force: salt the session to a throw-away key of the null
-            // hierarchy, which needs no authorization.
-            let salt_template = templates::root(&[0; 32])?;
-            let salt = with_empty_password(&mut ctx, |c| {
-                c.create_primary(Hierarchy::Null, salt_template, None, None, None, None)
-            })
-            .map_err(|e| Error::tss("salt key", e))?
-            .key_handle;
-            let made = start_salted_hmac(&mut ctx, salt, NO_PARAM_ENCRYPTION, "create root")
-                .and_then(|s| {
-                    run_then_flush(&mut ctx, s, |c| {
-                        c.create_primary(Hierarchy::Owner, template, None, None, None, None)
-                            .map_err(|e| Error::tss("create root", e))
-                    })
-                });
-            let _ = ctx.flush_context(salt.into());
-            made?.key_handle
-        } else {
-            with_empty_password(&mut ctx, |c| {
-                c.create_primary(Hierarchy::Owner, template, None, None, None, None)
-            })
-            .map_err(|e| Error::tss("create root", e))?
-            .key_handle
-        };
+        let root = create_root(&mut ctx, seed, owner_auth_set)?;
         tracing::debug!(tcti = tcti.as_str(), "TPM opened, root key loaded");
         Ok(Tpm {
             ctx,
             root,
             nv_cache: None,
             tcti: tcti.clone(),
+            owner_auth_set,
         })
+    }
+
+    /// Replaces the root with the one derived from `seed` (authenticator reset: the old
+    /// seed is gone, so is every key made under the old root).
+    pub fn replace_root(&mut self, seed: &RootSeed) -> Result<()> {
+        let root = create_root(&mut self.ctx, seed, self.owner_auth_set)?;
+        let old = std::mem::replace(&mut self.root, root);
+        self.flush_object(old.into());
+        Ok(())
     }
 
     /// The interface this connection uses.
@@ -112,6 +97,38 @@ impl Tpm {
             tracing::warn!(error = %e, "could not flush a transient object");
         }
     }
+}
+
+/// Creates (re-derives) the root key from `seed` in the owner hierarchy.
+fn create_root(ctx: &mut Context, seed: &RootSeed, owner_auth_set: bool) -> Result<KeyHandle> {
+    let template = templates::root(seed.expose_secret_bytes())?;
+    let root = if owner_auth_set {
+        // The owner password must not be sent in the clear, nor as an HMAC an observer
+        // could brute-force: salt the session to a throw-away key of the null
+        // hierarchy, which needs no authorization.
+        let salt_template = templates::root(&[0; 32])?;
+        let salt = with_empty_password(ctx, |c| {
+            c.create_primary(Hierarchy::Null, salt_template, None, None, None, None)
+        })
+        .map_err(|e| Error::tss("salt key", e))?
+        .key_handle;
+        let made = start_salted_hmac(ctx, salt, NO_PARAM_ENCRYPTION, "create root")
+            .and_then(|s| {
+                run_then_flush(ctx, s, |c| {
+                    c.create_primary(Hierarchy::Owner, template, None, None, None, None)
+                        .map_err(|e| Error::tss("create root", e))
+                })
+            });
+        let _ = ctx.flush_context(salt.into());
+        made?.key_handle
+    } else {
+        with_empty_password(ctx, |c| {
+            c.create_primary(Hierarchy::Owner, template, None, None, None, None)
+        })
+        .map_err(|e| Error::tss("create root", e))?
+        .key_handle
+    };
+    Ok(root)
 }
 
 impl Drop for Tpm {
