@@ -1,0 +1,290 @@
+//! One CTAPHID device: the channel and transaction state machine of CTAP 2.1 §11.2.
+//!
+//! The I/O loop feeds it reports ([`Device::on_report`]) and ticks ([`Device::poll`],
+//! at least every 100 ms); both may produce reports to send.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tpm_passkey_wire::ctaphid::{self, capability, cmd, err, fragment, keepalive, FrameError, Packet, Reassembly, BROADCAST_CID};
+
+use crate::{Backend, Job, MessageKind};
+
+pub use tpm_passkey_wire::ctaphid::REPORT_LEN;
+
+/// §11.2.9.2.1: keepalives at least every 100 ms while processing.
+const KEEPALIVE_EVERY: Duration = Duration::from_millis(100);
+/// How long a message may take to arrive in full before ERR_MSG_TIMEOUT (§11.2.4 leaves
+/// the value to the device; U2F HID used 500 ms).
+const TRANSACTION_TIMEOUT: Duration = Duration::from_millis(500);
+/// The longest CTAPHID_LOCK (§11.2.9.2.2: 0–10 s).
+const MAX_LOCK: u8 = 10;
+
+const PROTOCOL_VERSION: u8 = 2;
+const VERSION: [u8; 3] = [0, 1, 0];
+
+struct Receiving {
+    msg: Reassembly,
+    deadline: Instant,
+}
+
+struct Running {
+    cid: u32,
+    cmd: u8,
+    job: Job,
+    next_keepalive: Instant,
+}
+
+/// See the module documentation.
+pub struct Device<B: Backend + ?Sized> {
+    backend: std::sync::Arc<B>,
+    channels: HashSet<u32>,
+    receiving: Option<Receiving>,
+    running: Option<Running>,
+    lock: Option<(u32, Instant)>,
+}
+
+impl<B: Backend + ?Sized> std::fmt::Debug for Device<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device").field("channels", &self.channels.len()).finish_non_exhaustive()
+    }
+}
+
+fn error(cid: u32, code: u8) -> Vec<[u8; REPORT_LEN]> {
+    fragment(cid, cmd::ERROR, &[code])
+}
+
+impl<B: Backend + ?Sized> Device<B> {
+    pub fn new(backend: std::sync::Arc<B>) -> Self {
+        Device { backend, channels: HashSet::new(), receiving: None, running: None, lock: None }
+    }
+
+    /// True while a request is being processed (the I/O loop should poll often).
+    pub fn is_busy(&self) -> bool {
+        self.running.is_some() || self.receiving.is_some()
+    }
+
+    fn busy_channel(&self) -> Option<u32> {
+        self.running.as_ref().map(|r| r.cid).or_else(|| self.receiving.as_ref().map(|r| r.msg.cid))
+    }
+
+    fn locked_by_other(&mut self, cid: u32) -> bool {
+        match self.lock {
+            Some((owner, until)) if Instant::now() < until => owner != cid,
+            Some(_) => {
+                self.lock = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Handles one incoming report; returns the reports to send.
+    pub fn on_report(&mut self, report: &[u8]) -> Vec<[u8; REPORT_LEN]> {
+        let Some(packet) = Packet::parse(report) else { return Vec::new() };
+        match packet {
+            Packet::Init { cid, cmd: command, len, data } => self.on_init(cid, command, len, data),
+            Packet::Cont { cid, seq, data } => {
+                let Some(rx) = &mut self.receiving else {
+                    return Vec::new(); // §11.2.4: spurious continuations are ignored
+                };
+                if rx.msg.cid != cid {
+                    return Vec::new();
+                }
+                if let Err(e) = rx.msg.push(seq, data) {
+                    self.receiving = None;
+                    return error(cid, e.code());
+                }
+                if rx.msg.is_complete() {
+                    let Some(rx) = self.receiving.take() else { return Vec::new() };
+                    let (cid, command) = (rx.msg.cid, rx.msg.cmd);
+                    return self.dispatch(cid, command, rx.msg.into_payload());
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_init(&mut self, cid: u32, command: u8, len: u16, data: &[u8]) -> Vec<[u8; REPORT_LEN]> {
+        if cid == 0 {
+            return error(cid, err::INVALID_CHANNEL);
+        }
+        if command == cmd::INIT {
+            return self.init(cid, len, data);
+        }
+        if cid == BROADCAST_CID || !self.channels.contains(&cid) {
+            return error(cid, err::INVALID_CHANNEL);
+        }
+        if command == cmd::CANCEL {
+            // §11.2.9.1.5: cancels the channel's running request; no response of its own.
+            if let Some(r) = &self.running {
+                if r.cid == cid {
+                    r.job.cancel.store(true, Ordering::SeqCst);
+                }
+            }
+            return Vec::new();
+        }
+        match self.busy_channel() {
+            Some(busy) if busy == cid && self.receiving.is_some() => {
+                // A new message before the last one finished arriving.
+                self.receiving = None;
+                return error(cid, err::INVALID_SEQ);
+            }
+            Some(_) => return error(cid, err::CHANNEL_BUSY),
+            None => {}
+        }
+        if self.locked_by_other(cid) {
+            return error(cid, err::CHANNEL_BUSY);
+        }
+        let msg = match Reassembly::start(cid, command, len, data) {
+            Ok(m) => m,
+            Err(FrameError::InvalidLen) | Err(FrameError::InvalidSeq) => return error(cid, err::INVALID_LEN),
+        };
+        if msg.is_complete() {
+            return self.dispatch(cid, command, msg.into_payload());
+        }
+        self.receiving = Some(Receiving { msg, deadline: Instant::now() + TRANSACTION_TIMEOUT });
+        Vec::new()
+    }
+
+    /// §11.2.9.1.3 CTAPHID_INIT: on the broadcast channel, allocate a channel; on an
+    /// allocated one, abort what it was doing (resynchronise).
+    fn init(&mut self, cid: u32, len: u16, data: &[u8]) -> Vec<[u8; REPORT_LEN]> {
+        if len != 8 {
+            return error(cid, err::INVALID_LEN);
+        }
+        let new_cid = if cid == BROADCAST_CID {
+            match self.allocate() {
+                Some(c) => c,
+                None => return error(cid, err::OTHER),
+            }
+        } else {
+            if !self.channels.contains(&cid) {
+                return error(cid, err::INVALID_CHANNEL);
+            }
+            if self.receiving.as_ref().is_some_and(|r| r.msg.cid == cid) {
+                self.receiving = None;
+            }
+            if let Some(r) = &self.running {
+                if r.cid == cid {
+                    r.job.cancel.store(true, Ordering::SeqCst);
+                }
+            }
+            cid
+        };
+        let mut payload = data[..8].to_vec();
+        payload.extend_from_slice(&new_cid.to_be_bytes());
+        payload.push(PROTOCOL_VERSION);
+        payload.extend_from_slice(&VERSION);
+        payload.push(self.backend.capabilities());
+        fragment(cid, cmd::INIT, &payload)
+    }
+
+    fn allocate(&mut self) -> Option<u32> {
+        for _ in 0..16 {
+            let mut b = [0u8; 4];
+            getrandom::fill(&mut b).ok()?;
+            let c = u32::from_be_bytes(b);
+            if c != 0 && c != BROADCAST_CID && self.channels.insert(c) {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn dispatch(&mut self, cid: u32, command: u8, payload: Vec<u8>) -> Vec<[u8; REPORT_LEN]> {
+        let caps = self.backend.capabilities();
+        match command {
+            cmd::PING => fragment(cid, cmd::PING, &payload),
+            cmd::WINK if caps & capability::WINK != 0 => {
+                self.backend.wink();
+                fragment(cid, cmd::WINK, &[])
+            }
+            cmd::LOCK => {
+                let [secs] = payload[..] else { return error(cid, err::INVALID_LEN) };
+                if secs > MAX_LOCK {
+                    return error(cid, err::INVALID_PAR);
+                }
+                self.lock = (secs > 0).then(|| (cid, Instant::now() + Duration::from_secs(u64::from(secs))));
+                fragment(cid, cmd::LOCK, &[])
+            }
+            cmd::CBOR | cmd::MSG => {
+                if command == cmd::MSG && caps & capability::NMSG != 0 {
+                    return error(cid, err::INVALID_CMD);
+                }
+                if command == cmd::CBOR && payload.is_empty() {
+                    return error(cid, err::INVALID_LEN);
+                }
+                let kind = if command == cmd::CBOR { MessageKind::Cbor } else { MessageKind::Msg };
+                match self.backend.submit(kind, payload) {
+                    Some(job) => {
+                        self.running = Some(Running { cid, cmd: command, job, next_keepalive: Instant::now() + KEEPALIVE_EVERY });
+                        self.poll()
+                    }
+                    None => error(cid, err::CHANNEL_BUSY),
+                }
+            }
+            _ => error(cid, err::INVALID_CMD),
+        }
+    }
+
+    /// Time passing: a finished request's response, a keepalive when due, or
+    /// ERR_MSG_TIMEOUT for a message that stopped arriving.
+    pub fn poll(&mut self) -> Vec<[u8; REPORT_LEN]> {
+        let now = Instant::now();
+        if let Some(rx) = &self.receiving {
+            if now > rx.deadline {
+                let cid = rx.msg.cid;
+                self.receiving = None;
+                return error(cid, err::MSG_TIMEOUT);
+            }
+        }
+        let Some(r) = &mut self.running else { return Vec::new() };
+        match r.job.reply.try_recv() {
+            Ok(response) => {
+                let (cid, command) = (r.cid, r.cmd);
+                self.running = None;
+                fragment(cid, command, &response)
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                if now >= r.next_keepalive {
+                    r.next_keepalive = now + KEEPALIVE_EVERY;
+                    let status = match r.job.status.load(Ordering::SeqCst) {
+                        keepalive::UPNEEDED => keepalive::UPNEEDED,
+                        _ => keepalive::PROCESSING,
+                    };
+                    fragment(r.cid, ctaphid::cmd::KEEPALIVE, &[status])
+                } else {
+                    Vec::new()
+                }
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                let cid = r.cid;
+                self.running = None;
+                error(cid, err::OTHER)
+            }
+        }
+    }
+
+    /// How long the I/O loop may wait for a report before calling [`Device::poll`].
+    pub fn wait_hint(&self) -> Duration {
+        if self.is_busy() {
+            Duration::from_millis(20)
+        } else {
+            Duration::from_millis(500)
+        }
+    }
+}
+
+impl<B: Backend + ?Sized> Drop for Device<B> {
+    fn drop(&mut self) {
+        // The client went away mid-request: let the engine stop waiting for the user.
+        if let Some(r) = &self.running {
+            r.job.cancel.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+//! The socket transport: a Unix `SOCK_SEQPACKET` listener. Each accepted connection is one
+//! HID device as a client would see an opened hidraw node; every datagram, in either
+//! direction, is exactly one 64-byte report (no report-ID byte). Datagrams of another
+//! length are dropped, as a HID device drops malformed reports.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::{Backend, Device, REPORT_LEN};
+
+/// A running listener; dropping it stops accepting and removes the socket file.
+#[derive(Debug)]
+pub struct SocketTransport {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SocketTransport {
+    /// Binds `path` (mode 0600; a stale socket file is replaced) and serves connections on
+    /// background threads.
+    pub fn serve<B: Backend + 'static>(path: &Path, backend: Arc<B>) -> std::io::Result<Self> {
+        if path.exists() {
+            std::fs::remove_file(path)?;
+        }
+        let listener = Socket::new(Domain::UNIX, Type::SEQPACKET, None)?;
+        listener.bind(&SockAddr::unix(path)?)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        listener.listen(8)?;
+        // Accept with a timeout so that the thread notices `stop`.
+        listener.set_read_timeout(Some(Duration::from_millis(200)))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::Builder::new().name("hid-socket".into()).spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let backend = backend.clone();
+                        let stop = stop2.clone();
+                        let _ = std::thread::Builder::new()
+                            .name("hid-conn".into())
+                            .spawn(move || serve_connection(conn, backend, &stop));
+                    }
+                    Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "HID socket accept failed");
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            }
+        })?;
+        tracing::info!(path = %path.display(), "CTAPHID socket transport listening");
+        Ok(SocketTransport { path: path.to_owned(), stop, thread: Some(thread) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SocketTransport {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn serve_connection<B: Backend + ?Sized>(conn: Socket, backend: Arc<B>, stop: &AtomicBool) {
+    let mut device = Device::new(backend);
+    let mut conn = conn;
+    let mut buf = [0u8; REPORT_LEN + 1];
+    tracing::debug!("HID socket client connected");
+    while !stop.load(Ordering::SeqCst) {
+        if conn.set_read_timeout(Some(device.wait_hint())).is_err() {
+            break;
+        }
+        let mut out = match conn.read(&mut buf) {
+            Ok(0) => break,
+            Ok(REPORT_LEN) => device.on_report(&buf[..REPORT_LEN]),
+            Ok(n) => {
+                tracing::debug!(len = n, "dropped a datagram that is not one 64-byte report");
+                Vec::new()
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => Vec::new(),
+            Err(_) => break,
+        };
+        out.extend(device.poll());
+        for report in out {
+            if conn.write_all(&report).is_err() {
+                return;
+            }
+        }
+    }
+    tracing::debug!("HID socket client disconnected");
+}
