@@ -1,12 +1,21 @@
 //! `tpm-passkey`: the daemon and its command-line interface.
 //!
-//! This first cut offers `tpm-passkey tpm`: which TPM would be used, what it is, its
-//! dictionary-attack state, and a self-test that makes a key inside it, signs and checks
-//! the signature. The daemon and the other commands build on the same TPM choice.
+//! * `tpm-passkey daemon`: the authenticator (TPM, engine, control socket, HID transports).
+//! * `tpm-passkey tpm`: which TPM would be used, what it is, its dictionary-attack state,
+//!   and a create/sign/verify self-test.
+//! * `tpm-passkey agent` (feature `scripted-agent` only): a scripted approval agent.
 #![forbid(unsafe_code)]
 
+mod agent_hub;
+mod approver;
+mod control;
+mod daemon_cmd;
+mod engine_thread;
 mod tpm_choice;
 mod tpm_cmd;
+
+#[cfg(feature = "scripted-agent")]
+mod agent_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -23,8 +32,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the authenticator.
+    Daemon(daemon_cmd::DaemonArgs),
     /// Show the TPM in use and run a create/sign/verify self-test.
     Tpm(tpm_cmd::TpmArgs),
+    /// Answer every approval prompt from a script (tests and automation only).
+    #[cfg(feature = "scripted-agent")]
+    Agent(agent_cmd::AgentArgs),
 }
 
 fn main() {
@@ -37,7 +51,10 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Daemon(args) => daemon_cmd::run(&args),
         Command::Tpm(args) => tpm_cmd::run(&args),
+        #[cfg(feature = "scripted-agent")]
+        Command::Agent(args) => agent_cmd::run(&args),
     };
     if let Err(e) = result {
         eprintln!("tpm-passkey: {e}");

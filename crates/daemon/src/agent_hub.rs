@@ -1,0 +1,129 @@
+//! The approval agent as the engine sees it: at most one agent (the app, or the scripted
+//! agent) is registered on the control socket; prompts go to it and wait for its answer,
+//! the client's CANCEL, or the deadline.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tpm_passkey_core::Refusal;
+use tpm_passkey_ipc::{encode, AgentKind, DaemonMessage, PromptView};
+
+struct Agent {
+    conn: u64,
+    writer: UnixStream,
+}
+
+#[derive(Default)]
+struct Hub {
+    agent: Option<Agent>,
+    answers: HashMap<u64, (bool, Option<String>)>,
+    next_id: u64,
+}
+
+/// See the module documentation.
+#[derive(Default)]
+pub struct AgentHub {
+    state: Mutex<Hub>,
+    changed: Condvar,
+}
+
+impl std::fmt::Debug for AgentHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AgentHub")
+    }
+}
+
+impl AgentHub {
+    fn lock(&self) -> MutexGuard<'_, Hub> {
+        // A panicked holder leaves plain data behind; keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes the connection `conn` the agent (replacing any previous one).
+    pub fn register(&self, conn: u64, writer: UnixStream, kind: AgentKind) {
+        if kind == AgentKind::Scripted {
+            tracing::warn!("a scripted approval agent registered: requests will be answered by a script, not a person");
+        } else {
+            tracing::info!("approval agent registered");
+        }
+        self.lock().agent = Some(Agent { conn, writer });
+        self.changed.notify_all();
+    }
+
+    /// Forgets the agent if `conn` was it (its connection closed).
+    pub fn unregister(&self, conn: u64) {
+        let mut hub = self.lock();
+        if hub.agent.as_ref().is_some_and(|a| a.conn == conn) {
+            hub.agent = None;
+            tracing::info!("approval agent left");
+        }
+    }
+
+    /// Records the agent's answer to prompt `id` (from connection `conn`, which must be the
+    /// agent).
+    pub fn answer(&self, conn: u64, id: u64, approve: bool, pin: Option<String>) -> bool {
+        let mut hub = self.lock();
+        if !hub.agent.as_ref().is_some_and(|a| a.conn == conn) {
+            return false;
+        }
+        hub.answers.insert(id, (approve, pin));
+        self.changed.notify_all();
+        true
+    }
+
+    pub fn has_agent(&self) -> bool {
+        self.lock().agent.is_some()
+    }
+
+    /// Shows `prompt` to the agent and waits. Returns the PIN typed (if any) on approval.
+    pub fn ask(&self, prompt: PromptView, timeout: Duration, cancel: &AtomicBool) -> Result<Option<String>, Refusal> {
+        let deadline = Instant::now() + timeout;
+        let mut hub = self.lock();
+        hub.next_id += 1;
+        let id = hub.next_id;
+        let mut shown_to: Option<u64> = None;
+        let result = loop {
+            if let Some((approve, pin)) = hub.answers.remove(&id) {
+                break if approve { Ok(pin) } else { Err(Refusal::Denied) };
+            }
+            if cancel.load(Ordering::SeqCst) {
+                break Err(Refusal::Cancelled);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break Err(Refusal::Timeout);
+            }
+            // Show the prompt to the current agent (again, if the agent changed).
+            if let Some(agent) = &mut hub.agent {
+                if shown_to != Some(agent.conn) {
+                    let msg = DaemonMessage::Prompt { id, prompt: prompt.clone(), timeout_ms: (deadline - now).as_millis() as u64 };
+                    if agent.writer.write_all(encode(&msg).as_bytes()).is_ok() {
+                        shown_to = Some(agent.conn);
+                    } else {
+                        hub.agent = None;
+                    }
+                }
+            }
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            hub = self.changed.wait_timeout(hub, wait).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+        };
+        if result.is_err() {
+            let reason = match result {
+                Err(Refusal::Cancelled) => "cancelled",
+                Err(Refusal::Timeout) => "timeout",
+                _ => "denied",
+            };
+            if let Some(agent) = &mut hub.agent {
+                if shown_to == Some(agent.conn) && reason != "denied" {
+                    let _ = agent.writer.write_all(encode(&DaemonMessage::PromptClosed { id, reason: reason.into() }).as_bytes());
+                }
+            }
+        }
+        hub.answers.remove(&id);
+        result
+    }
+}

@@ -1,0 +1,89 @@
+//! `tpm-passkey daemon`: the TPM, the engine thread, the control socket and the HID
+//! transports, until SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tpm_passkey_hid::socket::SocketTransport;
+
+use crate::agent_hub::AgentHub;
+use crate::control::ControlServer;
+use crate::engine_thread::{EngineConfig, EngineHandle};
+use crate::tpm_choice::{TpmSelect, SIMULATED_WARNING};
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    #[command(flatten)]
+    select: TpmSelect,
+    /// HID back end: socket:PATH (a SOCK_SEQPACKET socket, one datagram per 64-byte
+    /// report). May be given more than once.
+    #[arg(long = "hid", value_name = "BACKEND", required = true)]
+    hid: Vec<String>,
+    /// Control socket [default: $XDG_RUNTIME_DIR/tpm-passkey/control.sock].
+    #[arg(long)]
+    control: Option<PathBuf>,
+    /// How long a prompt waits for the user before the request fails.
+    #[arg(long, default_value_t = 30)]
+    prompt_timeout_secs: u64,
+}
+
+pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
+    // Same-user processes must not read the PIN hash or tokens out of our memory.
+    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+        tracing::warn!(error = %e, "could not make the daemon non-dumpable");
+    }
+    let control = match &args.control {
+        Some(p) => p.clone(),
+        None => tpm_passkey_ipc::default_control_path()
+            .ok_or("XDG_RUNTIME_DIR is not set; pass --control PATH")?,
+    };
+    let mut sockets = Vec::new();
+    for h in &args.hid {
+        match h.strip_prefix("socket:") {
+            Some(p) if !p.is_empty() => sockets.push(PathBuf::from(p)),
+            _ => return Err(format!("unknown HID back end {h:?}: use socket:PATH").into()),
+        }
+    }
+    let state_dir = args.select.state_dir();
+    std::fs::create_dir_all(&state_dir)?;
+    std::fs::set_permissions(&state_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+
+    let chosen = args.select.choose()?;
+    let simulated = chosen.simulator.is_some();
+    if simulated {
+        tracing::warn!("{SIMULATED_WARNING}");
+        eprintln!("tpm-passkey: {SIMULATED_WARNING}");
+    }
+    let hub = Arc::new(AgentHub::default());
+    let engine = EngineHandle::spawn(
+        EngineConfig {
+            tcti: chosen.tcti.clone(),
+            simulated,
+            store_path: state_dir.join("store.sqlite"),
+            prompt_timeout: Duration::from_secs(args.prompt_timeout_secs),
+        },
+        hub.clone(),
+    )?;
+    let control_server = ControlServer::serve(&control, hub, engine.clone())?;
+    let mut transports = Vec::new();
+    for path in &sockets {
+        transports.push(SocketTransport::serve(path, engine.clone())?);
+    }
+    eprintln!("tpm-passkey: ready (control {})", control.display());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tracing::info!("stopping");
+    drop(transports);
+    drop(control_server);
+    engine.shutdown();
+    drop(chosen);
+    Ok(())
+}

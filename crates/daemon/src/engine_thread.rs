@@ -1,0 +1,152 @@
+//! The engine's own thread. The TPM connection (an ESAPI context) is not `Send`, so the
+//! key store, the engine and the credential store are all made and used on this one
+//! thread; transports and the control socket reach it through a channel. Requests are
+//! processed one at a time: while one is in flight, [`EngineHandle::submit`] says busy.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tpm_passkey_core::wire::ctaphid::{capability, keepalive};
+use tpm_passkey_core::wire::u2f::sw;
+use tpm_passkey_core::{Engine, KeyStore, Store};
+use tpm_passkey_hid::{Backend, Job, MessageKind};
+use tpm_passkey_ipc::DaemonMessage;
+use tpm_passkey_tpm::{TctiChoice, TpmKeyStore};
+
+use crate::agent_hub::AgentHub;
+use crate::approver::{HubApprover, JobSignals};
+
+enum Work {
+    Ctap { kind: MessageKind, payload: Vec<u8>, reply: mpsc::Sender<Vec<u8>>, signals: JobSignals },
+    Status { reply: mpsc::Sender<DaemonMessage> },
+    Stop,
+}
+
+/// What the engine thread needs to start.
+#[derive(Debug)]
+pub struct EngineConfig {
+    pub tcti: TctiChoice,
+    pub simulated: bool,
+    pub store_path: PathBuf,
+    pub prompt_timeout: Duration,
+}
+
+/// The transports' and control socket's handle on the engine thread.
+#[derive(Debug)]
+pub struct EngineHandle {
+    tx: Mutex<mpsc::Sender<Work>>,
+    busy: Arc<AtomicBool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl EngineHandle {
+    /// Starts the thread and waits until the TPM and the store are open (or failed).
+    pub fn spawn(config: EngineConfig, hub: Arc<AgentHub>) -> Result<Arc<Self>, String> {
+        let (tx, rx) = mpsc::channel::<Work>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+        let busy = Arc::new(AtomicBool::new(false));
+        let busy2 = busy.clone();
+        let thread = std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || {
+                let engine = match open(&config, hub.clone()) {
+                    Ok(e) => {
+                        let _ = ready_tx.send(Ok(()));
+                        e
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                serve(engine, rx, &busy2, &config, &hub);
+            })
+            .map_err(|e| format!("cannot start the engine thread: {e}"))?;
+        ready_rx.recv().map_err(|_| "the engine thread stopped while starting".to_string())??;
+        Ok(Arc::new(EngineHandle { tx: Mutex::new(tx), busy, thread: Mutex::new(Some(thread)) }))
+    }
+
+    fn send(&self, w: Work) -> bool {
+        self.tx.lock().map(|tx| tx.send(w).is_ok()).unwrap_or(false)
+    }
+
+    pub fn status(&self) -> Option<DaemonMessage> {
+        let (reply, rx) = mpsc::channel();
+        if !self.send(Work::Status { reply }) {
+            return None;
+        }
+        rx.recv_timeout(Duration::from_secs(60)).ok()
+    }
+
+    /// Stops the thread after the request in flight, if any.
+    pub fn shutdown(&self) {
+        self.send(Work::Stop);
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Backend for EngineHandle {
+    fn submit(&self, kind: MessageKind, payload: Vec<u8>) -> Option<Job> {
+        if self.busy.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        let (reply, rx) = mpsc::channel();
+        let signals = JobSignals {
+            status: Arc::new(AtomicU8::new(keepalive::PROCESSING)),
+            cancel: Arc::new(AtomicBool::new(false)),
+        };
+        let job = Job { reply: rx, status: signals.status.clone(), cancel: signals.cancel.clone() };
+        if !self.send(Work::Ctap { kind, payload, reply, signals }) {
+            self.busy.store(false, Ordering::SeqCst);
+            return None;
+        }
+        Some(job)
+    }
+
+    fn capabilities(&self) -> u8 {
+        // CTAP1/U2F is not offered (NMSG): see docs/CONFORMANCE.md.
+        capability::CBOR | capability::WINK | capability::NMSG
+    }
+}
+
+type DaemonEngine = Engine<TpmKeyStore, HubApprover>;
+
+fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, String> {
+    let store = Store::open(&config.store_path).map_err(|e| e.to_string())?;
+    let state = Engine::<TpmKeyStore, HubApprover>::saved_key_store_state(&store).map_err(|e| e.to_string())?;
+    let keys = TpmKeyStore::open(&config.tcti, None, state.as_ref()).map_err(|e| e.to_string())?;
+    let approver = HubApprover { hub, timeout: config.prompt_timeout, job: None };
+    Engine::new(keys, approver, store).map_err(|e| e.to_string())
+}
+
+fn serve(mut engine: DaemonEngine, rx: mpsc::Receiver<Work>, busy: &AtomicBool, config: &EngineConfig, hub: &AgentHub) {
+    while let Ok(work) = rx.recv() {
+        match work {
+            Work::Ctap { kind, payload, reply, signals } => {
+                engine.approver_mut().job = Some(signals);
+                let response = match kind {
+                    MessageKind::Cbor => engine.process(&payload),
+                    MessageKind::Msg => sw::INS_NOT_SUPPORTED.to_be_bytes().to_vec(),
+                };
+                engine.approver_mut().job = None;
+                busy.store(false, Ordering::SeqCst);
+                let _ = reply.send(response);
+            }
+            Work::Status { reply } => {
+                let _ = reply.send(DaemonMessage::Status {
+                    simulated: config.simulated,
+                    tcti: config.tcti.as_str().to_owned(),
+                    pin_set: engine.keys_mut().pin_is_set(),
+                    credentials: engine.store().credential_count().unwrap_or(0),
+                    agent: hub.has_agent(),
+                });
+            }
+            Work::Stop => break,
+        }
+    }
+}

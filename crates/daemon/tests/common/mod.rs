@@ -1,0 +1,190 @@
+//! A running daemon for end-to-end tests: its own state dir, its own embedded swtpm (own
+//! port and state), a HID socket, a control socket, and a scripted agent.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PIN: &str = "4711";
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    daemon: Option<Child>,
+    agent: Option<Child>,
+}
+
+pub enum Agent {
+    ApproveAll,
+    DenyAll,
+    None,
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tpm-passkey")
+}
+
+impl Daemon {
+    pub fn start(agent: Agent) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
+        let mut d = Daemon { dir, daemon: None, agent: None };
+        d.spawn_daemon();
+        d.spawn_agent(agent);
+        d
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn hid(&self) -> PathBuf {
+        self.dir.path().join("hid.sock")
+    }
+
+    pub fn control(&self) -> PathBuf {
+        self.dir.path().join("control.sock")
+    }
+
+    fn spawn_daemon(&mut self) {
+        let mut child = Command::new(bin())
+            .args(["daemon", "--simulator", "--prompt-timeout-secs", "10"])
+            .arg("--state-dir")
+            .arg(self.state())
+            .arg("--hid")
+            .arg(format!("socket:{}", self.hid().display()))
+            .arg("--control")
+            .arg(self.control())
+            .env("TPM_PASSKEY_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait for "ready", keeping the rest of stderr flowing into a log file.
+        let stderr = child.stderr.take().unwrap();
+        let log_path = self.dir.path().join("daemon.log");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut log = std::fs::File::create(log_path).unwrap();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                use std::io::Write;
+                let _ = writeln!(log, "{line}");
+                if line.contains("tpm-passkey: ready") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            panic!("daemon did not get ready:\n{}", self.log());
+        }
+        self.daemon = Some(child);
+    }
+
+    pub fn spawn_agent(&mut self, agent: Agent) {
+        let mode = match agent {
+            Agent::ApproveAll => "--approve-all",
+            Agent::DenyAll => "--deny-all",
+            Agent::None => return,
+        };
+        let out = std::fs::File::create(self.dir.path().join("agent.jsonl")).unwrap();
+        let child = Command::new(bin())
+            .args(["agent", mode, "--pin-file"])
+            .arg(self.dir.path().join("pin"))
+            .arg("--control")
+            .arg(self.control())
+            .stdout(out)
+            .spawn()
+            .unwrap();
+        self.agent = Some(child);
+        // Registered once the daemon logs it.
+        wait_for(|| self.log().contains("scripted approval agent registered"), "agent registration");
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// The prompts the agent saw, one JSON object each.
+    pub fn prompts(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("agent.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Stops the daemon with SIGTERM, as systemd does, and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut a) = self.agent.take() {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
+        if let Some(mut d) = self.daemon.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(d.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = d.try_wait() {
+                    assert!(status.success(), "daemon exit status {status}:\n{}", self.log());
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = d.kill();
+            panic!("daemon ignored SIGTERM:\n{}", self.log());
+        }
+    }
+
+    /// Runs one scenario of tests/python/fido2_e2e.py (or another script) against us.
+    pub fn python(&self, script: &str, scenario: &str) -> std::process::Output {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python");
+        Command::new("python3")
+            .arg(dir.join(script))
+            .arg(scenario)
+            .env("TPM_PASSKEY_HID", self.hid())
+            .env("TPM_PASSKEY_PIN", PIN)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .output()
+            .unwrap()
+    }
+
+    pub fn assert_python(&self, script: &str, scenario: &str) {
+        let out = self.python(script, scenario);
+        assert!(
+            out.status.success(),
+            "{script} {scenario} failed\n--- stdout\n{}\n--- stderr\n{}\n--- daemon\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut a) = self.agent.take() {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
+        if let Some(mut d) = self.daemon.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(d.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && d.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+    }
+}
+
+pub fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}

@@ -1,0 +1,68 @@
+//! python-fido2 2.x (client and Fido2Server) against the daemon over the socket transport,
+//! on a real swtpm per test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Agent, Daemon};
+use tpm_passkey_core::{Engine, KeyError, KeyStore, PinHash, Store};
+use tpm_passkey_tpm::{Swtpm, TpmKeyStore};
+
+#[test]
+fn pin_credentials_management_and_reset() {
+    let d = Daemon::start(Agent::ApproveAll);
+    d.assert_python("fido2_e2e.py", "pin_credentials");
+    let prompts = d.prompts();
+    let ops: Vec<&str> = prompts.iter().map(|p| p["prompt"]["operation"].as_str().unwrap()).collect();
+    assert!(ops.starts_with(&["register", "register", "sign_in"]), "{ops:?}");
+    assert!(ops.contains(&"reset"), "the reset was approved by the user: {ops:?}");
+    assert_eq!(prompts[0]["prompt"]["rp_id"], "example.com");
+    assert_eq!(prompts[0]["prompt"]["user"], "alice (Alice)");
+}
+
+#[test]
+fn hmac_secret_is_stable() {
+    let d = Daemon::start(Agent::ApproveAll);
+    d.assert_python("fido2_e2e.py", "hmac_secret");
+}
+
+#[test]
+fn denied_requests_fail_and_store_nothing() {
+    let mut d = Daemon::start(Agent::DenyAll);
+    d.assert_python("fido2_e2e.py", "denied");
+    d.stop();
+    let store = Store::open(&d.state().join("store.sqlite")).unwrap();
+    assert_eq!(store.credential_count().unwrap(), 0);
+    let audit = store.audit_tail(10).unwrap();
+    assert!(audit.iter().any(|r| r.event == "register" && r.outcome == "denied"), "{audit:?}");
+}
+
+/// Built-in user verification: the PIN is typed into our own prompt. Then, with the daemon
+/// stopped, the credential's key blob is useless without the PIN: the TPM itself refuses.
+#[test]
+fn built_in_uv_and_keys_are_pin_bound_in_the_tpm() {
+    let mut d = Daemon::start(Agent::ApproveAll);
+    d.assert_python("fido2_e2e.py", "builtin_uv");
+    assert!(d.prompts().iter().any(|p| p["prompt"]["pin_required"] == true), "the agent typed the PIN");
+    d.stop();
+
+    let store = Store::open(&d.state().join("store.sqlite")).unwrap();
+    let creds = store.all_credentials().unwrap();
+    assert_eq!(creds.len(), 1);
+    assert!(creds[0].pin_bound);
+    let state = Engine::<TpmKeyStore, NoApprover>::saved_key_store_state(&store).unwrap().unwrap();
+    // The same simulator state the daemon used, on a new port.
+    let swtpm = Swtpm::start(&d.state().join("swtpm")).unwrap();
+    let mut keys = TpmKeyStore::open(&swtpm.tcti(), None, Some(&state)).unwrap();
+    let digest = [7u8; 32];
+    assert_eq!(keys.sign(&creds[0].key_blob, &digest, None).err(), Some(KeyError::PinRequired));
+    assert_eq!(keys.sign(&creds[0].key_blob, &digest, Some(&PinHash::from_pin("0000"))).err(), Some(KeyError::PinInvalid));
+    keys.sign(&creds[0].key_blob, &digest, Some(&PinHash::from_pin(common::PIN))).unwrap();
+}
+
+struct NoApprover;
+impl tpm_passkey_core::Approver for NoApprover {
+    fn ask(&mut self, _: &tpm_passkey_core::Prompt) -> Result<Option<PinHash>, tpm_passkey_core::Refusal> {
+        Err(tpm_passkey_core::Refusal::Denied)
+    }
+}

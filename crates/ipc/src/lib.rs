@@ -1,0 +1,101 @@
+//! The control socket's protocol: one JSON object per line in each direction
+//! (docs/CONTROL.md). Serde types only, so the app can link it without the TPM stack.
+//!
+//! A client opens with [`ClientMessage::Hello`]; the daemon answers with
+//! [`DaemonMessage::Hello`] carrying [`PROTOCOL_VERSION`]. An approval agent then sends
+//! [`ClientMessage::RegisterAgent`] and receives [`DaemonMessage::Prompt`]s, each answered
+//! by [`ClientMessage::Answer`] with the same id, or withdrawn by
+//! [`DaemonMessage::PromptClosed`].
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any incompatible change; the daemon refuses other versions.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Where the daemon listens: `$XDG_RUNTIME_DIR/tpm-passkey/control.sock`.
+pub fn default_control_path() -> Option<PathBuf> {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .map(|d| d.join("tpm-passkey").join("control.sock"))
+}
+
+/// Who is registering as the approval agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentKind {
+    /// The desktop app: a person answers.
+    App,
+    /// `tpm-passkey agent --approve-all`: a script answers (tests, automation).
+    Scripted,
+}
+
+/// Client → daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientMessage {
+    Hello { protocol: u32 },
+    RegisterAgent { kind: AgentKind },
+    /// The user's decision on prompt `id`. `pin` is the PIN typed into the prompt when the
+    /// prompt asked for one; the daemon hashes it and forgets it.
+    Answer { id: u64, approve: bool, pin: Option<String> },
+    Status,
+}
+
+/// What a prompt asks, as an agent shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptView {
+    /// "register", "sign_in", "already_registered", "reset", "select", "verify",
+    /// "u2f_register", "u2f_sign_in".
+    pub operation: String,
+    pub rp_id: Option<String>,
+    pub rp_name: Option<String>,
+    pub user: Option<String>,
+    pub pin_required: bool,
+    pub pin_retries: Option<u8>,
+    pub pin_was_wrong: bool,
+}
+
+/// Daemon → client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DaemonMessage {
+    Hello { protocol: u32, version: String },
+    Prompt { id: u64, prompt: PromptView, timeout_ms: u64 },
+    /// The prompt is no longer waiting: "cancelled" by the client, "timeout", "answered".
+    PromptClosed { id: u64, reason: String },
+    Status { simulated: bool, tcti: String, pin_set: bool, credentials: u64, agent: bool },
+    Ok,
+    Error { message: String },
+}
+
+/// One line of JSON (with its newline).
+pub fn encode<T: Serialize>(msg: &T) -> String {
+    let mut s = serde_json::to_string(msg).unwrap_or_else(|_| "{}".into());
+    s.push('\n');
+    s
+}
+
+/// Parses one line.
+pub fn decode<'a, T: Deserialize<'a>>(line: &'a str) -> Result<T, serde_json::Error> {
+    serde_json::from_str(line.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_as_tagged_json_lines() {
+        let m = ClientMessage::Answer { id: 7, approve: true, pin: None };
+        let line = encode(&m);
+        assert_eq!(line, "{\"type\":\"answer\",\"id\":7,\"approve\":true,\"pin\":null}\n");
+        assert_eq!(decode::<ClientMessage>(&line).unwrap(), m);
+        assert!(decode::<ClientMessage>("{\"type\":\"nope\"}").is_err());
+    }
+}

@@ -1,0 +1,206 @@
+"""End-to-end scenarios with python-fido2 2.x (client and Fido2Server) against a running
+tpm-passkey daemon on a real swtpm. Usage: fido2_e2e.py SCENARIO; the socket path comes
+from TPM_PASSKEY_HID, the PIN the scripted agent types from TPM_PASSKEY_PIN.
+
+Each scenario raises (non-zero exit) on any mismatch.
+"""
+import base64
+import os
+import sys
+
+from fido2.client import ClientError, DefaultClientDataCollector, Fido2Client, UserInteraction
+from fido2.ctap import CtapError
+from fido2.ctap2 import Ctap2
+from fido2.ctap2.credman import CredentialManagement
+from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
+from fido2.server import Fido2Server
+from fido2.webauthn import (
+    PublicKeyCredentialRpEntity,
+    PublicKeyCredentialUserEntity,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from socket_hid import open_device
+
+ORIGIN = "https://example.com"
+RP = PublicKeyCredentialRpEntity(id="example.com", name="Example")
+PIN = os.environ.get("TPM_PASSKEY_PIN", "4711")
+
+
+class PinOnly(UserInteraction):
+    """A user who types the PIN into the browser (clientPIN), never built-in UV."""
+
+    def __init__(self, pin):
+        self.pin = pin
+
+    def request_uv(self, permissions, rp_id):
+        return False
+
+    def request_pin(self, permissions, rp_id):
+        return self.pin
+
+
+class BuiltInUv(UserInteraction):
+    """A user who verifies on the authenticator's own prompt (the agent types the PIN)."""
+
+    def request_uv(self, permissions, rp_id):
+        return True
+
+
+def device():
+    return open_device(os.environ["TPM_PASSKEY_HID"])
+
+
+def client(dev, interaction):
+    return Fido2Client(dev, client_data_collector=DefaultClientDataCollector(ORIGIN), user_interaction=interaction)
+
+
+def register(c, server, user_id, name, rk, extensions=None):
+    options, state = server.register_begin(
+        PublicKeyCredentialUserEntity(id=user_id, name=name, display_name=name.title()),
+        resident_key_requirement=ResidentKeyRequirement.REQUIRED if rk else ResidentKeyRequirement.DISCOURAGED,
+        user_verification=UserVerificationRequirement.REQUIRED,
+        extensions=extensions,
+    )
+    result = c.make_credential(options.public_key)
+    auth_data = server.register_complete(state, result)
+    assert auth_data.is_user_verified(), "UV flag"
+    assert auth_data.credential_data.aaguid is not None
+    return auth_data.credential_data, result
+
+
+def authenticate(c, server, creds, allow=True):
+    options, state = server.authenticate_begin(creds if allow else None, user_verification=UserVerificationRequirement.REQUIRED)
+    selection = c.get_assertion(options.public_key)
+    responses = [selection.get_response(i) for i in range(len(selection.get_assertions()))]
+    server.authenticate_complete(state, creds, responses[0])
+    return selection, responses
+
+
+def set_pin(dev):
+    ctap = Ctap2(dev)
+    ClientPin(ctap, PinProtocolV2()).set_pin(PIN)
+    info = ctap.get_info()
+    assert info.options["clientPin"] is True
+    assert info.options["alwaysUv"] is True
+    assert "FIDO_2_1" in info.versions
+    return ctap
+
+
+def scenario_pin_credentials():
+    """Set PIN; register discoverable and not; sign in; wrong PIN costs a retry, the right
+    one restores it; credential management lists and deletes; reset erases."""
+    dev = device()
+    ctap = set_pin(dev)
+    server = Fido2Server(RP, attestation="direct")
+    c = client(dev, PinOnly(PIN))
+    rk_cred, reg = register(c, server, b"user-1", "alice", rk=True)
+    assert reg.response.attestation_object.fmt == "packed", reg.response.attestation_object.fmt
+    plain_cred, _ = register(c, server, b"user-2", "bob", rk=False)
+    assert len(rk_cred.credential_id) == 32 and len(plain_cred.credential_id) > 32
+
+    authenticate(c, server, [rk_cred, plain_cred])
+    # Discoverable: no allow list, the authenticator finds alice.
+    selection, responses = authenticate(c, server, [rk_cred], allow=False)
+    assert responses[0].response.user_handle == b"user-1", responses[0].response.user_handle
+
+    # A wrong PIN lowers the TPM-held retries by one; the right PIN restores them.
+    for proto in (PinProtocolV1(), PinProtocolV2()):
+        cp = ClientPin(ctap, proto)
+        assert cp.get_pin_retries()[0] == 8
+        try:
+            cp.get_pin_token("0000")
+            raise AssertionError("wrong PIN accepted")
+        except CtapError as e:
+            assert e.code == CtapError.ERR.PIN_INVALID, e.code
+        assert cp.get_pin_retries()[0] == 7
+        cp.get_pin_token(PIN)
+        assert cp.get_pin_retries()[0] == 8
+
+    # Credential management.
+    cp = ClientPin(ctap)
+    token = cp.get_pin_token(PIN, ClientPin.PERMISSION.CREDENTIAL_MGMT)
+    cm = CredentialManagement(ctap, cp.protocol, token)
+    meta = cm.get_metadata()
+    assert meta[CredentialManagement.RESULT.EXISTING_CRED_COUNT] == 1, meta
+    rps = cm.enumerate_rps()
+    assert [r[CredentialManagement.RESULT.RP]["id"] for r in rps] == ["example.com"], rps
+    creds = cm.enumerate_creds(rps[0][CredentialManagement.RESULT.RP_ID_HASH])
+    assert creds[0][CredentialManagement.RESULT.USER]["name"] == "alice", creds
+    cm.delete_cred(creds[0][CredentialManagement.RESULT.CREDENTIAL_ID])
+    assert cm.get_metadata()[CredentialManagement.RESULT.EXISTING_CRED_COUNT] == 0
+    try:
+        authenticate(c, server, [rk_cred], allow=False)
+        raise AssertionError("deleted credential still signs")
+    except ClientError as e:
+        assert e.code == ClientError.ERR.DEVICE_INELIGIBLE or isinstance(e.cause, CtapError), e
+
+    # Reset erases everything, including the PIN; the old non-discoverable id is dead.
+    ctap.reset()
+    info = ctap.get_info()
+    assert info.options["clientPin"] is False
+    set_pin(dev)
+    try:
+        authenticate(client(dev, PinOnly(PIN)), server, [plain_cred])
+        raise AssertionError("credential survived reset")
+    except ClientError:
+        pass
+
+
+def scenario_hmac_secret():
+    """hmac-secret (through WebAuthn PRF) gives the same secret for the same salt and
+    another for another salt."""
+    dev = device()
+    set_pin(dev)
+    server = Fido2Server(RP)
+    c = client(dev, PinOnly(PIN))
+    cred, reg = register(c, server, b"user-h", "carol", rk=True, extensions={"prf": {}})
+    assert reg.client_extension_results["prf"]["enabled"] is True, reg.client_extension_results
+    outputs = []
+    for salt in (b"\x01" * 32, b"\x01" * 32, b"\x02" * 32):
+        options, state = server.authenticate_begin([cred], user_verification=UserVerificationRequirement.REQUIRED)
+        opts = options.public_key
+        opts = type(opts)(
+            challenge=opts.challenge, timeout=opts.timeout, rp_id=opts.rp_id,
+            allow_credentials=opts.allow_credentials, user_verification=opts.user_verification,
+            extensions={"prf": {"eval": {"first": salt}}},
+        )
+        resp = c.get_assertion(opts).get_response(0)
+        server.authenticate_complete(state, [cred], resp)
+        # WebAuthn JSON form: base64url without padding.
+        first = resp.client_extension_results["prf"]["results"]["first"]
+        outputs.append(base64.urlsafe_b64decode(first + "=" * (-len(first) % 4)))
+    assert outputs[0] == outputs[1], "same salt, same secret"
+    assert outputs[0] != outputs[2], "another salt, another secret"
+    assert len(outputs[0]) == 32, outputs[0]
+
+
+def scenario_builtin_uv():
+    """Built-in UV: the PIN is typed into tpm-passkey's own prompt (the scripted agent)."""
+    dev = device()
+    set_pin(dev)
+    server = Fido2Server(RP)
+    c = client(dev, BuiltInUv())
+    cred, _ = register(c, server, b"user-u", "dave", rk=True)
+    authenticate(c, server, [cred], allow=False)
+
+
+def scenario_denied():
+    """The agent denies: the client sees the request refused, nothing is stored."""
+    dev = device()
+    set_pin(dev)
+    server = Fido2Server(RP)
+    c = client(dev, PinOnly(PIN))
+    try:
+        register(c, server, b"user-d", "erin", rk=True)
+        raise AssertionError("a denied registration succeeded")
+    except ClientError as e:
+        assert isinstance(e.cause, CtapError) and e.cause.code == CtapError.ERR.OPERATION_DENIED, e
+
+
+SCENARIOS = {name[len("scenario_"):]: f for name, f in globals().items() if name.startswith("scenario_")}
+
+if __name__ == "__main__":
+    SCENARIOS[sys.argv[1]]()
+    print("ok", sys.argv[1])
