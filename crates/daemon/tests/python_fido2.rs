@@ -66,3 +66,11 @@ impl tpm_passkey_core::Approver for NoApprover {
         Err(tpm_passkey_core::Refusal::Denied)
     }
 }
+
+/// py_webauthn, an independent relying-party library, verifies our packed
+/// self-attestation and two assertions with increasing counters.
+#[test]
+fn py_webauthn_verifies_registration_and_assertions() {
+    let d = Daemon::start(Agent::ApproveAll);
+    d.assert_python("py_webauthn_e2e.py", "verify");
+}
