@@ -136,7 +136,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         if self.settings.force_pin_change {
             return Err(Status::PinPolicyViolation);
         }
-        let token = self.token.issue(permissions, rp_id, Some(pin))?;
+        let token = self.token.issue(permissions, rp_id, Some(pin), false)?;
         let encrypted = shared.encrypt(token.expose_secret_bytes())?;
         Ok(ClientPinResponse { pin_uv_auth_token: Some(encrypted), ..Default::default() })
     }
@@ -157,7 +157,8 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         if self.settings.force_pin_change {
             return Err(Status::PinPolicyViolation);
         }
-        let token = self.token.issue(perms, req.rp_id, Some(pin))?;
+        // The prompt that took the PIN also saw the user: userIsPresent = true.
+        let token = self.token.issue(perms, req.rp_id, Some(pin), true)?;
         let encrypted = shared.encrypt(token.expose_secret_bytes())?;
         Ok(ClientPinResponse { pin_uv_auth_token: Some(encrypted), ..Default::default() })
     }

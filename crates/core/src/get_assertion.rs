@@ -147,6 +147,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                 pin = Some(self.built_in_uv(prompt)?);
                 up_done = true;
             }
+            Uv::Token if up && self.token.take_user_present() => up_done = true,
             _ if up => {
                 if let Err(r) = self.approver.ask(&prompt) {
                     self.audit(AuditEvent::new("sign_in", Some(&rp_id), outcome(r)));

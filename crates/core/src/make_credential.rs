@@ -110,18 +110,19 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         }
 
         // Steps 8–9: user presence, and the PIN for built-in user verification.
-        let mut prompt = Prompt::new(Operation::Register).rp(&rp_id, req.rp.name.as_deref()).user(user_label(
+        let prompt = Prompt::new(Operation::Register).rp(&rp_id, req.rp.name.as_deref()).user(user_label(
             req.user.name.as_deref(),
             req.user.display_name.as_deref(),
         ));
         match uv {
             Uv::BuiltIn => pin = Some(self.built_in_uv(prompt)?),
+            // A token from our own UV prompt already carries the user's presence.
+            Uv::Token if self.token.take_user_present() => {}
             _ => {
                 if let Err(r) = self.approver.ask(&prompt) {
                     self.audit(AuditEvent::new("register", Some(&rp_id), outcome(r)));
                     return Err(refusal(r));
                 }
-                prompt.pin_required = false;
             }
         }
 

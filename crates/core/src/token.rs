@@ -33,6 +33,10 @@ struct Active {
     permissions: u64,
     rp_id: Option<String>,
     pin: Option<PinHash>,
+    /// userPresent (§6.5.2.1): the user was present when the token was issued (our
+    /// built-in UV prompt is also a presence check), so the next ceremony needs no
+    /// second prompt.
+    user_present: bool,
     issued: Instant,
     used: bool,
 }
@@ -45,14 +49,20 @@ pub struct PinToken {
 }
 
 impl PinToken {
-    /// resetPinUvAuthToken + beginUsingPinUvAuthToken: a fresh random token with the given
-    /// permissions, optional rpId binding, and the pinHash that unlocked it.
-    pub fn issue(&mut self, permissions: u64, rp_id: Option<String>, pin: Option<PinHash>) -> Result<SecretBytes, Status> {
+    /// resetPinUvAuthToken + beginUsingPinUvAuthToken(userIsPresent): a fresh random token
+    /// with the given permissions, optional rpId binding, and the pinHash that unlocked it.
+    pub fn issue(
+        &mut self,
+        permissions: u64,
+        rp_id: Option<String>,
+        pin: Option<PinHash>,
+        user_present: bool,
+    ) -> Result<SecretBytes, Status> {
         let mut t = vec![0u8; 32];
         random(&mut t)?;
         let token = SecretBytes::new(t);
         self.token = Some(token.clone());
-        self.state = Some(Active { permissions, rp_id, pin, issued: Instant::now(), used: false });
+        self.state = Some(Active { permissions, rp_id, pin, user_present, issued: Instant::now(), used: false });
         Ok(token)
     }
 
@@ -114,6 +124,12 @@ impl PinToken {
         self.state.as_ref().and_then(|s| s.pin.as_ref())
     }
 
+    /// getUserPresentFlagValue then clearUserPresentFlag (§6.1.2 step 13, §6.2.2 step 9):
+    /// true once, if the token was issued with the user present.
+    pub fn take_user_present(&mut self) -> bool {
+        self.state.as_mut().is_some_and(|s| std::mem::take(&mut s.user_present))
+    }
+
     /// clearPinUvAuthTokenPermissionsExceptLbw (§6.1.2 step 14, §6.2.2): after a
     /// makeCredential or getAssertion with user presence the token cannot be used again for
     /// either, and the pinHash it held is dropped.
@@ -121,6 +137,7 @@ impl PinToken {
         if let Some(s) = &mut self.state {
             s.permissions &= permission::LBW;
             s.pin = None;
+            s.user_present = false;
         }
     }
 }

@@ -138,9 +138,11 @@ fn built_in_uv_token_asks_the_approver_for_the_pin() {
     assert_eq!(seen.len(), 2, "asked again after the wrong PIN");
     assert!(seen[1].pin_was_wrong && seen[1].pin_required);
     assert_eq!(seen[1].pin_retries, Some(7));
-    // The token works for makeCredential.
+    // The token works for makeCredential, without a second prompt: the UV prompt saw the
+    // user (userPresent), and that flag is spent by this ceremony.
     let r = call(&mut e, 0x01, Some(mc("example.com", 1, true, with_token(2, &t, &[0xcd; 32])))).unwrap();
     check_attestation(&r);
+    assert_eq!(e.approver_mut().seen.len(), 2, "no second prompt");
 }
 
 #[test]
