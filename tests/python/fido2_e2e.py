@@ -11,7 +11,11 @@ import sys
 from fido2.client import ClientError, DefaultClientDataCollector, Fido2Client, UserInteraction
 from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2
+from fido2.ctap1 import APDU, ApduError, Ctap1
+from fido2.ctap2.config import Config
 from fido2.ctap2.credman import CredentialManagement
+from fido2.hid import CAPABILITY
+from fido2.utils import sha256
 from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
 from fido2.server import Fido2Server
 from fido2.webauthn import (
@@ -197,6 +201,48 @@ def scenario_denied():
         raise AssertionError("a denied registration succeeded")
     except ClientError as e:
         assert isinstance(e.cause, CtapError) and e.cause.code == CtapError.ERR.OPERATION_DENIED, e
+
+
+def scenario_u2f():
+    """With alwaysUv turned off (authenticatorConfig), CTAP1/U2F registers and signs;
+    python-fido2 checks the attestation certificate and both signatures."""
+    dev = device()
+    ctap = set_pin(dev)
+    cp = ClientPin(ctap)
+    assert dev.capabilities & CAPABILITY.NMSG, "no U2F while alwaysUv is on"
+    try:
+        Ctap1(dev).get_version()
+        raise AssertionError("U2F answered under alwaysUv")
+    except CtapError as e:
+        # CTAPHID_MSG is not a command of a device that sets NMSG.
+        assert e.code == CtapError.ERR.INVALID_COMMAND, e.code
+    token = cp.get_pin_token(PIN, ClientPin.PERMISSION.AUTHENTICATOR_CFG)
+    Config(ctap, cp.protocol, token).toggle_always_uv()
+    assert ctap.get_info().options["alwaysUv"] is False
+    assert "U2F_V2" in ctap.get_info().versions
+
+    dev = device()  # a new CTAPHID_INIT sees NMSG cleared
+    assert not dev.capabilities & CAPABILITY.NMSG
+    u2f = Ctap1(dev)
+    assert u2f.get_version() == "U2F_V2"
+    app, client_param = sha256(b"https://u2f.example.com"), sha256(b"client data")
+    reg = u2f.register(client_param, app)
+    reg.verify(app, client_param)  # checks the certificate's key signed the registration
+    assert len(reg.key_handle) <= 255
+    for _ in range(2):
+        sig = u2f.authenticate(client_param, app, reg.key_handle)
+        sig.verify(app, client_param, reg.public_key)
+        assert sig.user_presence & 1
+    try:
+        u2f.authenticate(client_param, app, reg.key_handle, check_only=True)
+        raise AssertionError("check-only signed")
+    except ApduError as e:
+        assert e.code == APDU.USE_NOT_SATISFIED, hex(e.code)
+    try:
+        u2f.authenticate(client_param, sha256(b"https://other.example"), reg.key_handle)
+        raise AssertionError("a handle for another application signed")
+    except ApduError as e:
+        assert e.code == APDU.WRONG_DATA, hex(e.code)
 
 
 SCENARIOS = {name[len("scenario_"):]: f for name, f in globals().items() if name.startswith("scenario_")}

@@ -78,6 +78,30 @@ pub fn unwrap(secret: &SecretBytes, rp_id_hash: &[u8; 32], id: &[u8]) -> Option<
     })
 }
 
+/// U2F key handles are limited to 255 bytes (U2F raw message formats §4.3), too short for
+/// the layout above with a TPM blob. U2F credentials need no nonce (no hmac-secret) and
+/// no flags (always user-presence only): version 0x02 || blob || tag (16).
+const VERSION_U2F: u8 = 0x02;
+
+pub fn wrap_u2f(secret: &SecretBytes, application: &[u8; 32], blob: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + blob.len() + TAG);
+    out.push(VERSION_U2F);
+    out.extend_from_slice(blob);
+    let tag = mac(secret, application, &out);
+    out.extend_from_slice(&tag[..TAG]);
+    out
+}
+
+/// The key blob inside a U2F key handle, if the handle is ours for this application.
+pub fn unwrap_u2f(secret: &SecretBytes, application: &[u8; 32], handle: &[u8]) -> Option<Vec<u8>> {
+    if handle.len() <= 1 + TAG || handle[0] != VERSION_U2F {
+        return None;
+    }
+    let (body, tag) = handle.split_at(handle.len() - TAG);
+    let want = mac(secret, application, body);
+    bool::from(want[..TAG].ct_eq(tag)).then(|| body[1..].to_vec())
+}
+
 /// CredRandomWithUV / CredRandomWithoutUV of hmac-secret (§12.5), derived rather than
 /// stored: HMAC(install secret, label || uv || credential material).
 pub fn cred_random(secret: &SecretBytes, material: &[u8], uv: bool) -> SecretBytes {
@@ -106,5 +130,19 @@ mod tests {
             assert_eq!(unwrap(&secret, &[4; 32], &t), None, "bit flipped at {i}");
         }
         assert_eq!(unwrap(&secret, &[4; 32], &id[..20]), None);
+    }
+
+    #[test]
+    fn u2f_handles_are_bound_and_short() {
+        let secret = SecretBytes::new(vec![1; 32]);
+        let h = wrap_u2f(&secret, &[4; 32], &[3; 222]);
+        assert!(h.len() <= 255);
+        assert_eq!(unwrap_u2f(&secret, &[4; 32], &h), Some(vec![3; 222]));
+        assert_eq!(unwrap_u2f(&secret, &[5; 32], &h), None);
+        let mut t = h.clone();
+        t[100] ^= 1;
+        assert_eq!(unwrap_u2f(&secret, &[4; 32], &t), None);
+        // A CTAP2 id is not a U2F handle and the other way round.
+        assert_eq!(unwrap(&secret, &[4; 32], &h), None);
     }
 }

@@ -10,7 +10,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tpm_passkey_core::wire::ctaphid::{capability, keepalive};
-use tpm_passkey_core::wire::u2f::sw;
 use tpm_passkey_core::{Engine, KeyStore, Store};
 use tpm_passkey_hid::{Backend, Job, MessageKind};
 use tpm_passkey_ipc::DaemonMessage;
@@ -39,6 +38,8 @@ pub struct EngineConfig {
 pub struct EngineHandle {
     tx: Mutex<mpsc::Sender<Work>>,
     busy: Arc<AtomicBool>,
+    /// Whether CTAP1/U2F is offered now (alwaysUv off), for CTAPHID_INIT's NMSG flag.
+    u2f: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -49,11 +50,14 @@ impl EngineHandle {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let busy = Arc::new(AtomicBool::new(false));
         let busy2 = busy.clone();
+        let u2f = Arc::new(AtomicBool::new(false));
+        let u2f2 = u2f.clone();
         let thread = std::thread::Builder::new()
             .name("engine".into())
             .spawn(move || {
                 let engine = match open(&config, hub.clone()) {
                     Ok(e) => {
+                        u2f2.store(e.u2f_enabled(), Ordering::SeqCst);
                         let _ = ready_tx.send(Ok(()));
                         e
                     }
@@ -62,11 +66,11 @@ impl EngineHandle {
                         return;
                     }
                 };
-                serve(engine, rx, &busy2, &config, &hub);
+                serve(engine, rx, &busy2, &u2f2, &config, &hub);
             })
             .map_err(|e| format!("cannot start the engine thread: {e}"))?;
         ready_rx.recv().map_err(|_| "the engine thread stopped while starting".to_string())??;
-        Ok(Arc::new(EngineHandle { tx: Mutex::new(tx), busy, thread: Mutex::new(Some(thread)) }))
+        Ok(Arc::new(EngineHandle { tx: Mutex::new(tx), busy, u2f, thread: Mutex::new(Some(thread)) }))
     }
 
     fn send(&self, w: Work) -> bool {
@@ -109,8 +113,9 @@ impl Backend for EngineHandle {
     }
 
     fn capabilities(&self) -> u8 {
-        // CTAP1/U2F is not offered (NMSG): see docs/CONFORMANCE.md.
-        capability::CBOR | capability::WINK | capability::NMSG
+        // CTAP 2.1 §6.11.2: no CTAP1/U2F while alwaysUv is on (NMSG set).
+        let nmsg = if self.u2f.load(Ordering::SeqCst) { 0 } else { capability::NMSG };
+        capability::CBOR | capability::WINK | nmsg
     }
 }
 
@@ -124,16 +129,24 @@ fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, Strin
     Engine::new(keys, approver, store).map_err(|e| e.to_string())
 }
 
-fn serve(mut engine: DaemonEngine, rx: mpsc::Receiver<Work>, busy: &AtomicBool, config: &EngineConfig, hub: &AgentHub) {
+fn serve(
+    mut engine: DaemonEngine,
+    rx: mpsc::Receiver<Work>,
+    busy: &AtomicBool,
+    u2f: &AtomicBool,
+    config: &EngineConfig,
+    hub: &AgentHub,
+) {
     while let Ok(work) = rx.recv() {
         match work {
             Work::Ctap { kind, payload, reply, signals } => {
                 engine.approver_mut().job = Some(signals);
                 let response = match kind {
                     MessageKind::Cbor => engine.process(&payload),
-                    MessageKind::Msg => sw::INS_NOT_SUPPORTED.to_be_bytes().to_vec(),
+                    MessageKind::Msg => engine.process_u2f(&payload),
                 };
                 engine.approver_mut().job = None;
+                u2f.store(engine.u2f_enabled(), Ordering::SeqCst);
                 busy.store(false, Ordering::SeqCst);
                 let _ = reply.send(response);
             }

@@ -74,3 +74,13 @@ fn py_webauthn_verifies_registration_and_assertions() {
     let d = Daemon::start(Agent::ApproveAll);
     d.assert_python("py_webauthn_e2e.py", "verify");
 }
+
+/// CTAP1/U2F once alwaysUv is off: python-fido2's Ctap1 checks the self-signed attestation
+/// certificate and the signatures.
+#[test]
+fn u2f_register_and_authenticate_after_always_uv_is_turned_off() {
+    let d = Daemon::start(Agent::ApproveAll);
+    d.assert_python("fido2_e2e.py", "u2f");
+    let ops: Vec<String> = d.prompts().iter().map(|p| p["prompt"]["operation"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ops, ["u2f_register", "u2f_sign_in", "u2f_sign_in"], "check-only and wrong handles prompt nobody");
+}

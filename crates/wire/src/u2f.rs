@@ -87,8 +87,9 @@ fn body(rest: &[u8]) -> Result<&[u8], u16> {
             let lc = usize::from(u16::from_be_bytes([*hi, *lo]));
             // Extended: Lc (3 bytes), data, optional Le (2 bytes).
             if lc == 0 {
-                // "00 00 00" is Le only (extended, no data).
-                return if data.is_empty() { Ok(&[]) } else { Err(sw::WRONG_LENGTH) };
+                // "00 00 00" is Le only (case 2E); some clients also send Lc = 0 followed
+                // by a 2-byte Le, which carries no data either.
+                return if data.is_empty() || data.len() == 2 { Ok(&[]) } else { Err(sw::WRONG_LENGTH) };
             }
             match data.len().checked_sub(lc) {
                 Some(0) | Some(2) => Ok(&data[..lc]),
@@ -141,6 +142,8 @@ mod tests {
         assert_eq!(parse(&a), Err(sw::WRONG_DATA));
         assert_eq!(parse(&[0, 3, 0, 0]), Ok(U2fRequest::Version));
         assert_eq!(parse(&[0, 3, 0, 0, 0, 0, 0]), Ok(U2fRequest::Version));
+        assert_eq!(parse(&[0, 3, 0, 0, 0, 0, 0, 0, 0]), Ok(U2fRequest::Version), "Lc = 0 then Le");
+        assert_eq!(parse(&[0, 3, 0, 0, 0, 0, 0, 0]), Err(sw::WRONG_LENGTH));
         assert_eq!(parse(&[0, 9, 0, 0]), Err(sw::INS_NOT_SUPPORTED));
         assert_eq!(parse(&[1, 3, 0, 0]), Err(sw::CLA_NOT_SUPPORTED));
         assert_eq!(parse(&[0, 3]), Err(sw::WRONG_LENGTH));

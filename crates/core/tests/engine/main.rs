@@ -7,3 +7,4 @@ mod harness;
 mod info_and_pin;
 mod ceremonies;
 mod management;
+mod u2f;
