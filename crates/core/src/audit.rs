@@ -14,7 +14,12 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn new(event: &'static str, rp_id: Option<&str>, outcome: &'static str) -> Self {
-        AuditEvent { event, rp_id: rp_id.map(str::to_owned), detail: None, outcome }
+        AuditEvent {
+            event,
+            rp_id: rp_id.map(str::to_owned),
+            detail: None,
+            outcome,
+        }
     }
 
     pub fn detail(mut self, d: impl Into<String>) -> Self {

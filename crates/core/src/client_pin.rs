@@ -27,11 +27,17 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                 if !self.keys.pin_is_set() {
                     return Err(Status::NotAllowed);
                 }
-                Ok(ClientPinResponse { uv_retries: Some(self.pin_retries()?), ..Default::default() })
+                Ok(ClientPinResponse {
+                    uv_retries: Some(self.pin_retries()?),
+                    ..Default::default()
+                })
             }
             GetKeyAgreement => {
                 protocol(&req)?;
-                Ok(ClientPinResponse { key_agreement: Some(self.key_agreement.public()), ..Default::default() })
+                Ok(ClientPinResponse {
+                    key_agreement: Some(self.key_agreement.public()),
+                    ..Default::default()
+                })
             }
             SetPin => self.set_pin(req).map(|()| ClientPinResponse::default()),
             ChangePin => self.change_pin(req).map(|()| ClientPinResponse::default()),
@@ -65,7 +71,9 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         let (ka, new_pin_enc, param) = (
             req.key_agreement.as_ref().ok_or(Status::MissingParameter)?,
             req.new_pin_enc.as_deref().ok_or(Status::MissingParameter)?,
-            req.pin_uv_auth_param.as_deref().ok_or(Status::MissingParameter)?,
+            req.pin_uv_auth_param
+                .as_deref()
+                .ok_or(Status::MissingParameter)?,
         );
         if self.keys.pin_is_set() {
             return Err(Status::NotAllowed);
@@ -89,9 +97,13 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         let protocol = protocol(&req)?;
         let (ka, pin_hash_enc, new_pin_enc, param) = (
             req.key_agreement.as_ref().ok_or(Status::MissingParameter)?,
-            req.pin_hash_enc.as_deref().ok_or(Status::MissingParameter)?,
+            req.pin_hash_enc
+                .as_deref()
+                .ok_or(Status::MissingParameter)?,
             req.new_pin_enc.as_deref().ok_or(Status::MissingParameter)?,
-            req.pin_uv_auth_param.as_deref().ok_or(Status::MissingParameter)?,
+            req.pin_uv_auth_param
+                .as_deref()
+                .ok_or(Status::MissingParameter)?,
         );
         if !self.keys.pin_is_set() {
             return Err(Status::PinNotSet);
@@ -124,7 +136,10 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
     ) -> Result<ClientPinResponse, Status> {
         let protocol = protocol(&req)?;
         let ka = req.key_agreement.as_ref().ok_or(Status::MissingParameter)?;
-        let pin_hash_enc = req.pin_hash_enc.as_deref().ok_or(Status::MissingParameter)?;
+        let pin_hash_enc = req
+            .pin_hash_enc
+            .as_deref()
+            .ok_or(Status::MissingParameter)?;
         if !self.keys.pin_is_set() {
             return Err(Status::PinNotSet);
         }
@@ -138,7 +153,10 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         }
         let token = self.token.issue(permissions, rp_id, Some(pin), false)?;
         let encrypted = shared.encrypt(token.expose_secret_bytes())?;
-        Ok(ClientPinResponse { pin_uv_auth_token: Some(encrypted), ..Default::default() })
+        Ok(ClientPinResponse {
+            pin_uv_auth_token: Some(encrypted),
+            ..Default::default()
+        })
     }
 
     /// getPinUvAuthTokenUsingUvWithPermissions, §6.5.5.7.3: built-in user verification is
@@ -160,7 +178,10 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         // The prompt that took the PIN also saw the user: userIsPresent = true.
         let token = self.token.issue(perms, req.rp_id, Some(pin), true)?;
         let encrypted = shared.encrypt(token.expose_secret_bytes())?;
-        Ok(ClientPinResponse { pin_uv_auth_token: Some(encrypted), ..Default::default() })
+        Ok(ClientPinResponse {
+            pin_uv_auth_token: Some(encrypted),
+            ..Default::default()
+        })
     }
 
     /// Built-in user verification: ask the user (presence and PIN in one prompt), check the
@@ -173,7 +194,11 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             let answer = match self.approver.ask(&prompt) {
                 Ok(a) => a,
                 Err(r) => {
-                    self.audit(AuditEvent::new(audit_name(prompt.operation), prompt.rp_id.as_deref(), outcome(r)));
+                    self.audit(AuditEvent::new(
+                        audit_name(prompt.operation),
+                        prompt.rp_id.as_deref(),
+                        outcome(r),
+                    ));
                     return Err(refusal(r));
                 }
             };
@@ -184,7 +209,9 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             match self.verify_pin(&pin, "uv") {
                 Ok(()) => return Ok(pin),
                 Err(Status::PinInvalid) => prompt.pin_was_wrong = true,
-                Err(Status::PinAuthBlocked) | Err(Status::PinBlocked) => return Err(Status::PinBlocked),
+                Err(Status::PinAuthBlocked) | Err(Status::PinBlocked) => {
+                    return Err(Status::PinBlocked)
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -216,7 +243,10 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                 self.pin_failures += 1;
                 self.token.reset();
                 let left = self.keys.pin_retries().unwrap_or(0);
-                self.audit(AuditEvent::new(event, None, "wrong_pin").detail(format!("{left} retries left")));
+                self.audit(
+                    AuditEvent::new(event, None, "wrong_pin")
+                        .detail(format!("{left} retries left")),
+                );
                 if left == 0 {
                     Err(Status::PinBlocked)
                 } else if self.pin_failures >= PIN_FAILURES_PER_BOOT {
@@ -236,19 +266,30 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
     /// pinHashEnc → the 16-byte pinHash. A ciphertext of the wrong size is refused the way
     /// a wrong PIN is (new key agreement), since the platform's secret is in doubt.
     fn decrypt_pin_hash(&mut self, shared: &SharedSecret, enc: &[u8]) -> Result<PinHash, Status> {
-        let expected = if shared.protocol == Protocol::One { 16 } else { 32 };
+        let expected = if shared.protocol == Protocol::One {
+            16
+        } else {
+            32
+        };
         if enc.len() != expected {
             return Err(Status::InvalidParameter);
         }
         let plain = shared.decrypt(enc)?;
-        let bytes: [u8; 16] = plain.expose_secret_bytes().try_into().map_err(|_| Status::InvalidParameter)?;
+        let bytes: [u8; 16] = plain
+            .expose_secret_bytes()
+            .try_into()
+            .map_err(|_| Status::InvalidParameter)?;
         Ok(PinHash::from_bytes(bytes))
     }
 
     /// newPinEnc → pinHash and length, with the policy checks of §6.5.5.5: 64 bytes of
     /// padded PIN, at least minPINLength code points, at most 63 bytes.
     fn decrypt_new_pin(&self, shared: &SharedSecret, enc: &[u8]) -> Result<(PinHash, u8), Status> {
-        let expected = if shared.protocol == Protocol::One { 64 } else { 80 };
+        let expected = if shared.protocol == Protocol::One {
+            64
+        } else {
+            80
+        };
         if enc.len() != expected {
             return Err(Status::InvalidParameter);
         }
@@ -258,7 +299,9 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         if len > MAX_PIN_BYTES {
             return Err(Status::PinPolicyViolation);
         }
-        let mut pin = std::str::from_utf8(&bytes[..len]).map_err(|_| Status::PinPolicyViolation)?.to_owned();
+        let mut pin = std::str::from_utf8(&bytes[..len])
+            .map_err(|_| Status::PinPolicyViolation)?
+            .to_owned();
         let code_points = pin.chars().count();
         let result = if code_points < usize::from(self.settings.min_pin_length) {
             Err(Status::PinPolicyViolation)
@@ -295,4 +338,3 @@ fn permissions(req: &ClientPin) -> Result<u64, Status> {
     }
     Ok(p)
 }
-

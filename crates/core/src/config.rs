@@ -17,13 +17,17 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         // §6.11.1: once a PIN exists, every subcommand needs a token with acfg over
         // 32×0xff || 0x0d || subCommand || subCommandParams.
         if self.keys.pin_is_set() {
-            let param = req.pin_uv_auth_param.as_deref().ok_or(Status::PuatRequired)?;
+            let param = req
+                .pin_uv_auth_param
+                .as_deref()
+                .ok_or(Status::PuatRequired)?;
             let protocol = Protocol::from_number(req.protocol.ok_or(Status::MissingParameter)?)?;
             let mut message = vec![0xff; 32];
             message.push(0x0d);
             message.push(req.sub_command.code());
             message.extend_from_slice(&req.params_bytes);
-            self.token.check(protocol, &message, param, permission::ACFG, None)?;
+            self.token
+                .check(protocol, &message, param, permission::ACFG, None)?;
         }
         match req.sub_command {
             // §6.11.2: not enterprise-attestation capable.
@@ -31,17 +35,26 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             ConfigSubCommand::ToggleAlwaysUv => {
                 self.settings.always_uv = !self.settings.always_uv;
                 self.save_settings()?;
-                let detail = format!("alwaysUv {}", if self.settings.always_uv { "on" } else { "off" });
+                let detail = format!(
+                    "alwaysUv {}",
+                    if self.settings.always_uv { "on" } else { "off" }
+                );
                 self.audit(AuditEvent::new("config", None, "ok").detail(detail));
                 Ok(())
             }
-            ConfigSubCommand::SetMinPinLength { new_min_pin_length, rp_ids, force_change_pin } => {
+            ConfigSubCommand::SetMinPinLength {
+                new_min_pin_length,
+                rp_ids,
+                force_change_pin,
+            } => {
                 // §6.11.4.
                 let new_min = match new_min_pin_length {
                     Some(n) => u8::try_from(n).map_err(|_| Status::PinPolicyViolation)?,
                     None => self.settings.min_pin_length,
                 };
-                if new_min < self.settings.min_pin_length || usize::from(new_min) > crate::engine::MAX_PIN_BYTES {
+                if new_min < self.settings.min_pin_length
+                    || usize::from(new_min) > crate::engine::MAX_PIN_BYTES
+                {
                     return Err(Status::PinPolicyViolation);
                 }
                 if let Some(ids) = &rp_ids {
@@ -59,7 +72,9 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                 let too_short = self.keys.pin_is_set() && self.settings.pin_length < new_min;
                 self.settings.force_pin_change |= force_change_pin || too_short;
                 self.save_settings()?;
-                self.audit(AuditEvent::new("config", None, "ok").detail(format!("minPINLength {new_min}")));
+                self.audit(
+                    AuditEvent::new("config", None, "ok").detail(format!("minPINLength {new_min}")),
+                );
                 Ok(())
             }
             _ => Err(Status::InvalidSubcommand),

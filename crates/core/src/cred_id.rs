@@ -33,7 +33,8 @@ pub struct Wrapped {
 }
 
 fn mac(secret: &SecretBytes, rp_id_hash: &[u8; 32], body: &[u8]) -> [u8; 32] {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret_bytes()).expect("HMAC takes any key length");
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret_bytes())
+        .expect("HMAC takes any key length");
     m.update(LABEL);
     m.update(rp_id_hash);
     m.update(body);
@@ -105,7 +106,8 @@ pub fn unwrap_u2f(secret: &SecretBytes, application: &[u8; 32], handle: &[u8]) -
 /// CredRandomWithUV / CredRandomWithoutUV of hmac-secret (§12.5), derived rather than
 /// stored: HMAC(install secret, label || uv || credential material).
 pub fn cred_random(secret: &SecretBytes, material: &[u8], uv: bool) -> SecretBytes {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret_bytes()).expect("HMAC takes any key length");
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret_bytes())
+        .expect("HMAC takes any key length");
     m.update(b"tpm-passkey hmac-secret v1");
     m.update(&[u8::from(uv)]);
     m.update(material);
@@ -119,11 +121,21 @@ mod tests {
     #[test]
     fn ids_are_bound_to_rp_and_install() {
         let secret = SecretBytes::new(vec![1; 32]);
-        let w = Wrapped { nonce: [2; 16], pin_bound: true, hmac_secret: false, cred_protect: 2, blob: vec![3; 100] };
+        let w = Wrapped {
+            nonce: [2; 16],
+            pin_bound: true,
+            hmac_secret: false,
+            cred_protect: 2,
+            blob: vec![3; 100],
+        };
         let id = wrap(&secret, &[4; 32], &w);
         assert_eq!(unwrap(&secret, &[4; 32], &id), Some(w));
         assert_eq!(unwrap(&secret, &[5; 32], &id), None, "other relying party");
-        assert_eq!(unwrap(&SecretBytes::new(vec![9; 32]), &[4; 32], &id), None, "other install");
+        assert_eq!(
+            unwrap(&SecretBytes::new(vec![9; 32]), &[4; 32], &id),
+            None,
+            "other install"
+        );
         for i in 0..id.len() {
             let mut t = id.clone();
             t[i] ^= 0x01;

@@ -1,6 +1,8 @@
 //! authenticatorCredentialManagement, CTAP 2.1 §6.8.
 
-use tpm_passkey_wire::ctap2::{CredMgmt, CredMgmtResponse, CredMgmtSubCommand, RpEntity, UserEntity};
+use tpm_passkey_wire::ctap2::{
+    CredMgmt, CredMgmtResponse, CredMgmtSubCommand, RpEntity, UserEntity,
+};
 use tpm_passkey_wire::Status;
 
 use crate::approver::Approver;
@@ -32,7 +34,10 @@ fn credential_response(c: &Credential, total: Option<u64>) -> CredMgmtResponse {
 }
 
 impl<K: KeyStore, A: Approver> Engine<K, A> {
-    pub(crate) fn credential_management(&mut self, req: CredMgmt) -> Result<CredMgmtResponse, Status> {
+    pub(crate) fn credential_management(
+        &mut self,
+        req: CredMgmt,
+    ) -> Result<CredMgmtResponse, Status> {
         use CredMgmtSubCommand::*;
         // GetNext subcommands continue an enumeration and carry no pinUvAuthParam.
         match req.sub_command {
@@ -42,14 +47,20 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         }
         self.enumeration = None;
         // §6.8.2 steps: pinUvAuthParam over subCommand || subCommandParams, cm permission.
-        let param = req.pin_uv_auth_param.as_deref().ok_or(Status::PuatRequired)?;
+        let param = req
+            .pin_uv_auth_param
+            .as_deref()
+            .ok_or(Status::PuatRequired)?;
         let protocol = Protocol::from_number(req.protocol.ok_or(Status::MissingParameter)?)?;
         let message = [&[req.sub_command.code()][..], &req.params_bytes].concat();
-        self.token.check(protocol, &message, param, permission::CM, None)?;
+        self.token
+            .check(protocol, &message, param, permission::CM, None)?;
         let bound_rp = self.token.rp_bound().map(str::to_owned);
 
         match req.sub_command {
-            GetCredsMetadata | EnumerateRpsBegin if bound_rp.is_some() => Err(Status::PinAuthInvalid),
+            GetCredsMetadata | EnumerateRpsBegin if bound_rp.is_some() => {
+                Err(Status::PinAuthInvalid)
+            }
             GetCredsMetadata => {
                 let n = self.store.credential_count().map_err(store_err)?;
                 Ok(CredMgmtResponse {
@@ -62,7 +73,10 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                 let mut rps: Vec<RpEntity> = Vec::new();
                 for c in self.store.all_credentials().map_err(store_err)? {
                     if !rps.iter().any(|r| r.id == c.rp_id) {
-                        rps.push(RpEntity { id: c.rp_id, name: c.rp_name });
+                        rps.push(RpEntity {
+                            id: c.rp_id,
+                            name: c.rp_name,
+                        });
                     }
                 }
                 if rps.is_empty() {
@@ -102,7 +116,11 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             }
             DeleteCredential => {
                 let id = req.params.credential_id.ok_or(Status::MissingParameter)?.id;
-                let c = self.store.credential(&id).map_err(store_err)?.ok_or(Status::NoCredentials)?;
+                let c = self
+                    .store
+                    .credential(&id)
+                    .map_err(store_err)?
+                    .ok_or(Status::NoCredentials)?;
                 if bound_rp.as_deref().is_some_and(|rp| rp != c.rp_id) {
                     return Err(Status::PinAuthInvalid);
                 }
@@ -113,7 +131,11 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             UpdateUserInformation => {
                 let id = req.params.credential_id.ok_or(Status::MissingParameter)?.id;
                 let user = req.params.user.ok_or(Status::MissingParameter)?;
-                let c = self.store.credential(&id).map_err(store_err)?.ok_or(Status::NoCredentials)?;
+                let c = self
+                    .store
+                    .credential(&id)
+                    .map_err(store_err)?
+                    .ok_or(Status::NoCredentials)?;
                 if bound_rp.as_deref().is_some_and(|rp| rp != c.rp_id) {
                     return Err(Status::PinAuthInvalid);
                 }
@@ -140,7 +162,11 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             return Err(Status::NotAllowed);
         }
         let rp = rps.remove(0);
-        Ok(CredMgmtResponse { rp_id_hash: Some(sha256(rp.id.as_bytes())), rp: Some(rp), ..Default::default() })
+        Ok(CredMgmtResponse {
+            rp_id_hash: Some(sha256(rp.id.as_bytes())),
+            rp: Some(rp),
+            ..Default::default()
+        })
     }
 
     fn next_credential(&mut self) -> Result<CredMgmtResponse, Status> {

@@ -10,8 +10,8 @@ use tpm_passkey_wire::ctap2::{GetInfo, Request};
 use tpm_passkey_wire::Status;
 
 use crate::approver::{Approver, Operation, Prompt, Refusal};
-use crate::get_assertion::NextAssertion;
 use crate::cred_mgmt::Enumeration;
+use crate::get_assertion::NextAssertion;
 use crate::pin_protocol::KeyAgreement;
 use crate::secret::{random, SecretBytes};
 use crate::store::{Store, StoreError};
@@ -77,7 +77,9 @@ pub struct Engine<K: KeyStore, A: Approver> {
 
 impl<K: KeyStore, A: Approver> std::fmt::Debug for Engine<K, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -117,7 +119,10 @@ pub(crate) fn outcome(r: Refusal) -> &'static str {
 }
 
 pub(crate) fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
@@ -145,10 +150,13 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             }
         };
         let settings = match store.setting(SETTINGS)? {
-            Some(json) => serde_json::from_str(&json).map_err(|_| StoreError::Malformed("settings"))?,
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|_| StoreError::Malformed("settings"))?
+            }
             None => Settings::default(),
         };
-        let key_agreement = KeyAgreement::generate().map_err(|_| StoreError::Malformed("no OS randomness"))?;
+        let key_agreement =
+            KeyAgreement::generate().map_err(|_| StoreError::Malformed("no OS randomness"))?;
         Ok(Engine {
             keys,
             approver,
@@ -190,7 +198,9 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
     }
 
     pub(crate) fn save_key_state(&self) -> Result<(), Status> {
-        self.store.set_secret(KEY_STORE_STATE, &self.keys.state()).map_err(store_err)
+        self.store
+            .set_secret(KEY_STORE_STATE, &self.keys.state())
+            .map_err(store_err)
     }
 
     pub(crate) fn next_global_counter(&self) -> Result<u32, Status> {
@@ -201,7 +211,9 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             .and_then(|s| s.parse::<u32>().ok())
             .unwrap_or(0)
             .wrapping_add(1);
-        self.store.set_setting(GLOBAL_COUNTER, &n.to_string()).map_err(store_err)?;
+        self.store
+            .set_setting(GLOBAL_COUNTER, &n.to_string())
+            .map_err(store_err)?;
         Ok(n)
     }
 
@@ -259,7 +271,8 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             // §6.11.2: with alwaysUv the authenticator does not offer U2F.
             versions.insert(0, "U2F_V2");
         }
-        let remaining = MAX_DISCOVERABLE.saturating_sub(self.store.credential_count().unwrap_or(MAX_DISCOVERABLE));
+        let remaining = MAX_DISCOVERABLE
+            .saturating_sub(self.store.credential_count().unwrap_or(MAX_DISCOVERABLE));
         GetInfo {
             versions,
             extensions: vec!["credProtect", "hmac-secret", "minPinLength"],
@@ -292,7 +305,10 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
 
     /// authenticatorSelection, §6.9: user presence only.
     fn selection(&mut self) -> Result<(), Status> {
-        self.approver.ask(&Prompt::new(Operation::Select)).map(|_| ()).map_err(refusal)
+        self.approver
+            .ask(&Prompt::new(Operation::Select))
+            .map(|_| ())
+            .map_err(refusal)
     }
 
     /// authenticatorReset, §6.6: with the user's approval, the key store forgets the PIN

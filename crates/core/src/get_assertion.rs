@@ -43,7 +43,11 @@ impl From<Credential> for Found {
             pin_bound: c.pin_bound,
             cred_protect: c.cred_protect,
             hmac_secret: c.hmac_secret,
-            user: Some(UserEntity { id: c.user_id, name: c.user_name, display_name: c.user_display_name }),
+            user: Some(UserEntity {
+                id: c.user_id,
+                name: c.user_name,
+                display_name: c.user_display_name,
+            }),
         }
     }
 }
@@ -63,26 +67,37 @@ pub(crate) struct NextAssertion {
 impl<K: KeyStore, A: Approver> Engine<K, A> {
     /// Resolves a credential ID for `rp_id`: a stored discoverable credential, or a
     /// non-discoverable ID that this install wrapped for this relying party.
-    pub(crate) fn find_credential(&self, rp_id: &str, rp_id_hash: &[u8; 32], id: &[u8]) -> Result<Option<Found>, Status> {
+    pub(crate) fn find_credential(
+        &self,
+        rp_id: &str,
+        rp_id_hash: &[u8; 32],
+        id: &[u8],
+    ) -> Result<Option<Found>, Status> {
         if let Some(c) = self.store.credential(id).map_err(store_err)? {
             return Ok((c.rp_id == rp_id).then(|| c.into()));
         }
-        Ok(cred_id::unwrap(&self.install_secret, rp_id_hash, id).map(|w| Found {
-            id: id.to_vec(),
-            blob: w.blob,
-            pin_bound: w.pin_bound,
-            cred_protect: w.cred_protect,
-            hmac_secret: w.hmac_secret,
-            user: None,
-            material: w.nonce.to_vec(),
-        }))
+        Ok(
+            cred_id::unwrap(&self.install_secret, rp_id_hash, id).map(|w| Found {
+                id: id.to_vec(),
+                blob: w.blob,
+                pin_bound: w.pin_bound,
+                cred_protect: w.cred_protect,
+                hmac_secret: w.hmac_secret,
+                user: None,
+                material: w.nonce.to_vec(),
+            }),
+        )
     }
 
-    pub(crate) fn get_assertion(&mut self, req: GetAssertion) -> Result<GetAssertionResponse, Status> {
+    pub(crate) fn get_assertion(
+        &mut self,
+        req: GetAssertion,
+    ) -> Result<GetAssertionResponse, Status> {
         let rp_id = req.rp_id.clone();
         let rp_id_hash = sha256(rp_id.as_bytes());
         // Steps 1–2.
-        let protocol = self.pin_uv_preamble(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
+        let protocol =
+            self.pin_uv_preamble(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
         // Step 4: "rk" is not an option of getAssertion.
         if req.options.rk.is_some() {
             return Err(Status::UnsupportedOption);
@@ -92,7 +107,13 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         // Step 6: the pinUvAuthParam, with ga permission and rpId binding.
         let mut pin: Option<PinHash> = None;
         if let (Some(protocol), Some(param)) = (protocol, req.pin_uv_auth_param.as_deref()) {
-            self.token.check(protocol, &req.client_data_hash, param, permission::GA, Some(&rp_id))?;
+            self.token.check(
+                protocol,
+                &req.client_data_hash,
+                param,
+                permission::GA,
+                Some(&rp_id),
+            )?;
             pin = self.token.pin().cloned();
         }
         let uv_claimed = !matches!(uv, Uv::None);
@@ -136,11 +157,16 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
 
         // Steps 9–10: user presence (and the PIN for built-in verification).
         let user_hint = if found.len() == 1 {
-            found[0].user.as_ref().and_then(|u| user_label(u.name.as_deref(), u.display_name.as_deref()))
+            found[0]
+                .user
+                .as_ref()
+                .and_then(|u| user_label(u.name.as_deref(), u.display_name.as_deref()))
         } else {
             Some(format!("{} accounts", found.len()))
         };
-        let prompt = Prompt::new(Operation::SignIn).rp(&rp_id, None).user(user_hint);
+        let prompt = Prompt::new(Operation::SignIn)
+            .rp(&rp_id, None)
+            .user(user_hint);
         let mut up_done = false;
         match uv {
             Uv::BuiltIn => {
@@ -162,7 +188,15 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
 
         let first = found.remove(0);
         let total = found.len() + 1;
-        let response = self.sign_assertion(&first, &rp_id, &req.client_data_hash, flag_bits, pin.as_ref(), req.hmac_secret.as_ref(), (!with_list && total > 1).then_some(total))?;
+        let response = self.sign_assertion(
+            &first,
+            &rp_id,
+            &req.client_data_hash,
+            flag_bits,
+            pin.as_ref(),
+            req.hmac_secret.as_ref(),
+            (!with_list && total > 1).then_some(total),
+        )?;
         if up_done && protocol.is_some() {
             self.token.clear_permissions_except_lbw();
         }
@@ -223,19 +257,29 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         let rp_id_hash = sha256(rp_id.as_bytes());
         let uv = flag_bits & flags::UV != 0;
         let extensions = match (hmac_secret, cred.hmac_secret) {
-            (Some(input), true) => {
-                Some(MapBuilder::new().put_text("hmac-secret", Value::Bytes(self.hmac_secret(cred, input, uv)?)).build())
-            }
+            (Some(input), true) => Some(
+                MapBuilder::new()
+                    .put_text(
+                        "hmac-secret",
+                        Value::Bytes(self.hmac_secret(cred, input, uv)?),
+                    )
+                    .build(),
+            ),
             _ => None,
         };
         let counter = if cred.user.is_some() {
-            self.store.touch_credential(&cred.id, now_unix()).map_err(store_err)?
+            self.store
+                .touch_credential(&cred.id, now_unix())
+                .map_err(store_err)?
         } else {
             self.next_global_counter()?
         };
         let auth_data = auth_data::build(&rp_id_hash, flag_bits, counter, None, extensions);
         let digest = sha256(&[auth_data.as_slice(), client_data_hash].concat());
-        let signature = self.keys.sign(&cred.blob, &digest, if cred.pin_bound { pin } else { None }).map_err(key_err)?;
+        let signature = self
+            .keys
+            .sign(&cred.blob, &digest, if cred.pin_bound { pin } else { None })
+            .map_err(key_err)?;
         Ok(GetAssertionResponse {
             credential_id: cred.id.clone(),
             auth_data,
@@ -249,9 +293,16 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
 
     /// §12.5 hmac-secret: verify saltAuth, decrypt one or two salts, return
     /// encrypt(HMAC(CredRandom, salt1) [|| HMAC(CredRandom, salt2)]).
-    fn hmac_secret(&mut self, cred: &Found, input: &HmacSecretInput, uv: bool) -> Result<Vec<u8>, Status> {
+    fn hmac_secret(
+        &mut self,
+        cred: &Found,
+        input: &HmacSecretInput,
+        uv: bool,
+    ) -> Result<Vec<u8>, Status> {
         let protocol = Protocol::from_number(input.protocol)?;
-        let shared = self.key_agreement.shared_secret(protocol, &input.key_agreement)?;
+        let shared = self
+            .key_agreement
+            .shared_secret(protocol, &input.key_agreement)?;
         if !shared.verify(&input.salt_enc, &input.salt_auth) {
             return Err(Status::ExtensionFirst);
         }

@@ -40,7 +40,12 @@ pub trait KeyStore {
     /// Makes a P-256 signing key. With `pin_bound` it must be unusable without the PIN.
     fn create_key(&mut self, pin_bound: bool) -> Result<NewKey, KeyError>;
     /// Signs a SHA-256 digest; returns the DER-encoded ECDSA signature.
-    fn sign(&mut self, blob: &[u8], digest: &[u8; 32], pin: Option<&PinHash>) -> Result<Vec<u8>, KeyError>;
+    fn sign(
+        &mut self,
+        blob: &[u8],
+        digest: &[u8; 32],
+        pin: Option<&PinHash>,
+    ) -> Result<Vec<u8>, KeyError>;
     /// Whether a PIN is set (cheap: no key-store round trip).
     fn pin_is_set(&self) -> bool;
     /// Retries left before the PIN blocks, read from where the PIN lives.

@@ -8,7 +8,9 @@ use tpm_passkey_wire::Status;
 
 use crate::approver::{Approver, Operation, Prompt};
 use crate::cred_id::{self, Wrapped};
-use crate::engine::{key_err, now_unix, outcome, refusal, sha256, store_err, Engine, MAX_DISCOVERABLE};
+use crate::engine::{
+    key_err, now_unix, outcome, refusal, sha256, store_err, Engine, MAX_DISCOVERABLE,
+};
 use crate::pin_protocol::Protocol;
 use crate::secret::random;
 use crate::store::Credential;
@@ -33,14 +35,26 @@ pub(crate) const UV_REQUIRED: u8 = 3;
 impl<K: KeyStore, A: Approver> Engine<K, A> {
     /// Steps 1–2 of §6.1.2 and §6.2.2, shared: the zero-length pinUvAuthParam probe and the
     /// protocol checks. Returns the protocol when a pinUvAuthParam is present.
-    pub(crate) fn pin_uv_preamble(&mut self, param: Option<&[u8]>, protocol: Option<u64>) -> Result<Option<Protocol>, Status> {
+    pub(crate) fn pin_uv_preamble(
+        &mut self,
+        param: Option<&[u8]>,
+        protocol: Option<u64>,
+    ) -> Result<Option<Protocol>, Status> {
         let Some(param) = param else { return Ok(None) };
         if param.is_empty() {
             // Step 1: the platform asks which authenticator the user means.
-            self.approver.ask(&Prompt::new(Operation::Select)).map_err(refusal)?;
-            return Err(if self.keys.pin_is_set() { Status::PinInvalid } else { Status::PinNotSet });
+            self.approver
+                .ask(&Prompt::new(Operation::Select))
+                .map_err(refusal)?;
+            return Err(if self.keys.pin_is_set() {
+                Status::PinInvalid
+            } else {
+                Status::PinNotSet
+            });
         }
-        Ok(Some(Protocol::from_number(protocol.ok_or(Status::MissingParameter)?)?))
+        Ok(Some(Protocol::from_number(
+            protocol.ok_or(Status::MissingParameter)?,
+        )?))
     }
 
     /// Steps 4–6 of §6.1.2 / §6.2.2: decides how this request verifies the user, given the
@@ -52,22 +66,38 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         }
         if uv_option {
             // Built-in UV is configured once a PIN exists (getInfo "uv").
-            return if pin_set { Ok(Uv::BuiltIn) } else { Err(Status::InvalidOption) };
+            return if pin_set {
+                Ok(Uv::BuiltIn)
+            } else {
+                Err(Status::InvalidOption)
+            };
         }
         if self.settings.always_uv {
             // §6.1.2 step 5 / §6.2.2 step 5 (alwaysUv): verify the user by the built-in
             // method when there is one; without any PIN there is none.
-            return if pin_set { Ok(Uv::BuiltIn) } else { Err(Status::PinNotSet) };
+            return if pin_set {
+                Ok(Uv::BuiltIn)
+            } else {
+                Err(Status::PinNotSet)
+            };
         }
         Ok(Uv::None)
     }
 
-    pub(crate) fn make_credential(&mut self, req: MakeCredential) -> Result<MakeCredentialResponse, Status> {
+    pub(crate) fn make_credential(
+        &mut self,
+        req: MakeCredential,
+    ) -> Result<MakeCredentialResponse, Status> {
         let rp_id = req.rp.id.clone();
         // Steps 1–2.
-        let protocol = self.pin_uv_preamble(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
+        let protocol =
+            self.pin_uv_preamble(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
         // Step 3: ES256 is the only algorithm a TPM key here can be.
-        if !req.algorithms.iter().any(|&(pk, alg)| pk && alg == ALG_ES256) {
+        if !req
+            .algorithms
+            .iter()
+            .any(|&(pk, alg)| pk && alg == ALG_ES256)
+        {
             return Err(Status::UnsupportedAlgorithm);
         }
         // Step 4: options.
@@ -88,7 +118,13 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         // Step 6: the pinUvAuthParam over clientDataHash, with mc permission and rpId.
         let mut pin: Option<PinHash> = None;
         if let (Some(protocol), Some(param)) = (protocol, req.pin_uv_auth_param.as_deref()) {
-            self.token.check(protocol, &req.client_data_hash, param, permission::MC, Some(&rp_id))?;
+            self.token.check(
+                protocol,
+                &req.client_data_hash,
+                param,
+                permission::MC,
+                Some(&rp_id),
+            )?;
             pin = self.token.pin().cloned();
         }
         let uv_done = !matches!(uv, Uv::None);
@@ -100,7 +136,8 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                 if found.cred_protect == UV_REQUIRED && !uv_done {
                     continue;
                 }
-                let prompt = Prompt::new(Operation::AlreadyRegistered).rp(&rp_id, req.rp.name.as_deref());
+                let prompt =
+                    Prompt::new(Operation::AlreadyRegistered).rp(&rp_id, req.rp.name.as_deref());
                 if let Err(r) = self.approver.ask(&prompt) {
                     return Err(refusal(r));
                 }
@@ -110,10 +147,12 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         }
 
         // Steps 8–9: user presence, and the PIN for built-in user verification.
-        let prompt = Prompt::new(Operation::Register).rp(&rp_id, req.rp.name.as_deref()).user(user_label(
-            req.user.name.as_deref(),
-            req.user.display_name.as_deref(),
-        ));
+        let prompt = Prompt::new(Operation::Register)
+            .rp(&rp_id, req.rp.name.as_deref())
+            .user(user_label(
+                req.user.name.as_deref(),
+                req.user.display_name.as_deref(),
+            ));
         match uv {
             Uv::BuiltIn => pin = Some(self.built_in_uv(prompt)?),
             // A token from our own UV prompt already carries the user's presence.
@@ -179,15 +218,31 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         } else {
             let mut nonce = [0u8; 16];
             random(&mut nonce)?;
-            let w = Wrapped { nonce, pin_bound, hmac_secret: req.extensions.hmac_secret, cred_protect, blob: key.blob.clone() };
+            let w = Wrapped {
+                nonce,
+                pin_bound,
+                hmac_secret: req.extensions.hmac_secret,
+                cred_protect,
+                blob: key.blob.clone(),
+            };
             cred_id::wrap(&self.install_secret, &rp_id_hash, &w)
         };
 
         // Steps 13–16: authenticator data and packed self-attestation (WebAuthn §8.2.1:
         // signed by the credential key itself).
         let flag_bits = flags::UP | if uv_done { flags::UV } else { 0 };
-        let attested = AttestedCredential { aaguid: crate::AAGUID, credential_id: &credential_id, public_key: &key.public };
-        let auth_data = auth_data::build(&rp_id_hash, flag_bits, 0, Some(&attested), any_ext.then(|| ext.build()));
+        let attested = AttestedCredential {
+            aaguid: crate::AAGUID,
+            credential_id: &credential_id,
+            public_key: &key.public,
+        };
+        let auth_data = auth_data::build(
+            &rp_id_hash,
+            flag_bits,
+            0,
+            Some(&attested),
+            any_ext.then(|| ext.build()),
+        );
         let digest = sha256(&[auth_data.as_slice(), &req.client_data_hash].concat());
         let signature = match self.keys.sign(&key.blob, &digest, pin.as_ref()) {
             Ok(s) => s,
@@ -202,8 +257,18 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         if protocol.is_some() {
             self.token.clear_permissions_except_lbw();
         }
-        self.audit(AuditEvent::new("register", Some(&rp_id), "ok").detail(if rk { "discoverable" } else { "server-side" }));
-        Ok(MakeCredentialResponse { auth_data, alg: ALG_ES256, signature })
+        self.audit(
+            AuditEvent::new("register", Some(&rp_id), "ok").detail(if rk {
+                "discoverable"
+            } else {
+                "server-side"
+            }),
+        );
+        Ok(MakeCredentialResponse {
+            auth_data,
+            alg: ALG_ES256,
+            signature,
+        })
     }
 }
 

@@ -83,13 +83,21 @@ impl KeyAgreement {
     pub fn public(&self) -> P256Key {
         let point = self.secret.public_key().to_sec1_point(false);
         // An uncompressed P-256 point is always 65 bytes.
-        P256Key::from_sec1(point.as_bytes()).unwrap_or(P256Key { x: [0; 32], y: [0; 32] })
+        P256Key::from_sec1(point.as_bytes()).unwrap_or(P256Key {
+            x: [0; 32],
+            y: [0; 32],
+        })
     }
 
     /// decapsulate(peerCoseKey), §6.5.6 / §6.5.7: ECDH, then KDF. A point not on the curve
     /// is CTAP1_ERR_INVALID_PARAMETER.
-    pub fn shared_secret(&self, protocol: Protocol, peer: &P256Key) -> Result<SharedSecret, Status> {
-        let peer = p256::PublicKey::from_sec1_bytes(&peer.to_sec1()).map_err(|_| Status::InvalidParameter)?;
+    pub fn shared_secret(
+        &self,
+        protocol: Protocol,
+        peer: &P256Key,
+    ) -> Result<SharedSecret, Status> {
+        let peer = p256::PublicKey::from_sec1_bytes(&peer.to_sec1())
+            .map_err(|_| Status::InvalidParameter)?;
         let shared = p256::ecdh::diffie_hellman(self.secret.to_nonzero_scalar(), peer.as_affine());
         let z = shared.raw_secret_bytes();
         let (hmac_key, aes_key) = match protocol {
@@ -101,12 +109,18 @@ impl KeyAgreement {
                 let hk = Hkdf::<Sha256>::new(Some(&[0u8; 32]), z);
                 let mut h = vec![0u8; 32];
                 let mut a = vec![0u8; 32];
-                hk.expand(b"CTAP2 HMAC key", &mut h).map_err(|_| Status::Other)?;
-                hk.expand(b"CTAP2 AES key", &mut a).map_err(|_| Status::Other)?;
+                hk.expand(b"CTAP2 HMAC key", &mut h)
+                    .map_err(|_| Status::Other)?;
+                hk.expand(b"CTAP2 AES key", &mut a)
+                    .map_err(|_| Status::Other)?;
                 (SecretBytes::new(h), SecretBytes::new(a))
             }
         };
-        Ok(SharedSecret { protocol, hmac_key, aes_key })
+        Ok(SharedSecret {
+            protocol,
+            hmac_key,
+            aes_key,
+        })
     }
 }
 
@@ -120,13 +134,14 @@ pub struct SharedSecret {
 
 impl SharedSecret {
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.protocol.verify(self.hmac_key.expose_secret_bytes(), message, signature)
+        self.protocol
+            .verify(self.hmac_key.expose_secret_bytes(), message, signature)
     }
 
     /// encrypt(key, demPlaintext): protocol one with a zero IV, two with a random IV
     /// prepended. `plaintext` must be a whole number of AES blocks.
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, Status> {
-        if plaintext.len() % 16 != 0 {
+        if !plaintext.len().is_multiple_of(16) {
             return Err(Status::Other);
         }
         let mut iv = [0u8; 16];
@@ -164,11 +179,12 @@ impl SharedSecret {
             return Err(Status::InvalidParameter);
         }
         let mut buf = body.to_vec();
-        let out = cbc::Decryptor::<aes::Aes256>::new_from_slices(self.aes_key.expose_secret_bytes(), &iv)
-            .map_err(|_| Status::Other)?
-            .decrypt_padded_mut::<NoPadding>(&mut buf)
-            .map_err(|_| Status::InvalidParameter)?
-            .len();
+        let out =
+            cbc::Decryptor::<aes::Aes256>::new_from_slices(self.aes_key.expose_secret_bytes(), &iv)
+                .map_err(|_| Status::Other)?
+                .decrypt_padded_mut::<NoPadding>(&mut buf)
+                .map_err(|_| Status::InvalidParameter)?
+                .len();
         buf.truncate(out);
         Ok(SecretBytes::new(buf))
     }
@@ -192,15 +208,24 @@ mod tests {
             assert!(sb.verify(b"msg", &tag));
             assert!(!sb.verify(b"msh", &tag));
             assert!(!sb.verify(b"msg", &tag[..tag.len() - 1]));
-            assert_eq!(sb.decrypt(&ct[..ct.len() - 1]).err(), Some(Status::InvalidParameter));
+            assert_eq!(
+                sb.decrypt(&ct[..ct.len() - 1]).err(),
+                Some(Status::InvalidParameter)
+            );
         }
     }
 
     #[test]
     fn points_off_the_curve_are_refused() {
         let a = KeyAgreement::generate().unwrap();
-        let bogus = P256Key { x: [1; 32], y: [1; 32] };
-        assert_eq!(a.shared_secret(Protocol::Two, &bogus).err(), Some(Status::InvalidParameter));
+        let bogus = P256Key {
+            x: [1; 32],
+            y: [1; 32],
+        };
+        assert_eq!(
+            a.shared_secret(Protocol::Two, &bogus).err(),
+            Some(Status::InvalidParameter)
+        );
         assert_eq!(Protocol::from_number(3), Err(Status::InvalidParameter));
     }
 }

@@ -65,7 +65,11 @@ impl Clone for SecretBytes {
 
 impl std::fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SecretBytes(<{} bytes redacted>)", self.expose_secret_bytes().len())
+        write!(
+            f,
+            "SecretBytes(<{} bytes redacted>)",
+            self.expose_secret_bytes().len()
+        )
     }
 }
 
@@ -85,9 +89,15 @@ mod tests {
         let h = PinHash::from_pin("1234");
         assert_eq!(
             h.expose_secret_bytes(),
-            &[0x03, 0xac, 0x67, 0x42, 0x16, 0xf3, 0xe1, 0x5c, 0x76, 0x1e, 0xe1, 0xa5, 0xe2, 0x55, 0xf0, 0x67]
+            &[
+                0x03, 0xac, 0x67, 0x42, 0x16, 0xf3, 0xe1, 0x5c, 0x76, 0x1e, 0xe1, 0xa5, 0xe2, 0x55,
+                0xf0, 0x67
+            ]
         );
         let shown = format!("{h:?} {:?}", SecretBytes::new(vec![0xab; 4]));
-        assert!(!shown.to_lowercase().contains("ab") && !shown.contains("171"), "{shown}");
+        assert!(
+            !shown.to_lowercase().contains("ab") && !shown.contains("171"),
+            "{shown}"
+        );
     }
 }

@@ -29,7 +29,9 @@ impl SoftKeys {
     }
 
     fn check(&mut self, pin: &PinHash) -> Result<(), KeyError> {
-        let Some(set) = &self.pin else { return Err(KeyError::PinNotSet) };
+        let Some(set) = &self.pin else {
+            return Err(KeyError::PinNotSet);
+        };
         if self.failures >= PIN_LIMIT {
             return Err(KeyError::PinBlocked);
         }
@@ -56,14 +58,20 @@ impl KeyStore for SoftKeys {
             }
         };
         let point = key.verifying_key().as_affine().to_sec1_point(false);
-        let public = P256Key::from_sec1(point.as_bytes()).map_err(|_| KeyError::Other("point".into()))?;
+        let public =
+            P256Key::from_sec1(point.as_bytes()).map_err(|_| KeyError::Other("point".into()))?;
         let mut blob = self.generation.to_be_bytes().to_vec();
         blob.push(u8::from(pin_bound));
         blob.extend_from_slice(&scalar);
         Ok(NewKey { blob, public })
     }
 
-    fn sign(&mut self, blob: &[u8], digest: &[u8; 32], pin: Option<&PinHash>) -> Result<Vec<u8>, KeyError> {
+    fn sign(
+        &mut self,
+        blob: &[u8],
+        digest: &[u8; 32],
+        pin: Option<&PinHash>,
+    ) -> Result<Vec<u8>, KeyError> {
         if blob.len() != 37 || blob[..4] != self.generation.to_be_bytes() {
             return Err(KeyError::BadBlob);
         }
@@ -71,7 +79,9 @@ impl KeyStore for SoftKeys {
             self.check(pin.ok_or(KeyError::PinRequired)?)?;
         }
         let key = SigningKey::from_slice(&blob[5..]).map_err(|_| KeyError::BadBlob)?;
-        let sig: Signature = key.sign_prehash(digest).map_err(|_| KeyError::Other("sign".into()))?;
+        let sig: Signature = key
+            .sign_prehash(digest)
+            .map_err(|_| KeyError::Other("sign".into()))?;
         self.signatures += 1;
         Ok(sig.to_der().as_bytes().to_vec())
     }

@@ -56,7 +56,9 @@ impl Store {
     pub fn secret(&self, name: &str) -> Result<Option<SecretBytes>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| r.get::<_, Vec<u8>>(0))
+            .query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
             .optional()?
             .map(SecretBytes::new))
     }
@@ -74,7 +76,9 @@ impl Store {
     pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 
@@ -88,7 +92,10 @@ impl Store {
     }
 
     /// Runs `f` inside one transaction: all of its writes land, or none do.
-    pub fn transaction<T>(&mut self, f: impl FnOnce(&Store) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         match f(self) {
             Ok(v) => {
@@ -105,7 +112,8 @@ impl Store {
     /// Erases every credential, setting and secret (authenticatorReset). The audit log is
     /// kept: it records that the reset happened.
     pub fn erase(&self) -> Result<(), StoreError> {
-        self.conn.execute_batch("DELETE FROM credentials; DELETE FROM settings; DELETE FROM secrets;")?;
+        self.conn
+            .execute_batch("DELETE FROM credentials; DELETE FROM settings; DELETE FROM secrets;")?;
         Ok(())
     }
 }

@@ -62,7 +62,14 @@ impl PinToken {
         random(&mut t)?;
         let token = SecretBytes::new(t);
         self.token = Some(token.clone());
-        self.state = Some(Active { permissions, rp_id, pin, user_present, issued: Instant::now(), used: false });
+        self.state = Some(Active {
+            permissions,
+            rp_id,
+            pin,
+            user_present,
+            issued: Instant::now(),
+            used: false,
+        });
         Ok(token)
     }
 
@@ -127,7 +134,9 @@ impl PinToken {
     /// getUserPresentFlagValue then clearUserPresentFlag (§6.1.2 step 13, §6.2.2 step 9):
     /// true once, if the token was issued with the user present.
     pub fn take_user_present(&mut self) -> bool {
-        self.state.as_mut().is_some_and(|s| std::mem::take(&mut s.user_present))
+        self.state
+            .as_mut()
+            .is_some_and(|s| std::mem::take(&mut s.user_present))
     }
 
     /// clearPinUvAuthTokenPermissionsExceptLbw (§6.1.2 step 14, §6.2.2): after a

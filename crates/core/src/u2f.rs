@@ -40,10 +40,16 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         };
         match req {
             U2fRequest::Version => with_sw(b"U2F_V2".to_vec(), sw::NO_ERROR),
-            U2fRequest::Register { challenge, application } => self.u2f_register(&challenge, &application),
-            U2fRequest::Authenticate { mode, challenge, application, key_handle } => {
-                self.u2f_authenticate(mode, &challenge, &application, &key_handle)
-            }
+            U2fRequest::Register {
+                challenge,
+                application,
+            } => self.u2f_register(&challenge, &application),
+            U2fRequest::Authenticate {
+                mode,
+                challenge,
+                application,
+                key_handle,
+            } => self.u2f_authenticate(mode, &challenge, &application, &key_handle),
         }
     }
 
@@ -58,11 +64,17 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             let key = self.keys.create_key(false).map_err(key_err)?;
             let handle = cred_id::wrap_u2f(&self.install_secret, application, &key.blob);
             let tbs = cert::tbs(&key.public);
-            let cert_sig = self.keys.sign(&key.blob, &sha256(&tbs), None).map_err(key_err)?;
+            let cert_sig = self
+                .keys
+                .sign(&key.blob, &sha256(&tbs), None)
+                .map_err(key_err)?;
             let certificate = cert::certificate(&tbs, &cert_sig);
             let public = key.public.to_sec1();
             let signed = [&[0u8][..], application, challenge, &handle, &public].concat();
-            let signature = self.keys.sign(&key.blob, &sha256(&signed), None).map_err(key_err)?;
+            let signature = self
+                .keys
+                .sign(&key.blob, &sha256(&signed), None)
+                .map_err(key_err)?;
             let mut out = vec![0x05];
             out.extend_from_slice(&public);
             out.push(handle.len() as u8); // at most 255: see cred_id::wrap_u2f
@@ -82,7 +94,13 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
 
     /// Authenticate, §5: SW_WRONG_DATA for a handle that is not ours for this application;
     /// check-only answers CONDITIONS_NOT_SATISFIED for one that is.
-    fn u2f_authenticate(&mut self, mode: AuthenticateMode, challenge: &[u8; 32], application: &[u8; 32], handle: &[u8]) -> Vec<u8> {
+    fn u2f_authenticate(
+        &mut self,
+        mode: AuthenticateMode,
+        challenge: &[u8; 32],
+        application: &[u8; 32],
+        handle: &[u8],
+    ) -> Vec<u8> {
         let Some(blob) = cred_id::unwrap_u2f(&self.install_secret, application, handle) else {
             return status(sw::WRONG_DATA);
         };
@@ -101,7 +119,13 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             Ok(c) => c,
             Err(_) => return status(sw::WRONG_DATA),
         };
-        let signed = [application.as_slice(), &[flags], &counter.to_be_bytes(), challenge].concat();
+        let signed = [
+            application.as_slice(),
+            &[flags],
+            &counter.to_be_bytes(),
+            challenge,
+        ]
+        .concat();
         match self.keys.sign(&blob, &sha256(&signed), None) {
             Ok(sig) => {
                 self.audit(AuditEvent::new("u2f_sign_in", None, "ok"));

@@ -13,7 +13,11 @@ use zeroize::Zeroize;
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     /// Approve every prompt (the only mode besides --deny-all).
-    #[arg(long, required_unless_present = "deny_all", conflicts_with = "deny_all")]
+    #[arg(
+        long,
+        required_unless_present = "deny_all",
+        conflicts_with = "deny_all"
+    )]
     approve_all: bool,
     /// Deny every prompt.
     #[arg(long)]
@@ -29,17 +33,35 @@ pub struct AgentArgs {
 pub fn run(args: &AgentArgs) -> Result<(), Box<dyn std::error::Error>> {
     let path = match &args.control {
         Some(p) => p.clone(),
-        None => tpm_passkey_ipc::default_control_path().ok_or("XDG_RUNTIME_DIR is not set; pass --control PATH")?,
+        None => tpm_passkey_ipc::default_control_path()
+            .ok_or("XDG_RUNTIME_DIR is not set; pass --control PATH")?,
     };
     let mut pin = match &args.pin_file {
-        Some(f) => Some(std::fs::read_to_string(f)?.lines().next().unwrap_or("").to_owned()),
+        Some(f) => Some(
+            std::fs::read_to_string(f)?
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned(),
+        ),
         None => None,
     };
-    let stream = UnixStream::connect(&path).map_err(|e| format!("cannot reach the daemon at {}: {e}", path.display()))?;
+    let stream = UnixStream::connect(&path)
+        .map_err(|e| format!("cannot reach the daemon at {}: {e}", path.display()))?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
-    writer.write_all(encode(&ClientMessage::Hello { protocol: PROTOCOL_VERSION }).as_bytes())?;
-    writer.write_all(encode(&ClientMessage::RegisterAgent { kind: AgentKind::Scripted }).as_bytes())?;
+    writer.write_all(
+        encode(&ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+        })
+        .as_bytes(),
+    )?;
+    writer.write_all(
+        encode(&ClientMessage::RegisterAgent {
+            kind: AgentKind::Scripted,
+        })
+        .as_bytes(),
+    )?;
     let stdout = std::io::stdout();
     let mut line = String::new();
     loop {
@@ -51,10 +73,25 @@ pub fn run(args: &AgentArgs) -> Result<(), Box<dyn std::error::Error>> {
             DaemonMessage::Prompt { id, prompt, .. } => {
                 let approve = args.approve_all;
                 let mut out = stdout.lock();
-                writeln!(out, "{}", serde_json::json!({ "id": id, "prompt": prompt, "approve": approve }))?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({ "id": id, "prompt": prompt, "approve": approve })
+                )?;
                 out.flush()?;
-                let typed = if approve && prompt.pin_required { pin.clone() } else { None };
-                writer.write_all(encode(&ClientMessage::Answer { id, approve, pin: typed }).as_bytes())?;
+                let typed = if approve && prompt.pin_required {
+                    pin.clone()
+                } else {
+                    None
+                };
+                writer.write_all(
+                    encode(&ClientMessage::Answer {
+                        id,
+                        approve,
+                        pin: typed,
+                    })
+                    .as_bytes(),
+                )?;
             }
             DaemonMessage::Error { message } => return Err(message.into()),
             _ => {}

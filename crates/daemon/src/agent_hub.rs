@@ -67,7 +67,7 @@ impl AgentHub {
     /// agent).
     pub fn answer(&self, conn: u64, id: u64, approve: bool, pin: Option<String>) -> bool {
         let mut hub = self.lock();
-        if !hub.agent.as_ref().is_some_and(|a| a.conn == conn) {
+        if hub.agent.as_ref().is_none_or(|a| a.conn != conn) {
             return false;
         }
         hub.answers.insert(id, (approve, pin));
@@ -80,7 +80,12 @@ impl AgentHub {
     }
 
     /// Shows `prompt` to the agent and waits. Returns the PIN typed (if any) on approval.
-    pub fn ask(&self, prompt: PromptView, timeout: Duration, cancel: &AtomicBool) -> Result<Option<String>, Refusal> {
+    pub fn ask(
+        &self,
+        prompt: PromptView,
+        timeout: Duration,
+        cancel: &AtomicBool,
+    ) -> Result<Option<String>, Refusal> {
         let deadline = Instant::now() + timeout;
         let mut hub = self.lock();
         hub.next_id += 1;
@@ -88,7 +93,11 @@ impl AgentHub {
         let mut shown_to: Option<u64> = None;
         let result = loop {
             if let Some((approve, pin)) = hub.answers.remove(&id) {
-                break if approve { Ok(pin) } else { Err(Refusal::Denied) };
+                break if approve {
+                    Ok(pin)
+                } else {
+                    Err(Refusal::Denied)
+                };
             }
             if cancel.load(Ordering::SeqCst) {
                 break Err(Refusal::Cancelled);
@@ -100,7 +109,11 @@ impl AgentHub {
             // Show the prompt to the current agent (again, if the agent changed).
             if let Some(agent) = &mut hub.agent {
                 if shown_to != Some(agent.conn) {
-                    let msg = DaemonMessage::Prompt { id, prompt: prompt.clone(), timeout_ms: (deadline - now).as_millis() as u64 };
+                    let msg = DaemonMessage::Prompt {
+                        id,
+                        prompt: prompt.clone(),
+                        timeout_ms: (deadline - now).as_millis() as u64,
+                    };
                     if agent.writer.write_all(encode(&msg).as_bytes()).is_ok() {
                         shown_to = Some(agent.conn);
                     } else {
@@ -109,7 +122,11 @@ impl AgentHub {
                 }
             }
             let wait = (deadline - now).min(Duration::from_millis(50));
-            hub = self.changed.wait_timeout(hub, wait).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+            hub = self
+                .changed
+                .wait_timeout(hub, wait)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
         };
         if result.is_err() {
             let reason = match result {
@@ -119,7 +136,13 @@ impl AgentHub {
             };
             if let Some(agent) = &mut hub.agent {
                 if shown_to == Some(agent.conn) && reason != "denied" {
-                    let _ = agent.writer.write_all(encode(&DaemonMessage::PromptClosed { id, reason: reason.into() }).as_bytes());
+                    let _ = agent.writer.write_all(
+                        encode(&DaemonMessage::PromptClosed {
+                            id,
+                            reason: reason.into(),
+                        })
+                        .as_bytes(),
+                    );
                 }
             }
         }

@@ -25,7 +25,11 @@ pub struct ControlServer {
 }
 
 impl ControlServer {
-    pub fn serve(path: &Path, hub: Arc<AgentHub>, engine: Arc<EngineHandle>) -> std::io::Result<Self> {
+    pub fn serve(
+        path: &Path,
+        hub: Arc<AgentHub>,
+        engine: Arc<EngineHandle>,
+    ) -> std::io::Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
@@ -34,7 +38,10 @@ impl ControlServer {
             if UnixStream::connect(path).is_ok() {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::AddrInUse,
-                    format!("another tpm-passkey daemon is listening on {}", path.display()),
+                    format!(
+                        "another tpm-passkey daemon is listening on {}",
+                        path.display()
+                    ),
                 ));
             }
             std::fs::remove_file(path)?;
@@ -44,27 +51,35 @@ impl ControlServer {
         listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
-        let thread = std::thread::Builder::new().name("control".into()).spawn(move || {
-            let next_conn = AtomicU64::new(1);
-            while !stop2.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let conn = next_conn.fetch_add(1, Ordering::SeqCst);
-                        let (hub, engine) = (hub.clone(), engine.clone());
-                        let _ = std::thread::Builder::new()
-                            .name("control-conn".into())
-                            .spawn(move || serve_client(conn, stream, &hub, &engine));
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(50)),
-                    Err(e) => {
-                        tracing::error!(error = %e, "control socket accept failed");
-                        std::thread::sleep(Duration::from_millis(200));
+        let thread = std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || {
+                let next_conn = AtomicU64::new(1);
+                while !stop2.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let conn = next_conn.fetch_add(1, Ordering::SeqCst);
+                            let (hub, engine) = (hub.clone(), engine.clone());
+                            let _ = std::thread::Builder::new()
+                                .name("control-conn".into())
+                                .spawn(move || serve_client(conn, stream, &hub, &engine));
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(50))
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "control socket accept failed");
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
                     }
                 }
-            }
-        })?;
+            })?;
         tracing::info!(path = %path.display(), "control socket listening");
-        Ok(ControlServer { path: path.to_owned(), stop, thread: Some(thread) })
+        Ok(ControlServer {
+            path: path.to_owned(),
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 
@@ -93,7 +108,9 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
         return;
     }
     let _ = stream.set_nonblocking(false);
-    let Ok(mut writer) = stream.try_clone() else { return };
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     let mut greeted = false;
@@ -104,15 +121,24 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
             Ok(_) => {}
         }
         let reply = match decode::<ClientMessage>(&line) {
-            Err(e) => Some(DaemonMessage::Error { message: format!("malformed message: {e}") }),
+            Err(e) => Some(DaemonMessage::Error {
+                message: format!("malformed message: {e}"),
+            }),
             Ok(ClientMessage::Hello { protocol }) if protocol == PROTOCOL_VERSION => {
                 greeted = true;
-                Some(DaemonMessage::Hello { protocol: PROTOCOL_VERSION, version: env!("CARGO_PKG_VERSION").into() })
+                Some(DaemonMessage::Hello {
+                    protocol: PROTOCOL_VERSION,
+                    version: env!("CARGO_PKG_VERSION").into(),
+                })
             }
             Ok(ClientMessage::Hello { protocol }) => Some(DaemonMessage::Error {
-                message: format!("protocol {protocol} is not supported; this daemon speaks {PROTOCOL_VERSION}"),
+                message: format!(
+                    "protocol {protocol} is not supported; this daemon speaks {PROTOCOL_VERSION}"
+                ),
             }),
-            Ok(_) if !greeted => Some(DaemonMessage::Error { message: "say hello first".into() }),
+            Ok(_) if !greeted => Some(DaemonMessage::Error {
+                message: "say hello first".into(),
+            }),
             Ok(ClientMessage::RegisterAgent { kind }) => match writer.try_clone() {
                 Ok(w) => {
                     hub.register(conn, w, kind);
@@ -124,13 +150,17 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
                 if hub.answer(conn, id, approve, pin) {
                     None
                 } else {
-                    Some(DaemonMessage::Error { message: "only the registered agent answers prompts".into() })
+                    Some(DaemonMessage::Error {
+                        message: "only the registered agent answers prompts".into(),
+                    })
                 }
             }
-            Ok(ClientMessage::Status) => Some(
-                engine.status().unwrap_or(DaemonMessage::Error { message: "the engine is not responding".into() }),
-            ),
-            Ok(_) => Some(DaemonMessage::Error { message: "not supported yet".into() }),
+            Ok(ClientMessage::Status) => Some(engine.status().unwrap_or(DaemonMessage::Error {
+                message: "the engine is not responding".into(),
+            })),
+            Ok(_) => Some(DaemonMessage::Error {
+                message: "not supported yet".into(),
+            }),
         };
         // Lines may carry a PIN (an agent's answer): wipe the buffer after each.
         zeroize::Zeroize::zeroize(&mut line);

@@ -32,7 +32,9 @@ pub struct DaemonArgs {
 
 pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
     // Same-user processes must not read the PIN hash or tokens out of our memory.
-    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
         tracing::warn!(error = %e, "could not make the daemon non-dumpable");
     }
     let control = match &args.control {
@@ -49,7 +51,10 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let state_dir = args.select.state_dir();
     std::fs::create_dir_all(&state_dir)?;
-    std::fs::set_permissions(&state_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    std::fs::set_permissions(
+        &state_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )?;
 
     let chosen = args.select.choose()?;
     let simulated = chosen.simulator.is_some();

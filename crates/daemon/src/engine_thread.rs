@@ -19,8 +19,15 @@ use crate::agent_hub::AgentHub;
 use crate::approver::{HubApprover, JobSignals};
 
 enum Work {
-    Ctap { kind: MessageKind, payload: Vec<u8>, reply: mpsc::Sender<Vec<u8>>, signals: JobSignals },
-    Status { reply: mpsc::Sender<DaemonMessage> },
+    Ctap {
+        kind: MessageKind,
+        payload: Vec<u8>,
+        reply: mpsc::Sender<Vec<u8>>,
+        signals: JobSignals,
+    },
+    Status {
+        reply: mpsc::Sender<DaemonMessage>,
+    },
     Stop,
 }
 
@@ -69,8 +76,15 @@ impl EngineHandle {
                 serve(engine, rx, &busy2, &u2f2, &config, &hub);
             })
             .map_err(|e| format!("cannot start the engine thread: {e}"))?;
-        ready_rx.recv().map_err(|_| "the engine thread stopped while starting".to_string())??;
-        Ok(Arc::new(EngineHandle { tx: Mutex::new(tx), busy, u2f, thread: Mutex::new(Some(thread)) }))
+        ready_rx
+            .recv()
+            .map_err(|_| "the engine thread stopped while starting".to_string())??;
+        Ok(Arc::new(EngineHandle {
+            tx: Mutex::new(tx),
+            busy,
+            u2f,
+            thread: Mutex::new(Some(thread)),
+        }))
     }
 
     fn send(&self, w: Work) -> bool {
@@ -104,8 +118,17 @@ impl Backend for EngineHandle {
             status: Arc::new(AtomicU8::new(keepalive::PROCESSING)),
             cancel: Arc::new(AtomicBool::new(false)),
         };
-        let job = Job { reply: rx, status: signals.status.clone(), cancel: signals.cancel.clone() };
-        if !self.send(Work::Ctap { kind, payload, reply, signals }) {
+        let job = Job {
+            reply: rx,
+            status: signals.status.clone(),
+            cancel: signals.cancel.clone(),
+        };
+        if !self.send(Work::Ctap {
+            kind,
+            payload,
+            reply,
+            signals,
+        }) {
             self.busy.store(false, Ordering::SeqCst);
             return None;
         }
@@ -114,7 +137,11 @@ impl Backend for EngineHandle {
 
     fn capabilities(&self) -> u8 {
         // CTAP 2.1 §6.11.2: no CTAP1/U2F while alwaysUv is on (NMSG set).
-        let nmsg = if self.u2f.load(Ordering::SeqCst) { 0 } else { capability::NMSG };
+        let nmsg = if self.u2f.load(Ordering::SeqCst) {
+            0
+        } else {
+            capability::NMSG
+        };
         capability::CBOR | capability::WINK | nmsg
     }
 }
@@ -123,9 +150,14 @@ type DaemonEngine = Engine<TpmKeyStore, HubApprover>;
 
 fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, String> {
     let store = Store::open(&config.store_path).map_err(|e| e.to_string())?;
-    let state = Engine::<TpmKeyStore, HubApprover>::saved_key_store_state(&store).map_err(|e| e.to_string())?;
+    let state = Engine::<TpmKeyStore, HubApprover>::saved_key_store_state(&store)
+        .map_err(|e| e.to_string())?;
     let keys = TpmKeyStore::open(&config.tcti, None, state.as_ref()).map_err(|e| e.to_string())?;
-    let approver = HubApprover { hub, timeout: config.prompt_timeout, job: None };
+    let approver = HubApprover {
+        hub,
+        timeout: config.prompt_timeout,
+        job: None,
+    };
     Engine::new(keys, approver, store).map_err(|e| e.to_string())
 }
 
@@ -139,7 +171,12 @@ fn serve(
 ) {
     while let Ok(work) = rx.recv() {
         match work {
-            Work::Ctap { kind, payload, reply, signals } => {
+            Work::Ctap {
+                kind,
+                payload,
+                reply,
+                signals,
+            } => {
                 engine.approver_mut().job = Some(signals);
                 let response = match kind {
                     MessageKind::Cbor => engine.process(&payload),

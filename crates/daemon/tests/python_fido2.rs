@@ -13,9 +13,18 @@ fn pin_credentials_management_and_reset() {
     let d = Daemon::start(Agent::ApproveAll);
     d.assert_python("fido2_e2e.py", "pin_credentials");
     let prompts = d.prompts();
-    let ops: Vec<&str> = prompts.iter().map(|p| p["prompt"]["operation"].as_str().unwrap()).collect();
-    assert!(ops.starts_with(&["register", "register", "sign_in"]), "{ops:?}");
-    assert!(ops.contains(&"reset"), "the reset was approved by the user: {ops:?}");
+    let ops: Vec<&str> = prompts
+        .iter()
+        .map(|p| p["prompt"]["operation"].as_str().unwrap())
+        .collect();
+    assert!(
+        ops.starts_with(&["register", "register", "sign_in"]),
+        "{ops:?}"
+    );
+    assert!(
+        ops.contains(&"reset"),
+        "the reset was approved by the user: {ops:?}"
+    );
     assert_eq!(prompts[0]["prompt"]["rp_id"], "example.com");
     assert_eq!(prompts[0]["prompt"]["user"], "alice (Alice)");
 }
@@ -34,7 +43,12 @@ fn denied_requests_fail_and_store_nothing() {
     let store = Store::open(&d.state().join("store.sqlite")).unwrap();
     assert_eq!(store.credential_count().unwrap(), 0);
     let audit = store.audit_tail(10).unwrap();
-    assert!(audit.iter().any(|r| r.event == "register" && r.outcome == "denied"), "{audit:?}");
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.event == "register" && r.outcome == "denied"),
+        "{audit:?}"
+    );
 }
 
 /// Built-in user verification: the PIN is typed into our own prompt. Then, with the daemon
@@ -43,26 +57,52 @@ fn denied_requests_fail_and_store_nothing() {
 fn built_in_uv_and_keys_are_pin_bound_in_the_tpm() {
     let mut d = Daemon::start(Agent::ApproveAll);
     d.assert_python("fido2_e2e.py", "builtin_uv");
-    assert!(d.prompts().iter().any(|p| p["prompt"]["pin_required"] == true), "the agent typed the PIN");
+    assert!(
+        d.prompts()
+            .iter()
+            .any(|p| p["prompt"]["pin_required"] == true),
+        "the agent typed the PIN"
+    );
     d.stop();
 
     let store = Store::open(&d.state().join("store.sqlite")).unwrap();
     let creds = store.all_credentials().unwrap();
     assert_eq!(creds.len(), 1);
     assert!(creds[0].pin_bound);
-    let state = Engine::<TpmKeyStore, NoApprover>::saved_key_store_state(&store).unwrap().unwrap();
+    let state = Engine::<TpmKeyStore, NoApprover>::saved_key_store_state(&store)
+        .unwrap()
+        .unwrap();
     // The same simulator state the daemon used, on a new port.
     let swtpm = Swtpm::start(&d.state().join("swtpm")).unwrap();
     let mut keys = TpmKeyStore::open(&swtpm.tcti(), None, Some(&state)).unwrap();
     let digest = [7u8; 32];
-    assert_eq!(keys.sign(&creds[0].key_blob, &digest, None).err(), Some(KeyError::PinRequired));
-    assert_eq!(keys.sign(&creds[0].key_blob, &digest, Some(&PinHash::from_pin("0000"))).err(), Some(KeyError::PinInvalid));
-    keys.sign(&creds[0].key_blob, &digest, Some(&PinHash::from_pin(common::PIN))).unwrap();
+    assert_eq!(
+        keys.sign(&creds[0].key_blob, &digest, None).err(),
+        Some(KeyError::PinRequired)
+    );
+    assert_eq!(
+        keys.sign(
+            &creds[0].key_blob,
+            &digest,
+            Some(&PinHash::from_pin("0000"))
+        )
+        .err(),
+        Some(KeyError::PinInvalid)
+    );
+    keys.sign(
+        &creds[0].key_blob,
+        &digest,
+        Some(&PinHash::from_pin(common::PIN)),
+    )
+    .unwrap();
 }
 
 struct NoApprover;
 impl tpm_passkey_core::Approver for NoApprover {
-    fn ask(&mut self, _: &tpm_passkey_core::Prompt) -> Result<Option<PinHash>, tpm_passkey_core::Refusal> {
+    fn ask(
+        &mut self,
+        _: &tpm_passkey_core::Prompt,
+    ) -> Result<Option<PinHash>, tpm_passkey_core::Refusal> {
         Err(tpm_passkey_core::Refusal::Denied)
     }
 }
@@ -81,6 +121,14 @@ fn py_webauthn_verifies_registration_and_assertions() {
 fn u2f_register_and_authenticate_after_always_uv_is_turned_off() {
     let d = Daemon::start(Agent::ApproveAll);
     d.assert_python("fido2_e2e.py", "u2f");
-    let ops: Vec<String> = d.prompts().iter().map(|p| p["prompt"]["operation"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(ops, ["u2f_register", "u2f_sign_in", "u2f_sign_in"], "check-only and wrong handles prompt nobody");
+    let ops: Vec<String> = d
+        .prompts()
+        .iter()
+        .map(|p| p["prompt"]["operation"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ops,
+        ["u2f_register", "u2f_sign_in", "u2f_sign_in"],
+        "check-only and wrong handles prompt nobody"
+    );
 }

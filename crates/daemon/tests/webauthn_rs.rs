@@ -33,7 +33,10 @@ impl SocketToken {
     fn connect(path: &std::path::Path) -> Self {
         let sock = Socket::new(Domain::UNIX, Type::SEQPACKET, None).unwrap();
         sock.connect(&SockAddr::unix(path).unwrap()).unwrap();
-        SocketToken { sock, cid: BROADCAST_CID }
+        SocketToken {
+            sock,
+            cid: BROADCAST_CID,
+        }
     }
 
     fn call(&mut self, command: u8, payload: &[u8]) -> (u8, Vec<u8>) {
@@ -45,9 +48,19 @@ impl SocketToken {
             let mut buf = [0u8; 64];
             let n = self.sock.read(&mut buf).unwrap();
             match Packet::parse(&buf[..n]) {
-                Some(Packet::Init { cmd: cmd::KEEPALIVE, .. }) => continue,
-                Some(Packet::Init { cid, cmd: c, len, data }) => msg = Some(Reassembly::start(cid, c, len, data).unwrap()),
-                Some(Packet::Cont { seq, data, .. }) => msg.as_mut().unwrap().push(seq, data).unwrap(),
+                Some(Packet::Init {
+                    cmd: cmd::KEEPALIVE,
+                    ..
+                }) => continue,
+                Some(Packet::Init {
+                    cid,
+                    cmd: c,
+                    len,
+                    data,
+                }) => msg = Some(Reassembly::start(cid, c, len, data).unwrap()),
+                Some(Packet::Cont { seq, data, .. }) => {
+                    msg.as_mut().unwrap().push(seq, data).unwrap()
+                }
                 None => panic!("short report"),
             }
             if msg.as_ref().is_some_and(Reassembly::is_complete) {
@@ -66,7 +79,11 @@ impl Token for SocketToken {
         AuthenticatorTransport::Usb
     }
 
-    async fn transmit_raw<U: UiCallback>(&mut self, cbor: &[u8], _ui: &U) -> Result<Vec<u8>, WebauthnCError> {
+    async fn transmit_raw<U: UiCallback>(
+        &mut self,
+        cbor: &[u8],
+        _ui: &U,
+    ) -> Result<Vec<u8>, WebauthnCError> {
         let (c, resp) = self.call(cmd::CBOR, cbor);
         assert_eq!(c, cmd::CBOR, "CTAPHID error {resp:?}");
         match resp.split_first() {
@@ -113,30 +130,52 @@ impl UiCallback for User {
 fn webauthn_rs_passkey_registration_and_authentication() {
     let d = Daemon::start(Agent::ApproveAll);
     let origin = Url::parse("https://app.example.net").unwrap();
-    let webauthn = WebauthnBuilder::new("app.example.net", &origin).unwrap().rp_name("Example App").build().unwrap();
+    let webauthn = WebauthnBuilder::new("app.example.net", &origin)
+        .unwrap()
+        .rp_name("Example App")
+        .build()
+        .unwrap();
     let ui = User;
     let mut authenticator =
-        futures::executor::block_on(CtapAuthenticator::new(SocketToken::connect(&d.hid()), &ui)).expect("a CTAP 2.1 token");
+        futures::executor::block_on(CtapAuthenticator::new(SocketToken::connect(&d.hid()), &ui))
+            .expect("a CTAP 2.1 token");
     futures::executor::block_on(authenticator.set_new_pin(PIN)).unwrap();
 
     let user = Uuid::new_v4();
-    let (ccr, reg_state) = webauthn.start_passkey_registration(user, "grace", "Grace", None).unwrap();
+    let (ccr, reg_state) = webauthn
+        .start_passkey_registration(user, "grace", "Grace", None)
+        .unwrap();
     let reg = authenticator.do_registration(origin.clone(), ccr).unwrap();
-    let passkey = webauthn.finish_passkey_registration(&reg, &reg_state).unwrap();
+    let passkey = webauthn
+        .finish_passkey_registration(&reg, &reg_state)
+        .unwrap();
 
     for _ in 0..2 {
-        let (rcr, auth_state) = webauthn.start_passkey_authentication(std::slice::from_ref(&passkey)).unwrap();
-        let cred = authenticator.do_authentication(origin.clone(), rcr).unwrap();
-        let result = webauthn.finish_passkey_authentication(&cred, &auth_state).unwrap();
+        let (rcr, auth_state) = webauthn
+            .start_passkey_authentication(std::slice::from_ref(&passkey))
+            .unwrap();
+        let cred = authenticator
+            .do_authentication(origin.clone(), rcr)
+            .unwrap();
+        let result = webauthn
+            .finish_passkey_authentication(&cred, &auth_state)
+            .unwrap();
         assert!(result.user_verified());
         assert_eq!(result.cred_id(), passkey.cred_id());
     }
 
     // A passkey from another relying party does not sign here.
-    let other = WebauthnBuilder::new("other.example.net", &Url::parse("https://other.example.net").unwrap())
-        .unwrap()
-        .build()
+    let other = WebauthnBuilder::new(
+        "other.example.net",
+        &Url::parse("https://other.example.net").unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let (rcr, _) = other
+        .start_passkey_authentication(std::slice::from_ref(&passkey))
         .unwrap();
-    let (rcr, _) = other.start_passkey_authentication(std::slice::from_ref(&passkey)).unwrap();
-    assert!(authenticator.do_authentication(Url::parse("https://other.example.net").unwrap(), rcr).is_err());
+    assert!(authenticator
+        .do_authentication(Url::parse("https://other.example.net").unwrap(), rcr)
+        .is_err());
 }

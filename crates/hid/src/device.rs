@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tpm_passkey_wire::ctaphid::{self, capability, cmd, err, fragment, keepalive, FrameError, Packet, Reassembly, BROADCAST_CID};
+use tpm_passkey_wire::ctaphid::{
+    self, capability, cmd, err, fragment, keepalive, FrameError, Packet, Reassembly, BROADCAST_CID,
+};
 
 use crate::{Backend, Job, MessageKind};
 
@@ -47,7 +49,9 @@ pub struct Device<B: Backend + ?Sized> {
 
 impl<B: Backend + ?Sized> std::fmt::Debug for Device<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Device").field("channels", &self.channels.len()).finish_non_exhaustive()
+        f.debug_struct("Device")
+            .field("channels", &self.channels.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,7 +61,13 @@ fn error(cid: u32, code: u8) -> Vec<[u8; REPORT_LEN]> {
 
 impl<B: Backend + ?Sized> Device<B> {
     pub fn new(backend: std::sync::Arc<B>) -> Self {
-        Device { backend, channels: HashSet::new(), receiving: None, running: None, lock: None }
+        Device {
+            backend,
+            channels: HashSet::new(),
+            receiving: None,
+            running: None,
+            lock: None,
+        }
     }
 
     /// True while a request is being processed (the I/O loop should poll often).
@@ -66,7 +76,10 @@ impl<B: Backend + ?Sized> Device<B> {
     }
 
     fn busy_channel(&self) -> Option<u32> {
-        self.running.as_ref().map(|r| r.cid).or_else(|| self.receiving.as_ref().map(|r| r.msg.cid))
+        self.running
+            .as_ref()
+            .map(|r| r.cid)
+            .or_else(|| self.receiving.as_ref().map(|r| r.msg.cid))
     }
 
     fn locked_by_other(&mut self, cid: u32) -> bool {
@@ -82,9 +95,16 @@ impl<B: Backend + ?Sized> Device<B> {
 
     /// Handles one incoming report; returns the reports to send.
     pub fn on_report(&mut self, report: &[u8]) -> Vec<[u8; REPORT_LEN]> {
-        let Some(packet) = Packet::parse(report) else { return Vec::new() };
+        let Some(packet) = Packet::parse(report) else {
+            return Vec::new();
+        };
         match packet {
-            Packet::Init { cid, cmd: command, len, data } => self.on_init(cid, command, len, data),
+            Packet::Init {
+                cid,
+                cmd: command,
+                len,
+                data,
+            } => self.on_init(cid, command, len, data),
             Packet::Cont { cid, seq, data } => {
                 let Some(rx) = &mut self.receiving else {
                     return Vec::new(); // §11.2.4: spurious continuations are ignored
@@ -97,7 +117,9 @@ impl<B: Backend + ?Sized> Device<B> {
                     return error(cid, e.code());
                 }
                 if rx.msg.is_complete() {
-                    let Some(rx) = self.receiving.take() else { return Vec::new() };
+                    let Some(rx) = self.receiving.take() else {
+                        return Vec::new();
+                    };
                     let (cid, command) = (rx.msg.cid, rx.msg.cmd);
                     return self.dispatch(cid, command, rx.msg.into_payload());
                 }
@@ -139,12 +161,17 @@ impl<B: Backend + ?Sized> Device<B> {
         }
         let msg = match Reassembly::start(cid, command, len, data) {
             Ok(m) => m,
-            Err(FrameError::InvalidLen) | Err(FrameError::InvalidSeq) => return error(cid, err::INVALID_LEN),
+            Err(FrameError::InvalidLen) | Err(FrameError::InvalidSeq) => {
+                return error(cid, err::INVALID_LEN)
+            }
         };
         if msg.is_complete() {
             return self.dispatch(cid, command, msg.into_payload());
         }
-        self.receiving = Some(Receiving { msg, deadline: Instant::now() + TRANSACTION_TIMEOUT });
+        self.receiving = Some(Receiving {
+            msg,
+            deadline: Instant::now() + TRANSACTION_TIMEOUT,
+        });
         Vec::new()
     }
 
@@ -202,11 +229,14 @@ impl<B: Backend + ?Sized> Device<B> {
                 fragment(cid, cmd::WINK, &[])
             }
             cmd::LOCK => {
-                let [secs] = payload[..] else { return error(cid, err::INVALID_LEN) };
+                let [secs] = payload[..] else {
+                    return error(cid, err::INVALID_LEN);
+                };
                 if secs > MAX_LOCK {
                     return error(cid, err::INVALID_PAR);
                 }
-                self.lock = (secs > 0).then(|| (cid, Instant::now() + Duration::from_secs(u64::from(secs))));
+                self.lock = (secs > 0)
+                    .then(|| (cid, Instant::now() + Duration::from_secs(u64::from(secs))));
                 fragment(cid, cmd::LOCK, &[])
             }
             cmd::CBOR | cmd::MSG => {
@@ -216,10 +246,19 @@ impl<B: Backend + ?Sized> Device<B> {
                 if command == cmd::CBOR && payload.is_empty() {
                     return error(cid, err::INVALID_LEN);
                 }
-                let kind = if command == cmd::CBOR { MessageKind::Cbor } else { MessageKind::Msg };
+                let kind = if command == cmd::CBOR {
+                    MessageKind::Cbor
+                } else {
+                    MessageKind::Msg
+                };
                 match self.backend.submit(kind, payload) {
                     Some(job) => {
-                        self.running = Some(Running { cid, cmd: command, job, next_keepalive: Instant::now() + KEEPALIVE_EVERY });
+                        self.running = Some(Running {
+                            cid,
+                            cmd: command,
+                            job,
+                            next_keepalive: Instant::now() + KEEPALIVE_EVERY,
+                        });
                         self.poll()
                     }
                     None => error(cid, err::CHANNEL_BUSY),
@@ -240,7 +279,9 @@ impl<B: Backend + ?Sized> Device<B> {
                 return error(cid, err::MSG_TIMEOUT);
             }
         }
-        let Some(r) = &mut self.running else { return Vec::new() };
+        let Some(r) = &mut self.running else {
+            return Vec::new();
+        };
         match r.job.reply.try_recv() {
             Ok(response) => {
                 let (cid, command) = (r.cid, r.cmd);

@@ -38,26 +38,38 @@ impl SocketTransport {
         listener.set_read_timeout(Some(Duration::from_millis(200)))?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
-        let thread = std::thread::Builder::new().name("hid-socket".into()).spawn(move || {
-            while !stop2.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((conn, _)) => {
-                        let backend = backend.clone();
-                        let stop = stop2.clone();
-                        let _ = std::thread::Builder::new()
-                            .name("hid-conn".into())
-                            .spawn(move || serve_connection(conn, backend, &stop));
-                    }
-                    Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, "HID socket accept failed");
-                        std::thread::sleep(Duration::from_millis(200));
+        let thread = std::thread::Builder::new()
+            .name("hid-socket".into())
+            .spawn(move || {
+                while !stop2.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((conn, _)) => {
+                            let backend = backend.clone();
+                            let stop = stop2.clone();
+                            let _ = std::thread::Builder::new()
+                                .name("hid-conn".into())
+                                .spawn(move || serve_connection(conn, backend, &stop));
+                        }
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock
+                                    | std::io::ErrorKind::TimedOut
+                                    | std::io::ErrorKind::Interrupted
+                            ) => {}
+                        Err(e) => {
+                            tracing::error!(error = %e, "HID socket accept failed");
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
                     }
                 }
-            }
-        })?;
+            })?;
         tracing::info!(path = %path.display(), "CTAPHID socket transport listening");
-        Ok(SocketTransport { path: path.to_owned(), stop, thread: Some(thread) })
+        Ok(SocketTransport {
+            path: path.to_owned(),
+            stop,
+            thread: Some(thread),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -91,7 +103,16 @@ fn serve_connection<B: Backend + ?Sized>(conn: Socket, backend: Arc<B>, stop: &A
                 tracing::debug!(len = n, "dropped a datagram that is not one 64-byte report");
                 Vec::new()
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => Vec::new(),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                Vec::new()
+            }
             Err(_) => break,
         };
         out.extend(device.poll());

@@ -38,11 +38,19 @@ pub enum AgentKind {
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ClientMessage {
-    Hello { protocol: u32 },
-    RegisterAgent { kind: AgentKind },
+    Hello {
+        protocol: u32,
+    },
+    RegisterAgent {
+        kind: AgentKind,
+    },
     /// The user's decision on prompt `id`. `pin` is the PIN typed into the prompt when the
     /// prompt asked for one; the daemon hashes it and forgets it.
-    Answer { id: u64, approve: bool, pin: Option<String> },
+    Answer {
+        id: u64,
+        approve: bool,
+        pin: Option<String>,
+    },
     Status,
 }
 
@@ -65,13 +73,31 @@ pub struct PromptView {
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum DaemonMessage {
-    Hello { protocol: u32, version: String },
-    Prompt { id: u64, prompt: PromptView, timeout_ms: u64 },
+    Hello {
+        protocol: u32,
+        version: String,
+    },
+    Prompt {
+        id: u64,
+        prompt: PromptView,
+        timeout_ms: u64,
+    },
     /// The prompt is no longer waiting: "cancelled" by the client, "timeout", "answered".
-    PromptClosed { id: u64, reason: String },
-    Status { simulated: bool, tcti: String, pin_set: bool, credentials: u64, agent: bool },
+    PromptClosed {
+        id: u64,
+        reason: String,
+    },
+    Status {
+        simulated: bool,
+        tcti: String,
+        pin_set: bool,
+        credentials: u64,
+        agent: bool,
+    },
     Ok,
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// One line of JSON (with its newline).
@@ -92,9 +118,16 @@ mod tests {
 
     #[test]
     fn messages_round_trip_as_tagged_json_lines() {
-        let m = ClientMessage::Answer { id: 7, approve: true, pin: None };
+        let m = ClientMessage::Answer {
+            id: 7,
+            approve: true,
+            pin: None,
+        };
         let line = encode(&m);
-        assert_eq!(line, "{\"type\":\"answer\",\"id\":7,\"approve\":true,\"pin\":null}\n");
+        assert_eq!(
+            line,
+            "{\"type\":\"answer\",\"id\":7,\"approve\":true,\"pin\":null}\n"
+        );
         assert_eq!(decode::<ClientMessage>(&line).unwrap(), m);
         assert!(decode::<ClientMessage>("{\"type\":\"nope\"}").is_err());
     }

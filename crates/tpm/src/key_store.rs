@@ -8,7 +8,9 @@
 use tpm_passkey_core::wire::cose::P256Key;
 use tpm_passkey_core::{KeyError, KeyStore, NewKey, SecretBytes};
 
-use crate::{Error, KeyAuth, KeyBlob, OwnerAuth, PinHash, PinIndex, Result, RootSeed, TctiChoice, Tpm};
+use crate::{
+    Error, KeyAuth, KeyBlob, OwnerAuth, PinHash, PinIndex, Result, RootSeed, TctiChoice, Tpm,
+};
 
 const STATE_VERSION: u8 = 1;
 
@@ -23,7 +25,11 @@ pub struct TpmKeyStore {
 impl TpmKeyStore {
     /// Opens the TPM and re-derives the root from the saved state; with no state (first
     /// start), makes a fresh seed.
-    pub fn open(tcti: &TctiChoice, owner_auth: Option<&OwnerAuth>, state: Option<&SecretBytes>) -> Result<Self> {
+    pub fn open(
+        tcti: &TctiChoice,
+        owner_auth: Option<&OwnerAuth>,
+        state: Option<&SecretBytes>,
+    ) -> Result<Self> {
         let (seed, handle) = match state {
             Some(s) => parse_state(s.expose_secret_bytes())?,
             None => (RootSeed::generate()?, None),
@@ -33,7 +39,10 @@ impl TpmKeyStore {
             Some(h) => match tpm.open_pin_index(h) {
                 Ok(i) => Some(i),
                 Err(Error::NoPinIndex(_)) => {
-                    tracing::error!(handle = h, "the PIN index is gone from the TPM; the PIN must be set again");
+                    tracing::error!(
+                        handle = h,
+                        "the PIN index is gone from the TPM; the PIN must be set again"
+                    );
                     None
                 }
                 Err(e) => return Err(e),
@@ -77,14 +86,26 @@ fn to_key_error(e: Error) -> KeyError {
 
 impl KeyStore for TpmKeyStore {
     fn create_key(&mut self, pin_bound: bool) -> std::result::Result<NewKey, KeyError> {
-        let index = if pin_bound { Some(self.index()?.clone()) } else { None };
+        let index = if pin_bound {
+            Some(self.index()?.clone())
+        } else {
+            None
+        };
         let made = self.tpm.create_key(index.as_ref()).map_err(to_key_error)?;
         let public = P256Key::from_sec1(made.public.to_sec1_point(false).as_bytes())
             .map_err(|_| KeyError::Other("TPM returned an unusable public key".into()))?;
-        Ok(NewKey { blob: made.blob.to_bytes().map_err(to_key_error)?, public })
+        Ok(NewKey {
+            blob: made.blob.to_bytes().map_err(to_key_error)?,
+            public,
+        })
     }
 
-    fn sign(&mut self, blob: &[u8], digest: &[u8; 32], pin: Option<&PinHash>) -> std::result::Result<Vec<u8>, KeyError> {
+    fn sign(
+        &mut self,
+        blob: &[u8],
+        digest: &[u8; 32],
+        pin: Option<&PinHash>,
+    ) -> std::result::Result<Vec<u8>, KeyError> {
         let blob = KeyBlob::from_bytes(blob).map_err(|_| KeyError::BadBlob)?;
         let index = self.pin.clone();
         let auth = match (pin, index.as_ref()) {

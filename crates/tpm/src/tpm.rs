@@ -112,13 +112,12 @@ fn create_root(ctx: &mut Context, seed: &RootSeed, owner_auth_set: bool) -> Resu
         })
         .map_err(|e| Error::tss("salt key", e))?
         .key_handle;
-        let made = start_salted_hmac(ctx, salt, NO_PARAM_ENCRYPTION, "create root")
-            .and_then(|s| {
-                run_then_flush(ctx, s, |c| {
-                    c.create_primary(Hierarchy::Owner, template, None, None, None, None)
-                        .map_err(|e| Error::tss("create root", e))
-                })
-            });
+        let made = start_salted_hmac(ctx, salt, NO_PARAM_ENCRYPTION, "create root").and_then(|s| {
+            run_then_flush(ctx, s, |c| {
+                c.create_primary(Hierarchy::Owner, template, None, None, None, None)
+                    .map_err(|e| Error::tss("create root", e))
+            })
+        });
         let _ = ctx.flush_context(salt.into());
         made?.key_handle
     } else {

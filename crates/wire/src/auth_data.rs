@@ -63,10 +63,23 @@ mod tests {
 
     #[test]
     fn layout_matches_webauthn() {
-        let key = P256Key { x: [9; 32], y: [8; 32] };
-        let att = AttestedCredential { aaguid: [7; 16], credential_id: &[1, 2, 3], public_key: &key };
+        let key = P256Key {
+            x: [9; 32],
+            y: [8; 32],
+        };
+        let att = AttestedCredential {
+            aaguid: [7; 16],
+            credential_id: &[1, 2, 3],
+            public_key: &key,
+        };
         let ext = cbor::MapBuilder::new().put_text("credProtect", 2).build();
-        let data = build(&[5; 32], flags::UP | flags::UV, 0x01020304, Some(&att), Some(ext));
+        let data = build(
+            &[5; 32],
+            flags::UP | flags::UV,
+            0x01020304,
+            Some(&att),
+            Some(ext),
+        );
         assert_eq!(&data[..32], &[5; 32]);
         assert_eq!(data[32], flags::UP | flags::UV | flags::AT | flags::ED);
         assert_eq!(&data[33..37], &[1, 2, 3, 4]);
@@ -75,7 +88,10 @@ mod tests {
         assert_eq!(&data[55..58], &[1, 2, 3]);
         let rest = &data[58..];
         let cose_len = cbor::encode(key.to_cose(ALG_ES256)).len();
-        assert_eq!(P256Key::from_cose(cbor::decode(&rest[..cose_len]).unwrap()).unwrap(), key);
+        assert_eq!(
+            P256Key::from_cose(cbor::decode(&rest[..cose_len]).unwrap()).unwrap(),
+            key
+        );
         assert!(cbor::decode(&rest[cose_len..]).is_ok());
 
         let plain = build(&[0; 32], flags::UP, 1, None, None);

@@ -62,8 +62,7 @@ impl P256Key {
     /// clients differ in what they put on key-agreement keys, and the curve decides.
     pub fn from_cose(value: Value) -> Result<Self, Status> {
         let mut map = Map::from_value(value)?;
-        if cbor::int(map.require(KTY)?)? != KTY_EC2 || cbor::int(map.require(CRV)?)? != CRV_P256
-        {
+        if cbor::int(map.require(KTY)?)? != KTY_EC2 || cbor::int(map.require(CRV)?)? != CRV_P256 {
             return Err(Status::InvalidParameter);
         }
         if let Some(alg) = map.take(ALG) {
@@ -81,7 +80,10 @@ mod tests {
 
     #[test]
     fn cose_round_trip_and_refusals() {
-        let key = P256Key { x: [1; 32], y: [2; 32] };
+        let key = P256Key {
+            x: [1; 32],
+            y: [2; 32],
+        };
         let cose = key.to_cose(ALG_ES256);
         assert_eq!(P256Key::from_cose(cose.clone()).unwrap(), key);
         let bytes = cbor::encode(cose);

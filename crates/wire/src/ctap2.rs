@@ -15,7 +15,7 @@ pub use config::{Config, ConfigSubCommand};
 pub use cred_mgmt::{CredMgmt, CredMgmtParams, CredMgmtResponse, CredMgmtSubCommand};
 pub use get_assertion::{GetAssertion, GetAssertionResponse, HmacSecretInput};
 pub use get_info::GetInfo;
-pub use make_credential::{MakeCredential, MakeCredentialResponse, MakeCredentialExtensions};
+pub use make_credential::{MakeCredential, MakeCredentialExtensions, MakeCredentialResponse};
 
 use crate::Status;
 

@@ -57,8 +57,17 @@ pub mod capability {
 /// One 64-byte report, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet<'a> {
-    Init { cid: u32, cmd: u8, len: u16, data: &'a [u8] },
-    Cont { cid: u32, seq: u8, data: &'a [u8] },
+    Init {
+        cid: u32,
+        cmd: u8,
+        len: u16,
+        data: &'a [u8],
+    },
+    Cont {
+        cid: u32,
+        seq: u8,
+        data: &'a [u8],
+    },
 }
 
 impl<'a> Packet<'a> {
@@ -77,7 +86,11 @@ impl<'a> Packet<'a> {
                 data: &report[7..],
             }
         } else {
-            Packet::Cont { cid, seq: b, data: &report[5..] }
+            Packet::Cont {
+                cid,
+                seq: b,
+                data: &report[5..],
+            }
         })
     }
 
@@ -148,7 +161,13 @@ impl Reassembly {
         }
         let mut buf = Vec::with_capacity(len);
         buf.extend_from_slice(&data[..len.min(data.len())]);
-        Ok(Self { cid, cmd, len, buf, next_seq: 0 })
+        Ok(Self {
+            cid,
+            cmd,
+            len,
+            buf,
+            next_seq: 0,
+        })
     }
 
     /// Adds a continuation packet; sequence numbers must run 0, 1, 2, … (§11.2.4).

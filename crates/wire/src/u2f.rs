@@ -22,8 +22,16 @@ pub enum AuthenticateMode {
 /// A parsed U2F request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum U2fRequest {
-    Register { challenge: [u8; 32], application: [u8; 32] },
-    Authenticate { mode: AuthenticateMode, challenge: [u8; 32], application: [u8; 32], key_handle: Vec<u8> },
+    Register {
+        challenge: [u8; 32],
+        application: [u8; 32],
+    },
+    Authenticate {
+        mode: AuthenticateMode,
+        challenge: [u8; 32],
+        application: [u8; 32],
+        key_handle: Vec<u8>,
+    },
     Version,
 }
 
@@ -42,7 +50,10 @@ pub fn parse(apdu: &[u8]) -> Result<U2fRequest, u16> {
             if data.len() != 64 {
                 return Err(sw::WRONG_LENGTH);
             }
-            Ok(U2fRequest::Register { challenge: take32(&data[..32]), application: take32(&data[32..]) })
+            Ok(U2fRequest::Register {
+                challenge: take32(&data[..32]),
+                application: take32(&data[32..]),
+            })
         }
         0x02 => {
             let mode = match p1 {
@@ -89,7 +100,11 @@ fn body(rest: &[u8]) -> Result<&[u8], u16> {
             if lc == 0 {
                 // "00 00 00" is Le only (case 2E); some clients also send Lc = 0 followed
                 // by a 2-byte Le, which carries no data either.
-                return if data.is_empty() || data.len() == 2 { Ok(&[]) } else { Err(sw::WRONG_LENGTH) };
+                return if data.is_empty() || data.len() == 2 {
+                    Ok(&[])
+                } else {
+                    Err(sw::WRONG_LENGTH)
+                };
             }
             match data.len().checked_sub(lc) {
                 Some(0) | Some(2) => Ok(&data[..lc]),
@@ -116,7 +131,13 @@ mod tests {
         ext.extend([1u8; 32]);
         ext.extend([2u8; 32]);
         ext.extend([0, 0]);
-        assert_eq!(parse(&ext), Ok(U2fRequest::Register { challenge: [1; 32], application: [2; 32] }));
+        assert_eq!(
+            parse(&ext),
+            Ok(U2fRequest::Register {
+                challenge: [1; 32],
+                application: [2; 32]
+            })
+        );
         let mut short = vec![0, 1, 0, 0, 64];
         short.extend([1u8; 64]);
         assert!(matches!(parse(&short), Ok(U2fRequest::Register { .. })));
@@ -142,7 +163,11 @@ mod tests {
         assert_eq!(parse(&a), Err(sw::WRONG_DATA));
         assert_eq!(parse(&[0, 3, 0, 0]), Ok(U2fRequest::Version));
         assert_eq!(parse(&[0, 3, 0, 0, 0, 0, 0]), Ok(U2fRequest::Version));
-        assert_eq!(parse(&[0, 3, 0, 0, 0, 0, 0, 0, 0]), Ok(U2fRequest::Version), "Lc = 0 then Le");
+        assert_eq!(
+            parse(&[0, 3, 0, 0, 0, 0, 0, 0, 0]),
+            Ok(U2fRequest::Version),
+            "Lc = 0 then Le"
+        );
         assert_eq!(parse(&[0, 3, 0, 0, 0, 0, 0, 0]), Err(sw::WRONG_LENGTH));
         assert_eq!(parse(&[0, 9, 0, 0]), Err(sw::INS_NOT_SUPPORTED));
         assert_eq!(parse(&[1, 3, 0, 0]), Err(sw::CLA_NOT_SUPPORTED));

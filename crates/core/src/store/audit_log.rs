@@ -36,7 +36,11 @@ impl Store {
     pub fn append_audit(&self, time: i64, e: &AuditEvent) -> Result<(), StoreError> {
         let prev: Vec<u8> = self
             .conn
-            .query_row("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+            .query_row(
+                "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
             .optional()?
             .unwrap_or_else(|| vec![0; 32]);
         self.conn.execute(
@@ -67,7 +71,9 @@ impl Store {
 
     /// Recomputes the hash chain; false if any row was changed or removed.
     pub fn verify_audit_chain(&self) -> Result<bool, StoreError> {
-        let mut st = self.conn.prepare("SELECT time, event, rp_id, detail, outcome, hash FROM audit ORDER BY seq")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT time, event, rp_id, detail, outcome, hash FROM audit ORDER BY seq")?;
         let mut rows = st.query([])?;
         let mut prev = vec![0u8; 32];
         while let Some(r) = rows.next()? {
@@ -75,7 +81,16 @@ impl Store {
             let outcome: String = r.get(4)?;
             let rp_id: Option<String> = r.get(2)?;
             let detail: Option<String> = r.get(3)?;
-            let want = row_hash(&prev, r.get(0)?, [Some(&event), rp_id.as_deref(), detail.as_deref(), Some(&outcome)]);
+            let want = row_hash(
+                &prev,
+                r.get(0)?,
+                [
+                    Some(&event),
+                    rp_id.as_deref(),
+                    detail.as_deref(),
+                    Some(&outcome),
+                ],
+            );
             let got: Vec<u8> = r.get(5)?;
             if want != got {
                 return Ok(false);

@@ -28,13 +28,18 @@ pub struct Credential {
     pub sign_count: u32,
 }
 
-const COLUMNS: &str = "id, rp_id, rp_name, user_id, user_name, user_display_name, key_blob, public_key,
+const COLUMNS: &str =
+    "id, rp_id, rp_name, user_id, user_name, user_display_name, key_blob, public_key,
     pin_bound, cred_protect, hmac_secret, created, last_used, sign_count";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Credential> {
     let pk: Vec<u8> = r.get(7)?;
     let public_key = P256Key::from_sec1(&pk).map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Blob, "public key".into())
+        rusqlite::Error::FromSqlConversionFailure(
+            7,
+            rusqlite::types::Type::Blob,
+            "public key".into(),
+        )
     })?;
     Ok(Credential {
         id: r.get(0)?,
@@ -58,7 +63,10 @@ impl Store {
     /// Stores a credential, replacing any with the same rpId and user handle (§6.1.2 step
     /// 15: "the new credential replaces the existing one").
     pub fn put_credential(&self, c: &Credential) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM credentials WHERE rp_id = ?1 AND user_id = ?2", params![c.rp_id, c.user_id])?;
+        self.conn.execute(
+            "DELETE FROM credentials WHERE rp_id = ?1 AND user_id = ?2",
+            params![c.rp_id, c.user_id],
+        )?;
         self.conn.execute(
             &format!("INSERT INTO credentials ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
             params![
@@ -84,40 +92,54 @@ impl Store {
     pub fn credential(&self, id: &[u8]) -> Result<Option<Credential>, StoreError> {
         Ok(self
             .conn
-            .query_row(&format!("SELECT {COLUMNS} FROM credentials WHERE id = ?1"), [id], from_row)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM credentials WHERE id = ?1"),
+                [id],
+                from_row,
+            )
             .optional()?)
     }
 
     /// The credentials of one relying party, most recently created first (§6.2.2 step 9:
     /// "ordered by most recently created").
     pub fn credentials_for_rp(&self, rp_id: &str) -> Result<Vec<Credential>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(&format!("SELECT {COLUMNS} FROM credentials WHERE rp_id = ?1 ORDER BY created DESC, rowid DESC"))?;
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM credentials WHERE rp_id = ?1 ORDER BY created DESC, rowid DESC"
+        ))?;
         let rows = st.query_map([rp_id], from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every credential, grouped by relying party.
     pub fn all_credentials(&self) -> Result<Vec<Credential>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(&format!("SELECT {COLUMNS} FROM credentials ORDER BY rp_id, created DESC, rowid DESC"))?;
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM credentials ORDER BY rp_id, created DESC, rowid DESC"
+        ))?;
         let rows = st.query_map([], from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn credential_count(&self) -> Result<u64, StoreError> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM credentials", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM credentials", [], |r| r.get(0))?)
     }
 
     /// Deletes one credential; true if it existed.
     pub fn delete_credential(&self, id: &[u8]) -> Result<bool, StoreError> {
-        Ok(self.conn.execute("DELETE FROM credentials WHERE id = ?1", [id])? > 0)
+        Ok(self
+            .conn
+            .execute("DELETE FROM credentials WHERE id = ?1", [id])?
+            > 0)
     }
 
     /// Replaces name and displayName (§6.8.6 updateUserInformation).
-    pub fn update_user(&self, id: &[u8], name: Option<&str>, display_name: Option<&str>) -> Result<bool, StoreError> {
+    pub fn update_user(
+        &self,
+        id: &[u8],
+        name: Option<&str>,
+        display_name: Option<&str>,
+    ) -> Result<bool, StoreError> {
         Ok(self.conn.execute(
             "UPDATE credentials SET user_name = ?2, user_display_name = ?3 WHERE id = ?1",
             params![id, name, display_name],

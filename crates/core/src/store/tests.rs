@@ -11,7 +11,10 @@ fn cred(id: u8, rp: &str, user: u8, created: i64) -> Credential {
         user_name: Some("alice".into()),
         user_display_name: None,
         key_blob: vec![1, 2, 3],
-        public_key: P256Key { x: [1; 32], y: [2; 32] },
+        public_key: P256Key {
+            x: [1; 32],
+            y: [2; 32],
+        },
         pin_bound: true,
         cred_protect: 2,
         hmac_secret: false,
@@ -27,8 +30,16 @@ fn credentials_round_trip_replace_and_order() {
     s.put_credential(&cred(1, "a.example", 1, 10)).unwrap();
     s.put_credential(&cred(2, "a.example", 2, 20)).unwrap();
     s.put_credential(&cred(3, "b.example", 1, 30)).unwrap();
-    assert_eq!(s.credential(&[1; 32]).unwrap(), Some(cred(1, "a.example", 1, 10)));
-    let ids: Vec<u8> = s.credentials_for_rp("a.example").unwrap().iter().map(|c| c.id[0]).collect();
+    assert_eq!(
+        s.credential(&[1; 32]).unwrap(),
+        Some(cred(1, "a.example", 1, 10))
+    );
+    let ids: Vec<u8> = s
+        .credentials_for_rp("a.example")
+        .unwrap()
+        .iter()
+        .map(|c| c.id[0])
+        .collect();
     assert_eq!(ids, vec![2, 1], "most recent first");
     // Same rp and user handle: the new credential replaces the old one.
     s.put_credential(&cred(4, "a.example", 1, 40)).unwrap();
@@ -49,7 +60,11 @@ fn transaction_rolls_back_on_error() {
         Err(StoreError::Malformed("boom"))
     });
     assert!(r.is_err());
-    assert_eq!(s.credential_count().unwrap(), 1, "nothing already stored is lost");
+    assert_eq!(
+        s.credential_count().unwrap(),
+        1,
+        "nothing already stored is lost"
+    );
 }
 
 #[test]
@@ -63,22 +78,33 @@ fn file_store_survives_reopen_and_refuses_newer_schema() {
     }
     let s = Store::open(&path).unwrap();
     assert_eq!(s.credential_count().unwrap(), 1);
-    assert_eq!(s.secret("x").unwrap().unwrap().expose_secret_bytes(), &[9; 4]);
+    assert_eq!(
+        s.secret("x").unwrap().unwrap().expose_secret_bytes(),
+        &[9; 4]
+    );
     s.conn.pragma_update(None, "user_version", 99).unwrap();
     drop(s);
-    assert!(matches!(Store::open(&path), Err(StoreError::TooNew { found: 99, .. })));
+    assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::TooNew { found: 99, .. })
+    ));
 }
 
 #[test]
 fn audit_chain_detects_edits() {
     let s = Store::open_in_memory().unwrap();
-    s.append_audit(1, &AuditEvent::new("register", Some("a.example"), "ok")).unwrap();
-    s.append_audit(2, &AuditEvent::new("sign_in", Some("a.example"), "denied")).unwrap();
-    s.append_audit(3, &AuditEvent::new("reset", None, "ok")).unwrap();
+    s.append_audit(1, &AuditEvent::new("register", Some("a.example"), "ok"))
+        .unwrap();
+    s.append_audit(2, &AuditEvent::new("sign_in", Some("a.example"), "denied"))
+        .unwrap();
+    s.append_audit(3, &AuditEvent::new("reset", None, "ok"))
+        .unwrap();
     assert!(s.verify_audit_chain().unwrap());
     let tail = s.audit_tail(2).unwrap();
     assert_eq!(tail.len(), 2);
     assert_eq!(tail[0].event, "sign_in");
-    s.conn.execute("UPDATE audit SET outcome = 'ok' WHERE seq = 2", []).unwrap();
+    s.conn
+        .execute("UPDATE audit SET outcome = 'ok' WHERE seq = 2", [])
+        .unwrap();
     assert!(!s.verify_audit_chain().unwrap());
 }

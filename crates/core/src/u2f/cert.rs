@@ -51,7 +51,10 @@ fn algorithm() -> Vec<u8> {
 }
 
 fn name() -> Vec<u8> {
-    let cn = seq(&[&tlv(OID, COMMON_NAME), &tlv(UTF8_STRING, b"tpm-passkey U2F self-attestation")]);
+    let cn = seq(&[
+        &tlv(OID, COMMON_NAME),
+        &tlv(UTF8_STRING, b"tpm-passkey U2F self-attestation"),
+    ]);
     seq(&[&tlv(SET, &cn)])
 }
 
@@ -61,7 +64,10 @@ pub fn tbs(key: &P256Key) -> Vec<u8> {
     let mut serial = Sha256::digest(sec1)[..8].to_vec();
     serial[0] &= 0x7f; // positive
     serial[0] |= 0x01; // and no leading zero byte
-    let validity = seq(&[&tlv(UTC_TIME, b"250101000000Z"), &tlv(GENERALIZED_TIME, b"99991231235959Z")]);
+    let validity = seq(&[
+        &tlv(UTC_TIME, b"250101000000Z"),
+        &tlv(GENERALIZED_TIME, b"99991231235959Z"),
+    ]);
     let spki = seq(&[
         &seq(&[&tlv(OID, EC_PUBLIC_KEY), &tlv(OID, PRIME256V1)]),
         &tlv(BIT_STRING, &[&[0u8][..], &sec1].concat()),
@@ -79,5 +85,9 @@ pub fn tbs(key: &P256Key) -> Vec<u8> {
 
 /// The certificate: TBS, algorithm, and the DER ECDSA signature over the TBS.
 pub fn certificate(tbs: &[u8], signature_der: &[u8]) -> Vec<u8> {
-    seq(&[tbs, &algorithm(), &tlv(BIT_STRING, &[&[0u8][..], signature_der].concat())])
+    seq(&[
+        tbs,
+        &algorithm(),
+        &tlv(BIT_STRING, &[&[0u8][..], signature_der].concat()),
+    ])
 }

@@ -1,5 +1,5 @@
-use ciborium::value::Value;
 use crate::harness::{platform::*, *};
+use ciborium::value::Value;
 use tpm_passkey_core::wire::Status;
 use tpm_passkey_core::{Operation, Refusal};
 
@@ -13,7 +13,12 @@ fn setup() -> TestEngine {
     e
 }
 
-fn register(e: &mut TestEngine, rp: &str, user: u8, rk: bool) -> (Vec<u8>, p256::ecdsa::VerifyingKey) {
+fn register(
+    e: &mut TestEngine,
+    rp: &str,
+    user: u8,
+    rk: bool,
+) -> (Vec<u8>, p256::ecdsa::VerifyingKey) {
     let t = token(e, 2, "1234", Some(0x03), Some(rp)).unwrap();
     let r = call(e, 0x01, Some(mc(rp, user, rk, with_token(2, &t, &CDH_MC)))).unwrap();
     let (id, key, auth_data) = check_attestation(&r);
@@ -24,7 +29,10 @@ fn register(e: &mut TestEngine, rp: &str, user: u8, rk: bool) -> (Vec<u8>, p256:
 #[test]
 fn always_uv_without_a_pin_refuses_to_register() {
     let mut e = engine();
-    assert_eq!(call(&mut e, 0x01, Some(mc("example.com", 1, true, vec![]))).err(), Some(Status::PinNotSet));
+    assert_eq!(
+        call(&mut e, 0x01, Some(mc("example.com", 1, true, vec![]))).err(),
+        Some(Status::PinNotSet)
+    );
 }
 
 #[test]
@@ -33,17 +41,33 @@ fn register_and_sign_in_with_tokens() {
     let (id, key) = register(&mut e, "example.com", 1, true);
     assert_eq!(id.len(), 32, "discoverable: a random store id");
     let t = token(&mut e, 2, "1234", Some(0x02), Some("example.com")).unwrap();
-    let r = call(&mut e, 0x02, Some(ga("example.com", &[], with_token_ga(2, &t, &CDH_GA)))).unwrap();
+    let r = call(
+        &mut e,
+        0x02,
+        Some(ga("example.com", &[], with_token_ga(2, &t, &CDH_GA))),
+    )
+    .unwrap();
     let (auth_data, got_id) = check_assertion(&r, &key);
     assert_eq!(got_id, id);
     assert_eq!(auth_data[32], 0x05);
     assert_eq!(u32::from_be_bytes(auth_data[33..37].try_into().unwrap()), 1);
     let prompts = e.approver_mut().seen.clone();
-    assert!(!prompts.last().unwrap().pin_required, "the token carried the verification");
+    assert!(
+        !prompts.last().unwrap().pin_required,
+        "the token carried the verification"
+    );
     let user = get(&r, 4).unwrap();
-    assert_eq!(get_text(&user, "name"), Some(Value::Text("user1".into())), "identifying fields after UV");
+    assert_eq!(
+        get_text(&user, "name"),
+        Some(Value::Text("user1".into())),
+        "identifying fields after UV"
+    );
     // The token's permissions were cleared by the assertion (§6.2.2, up = true).
-    let r = call(&mut e, 0x02, Some(ga("example.com", &[], with_token_ga(2, &t, &CDH_GA))));
+    let r = call(
+        &mut e,
+        0x02,
+        Some(ga("example.com", &[], with_token_ga(2, &t, &CDH_GA))),
+    );
     assert_eq!(r.err(), Some(Status::PinAuthInvalid));
 }
 
@@ -60,18 +84,30 @@ fn built_in_uv_under_always_uv_signs_with_the_typed_pin() {
     assert_eq!(prompt.user.as_deref(), Some("user1 (User 1)"));
     let r = call(&mut e, 0x02, Some(ga("example.com", &[&id], vec![]))).unwrap();
     check_assertion(&r, &key);
-    assert!(get(&r, 4).is_none(), "no user entity for a non-discoverable credential");
+    assert!(
+        get(&r, 4).is_none(),
+        "no user entity for a non-discoverable credential"
+    );
 }
 
 #[test]
 fn refusals_map_to_ctap_errors_and_store_nothing() {
     let mut e = setup();
     e.approver_mut().answers.push_back(Err(Refusal::Denied));
-    assert_eq!(call(&mut e, 0x01, Some(mc("example.com", 1, true, vec![]))).err(), Some(Status::OperationDenied));
+    assert_eq!(
+        call(&mut e, 0x01, Some(mc("example.com", 1, true, vec![]))).err(),
+        Some(Status::OperationDenied)
+    );
     e.approver_mut().answers.push_back(Err(Refusal::Timeout));
-    assert_eq!(call(&mut e, 0x01, Some(mc("example.com", 1, true, vec![]))).err(), Some(Status::UserActionTimeout));
+    assert_eq!(
+        call(&mut e, 0x01, Some(mc("example.com", 1, true, vec![]))).err(),
+        Some(Status::UserActionTimeout)
+    );
     e.approver_mut().answers.push_back(Err(Refusal::Cancelled));
-    assert_eq!(call(&mut e, 0x01, Some(mc("example.com", 1, true, vec![]))).err(), Some(Status::KeepaliveCancel));
+    assert_eq!(
+        call(&mut e, 0x01, Some(mc("example.com", 1, true, vec![]))).err(),
+        Some(Status::KeepaliveCancel)
+    );
     assert_eq!(e.store().credential_count().unwrap(), 0);
     assert_eq!(e.keys_mut().signatures, 0);
     let log = e.store().audit_tail(10).unwrap();
@@ -89,41 +125,101 @@ fn option_and_algorithm_errors() {
         }
         m
     };
-    assert_eq!(call(&mut e, 0x01, Some(bad_alg)).err(), Some(Status::UnsupportedAlgorithm));
+    assert_eq!(
+        call(&mut e, 0x01, Some(bad_alg)).err(),
+        Some(Status::UnsupportedAlgorithm)
+    );
     let mut up_false = mc("example.com", 1, true, vec![]);
     if let Value::Map(entries) = &mut up_false {
         entries[4].1 = cbor!({ "up" => false }).unwrap();
     }
-    assert_eq!(call(&mut e, 0x01, Some(up_false)).err(), Some(Status::InvalidOption));
-    let rk_in_ga = ga("example.com", &[], vec![(Value::from(5), cbor!({ "rk" => true }).unwrap())]);
-    assert_eq!(call(&mut e, 0x02, Some(rk_in_ga)).err(), Some(Status::UnsupportedOption));
-    let no_protocol = mc("example.com", 1, true, vec![(Value::from(8), bytes(&[0; 32]))]);
-    assert_eq!(call(&mut e, 0x01, Some(no_protocol)).err(), Some(Status::MissingParameter));
+    assert_eq!(
+        call(&mut e, 0x01, Some(up_false)).err(),
+        Some(Status::InvalidOption)
+    );
+    let rk_in_ga = ga(
+        "example.com",
+        &[],
+        vec![(Value::from(5), cbor!({ "rk" => true }).unwrap())],
+    );
+    assert_eq!(
+        call(&mut e, 0x02, Some(rk_in_ga)).err(),
+        Some(Status::UnsupportedOption)
+    );
+    let no_protocol = mc(
+        "example.com",
+        1,
+        true,
+        vec![(Value::from(8), bytes(&[0; 32]))],
+    );
+    assert_eq!(
+        call(&mut e, 0x01, Some(no_protocol)).err(),
+        Some(Status::MissingParameter)
+    );
     // The zero-length pinUvAuthParam probe: touch, then PIN_INVALID since a PIN is set.
-    let probe = mc("example.com", 1, true, vec![(Value::from(8), bytes(&[])), (Value::from(9), Value::from(2))]);
-    assert_eq!(call(&mut e, 0x01, Some(probe)).err(), Some(Status::PinInvalid));
-    assert_eq!(e.approver_mut().seen.last().unwrap().operation, Operation::Select);
+    let probe = mc(
+        "example.com",
+        1,
+        true,
+        vec![
+            (Value::from(8), bytes(&[])),
+            (Value::from(9), Value::from(2)),
+        ],
+    );
+    assert_eq!(
+        call(&mut e, 0x01, Some(probe)).err(),
+        Some(Status::PinInvalid)
+    );
+    assert_eq!(
+        e.approver_mut().seen.last().unwrap().operation,
+        Operation::Select
+    );
 }
 
 #[test]
 fn exclude_list_and_no_credentials() {
     let mut e = setup();
     let (id, _) = register(&mut e, "example.com", 1, false);
-    let excl = mc("example.com", 2, false, vec![(Value::from(5), cbor!([{ "id" => bytes(&id), "type" => "public-key" }]).unwrap())]);
-    assert_eq!(call(&mut e, 0x01, Some(excl)).err(), Some(Status::CredentialExcluded));
-    assert_eq!(call(&mut e, 0x02, Some(ga("nothing.example", &[], vec![]))).err(), Some(Status::NoCredentials));
+    let excl = mc(
+        "example.com",
+        2,
+        false,
+        vec![(
+            Value::from(5),
+            cbor!([{ "id" => bytes(&id), "type" => "public-key" }]).unwrap(),
+        )],
+    );
+    assert_eq!(
+        call(&mut e, 0x01, Some(excl)).err(),
+        Some(Status::CredentialExcluded)
+    );
+    assert_eq!(
+        call(&mut e, 0x02, Some(ga("nothing.example", &[], vec![]))).err(),
+        Some(Status::NoCredentials)
+    );
 }
 
 #[test]
 fn credential_ids_are_bound_to_rp_and_integrity_protected() {
     let mut e = setup();
     let (id, key) = register(&mut e, "example.com", 1, false);
-    assert_eq!(call(&mut e, 0x02, Some(ga("evil.example", &[&id], vec![]))).err(), Some(Status::NoCredentials));
+    assert_eq!(
+        call(&mut e, 0x02, Some(ga("evil.example", &[&id], vec![]))).err(),
+        Some(Status::NoCredentials)
+    );
     let mut tampered = id.clone();
     tampered[25] ^= 0x80;
-    assert_eq!(call(&mut e, 0x02, Some(ga("example.com", &[&tampered], vec![]))).err(), Some(Status::NoCredentials));
+    assert_eq!(
+        call(&mut e, 0x02, Some(ga("example.com", &[&tampered], vec![]))).err(),
+        Some(Status::NoCredentials)
+    );
     // Unknown ids are skipped; a good one later in the list is used.
-    let r = call(&mut e, 0x02, Some(ga("example.com", &[&[1, 2, 3], &id], vec![]))).unwrap();
+    let r = call(
+        &mut e,
+        0x02,
+        Some(ga("example.com", &[&[1, 2, 3], &id], vec![])),
+    )
+    .unwrap();
     check_assertion(&r, &key);
 }
 
@@ -134,7 +230,12 @@ fn several_discoverable_credentials_come_most_recent_first() {
     std::thread::sleep(std::time::Duration::from_millis(5));
     let (id2, k2) = register(&mut e, "example.com", 2, true);
     let t = token(&mut e, 2, "1234", Some(0x02), Some("example.com")).unwrap();
-    let r = call(&mut e, 0x02, Some(ga("example.com", &[], with_token_ga(2, &t, &CDH_GA)))).unwrap();
+    let r = call(
+        &mut e,
+        0x02,
+        Some(ga("example.com", &[], with_token_ga(2, &t, &CDH_GA))),
+    )
+    .unwrap();
     assert_eq!(as_int(get(&r, 5)), 2, "numberOfCredentials");
     let (_, first) = check_assertion(&r, &k2);
     assert_eq!(first, id2);
@@ -159,9 +260,21 @@ fn pin_bound_credentials_are_unusable_silently_without_a_token() {
     let mut msg = vec![0xffu8; 32];
     msg.extend([0x0d, 0x02]);
     let auth = authenticate(2, &t, &msg);
-    call(&mut e, 0x0d, Some(cbor!({ 1 => 2, 3 => 2, 4 => bytes(&auth) }).unwrap())).unwrap();
-    let silent = ga("example.com", &[&id], vec![(Value::from(5), cbor!({ "up" => false }).unwrap())]);
-    assert_eq!(call(&mut e, 0x02, Some(silent)).err(), Some(Status::PuatRequired));
+    call(
+        &mut e,
+        0x0d,
+        Some(cbor!({ 1 => 2, 3 => 2, 4 => bytes(&auth) }).unwrap()),
+    )
+    .unwrap();
+    let silent = ga(
+        "example.com",
+        &[&id],
+        vec![(Value::from(5), cbor!({ "up" => false }).unwrap())],
+    );
+    assert_eq!(
+        call(&mut e, 0x02, Some(silent)).err(),
+        Some(Status::PuatRequired)
+    );
     let before = e.keys_mut().signatures;
     // With user presence, the prompt asks for the PIN the key needs.
     let r = call(&mut e, 0x02, Some(ga("example.com", &[&id], vec![]))).unwrap();
@@ -179,12 +292,18 @@ fn cred_protect_required_hides_credentials_without_uv() {
     let r = call(&mut e, 0x01, Some(mc("example.com", 1, true, ext))).unwrap();
     let (_, _, auth_data) = check_attestation(&r);
     assert_eq!(auth_data[32] & 0x04, 0, "no UV");
-    assert_eq!(call(&mut e, 0x02, Some(ga("example.com", &[], vec![]))).err(), Some(Status::NoCredentials));
+    assert_eq!(
+        call(&mut e, 0x02, Some(ga("example.com", &[], vec![]))).err(),
+        Some(Status::NoCredentials)
+    );
     let r = call(&mut e, 0x01, Some(mc("example.com", 2, true, vec![]))).unwrap();
     let (_, key, _) = check_attestation(&r);
     let r = call(&mut e, 0x02, Some(ga("example.com", &[], vec![]))).unwrap();
     check_assertion(&r, &key);
-    assert!(get(&r, 5).is_none(), "only the level-1 credential is visible");
+    assert!(
+        get(&r, 5).is_none(),
+        "only the level-1 credential is visible"
+    );
 }
 
 #[test]
@@ -196,14 +315,22 @@ fn hmac_secret_is_stable_per_credential_and_uv_state() {
     extra.extend(ext);
     let r = call(&mut e, 0x01, Some(mc("example.com", 1, false, extra))).unwrap();
     let (id, key, auth_data) = check_attestation(&r);
-    assert!(auth_data[32] & 0x80 != 0, "ED flag for the hmac-secret output");
+    assert!(
+        auth_data[32] & 0x80 != 0,
+        "ED flag for the hmac-secret output"
+    );
     let mut outputs = Vec::new();
     for salt in [[1u8; 32], [1u8; 32], [2u8; 32]] {
         let s = agree(&mut e, 2);
         let salt_enc = s.encrypt(&salt);
         let salt_auth = s.authenticate(&salt_enc);
         let input = cbor!({ "hmac-secret" => { 1 => s.cose(), 2 => bytes(&salt_enc), 3 => bytes(&salt_auth), 4 => 2 } }).unwrap();
-        let r = call(&mut e, 0x02, Some(ga("example.com", &[&id], vec![(Value::from(4), input)]))).unwrap();
+        let r = call(
+            &mut e,
+            0x02,
+            Some(ga("example.com", &[&id], vec![(Value::from(4), input)])),
+        )
+        .unwrap();
         let (auth_data, _) = check_assertion(&r, &key);
         let mut rd = &auth_data[37..];
         let ext: Value = ciborium::de::from_reader(&mut rd).unwrap();
@@ -216,5 +343,13 @@ fn hmac_secret_is_stable_per_credential_and_uv_state() {
     let s = agree(&mut e, 2);
     let salt_enc = s.encrypt(&[1u8; 32]);
     let input = cbor!({ "hmac-secret" => { 1 => s.cose(), 2 => bytes(&salt_enc), 3 => bytes(&[0u8; 32]), 4 => 2 } }).unwrap();
-    assert_eq!(call(&mut e, 0x02, Some(ga("example.com", &[&id], vec![(Value::from(4), input)]))).err(), Some(Status::ExtensionFirst));
+    assert_eq!(
+        call(
+            &mut e,
+            0x02,
+            Some(ga("example.com", &[&id], vec![(Value::from(4), input)]))
+        )
+        .err(),
+        Some(Status::ExtensionFirst)
+    );
 }

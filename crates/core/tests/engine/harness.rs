@@ -25,7 +25,11 @@ impl Approver for Script {
         self.seen.push(prompt.clone());
         let answer = match self.answers.pop_front() {
             Some(a) => a,
-            None => Ok(if prompt.pin_required { self.pin.clone() } else { None }),
+            None => Ok(if prompt.pin_required {
+                self.pin.clone()
+            } else {
+                None
+            }),
         };
         answer.map(|p| p.map(|p| PinHash::from_pin(&p)))
     }
@@ -34,7 +38,12 @@ impl Approver for Script {
 pub type TestEngine = Engine<SoftKeys, Script>;
 
 pub fn engine() -> TestEngine {
-    Engine::new(SoftKeys::new(), Script::default(), Store::open_in_memory().unwrap()).unwrap()
+    Engine::new(
+        SoftKeys::new(),
+        Script::default(),
+        Store::open_in_memory().unwrap(),
+    )
+    .unwrap()
 }
 
 pub fn bytes(b: &[u8]) -> Value {
@@ -60,11 +69,39 @@ pub fn call(e: &mut TestEngine, cmd: u8, params: Option<Value>) -> Result<Value,
 fn status_from(code: u8) -> Status {
     use Status::*;
     for s in [
-        InvalidCommand, InvalidParameter, InvalidLength, CborUnexpectedType, InvalidCbor, MissingParameter,
-        LimitExceeded, CredentialExcluded, UnsupportedAlgorithm, OperationDenied, KeyStoreFull, UnsupportedOption,
-        InvalidOption, KeepaliveCancel, NoCredentials, UserActionTimeout, NotAllowed, PinInvalid, PinBlocked,
-        PinAuthInvalid, PinAuthBlocked, PinNotSet, PuatRequired, PinPolicyViolation, RequestTooLarge, UpRequired,
-        UvBlocked, IntegrityFailure, InvalidSubcommand, UvInvalid, UnauthorizedPermission, ExtensionFirst, Other,
+        InvalidCommand,
+        InvalidParameter,
+        InvalidLength,
+        CborUnexpectedType,
+        InvalidCbor,
+        MissingParameter,
+        LimitExceeded,
+        CredentialExcluded,
+        UnsupportedAlgorithm,
+        OperationDenied,
+        KeyStoreFull,
+        UnsupportedOption,
+        InvalidOption,
+        KeepaliveCancel,
+        NoCredentials,
+        UserActionTimeout,
+        NotAllowed,
+        PinInvalid,
+        PinBlocked,
+        PinAuthInvalid,
+        PinAuthBlocked,
+        PinNotSet,
+        PuatRequired,
+        PinPolicyViolation,
+        RequestTooLarge,
+        UpRequired,
+        UvBlocked,
+        IntegrityFailure,
+        InvalidSubcommand,
+        UvInvalid,
+        UnauthorizedPermission,
+        ExtensionFirst,
+        Other,
     ] {
         if s.code() == code {
             return s;
@@ -76,12 +113,16 @@ fn status_from(code: u8) -> Status {
 /// Looks up integer key `k` in a response map.
 pub fn get(v: &Value, k: i64) -> Option<Value> {
     let Value::Map(m) = v else { return None };
-    m.iter().find(|(key, _)| *key == Value::from(k)).map(|(_, v)| v.clone())
+    m.iter()
+        .find(|(key, _)| *key == Value::from(k))
+        .map(|(_, v)| v.clone())
 }
 
 pub fn get_text(v: &Value, k: &str) -> Option<Value> {
     let Value::Map(m) = v else { return None };
-    m.iter().find(|(key, _)| *key == Value::Text(k.into())).map(|(_, v)| v.clone())
+    m.iter()
+        .find(|(key, _)| *key == Value::Text(k.into()))
+        .map(|(_, v)| v.clone())
 }
 
 pub fn as_bytes(v: Option<Value>) -> Vec<u8> {
@@ -117,18 +158,30 @@ pub mod platform {
 
     impl Shared {
         pub fn encrypt(&self, data: &[u8]) -> Vec<u8> {
-            let iv = if self.protocol == 1 { [0u8; 16] } else { [0x42u8; 16] };
+            let iv = if self.protocol == 1 {
+                [0u8; 16]
+            } else {
+                [0x42u8; 16]
+            };
             let mut buf = data.to_vec();
             let n = buf.len();
             cbc::Encryptor::<aes::Aes256>::new_from_slices(&self.aes_key, &iv)
                 .unwrap()
                 .encrypt_padded_mut::<NoPadding>(&mut buf, n)
                 .unwrap();
-            if self.protocol == 1 { buf } else { [iv.as_slice(), &buf].concat() }
+            if self.protocol == 1 {
+                buf
+            } else {
+                [iv.as_slice(), &buf].concat()
+            }
         }
 
         pub fn decrypt(&self, data: &[u8]) -> Vec<u8> {
-            let (iv, body) = if self.protocol == 1 { ([0u8; 16], data) } else { (data[..16].try_into().unwrap(), &data[16..]) };
+            let (iv, body) = if self.protocol == 1 {
+                ([0u8; 16], data)
+            } else {
+                (data[..16].try_into().unwrap(), &data[16..])
+            };
             let mut buf = body.to_vec();
             cbc::Decryptor::<aes::Aes256>::new_from_slices(&self.aes_key, &iv)
                 .unwrap()
@@ -144,7 +197,8 @@ pub mod platform {
         pub fn cose(&self) -> Value {
             let x = self.platform_key.x.to_vec();
             let y = self.platform_key.y.to_vec();
-            cbor!({ 1 => 2, 3 => -25, -1 => 1, -2 => Value::Bytes(x), -3 => Value::Bytes(y) }).unwrap()
+            cbor!({ 1 => 2, 3 => -25, -1 => 1, -2 => Value::Bytes(x), -3 => Value::Bytes(y) })
+                .unwrap()
         }
     }
 
@@ -152,7 +206,11 @@ pub mod platform {
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
         m.update(msg);
         let t = m.finalize().into_bytes().to_vec();
-        if protocol == 1 { t[..16].to_vec() } else { t }
+        if protocol == 1 {
+            t[..16].to_vec()
+        } else {
+            t
+        }
     }
 
     /// getKeyAgreement, then ECDH with a fresh platform key.
@@ -175,7 +233,12 @@ pub mod platform {
             hk.expand(b"CTAP2 AES key", &mut a).unwrap();
             (h, a)
         };
-        Shared { protocol, hmac_key: h, aes_key: a, platform_key: pk }
+        Shared {
+            protocol,
+            hmac_key: h,
+            aes_key: a,
+            platform_key: pk,
+        }
     }
 
     pub fn padded(pin: &str) -> Vec<u8> {
@@ -196,12 +259,21 @@ pub mod platform {
     }
 
     /// getPinUvAuthTokenUsingPinWithPermissions (or getPinToken with `perms` None).
-    pub fn token(e: &mut TestEngine, protocol: u8, pin: &str, perms: Option<u64>, rp: Option<&str>) -> Result<Vec<u8>, Status> {
+    pub fn token(
+        e: &mut TestEngine,
+        protocol: u8,
+        pin: &str,
+        perms: Option<u64>,
+        rp: Option<&str>,
+    ) -> Result<Vec<u8>, Status> {
         let s = agree(e, protocol);
         let enc = s.encrypt(&pin_hash(pin));
         let mut m = vec![
             (Value::from(1), Value::from(protocol)),
-            (Value::from(2), Value::from(if perms.is_some() { 9 } else { 5 })),
+            (
+                Value::from(2),
+                Value::from(if perms.is_some() { 9 } else { 5 }),
+            ),
             (Value::from(3), s.cose()),
             (Value::from(6), bytes(&enc)),
         ];
@@ -232,7 +304,10 @@ pub fn mc(rp: &str, user: u8, rk: bool, extra: Vec<(Value, Value)>) -> Value {
 /// pinUvAuthParam and pinUvAuthProtocol for makeCredential (keys 0x08, 0x09).
 pub fn with_token(protocol: u8, token: &[u8], cdh: &[u8]) -> Vec<(Value, Value)> {
     vec![
-        (Value::from(8), bytes(&platform::authenticate(protocol, token, cdh))),
+        (
+            Value::from(8),
+            bytes(&platform::authenticate(protocol, token, cdh)),
+        ),
         (Value::from(9), Value::from(protocol)),
     ]
 }
@@ -240,7 +315,10 @@ pub fn with_token(protocol: u8, token: &[u8], cdh: &[u8]) -> Vec<(Value, Value)>
 /// pinUvAuthParam and pinUvAuthProtocol for getAssertion (keys 0x06, 0x07).
 pub fn with_token_ga(protocol: u8, token: &[u8], cdh: &[u8]) -> Vec<(Value, Value)> {
     vec![
-        (Value::from(6), bytes(&platform::authenticate(protocol, token, cdh))),
+        (
+            Value::from(6),
+            bytes(&platform::authenticate(protocol, token, cdh)),
+        ),
         (Value::from(7), Value::from(protocol)),
     ]
 }
@@ -252,7 +330,10 @@ pub fn check_attestation(r: &Value) -> (Vec<u8>, VerifyingKey, Vec<u8>) {
     let auth_data = as_bytes(get(r, 2));
     let att = get(r, 3).unwrap();
     assert_eq!(as_int(get_text(&att, "alg")), -7);
-    assert!(get_text(&att, "x5c").is_none(), "self attestation has no x5c");
+    assert!(
+        get_text(&att, "x5c").is_none(),
+        "self attestation has no x5c"
+    );
     let sig = as_bytes(get_text(&att, "sig"));
     assert!(auth_data[32] & 0x40 != 0, "AT flag");
     let id_len = u16::from_be_bytes([auth_data[53], auth_data[54]]) as usize;
@@ -261,7 +342,8 @@ pub fn check_attestation(r: &Value) -> (Vec<u8>, VerifyingKey, Vec<u8>) {
     let key = P256Key::from_cose(cose).unwrap();
     let vk = VerifyingKey::from_sec1_bytes(&key.to_sec1()).unwrap();
     let signed = [auth_data.as_slice(), &[0xcd; 32]].concat();
-    vk.verify(&signed, &Signature::from_der(&sig).unwrap()).expect("attestation signature verifies");
+    vk.verify(&signed, &Signature::from_der(&sig).unwrap())
+        .expect("attestation signature verifies");
     (id, vk, auth_data)
 }
 
@@ -272,11 +354,19 @@ fn cbor_prefix(b: &[u8]) -> Value {
 }
 
 pub fn ga(rp: &str, allow: &[&[u8]], extra: Vec<(Value, Value)>) -> Value {
-    let mut m = vec![(Value::from(1), Value::Text(rp.into())), (Value::from(2), bytes(&[0xab; 32]))];
+    let mut m = vec![
+        (Value::from(1), Value::Text(rp.into())),
+        (Value::from(2), bytes(&[0xab; 32])),
+    ];
     if !allow.is_empty() {
         m.push((
             Value::from(3),
-            Value::Array(allow.iter().map(|id| cbor!({ "id" => bytes(id), "type" => "public-key" }).unwrap()).collect()),
+            Value::Array(
+                allow
+                    .iter()
+                    .map(|id| cbor!({ "id" => bytes(id), "type" => "public-key" }).unwrap())
+                    .collect(),
+            ),
         ));
     }
     m.extend(extra);
@@ -288,7 +378,8 @@ pub fn check_assertion(r: &Value, key: &VerifyingKey) -> (Vec<u8>, Vec<u8>) {
     let auth_data = as_bytes(get(r, 2));
     let sig = as_bytes(get(r, 3));
     let signed = [auth_data.as_slice(), &[0xab; 32]].concat();
-    key.verify(&signed, &Signature::from_der(&sig).unwrap()).expect("assertion signature verifies");
+    key.verify(&signed, &Signature::from_der(&sig).unwrap())
+        .expect("assertion signature verifies");
     let cred = get(r, 1).unwrap();
     (auth_data, as_bytes(get_text(&cred, "id")))
 }

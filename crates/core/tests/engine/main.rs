@@ -3,8 +3,8 @@
 //! written independently in harness.rs, and signatures are checked with p256.
 #![allow(clippy::unwrap_used)]
 
+mod ceremonies;
 mod harness;
 mod info_and_pin;
-mod ceremonies;
 mod management;
 mod u2f;

@@ -1,6 +1,6 @@
+use crate::harness::{platform::*, *};
 use ciborium::value::Value;
 use sha2::{Digest, Sha256};
-use crate::harness::{platform::*, *};
 use tpm_passkey_core::wire::Status;
 use tpm_passkey_core::{Operation, Refusal};
 
@@ -25,7 +25,11 @@ fn cm(e: &mut TestEngine, sub: u8, params: Option<Value>) -> Result<Value, Statu
         msg.extend(enc(p));
     }
     let auth = authenticate(2, &t, &msg);
-    let mut m = vec![(Value::from(1), Value::from(sub)), (Value::from(3), Value::from(2)), (Value::from(4), bytes(&auth))];
+    let mut m = vec![
+        (Value::from(1), Value::from(sub)),
+        (Value::from(3), Value::from(2)),
+        (Value::from(4), bytes(&auth)),
+    ];
     if let Some(p) = params {
         m.push((Value::from(2), p));
     }
@@ -51,47 +55,96 @@ fn credential_management_lists_updates_and_deletes() {
     assert_eq!(as_int(get(&first, 5)), 2, "totalRPs");
     let rp = get(&first, 3).unwrap();
     assert_eq!(get_text(&rp, "id"), Some(Value::Text("a.example".into())));
-    assert_eq!(as_bytes(get(&first, 4)), Sha256::digest(b"a.example").to_vec());
+    assert_eq!(
+        as_bytes(get(&first, 4)),
+        Sha256::digest(b"a.example").to_vec()
+    );
     let next = call(&mut e, 0x0a, Some(cbor!({ 1 => 3 }).unwrap())).unwrap();
-    assert_eq!(get_text(&get(&next, 3).unwrap(), "id"), Some(Value::Text("b.example".into())));
-    assert_eq!(call(&mut e, 0x0a, Some(cbor!({ 1 => 3 }).unwrap())).err(), Some(Status::NotAllowed));
+    assert_eq!(
+        get_text(&get(&next, 3).unwrap(), "id"),
+        Some(Value::Text("b.example".into()))
+    );
+    assert_eq!(
+        call(&mut e, 0x0a, Some(cbor!({ 1 => 3 }).unwrap())).err(),
+        Some(Status::NotAllowed)
+    );
 
     let hash = Sha256::digest(b"a.example").to_vec();
     let c = cm(&mut e, 0x04, Some(cbor!({ 1 => bytes(&hash) }).unwrap())).unwrap();
     assert_eq!(as_int(get(&c, 9)), 2, "totalCredentials");
     assert!(get(&c, 8).is_some(), "public key");
     let c2 = call(&mut e, 0x0a, Some(cbor!({ 1 => 5 }).unwrap())).unwrap();
-    let ids = [as_bytes(get_text(&get(&c, 7).unwrap(), "id")), as_bytes(get_text(&get(&c2, 7).unwrap(), "id"))];
+    let ids = [
+        as_bytes(get_text(&get(&c, 7).unwrap(), "id")),
+        as_bytes(get_text(&get(&c2, 7).unwrap(), "id")),
+    ];
     assert!(ids.contains(&a1));
 
     // updateUserInformation: the user handle must match.
     let desc = cbor!({ "id" => bytes(&a1), "type" => "public-key" }).unwrap();
-    let wrong_user = cbor!({ 2 => desc.clone(), 3 => { "id" => bytes(&[9]), "name" => "x" } }).unwrap();
-    assert_eq!(cm(&mut e, 0x07, Some(wrong_user)).err(), Some(Status::InvalidParameter));
-    let update = cbor!({ 2 => desc.clone(), 3 => { "id" => bytes(&[1]), "name" => "renamed" } }).unwrap();
+    let wrong_user =
+        cbor!({ 2 => desc.clone(), 3 => { "id" => bytes(&[9]), "name" => "x" } }).unwrap();
+    assert_eq!(
+        cm(&mut e, 0x07, Some(wrong_user)).err(),
+        Some(Status::InvalidParameter)
+    );
+    let update =
+        cbor!({ 2 => desc.clone(), 3 => { "id" => bytes(&[1]), "name" => "renamed" } }).unwrap();
     cm(&mut e, 0x07, Some(update)).unwrap();
-    assert_eq!(e.store().credential(&a1).unwrap().unwrap().user_name.as_deref(), Some("renamed"));
+    assert_eq!(
+        e.store()
+            .credential(&a1)
+            .unwrap()
+            .unwrap()
+            .user_name
+            .as_deref(),
+        Some("renamed")
+    );
 
     cm(&mut e, 0x06, Some(cbor!({ 2 => desc.clone() }).unwrap())).unwrap();
-    assert_eq!(cm(&mut e, 0x06, Some(cbor!({ 2 => desc }).unwrap())).err(), Some(Status::NoCredentials));
+    assert_eq!(
+        cm(&mut e, 0x06, Some(cbor!({ 2 => desc }).unwrap())).err(),
+        Some(Status::NoCredentials)
+    );
     // The deleted credential can no longer sign in: deletion revokes it.
-    assert_eq!(call(&mut e, 0x02, Some(ga("a.example", &[&a1], vec![]))).err(), Some(Status::NoCredentials));
+    assert_eq!(
+        call(&mut e, 0x02, Some(ga("a.example", &[&a1], vec![]))).err(),
+        Some(Status::NoCredentials)
+    );
     let empty = Sha256::digest(b"none.example").to_vec();
-    assert_eq!(cm(&mut e, 0x04, Some(cbor!({ 1 => bytes(&empty) }).unwrap())).err(), Some(Status::NoCredentials));
+    assert_eq!(
+        cm(&mut e, 0x04, Some(cbor!({ 1 => bytes(&empty) }).unwrap())).err(),
+        Some(Status::NoCredentials)
+    );
 }
 
 #[test]
 fn credential_management_requires_a_cm_token() {
     let mut e = setup();
-    assert_eq!(call(&mut e, 0x0a, Some(cbor!({ 1 => 1 }).unwrap())).err(), Some(Status::PuatRequired));
+    assert_eq!(
+        call(&mut e, 0x0a, Some(cbor!({ 1 => 1 }).unwrap())).err(),
+        Some(Status::PuatRequired)
+    );
     let t = token(&mut e, 2, "1234", Some(0x03), Some("a.example")).unwrap();
     let auth = authenticate(2, &t, &[1]);
-    let r = call(&mut e, 0x0a, Some(cbor!({ 1 => 1, 3 => 2, 4 => bytes(&auth) }).unwrap()));
-    assert_eq!(r.err(), Some(Status::PinAuthInvalid), "mc|ga token lacks cm");
+    let r = call(
+        &mut e,
+        0x0a,
+        Some(cbor!({ 1 => 1, 3 => 2, 4 => bytes(&auth) }).unwrap()),
+    );
+    assert_eq!(
+        r.err(),
+        Some(Status::PinAuthInvalid),
+        "mc|ga token lacks cm"
+    );
     // An rp-bound cm token cannot read the metadata of every rp.
     let t = token(&mut e, 2, "1234", Some(0x04), Some("a.example")).unwrap();
     let auth = authenticate(2, &t, &[1]);
-    let r = call(&mut e, 0x0a, Some(cbor!({ 1 => 1, 3 => 2, 4 => bytes(&auth) }).unwrap()));
+    let r = call(
+        &mut e,
+        0x0a,
+        Some(cbor!({ 1 => 1, 3 => 2, 4 => bytes(&auth) }).unwrap()),
+    );
     assert_eq!(r.err(), Some(Status::PinAuthInvalid));
 }
 
@@ -103,7 +156,11 @@ fn config(e: &mut TestEngine, sub: u8, params: Option<Value>) -> Result<Value, S
         msg.extend(enc(p));
     }
     let auth = authenticate(2, &t, &msg);
-    let mut m = vec![(Value::from(1), Value::from(sub)), (Value::from(3), Value::from(2)), (Value::from(4), bytes(&auth))];
+    let mut m = vec![
+        (Value::from(1), Value::from(sub)),
+        (Value::from(3), Value::from(2)),
+        (Value::from(4), bytes(&auth)),
+    ];
     if let Some(p) = params {
         m.push((Value::from(2), p));
     }
@@ -113,23 +170,53 @@ fn config(e: &mut TestEngine, sub: u8, params: Option<Value>) -> Result<Value, S
 #[test]
 fn config_toggles_always_uv_and_sets_min_pin_length() {
     let mut e = setup();
-    assert_eq!(call(&mut e, 0x0d, Some(cbor!({ 1 => 2 }).unwrap())).err(), Some(Status::PuatRequired));
+    assert_eq!(
+        call(&mut e, 0x0d, Some(cbor!({ 1 => 2 }).unwrap())).err(),
+        Some(Status::PuatRequired)
+    );
     config(&mut e, 0x02, None).unwrap();
     let info = call(&mut e, 0x04, None).unwrap();
-    assert_eq!(get_text(&get(&info, 4).unwrap(), "alwaysUv"), Some(false.into()));
-    assert_eq!(get(&info, 1).unwrap(), cbor!(["U2F_V2", "FIDO_2_0", "FIDO_2_1"]).unwrap());
-    assert_eq!(config(&mut e, 0x03, Some(cbor!({ 1 => 3 }).unwrap())).err(), Some(Status::PinPolicyViolation), "never lower");
-    config(&mut e, 0x03, Some(cbor!({ 1 => 6, 2 => ["example.com"] }).unwrap())).unwrap();
+    assert_eq!(
+        get_text(&get(&info, 4).unwrap(), "alwaysUv"),
+        Some(false.into())
+    );
+    assert_eq!(
+        get(&info, 1).unwrap(),
+        cbor!(["U2F_V2", "FIDO_2_0", "FIDO_2_1"]).unwrap()
+    );
+    assert_eq!(
+        config(&mut e, 0x03, Some(cbor!({ 1 => 3 }).unwrap())).err(),
+        Some(Status::PinPolicyViolation),
+        "never lower"
+    );
+    config(
+        &mut e,
+        0x03,
+        Some(cbor!({ 1 => 6, 2 => ["example.com"] }).unwrap()),
+    )
+    .unwrap();
     let info = call(&mut e, 0x04, None).unwrap();
     assert_eq!(as_int(get(&info, 0x0d)), 6);
-    assert_eq!(get(&info, 0x0c), Some(true.into()), "the 4-digit PIN must now change");
-    assert_eq!(token(&mut e, 2, "1234", Some(0x01), None).err(), Some(Status::PinPolicyViolation));
+    assert_eq!(
+        get(&info, 0x0c),
+        Some(true.into()),
+        "the 4-digit PIN must now change"
+    );
+    assert_eq!(
+        token(&mut e, 2, "1234", Some(0x01), None).err(),
+        Some(Status::PinPolicyViolation)
+    );
 }
 
 #[test]
 fn min_pin_length_extension_only_for_listed_rps() {
     let mut e = setup();
-    config(&mut e, 0x03, Some(cbor!({ 2 => ["listed.example"] }).unwrap())).unwrap();
+    config(
+        &mut e,
+        0x03,
+        Some(cbor!({ 2 => ["listed.example"] }).unwrap()),
+    )
+    .unwrap();
     let ext = || vec![(Value::from(6), cbor!({ "minPinLength" => true }).unwrap())];
     for (rp, expected) in [("listed.example", Some(4)), ("other.example", None)] {
         let r = call(&mut e, 0x01, Some(mc(rp, 1, false, ext()))).unwrap();
@@ -156,17 +243,36 @@ fn reset_needs_approval_and_erases_everything() {
         check_attestation(&r).0
     };
     e.approver_mut().answers.push_back(Err(Refusal::Denied));
-    assert_eq!(call(&mut e, 0x07, None).err(), Some(Status::OperationDenied));
-    assert_eq!(e.store().credential_count().unwrap(), 1, "a denied reset erases nothing");
+    assert_eq!(
+        call(&mut e, 0x07, None).err(),
+        Some(Status::OperationDenied)
+    );
+    assert_eq!(
+        e.store().credential_count().unwrap(),
+        1,
+        "a denied reset erases nothing"
+    );
     call(&mut e, 0x07, None).unwrap();
-    assert_eq!(e.approver_mut().seen.last().unwrap().operation, Operation::Reset);
+    assert_eq!(
+        e.approver_mut().seen.last().unwrap().operation,
+        Operation::Reset
+    );
     assert_eq!(e.store().credential_count().unwrap(), 0);
     let info = call(&mut e, 0x04, None).unwrap();
-    assert_eq!(get_text(&get(&info, 4).unwrap(), "clientPin"), Some(false.into()));
+    assert_eq!(
+        get_text(&get(&info, 4).unwrap(), "clientPin"),
+        Some(false.into())
+    );
     // Old ids, discoverable or wrapped, are dead (and so would the TPM's blobs be).
     set_pin(&mut e, 2, "1234").unwrap();
-    assert_eq!(call(&mut e, 0x02, Some(ga("a.example", &[&id], vec![]))).err(), Some(Status::NoCredentials));
-    assert_eq!(call(&mut e, 0x02, Some(ga("a.example", &[&wrapped], vec![]))).err(), Some(Status::NoCredentials));
+    assert_eq!(
+        call(&mut e, 0x02, Some(ga("a.example", &[&id], vec![]))).err(),
+        Some(Status::NoCredentials)
+    );
+    assert_eq!(
+        call(&mut e, 0x02, Some(ga("a.example", &[&wrapped], vec![]))).err(),
+        Some(Status::NoCredentials)
+    );
     assert!(e.store().verify_audit_chain().unwrap());
 }
 
@@ -175,5 +281,8 @@ fn selection_asks_for_presence() {
     let mut e = engine();
     call(&mut e, 0x0b, None).unwrap();
     e.approver_mut().answers.push_back(Err(Refusal::Timeout));
-    assert_eq!(call(&mut e, 0x0b, None).err(), Some(Status::UserActionTimeout));
+    assert_eq!(
+        call(&mut e, 0x0b, None).err(),
+        Some(Status::UserActionTimeout)
+    );
 }

@@ -1,5 +1,5 @@
-use p256::ecdsa::{signature::Verifier, Signature, VerifyingKey};
 use crate::harness::*;
+use p256::ecdsa::{signature::Verifier, Signature, VerifyingKey};
 use tpm_passkey_core::Refusal;
 
 fn apdu(ins: u8, p1: u8, data: &[u8]) -> Vec<u8> {
@@ -39,11 +39,15 @@ fn u2f_register_authenticate_and_errors() {
     assert_eq!(r[cert_start], 0x30);
     let cert_len = 4 + u16::from_be_bytes([r[cert_start + 2], r[cert_start + 3]]) as usize;
     let cert = &r[cert_start..cert_start + cert_len];
-    assert!(cert.windows(65).any(|w| w == public), "the certificate carries the credential key");
+    assert!(
+        cert.windows(65).any(|w| w == public),
+        "the certificate carries the credential key"
+    );
     let sig = &r[cert_start + cert_len..r.len() - 2];
     let vk = VerifyingKey::from_sec1_bytes(public).unwrap();
     let signed = [&[0u8][..], &app, &challenge, &kh, public].concat();
-    vk.verify(&signed, &Signature::from_der(sig).unwrap()).unwrap();
+    vk.verify(&signed, &Signature::from_der(sig).unwrap())
+        .unwrap();
 
     // Authenticate (enforce user presence), with a growing counter.
     let auth = |e: &mut TestEngine, p1: u8, app: &[u8; 32]| {
@@ -57,7 +61,8 @@ fn u2f_register_authenticate_and_errors() {
     assert_eq!(a[0], 1, "user present");
     let counter = &a[1..5];
     let signed = [&app[..], &[1], counter, &challenge].concat();
-    vk.verify(&signed, &Signature::from_der(&a[5..a.len() - 2]).unwrap()).unwrap();
+    vk.verify(&signed, &Signature::from_der(&a[5..a.len() - 2]).unwrap())
+        .unwrap();
     let b = auth(&mut e, 3, &app);
     assert!(b[1..5] > a[1..5], "counter grows");
     // Check-only on a good handle, any mode on a foreign application, a denied prompt.

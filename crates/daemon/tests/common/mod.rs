@@ -29,7 +29,11 @@ impl Daemon {
     pub fn start(agent: Agent) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
-        let mut d = Daemon { dir, daemon: None, agent: None };
+        let mut d = Daemon {
+            dir,
+            daemon: None,
+            agent: None,
+        };
         d.spawn_daemon();
         d.spawn_agent(agent);
         d
@@ -98,7 +102,10 @@ impl Daemon {
             .unwrap();
         self.agent = Some(child);
         // Registered once the daemon logs it.
-        wait_for(|| self.log().contains("scripted approval agent registered"), "agent registration");
+        wait_for(
+            || self.log().contains("scripted approval agent registered"),
+            "agent registration",
+        );
     }
 
     pub fn log(&self) -> String {
@@ -121,11 +128,18 @@ impl Daemon {
             let _ = a.wait();
         }
         if let Some(mut d) = self.daemon.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(d.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(d.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if let Ok(Some(status)) = d.try_wait() {
-                    assert!(status.success(), "daemon exit status {status}:\n{}", self.log());
+                    assert!(
+                        status.success(),
+                        "daemon exit status {status}:\n{}",
+                        self.log()
+                    );
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -167,7 +181,10 @@ impl Drop for Daemon {
             let _ = a.wait();
         }
         if let Some(mut d) = self.daemon.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(d.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(d.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline && d.try_wait().ok().flatten().is_none() {
                 std::thread::sleep(Duration::from_millis(50));

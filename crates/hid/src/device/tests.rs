@@ -19,7 +19,11 @@ impl Backend for Fake {
             return None;
         }
         let (tx, rx) = mpsc::channel();
-        let status = Arc::new(AtomicU8::new(if self.upneeded { keepalive::UPNEEDED } else { keepalive::PROCESSING }));
+        let status = Arc::new(AtomicU8::new(if self.upneeded {
+            keepalive::UPNEEDED
+        } else {
+            keepalive::PROCESSING
+        }));
         let cancel = Arc::new(AtomicBool::new(false));
         let (delay, c2, log) = (self.delay_ms, cancel.clone(), self.cancelled.clone());
         std::thread::spawn(move || {
@@ -29,7 +33,11 @@ impl Backend for Fake {
             r.reverse();
             let _ = tx.send(r);
         });
-        Some(Job { reply: rx, status, cancel })
+        Some(Job {
+            reply: rx,
+            status,
+            cancel,
+        })
     }
 
     fn capabilities(&self) -> u8 {
@@ -40,11 +48,22 @@ impl Backend for Fake {
 fn init(dev: &mut Device<Fake>) -> u32 {
     let out = dev.on_report(&fragment(BROADCAST_CID, cmd::INIT, &[1, 2, 3, 4, 5, 6, 7, 8])[0]);
     assert_eq!(out.len(), 1);
-    let Some(Packet::Init { cid, cmd: c, len, data }) = Packet::parse(&out[0]) else { panic!() };
+    let Some(Packet::Init {
+        cid,
+        cmd: c,
+        len,
+        data,
+    }) = Packet::parse(&out[0])
+    else {
+        panic!()
+    };
     assert_eq!((cid, c, len), (BROADCAST_CID, cmd::INIT, 17));
     assert_eq!(&data[..8], &[1, 2, 3, 4, 5, 6, 7, 8], "nonce echoed");
     assert_eq!(data[12], 2, "CTAPHID protocol version");
-    assert_eq!(data[16], capability::CBOR | capability::WINK | capability::NMSG);
+    assert_eq!(
+        data[16],
+        capability::CBOR | capability::WINK | capability::NMSG
+    );
     u32::from_be_bytes(data[8..12].try_into().unwrap())
 }
 
@@ -65,9 +84,25 @@ fn collect(dev: &mut Device<Fake>, first: Vec<[u8; REPORT_LEN]>) -> Vec<[u8; REP
 fn message(reports: &[[u8; REPORT_LEN]]) -> (u8, Vec<u8>) {
     let reports: Vec<_> = reports
         .iter()
-        .skip_while(|r| matches!(Packet::parse(*r), Some(Packet::Init { cmd: cmd::KEEPALIVE, .. })))
+        .skip_while(|r| {
+            matches!(
+                Packet::parse(*r),
+                Some(Packet::Init {
+                    cmd: cmd::KEEPALIVE,
+                    ..
+                })
+            )
+        })
         .collect();
-    let Some(Packet::Init { cid, cmd: c, len, data }) = Packet::parse(reports[0]) else { panic!() };
+    let Some(Packet::Init {
+        cid,
+        cmd: c,
+        len,
+        data,
+    }) = Packet::parse(reports[0])
+    else {
+        panic!()
+    };
     let mut m = Reassembly::start(cid, c, len, data).unwrap();
     for r in &reports[1..] {
         if let Some(Packet::Cont { seq, data, .. }) = Packet::parse(*r) {
@@ -91,7 +126,11 @@ fn ping_echoes_long_messages_across_continuations() {
 
 #[test]
 fn cbor_gets_keepalives_then_the_answer() {
-    let fake = Fake { delay_ms: 350, upneeded: true, ..Default::default() };
+    let fake = Fake {
+        delay_ms: 350,
+        upneeded: true,
+        ..Default::default()
+    };
     let mut dev = Device::new(Arc::new(fake));
     let cid = init(&mut dev);
     let first = dev.on_report(&fragment(cid, cmd::CBOR, &[4, 5, 6])[0]);
@@ -100,13 +139,19 @@ fn cbor_gets_keepalives_then_the_answer() {
         .iter()
         .filter(|r| matches!(Packet::parse(*r), Some(Packet::Init { cmd: cmd::KEEPALIVE, data, .. }) if data[0] == keepalive::UPNEEDED))
         .count();
-    assert!(keepalives >= 2, "UPNEEDED keepalives at most 100 ms apart, got {keepalives}");
+    assert!(
+        keepalives >= 2,
+        "UPNEEDED keepalives at most 100 ms apart, got {keepalives}"
+    );
     assert_eq!(message(&out), (cmd::CBOR, vec![6, 5, 4]));
 }
 
 #[test]
 fn other_channels_are_busy_and_cancel_reaches_the_backend() {
-    let fake = Arc::new(Fake { delay_ms: 300, ..Default::default() });
+    let fake = Arc::new(Fake {
+        delay_ms: 300,
+        ..Default::default()
+    });
     let log = fake.cancelled.clone();
     let mut dev = Device::new(fake);
     let a = init(&mut dev);
@@ -115,7 +160,10 @@ fn other_channels_are_busy_and_cancel_reaches_the_backend() {
     dev.on_report(&fragment(a, cmd::CBOR, &[1])[0]);
     let busy = dev.on_report(&fragment(b, cmd::CBOR, &[2])[0]);
     assert_eq!(message(&busy), (cmd::ERROR, vec![err::CHANNEL_BUSY]));
-    assert!(dev.on_report(&fragment(a, cmd::CANCEL, &[])[0]).is_empty(), "CANCEL has no response");
+    assert!(
+        dev.on_report(&fragment(a, cmd::CANCEL, &[])[0]).is_empty(),
+        "CANCEL has no response"
+    );
     collect(&mut dev, Vec::new());
     assert_eq!(*log.lock().unwrap(), vec![true]);
 }
@@ -126,24 +174,48 @@ fn framing_errors() {
     let mut dev = Device::new(fake.clone());
     let cid = init(&mut dev);
     // Unallocated channel, channel 0, unknown command.
-    assert_eq!(message(&dev.on_report(&fragment(0x1234, cmd::PING, &[1])[0])), (cmd::ERROR, vec![err::INVALID_CHANNEL]));
-    assert_eq!(message(&dev.on_report(&fragment(0, cmd::INIT, &[0; 8])[0])), (cmd::ERROR, vec![err::INVALID_CHANNEL]));
-    assert_eq!(message(&dev.on_report(&fragment(cid, 0x55, &[])[0])), (cmd::ERROR, vec![err::INVALID_CMD]));
+    assert_eq!(
+        message(&dev.on_report(&fragment(0x1234, cmd::PING, &[1])[0])),
+        (cmd::ERROR, vec![err::INVALID_CHANNEL])
+    );
+    assert_eq!(
+        message(&dev.on_report(&fragment(0, cmd::INIT, &[0; 8])[0])),
+        (cmd::ERROR, vec![err::INVALID_CHANNEL])
+    );
+    assert_eq!(
+        message(&dev.on_report(&fragment(cid, 0x55, &[])[0])),
+        (cmd::ERROR, vec![err::INVALID_CMD])
+    );
     // CTAP1 is off (NMSG), INIT must carry 8 bytes, CBOR needs a command byte.
-    assert_eq!(message(&dev.on_report(&fragment(cid, cmd::MSG, &[0, 3, 0, 0])[0])), (cmd::ERROR, vec![err::INVALID_CMD]));
-    assert_eq!(message(&dev.on_report(&fragment(BROADCAST_CID, cmd::INIT, &[1; 4])[0])), (cmd::ERROR, vec![err::INVALID_LEN]));
-    assert_eq!(message(&dev.on_report(&fragment(cid, cmd::CBOR, &[])[0])), (cmd::ERROR, vec![err::INVALID_LEN]));
+    assert_eq!(
+        message(&dev.on_report(&fragment(cid, cmd::MSG, &[0, 3, 0, 0])[0])),
+        (cmd::ERROR, vec![err::INVALID_CMD])
+    );
+    assert_eq!(
+        message(&dev.on_report(&fragment(BROADCAST_CID, cmd::INIT, &[1; 4])[0])),
+        (cmd::ERROR, vec![err::INVALID_LEN])
+    );
+    assert_eq!(
+        message(&dev.on_report(&fragment(cid, cmd::CBOR, &[])[0])),
+        (cmd::ERROR, vec![err::INVALID_LEN])
+    );
     // Out-of-order continuation.
     let reports = fragment(cid, cmd::PING, &[7; 200]);
     dev.on_report(&reports[0]);
-    assert_eq!(message(&dev.on_report(&reports[2])), (cmd::ERROR, vec![err::INVALID_SEQ]));
+    assert_eq!(
+        message(&dev.on_report(&reports[2])),
+        (cmd::ERROR, vec![err::INVALID_SEQ])
+    );
     // A message that stops arriving times out.
     dev.on_report(&reports[0]);
     std::thread::sleep(TRANSACTION_TIMEOUT + Duration::from_millis(50));
     assert_eq!(message(&dev.poll()), (cmd::ERROR, vec![err::MSG_TIMEOUT]));
     // The backend busy with another device.
     fake.busy.store(true, Ordering::SeqCst);
-    assert_eq!(message(&dev.on_report(&fragment(cid, cmd::CBOR, &[4])[0])), (cmd::ERROR, vec![err::CHANNEL_BUSY]));
+    assert_eq!(
+        message(&dev.on_report(&fragment(cid, cmd::CBOR, &[4])[0])),
+        (cmd::ERROR, vec![err::CHANNEL_BUSY])
+    );
     // Reports of the wrong size are ignored.
     assert!(dev.on_report(&[0u8; 63]).is_empty());
 }
@@ -153,10 +225,25 @@ fn lock_keeps_other_channels_out() {
     let mut dev = Device::new(Arc::new(Fake::default()));
     let a = init(&mut dev);
     let b = init(&mut dev);
-    assert_eq!(message(&dev.on_report(&fragment(a, cmd::LOCK, &[2])[0])), (cmd::LOCK, vec![]));
-    assert_eq!(message(&dev.on_report(&fragment(b, cmd::PING, &[1])[0])), (cmd::ERROR, vec![err::CHANNEL_BUSY]));
-    assert_eq!(message(&dev.on_report(&fragment(a, cmd::PING, &[1])[0])), (cmd::PING, vec![1]));
-    assert_eq!(message(&dev.on_report(&fragment(a, cmd::LOCK, &[11])[0])), (cmd::ERROR, vec![err::INVALID_PAR]));
+    assert_eq!(
+        message(&dev.on_report(&fragment(a, cmd::LOCK, &[2])[0])),
+        (cmd::LOCK, vec![])
+    );
+    assert_eq!(
+        message(&dev.on_report(&fragment(b, cmd::PING, &[1])[0])),
+        (cmd::ERROR, vec![err::CHANNEL_BUSY])
+    );
+    assert_eq!(
+        message(&dev.on_report(&fragment(a, cmd::PING, &[1])[0])),
+        (cmd::PING, vec![1])
+    );
+    assert_eq!(
+        message(&dev.on_report(&fragment(a, cmd::LOCK, &[11])[0])),
+        (cmd::ERROR, vec![err::INVALID_PAR])
+    );
     dev.on_report(&fragment(a, cmd::LOCK, &[0])[0]);
-    assert_eq!(message(&dev.on_report(&fragment(b, cmd::PING, &[1])[0])), (cmd::PING, vec![1]));
+    assert_eq!(
+        message(&dev.on_report(&fragment(b, cmd::PING, &[1])[0])),
+        (cmd::PING, vec![1])
+    );
 }

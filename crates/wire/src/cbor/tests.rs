@@ -5,14 +5,20 @@ fn decode_rejects_trailing_bytes_and_garbage() {
     assert_eq!(decode(&[0xa0, 0x00]), Err(Status::InvalidCbor));
     assert_eq!(decode(&[0xff]), Err(Status::InvalidCbor));
     assert_eq!(decode(&[]), Err(Status::InvalidCbor));
-    assert_eq!(decode(&[0x5a, 0xff, 0xff, 0xff, 0xff]), Err(Status::InvalidCbor));
+    assert_eq!(
+        decode(&[0x5a, 0xff, 0xff, 0xff, 0xff]),
+        Err(Status::InvalidCbor)
+    );
     assert_eq!(decode(&[0xa0]), Ok(Value::Map(vec![])));
 }
 
 #[test]
 fn map_rejects_duplicate_keys_and_non_maps() {
     // {1: 1, 1: 2}
-    assert_eq!(Map::decode(&[0xa2, 0x01, 0x01, 0x01, 0x02]).err(), Some(Status::InvalidCbor));
+    assert_eq!(
+        Map::decode(&[0xa2, 0x01, 0x01, 0x01, 0x02]).err(),
+        Some(Status::InvalidCbor)
+    );
     assert_eq!(Map::decode(&[0x80]).err(), Some(Status::CborUnexpectedType));
 }
 
@@ -40,6 +46,9 @@ fn typed_getters_refuse_wrong_types() {
     assert_eq!(bytes(Value::from(1)), Err(Status::CborUnexpectedType));
     assert_eq!(text(Value::Bytes(vec![])), Err(Status::CborUnexpectedType));
     assert_eq!(uint(Value::from(-1)), Err(Status::CborUnexpectedType));
-    assert_eq!(fixed_bytes::<2>(Value::Bytes(vec![1])), Err(Status::InvalidLength));
+    assert_eq!(
+        fixed_bytes::<2>(Value::Bytes(vec![1])),
+        Err(Status::InvalidLength)
+    );
     assert_eq!(boolean(Value::Null), Err(Status::CborUnexpectedType));
 }

@@ -100,7 +100,12 @@ impl ClientPinResponse {
         }
         cbor::encode(
             MapBuilder::new()
-                .put_opt(0x01, self.key_agreement.as_ref().map(|k| k.to_cose(ALG_ECDH_ES_HKDF_256)))
+                .put_opt(
+                    0x01,
+                    self.key_agreement
+                        .as_ref()
+                        .map(|k| k.to_cose(ALG_ECDH_ES_HKDF_256)),
+                )
                 .put_opt(0x02, self.pin_uv_auth_token.clone().map(Value::Bytes))
                 .put_opt(0x03, self.pin_retries)
                 .put_opt(0x04, self.power_cycle_state)

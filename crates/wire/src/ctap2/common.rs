@@ -55,7 +55,11 @@ impl UserEntity {
         if let Some(icon) = m.take_text("icon") {
             cbor::text(icon)?;
         }
-        Ok(Self { id, name, display_name })
+        Ok(Self {
+            id,
+            name,
+            display_name,
+        })
     }
 
     /// The user entity as returned to a client; `identifying` adds name and displayName,
@@ -90,7 +94,10 @@ impl CredentialDescriptor {
         if let Some(t) = m.take_text("transports") {
             cbor::array(t)?;
         }
-        Ok(Self { id, public_key: kind == "public-key" })
+        Ok(Self {
+            id,
+            public_key: kind == "public-key",
+        })
     }
 
     pub fn parse_list(v: Value) -> Result<Vec<Self>, Status> {

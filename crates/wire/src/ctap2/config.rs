@@ -57,7 +57,11 @@ impl Config {
                 ConfigSubCommand::SetMinPinLength {
                     new_min_pin_length: p.take(0x01).map(cbor::uint).transpose()?,
                     rp_ids,
-                    force_change_pin: p.take(0x03).map(cbor::boolean).transpose()?.unwrap_or(false),
+                    force_change_pin: p
+                        .take(0x03)
+                        .map(cbor::boolean)
+                        .transpose()?
+                        .unwrap_or(false),
                 }
             }
             0xff => ConfigSubCommand::VendorPrototype,

@@ -115,7 +115,12 @@ impl CredMgmtResponse {
             .put_opt(0x04, self.rp_id_hash.map(|h| Value::Bytes(h.to_vec())))
             .put_opt(0x05, self.total_rps)
             .put_opt(0x06, self.user.as_ref().map(|u| u.to_cbor(true)))
-            .put_opt(0x07, self.credential_id.as_deref().map(CredentialDescriptor::to_cbor))
+            .put_opt(
+                0x07,
+                self.credential_id
+                    .as_deref()
+                    .map(CredentialDescriptor::to_cbor),
+            )
             .put_opt(0x08, self.public_key.as_ref().map(|k| k.to_cose(ALG_ES256)))
             .put_opt(0x09, self.total_credentials)
             .put_opt(0x0a, self.cred_protect)

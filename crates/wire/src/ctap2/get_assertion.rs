@@ -48,11 +48,17 @@ impl GetAssertion {
         let hmac_secret = match m.take(0x04) {
             Some(ext) => {
                 let mut e = Map::from_value(ext)?;
-                e.take_text("hmac-secret").map(HmacSecretInput::parse).transpose()?
+                e.take_text("hmac-secret")
+                    .map(HmacSecretInput::parse)
+                    .transpose()?
             }
             None => None,
         };
-        let options = m.take(0x05).map(Options::parse).transpose()?.unwrap_or_default();
+        let options = m
+            .take(0x05)
+            .map(Options::parse)
+            .transpose()?
+            .unwrap_or_default();
         let pin_uv_auth_param = m.take(0x06).map(cbor::bytes).transpose()?;
         let pin_uv_auth_protocol = m.take(0x07).map(cbor::uint).transpose()?;
         Ok(Self {

@@ -42,7 +42,12 @@ impl GetInfo {
                 .put(0x05, self.max_msg_size)
                 .put(
                     0x06,
-                    Value::Array(self.pin_uv_auth_protocols.iter().map(|p| Value::from(*p)).collect()),
+                    Value::Array(
+                        self.pin_uv_auth_protocols
+                            .iter()
+                            .map(|p| Value::from(*p))
+                            .collect(),
+                    ),
                 )
                 .put(0x07, self.max_credential_count_in_list)
                 .put(0x08, self.max_credential_id_length)

@@ -66,7 +66,11 @@ impl MakeCredential {
             .map(MakeCredentialExtensions::parse)
             .transpose()?
             .unwrap_or_default();
-        let options = m.take(0x07).map(Options::parse).transpose()?.unwrap_or_default();
+        let options = m
+            .take(0x07)
+            .map(Options::parse)
+            .transpose()?
+            .unwrap_or_default();
         let pin_uv_auth_param = m.take(0x08).map(cbor::bytes).transpose()?;
         let pin_uv_auth_protocol = m.take(0x09).map(cbor::uint).transpose()?;
         let enterprise_attestation = m.take(0x0a).map(cbor::uint).transpose()?;
@@ -90,7 +94,11 @@ impl MakeCredentialExtensions {
         let mut m = Map::from_value(v)?;
         Ok(Self {
             cred_protect: m.take_text("credProtect").map(cbor::uint).transpose()?,
-            hmac_secret: m.take_text("hmac-secret").map(cbor::boolean).transpose()?.unwrap_or(false),
+            hmac_secret: m
+                .take_text("hmac-secret")
+                .map(cbor::boolean)
+                .transpose()?
+                .unwrap_or(false),
             min_pin_length: m
                 .take_text("minPinLength")
                 .map(cbor::boolean)

@@ -28,16 +28,31 @@ fn make_credential_map() -> ciborium::value::Value {
 fn make_credential_parses_every_field() {
     let mut msg = vec![command::MAKE_CREDENTIAL];
     msg.extend(enc(make_credential_map()));
-    let Request::MakeCredential(mc) = Request::parse(&msg).unwrap() else { panic!() };
+    let Request::MakeCredential(mc) = Request::parse(&msg).unwrap() else {
+        panic!()
+    };
     assert_eq!(mc.client_data_hash, vec![0x11; 32]);
-    assert_eq!(mc.rp, RpEntity { id: "example.com".into(), name: Some("Example".into()) });
+    assert_eq!(
+        mc.rp,
+        RpEntity {
+            id: "example.com".into(),
+            name: Some("Example".into())
+        }
+    );
     assert_eq!(mc.user.id, vec![1, 2, 3]);
     assert_eq!(mc.user.display_name.as_deref(), Some("Alice"));
     assert_eq!(mc.algorithms, vec![(true, -8), (true, -7)]);
     assert_eq!(mc.exclude_list.len(), 1);
     assert_eq!(mc.extensions.cred_protect, Some(2));
     assert!(mc.extensions.hmac_secret);
-    assert_eq!(mc.options, Options { rk: Some(true), up: None, uv: Some(false) });
+    assert_eq!(
+        mc.options,
+        Options {
+            rk: Some(true),
+            up: None,
+            uv: Some(false)
+        }
+    );
     assert_eq!(mc.pin_uv_auth_protocol, Some(2));
 }
 
@@ -68,7 +83,8 @@ fn make_credential_errors() {
     // Oversized exclude list.
     let mut m = make_credential_map();
     if let ciborium::value::Value::Map(entries) = &mut m {
-        let one = cbor!({ "id" => ciborium::value::Value::Bytes(vec![1]), "type" => "public-key" }).unwrap();
+        let one = cbor!({ "id" => ciborium::value::Value::Bytes(vec![1]), "type" => "public-key" })
+            .unwrap();
         entries[4].1 = ciborium::value::Value::Array(vec![one; 65]);
     }
     assert_eq!(parse(m), Some(Status::RequestTooLarge));
@@ -84,7 +100,10 @@ fn make_credential_errors() {
     msg.push(0);
     assert_eq!(Request::parse(&msg).err(), Some(Status::InvalidCbor));
     // Not a map at all.
-    assert_eq!(Request::parse(&[command::MAKE_CREDENTIAL, 0x01]).err(), Some(Status::CborUnexpectedType));
+    assert_eq!(
+        Request::parse(&[command::MAKE_CREDENTIAL, 0x01]).err(),
+        Some(Status::CborUnexpectedType)
+    );
 }
 
 #[test]
@@ -100,7 +119,9 @@ fn get_assertion_with_hmac_secret() {
     .unwrap();
     let mut msg = vec![command::GET_ASSERTION];
     msg.extend(enc(v));
-    let Request::GetAssertion(ga) = Request::parse(&msg).unwrap() else { panic!() };
+    let Request::GetAssertion(ga) = Request::parse(&msg).unwrap() else {
+        panic!()
+    };
     assert_eq!(ga.rp_id, "example.com");
     assert_eq!(ga.allow_list.len(), 2);
     assert!(!ga.allow_list[1].public_key);
@@ -115,7 +136,9 @@ fn client_pin_and_unknown_commands() {
     let v = cbor!({ 1 => 2, 2 => 1 }).unwrap();
     let mut msg = vec![command::CLIENT_PIN];
     msg.extend(enc(v));
-    let Request::ClientPin(cp) = Request::parse(&msg).unwrap() else { panic!() };
+    let Request::ClientPin(cp) = Request::parse(&msg).unwrap() else {
+        panic!()
+    };
     assert_eq!(cp.sub_command, PinSubCommand::GetPinRetries);
     let v = cbor!({ 1 => 2, 2 => 8 }).unwrap();
     let mut msg = vec![command::CLIENT_PIN];
@@ -123,7 +146,10 @@ fn client_pin_and_unknown_commands() {
     assert_eq!(Request::parse(&msg).err(), Some(Status::InvalidSubcommand));
     assert_eq!(Request::parse(&[0x42]).err(), Some(Status::InvalidCommand));
     assert_eq!(Request::parse(&[]).err(), Some(Status::InvalidLength));
-    assert!(matches!(Request::parse(&[command::GET_INFO]), Ok(Request::GetInfo)));
+    assert!(matches!(
+        Request::parse(&[command::GET_INFO]),
+        Ok(Request::GetInfo)
+    ));
 }
 
 #[test]
@@ -131,8 +157,16 @@ fn cred_mgmt_keeps_the_authenticated_param_bytes() {
     let v = cbor!({ 1 => 4, 2 => { 1 => ciborium::value::Value::Bytes(vec![5; 32]) }, 3 => 1, 4 => ciborium::value::Value::Bytes(vec![0; 16]) }).unwrap();
     let mut msg = vec![command::CREDENTIAL_MANAGEMENT];
     msg.extend(enc(v));
-    let Request::CredentialManagement(cm) = Request::parse(&msg).unwrap() else { panic!() };
-    assert_eq!(cm.sub_command, CredMgmtSubCommand::EnumerateCredentialsBegin);
+    let Request::CredentialManagement(cm) = Request::parse(&msg).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        cm.sub_command,
+        CredMgmtSubCommand::EnumerateCredentialsBegin
+    );
     assert_eq!(cm.params.rp_id_hash, Some([5; 32]));
-    assert_eq!(cm.params_bytes, enc(cbor!({ 1 => ciborium::value::Value::Bytes(vec![5; 32]) }).unwrap()));
+    assert_eq!(
+        cm.params_bytes,
+        enc(cbor!({ 1 => ciborium::value::Value::Bytes(vec![5; 32]) }).unwrap())
+    );
 }

@@ -1,7 +1,13 @@
 use super::*;
 
 fn reassemble(reports: &[[u8; REPORT_LEN]]) -> Result<(u32, u8, Vec<u8>), FrameError> {
-    let Some(Packet::Init { cid, cmd, len, data }) = Packet::parse(&reports[0]) else {
+    let Some(Packet::Init {
+        cid,
+        cmd,
+        len,
+        data,
+    }) = Packet::parse(&reports[0])
+    else {
         panic!("first report is not an init packet");
     };
     let mut r = Reassembly::start(cid, cmd, len, data)?;
@@ -20,9 +26,16 @@ fn split_then_reassemble_is_identity_at_every_boundary() {
     for len in [0, 1, 56, 57, 58, 115, 116, 117, 1000, MAX_MESSAGE] {
         let payload: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
         let reports = fragment(0x01020304, cmd::CBOR, &payload);
-        let expected_count = if len <= 57 { 1 } else { 1 + (len - 57).div_ceil(59) };
+        let expected_count = if len <= 57 {
+            1
+        } else {
+            1 + (len - 57).div_ceil(59)
+        };
         assert_eq!(reports.len(), expected_count, "len {len}");
-        assert_eq!(reassemble(&reports).unwrap(), (0x01020304, cmd::CBOR, payload));
+        assert_eq!(
+            reassemble(&reports).unwrap(),
+            (0x01020304, cmd::CBOR, payload)
+        );
     }
 }
 
@@ -33,7 +46,13 @@ fn out_of_order_and_extra_continuations_are_refused() {
     reports.swap(1, 2);
     assert_eq!(reassemble(&reports), Err(FrameError::InvalidSeq));
 
-    let Some(Packet::Init { cid, cmd, len, data }) = Packet::parse(&reports[0]) else {
+    let Some(Packet::Init {
+        cid,
+        cmd,
+        len,
+        data,
+    }) = Packet::parse(&reports[0])
+    else {
         panic!()
     };
     let mut r = Reassembly::start(cid, cmd, len, data).unwrap();
@@ -46,7 +65,10 @@ fn out_of_order_and_extra_continuations_are_refused() {
 
 #[test]
 fn oversized_length_and_short_reports_are_refused() {
-    assert_eq!(Reassembly::start(1, cmd::CBOR, (MAX_MESSAGE + 1) as u16, &[]).err(), Some(FrameError::InvalidLen));
+    assert_eq!(
+        Reassembly::start(1, cmd::CBOR, (MAX_MESSAGE + 1) as u16, &[]).err(),
+        Some(FrameError::InvalidLen)
+    );
     assert!(Packet::parse(&[0u8; 63]).is_none());
     assert!(Packet::parse(&[0u8; 65]).is_none());
 }
