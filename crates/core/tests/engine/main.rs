@@ -7,4 +7,5 @@ mod ceremonies;
 mod harness;
 mod info_and_pin;
 mod management;
+mod robustness;
 mod u2f;
