@@ -109,6 +109,25 @@ impl Store {
         }
     }
 
+    /// Runs `f` as one unit (a SAVEPOINT, so it nests inside [`Store::transaction`]): all of
+    /// its writes land, or none do.
+    pub fn atomically<T>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.conn.execute_batch("SAVEPOINT unit")?;
+        match f(self) {
+            Ok(v) => {
+                self.conn.execute_batch("RELEASE unit")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK TO unit; RELEASE unit");
+                Err(e)
+            }
+        }
+    }
+
     /// Erases every credential, setting and secret (authenticatorReset). The audit log is
     /// kept: it records that the reset happened.
     pub fn erase(&self) -> Result<(), StoreError> {

@@ -63,6 +63,10 @@ impl Store {
     /// Stores a credential, replacing any with the same rpId and user handle (§6.1.2 step
     /// 15: "the new credential replaces the existing one").
     pub fn put_credential(&self, c: &Credential) -> Result<(), StoreError> {
+        self.atomically(|s| s.put_credential_steps(c))
+    }
+
+    fn put_credential_steps(&self, c: &Credential) -> Result<(), StoreError> {
         self.conn.execute(
             "DELETE FROM credentials WHERE rp_id = ?1 AND user_id = ?2",
             params![c.rp_id, c.user_id],

@@ -68,6 +68,21 @@ fn transaction_rolls_back_on_error() {
 }
 
 #[test]
+fn a_failed_replacement_keeps_the_old_credential() {
+    let s = Store::open_in_memory().unwrap();
+    s.put_credential(&cred(1, "a.example", 1, 10)).unwrap();
+    s.put_credential(&cred(2, "b.example", 2, 10)).unwrap();
+    // Same rp and user as credential 1, but the id of credential 2: the insert fails after
+    // the delete, and the unit rolls back.
+    assert!(s.put_credential(&cred(2, "a.example", 1, 20)).is_err());
+    assert_eq!(
+        s.credential(&[1; 32]).unwrap(),
+        Some(cred(1, "a.example", 1, 10))
+    );
+    assert_eq!(s.credential_count().unwrap(), 2);
+}
+
+#[test]
 fn file_store_survives_reopen_and_refuses_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.sqlite");
