@@ -13,7 +13,7 @@ use tpm_passkey_core::wire::ctaphid::{capability, keepalive};
 use tpm_passkey_core::{Engine, KeyStore, Store};
 use tpm_passkey_hid::{Backend, Job, MessageKind};
 use tpm_passkey_ipc::DaemonMessage;
-use tpm_passkey_tpm::{TctiChoice, TpmKeyStore};
+use tpm_passkey_tpm::{OwnerAuth, OwnerAuthStore, TctiChoice, TpmKeyStore};
 
 use crate::agent_hub::AgentHub;
 use crate::approver::{HubApprover, JobSignals};
@@ -152,13 +152,29 @@ fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, Strin
     let store = Store::open(&config.store_path).map_err(|e| e.to_string())?;
     let state = Engine::<TpmKeyStore, HubApprover>::saved_key_store_state(&store)
         .map_err(|e| e.to_string())?;
-    let keys = TpmKeyStore::open(&config.tcti, None, state.as_ref()).map_err(|e| e.to_string())?;
+    let owner_auth = owner_auth();
+    let keys = TpmKeyStore::open(&config.tcti, owner_auth.as_ref(), state.as_ref())
+        .map_err(|e| e.to_string())?;
     let approver = HubApprover {
         hub,
         timeout: config.prompt_timeout,
         job: None,
     };
     Engine::new(keys, approver, store).map_err(|e| e.to_string())
+}
+
+/// The owner-hierarchy password, if IT stored one in the Secret Service. Without a session
+/// bus there is no Secret Service to ask (CI, a bare TTY); the empty owner password is then
+/// used, as on most machines.
+fn owner_auth() -> Option<OwnerAuth> {
+    std::env::var_os("DBUS_SESSION_BUS_ADDRESS")?;
+    match OwnerAuthStore::secret_service().and_then(|s| s.load()) {
+        Ok(auth) => auth,
+        Err(e) => {
+            tracing::info!(error = %e, "no owner password from the Secret Service; using the empty one");
+            None
+        }
+    }
 }
 
 fn serve(
