@@ -189,8 +189,8 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
     pub(crate) fn built_in_uv(&mut self, mut prompt: Prompt) -> Result<PinHash, Status> {
         prompt.pin_required = true;
         for _ in 0..PIN_FAILURES_PER_BOOT {
-            self.refuse_if_blocked()?;
-            prompt.pin_retries = Some(self.pin_retries()?);
+            // One read of the TPM's counter per attempt (each read is a salted session).
+            prompt.pin_retries = Some(self.refuse_if_blocked()?);
             let answer = match self.approver.ask(&prompt) {
                 Ok(a) => a,
                 Err(r) => {
@@ -219,15 +219,17 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
     }
 
     /// §6.5.5.7 steps shared by every PIN check: CTAP2_ERR_PIN_BLOCKED at no retries,
-    /// CTAP2_ERR_PIN_AUTH_BLOCKED after three wrong PINs since start-up.
-    fn refuse_if_blocked(&mut self) -> Result<(), Status> {
-        if self.pin_retries()? == 0 {
+    /// CTAP2_ERR_PIN_AUTH_BLOCKED after three wrong PINs since start-up. Returns the
+    /// retries left.
+    fn refuse_if_blocked(&mut self) -> Result<u8, Status> {
+        let retries = self.pin_retries()?;
+        if retries == 0 {
             return Err(Status::PinBlocked);
         }
         if self.pin_failures >= PIN_FAILURES_PER_BOOT {
             return Err(Status::PinAuthBlocked);
         }
-        Ok(())
+        Ok(retries)
     }
 
     /// Checks `pin` in the key store. On a wrong PIN, regenerates the key-agreement key

@@ -2,15 +2,20 @@
 //!   (a) raw tss-esapi: Load + Sign + FlushContext of a P-256 ECDSA key (password session),
 //!   (b) this crate's `Tpm::sign` for a user-presence key and for a PIN-bound key
 //!       (which adds a policy session, a salted HMAC session and PolicySecret),
-//! and prints each time and the ratio b/a. Not a timed test: it asserts nothing about speed.
+//!   (c) a whole CTAP getAssertion through the engine over `TpmKeyStore` (CBOR in, store
+//!       update, signature, CBOR out): for a user-presence credential, and for a PIN-bound
+//!       one with built-in user verification (the TPM checks the PIN, then signs with it),
+//! and prints each time and the ratio to (a). Not a timed test: it asserts nothing about speed.
 //!
 //! `cargo bench -p tpm-passkey-tpm --bench sign [-- --iterations N]`
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
 
+use ciborium::value::Value;
 use sha2::{Digest as _, Sha256};
-use tpm_passkey_tpm::{KeyAuth, PinHash, RootSeed, Swtpm, Tpm};
+use tpm_passkey_core::{Approver, Engine, KeyStore, Prompt, Refusal, Store};
+use tpm_passkey_tpm::{KeyAuth, PinHash, RootSeed, Swtpm, Tpm, TpmKeyStore};
 use tss_esapi::{
     attributes::ObjectAttributesBuilder,
     constants::tss::{TPM2_RH_NULL, TPM2_ST_HASHCHECK},
@@ -115,6 +120,125 @@ fn raw_load_sign_flush(swtpm: &Swtpm, n: usize, digest: &[u8; 32]) -> Duration {
     d
 }
 
+/// Approves every prompt, typing the bench PIN when asked.
+struct Approve;
+
+impl Approver for Approve {
+    fn ask(&mut self, p: &Prompt) -> Result<Option<PinHash>, Refusal> {
+        Ok(p.pin_required.then(|| PinHash::from_pin("bench-pin")))
+    }
+}
+
+fn cbor(cmd: u8, v: Value) -> Vec<u8> {
+    let mut out = vec![cmd];
+    ciborium::ser::into_writer(&v, &mut out).expect("encode");
+    out
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.into())
+}
+
+fn map(entries: Vec<(Value, Value)>) -> Value {
+    Value::Map(entries)
+}
+
+/// makeCredential for bench.example (non-discoverable); `uv` asks for built-in UV.
+fn make_credential(uv: bool) -> Vec<u8> {
+    cbor(
+        0x01,
+        map(vec![
+            (1.into(), Value::Bytes(vec![1; 32])),
+            (2.into(), map(vec![(text("id"), text("bench.example"))])),
+            (3.into(), map(vec![(text("id"), Value::Bytes(vec![7]))])),
+            (
+                4.into(),
+                Value::Array(vec![map(vec![
+                    (text("alg"), (-7).into()),
+                    (text("type"), text("public-key")),
+                ])]),
+            ),
+            (7.into(), map(vec![(text("uv"), uv.into())])),
+        ]),
+    )
+}
+
+fn get_assertion(credential_id: &[u8], uv: bool) -> Vec<u8> {
+    let allow = map(vec![
+        (text("id"), Value::Bytes(credential_id.to_vec())),
+        (text("type"), text("public-key")),
+    ]);
+    cbor(
+        0x02,
+        map(vec![
+            (1.into(), text("bench.example")),
+            (2.into(), Value::Bytes(vec![2; 32])),
+            (3.into(), Value::Array(vec![allow])),
+            (5.into(), map(vec![(text("uv"), uv.into())])),
+        ]),
+    )
+}
+
+/// The credential id inside a makeCredential response's authData.
+fn credential_id(response: &[u8]) -> Vec<u8> {
+    assert_eq!(response[0], 0, "makeCredential status");
+    let v: Value = ciborium::de::from_reader(&response[1..]).expect("response");
+    let Value::Map(m) = v else {
+        panic!("not a map")
+    };
+    let Some((_, Value::Bytes(auth_data))) = m.into_iter().find(|(k, _)| *k == Value::from(2))
+    else {
+        panic!("no authData")
+    };
+    let len = u16::from_be_bytes([auth_data[53], auth_data[54]]) as usize;
+    auth_data[55..55 + len].to_vec()
+}
+
+struct EngineTimes {
+    up: Duration,
+    pin: Duration,
+    retries: Duration,
+    verify: Duration,
+}
+
+/// (c): getAssertion through the engine, UP-only then PIN-bound with built-in UV.
+fn engine_assertions(swtpm: &Swtpm, n: usize) -> EngineTimes {
+    let keys = TpmKeyStore::open(&swtpm.tcti(), None, None).expect("key store");
+    let store = Store::open_in_memory().expect("store");
+    let mut engine = Engine::new(keys, Approve, store).expect("engine");
+    // alwaysUv off (no PIN yet, so no token is needed), for a user-presence credential.
+    assert_eq!(
+        engine.process(&cbor(0x0d, map(vec![(1.into(), 2.into())])))[0],
+        0
+    );
+    let up_id = credential_id(&engine.process(&make_credential(false)));
+    let up_request = get_assertion(&up_id, false);
+    let up = time(n, || {
+        assert_eq!(engine.process(&up_request)[0], 0, "UP assertion")
+    });
+    engine
+        .keys_mut()
+        .set_pin(&PinHash::from_pin("bench-pin"))
+        .expect("PIN");
+    let pin_id = credential_id(&engine.process(&make_credential(true)));
+    let pin_request = get_assertion(&pin_id, true);
+    let pin = time(n, || {
+        assert_eq!(engine.process(&pin_request)[0], 0, "UV assertion")
+    });
+    // The parts of the built-in UV path, to see where its time goes.
+    let h = PinHash::from_pin("bench-pin");
+    let retries = time(n, || {
+        engine.keys_mut().pin_retries().expect("retries");
+    });
+    let verify = time(n, || engine.keys_mut().verify_pin(&h).expect("verify"));
+    EngineTimes {
+        up,
+        pin,
+        retries,
+        verify,
+    }
+}
+
 fn main() {
     let mut n = 200;
     let mut args = std::env::args().skip(1);
@@ -147,6 +271,7 @@ fn main() {
     });
 
     drop(tpm); // swtpm serves one connection at a time
+    let e = engine_assertions(&swtpm, n);
     let raw_after = raw_load_sign_flush(&swtpm, n, &digest);
     // The baseline is the faster of the two raw runs, so that warm-up favours the raw path.
     let raw = raw_before.min(raw_after);
@@ -168,5 +293,20 @@ fn main() {
         "  (b) Tpm::sign, PIN-bound key          {:>8.3}   ratio b/a = {:.2}",
         ms(crate_pin),
         ms(crate_pin) / ms(raw)
+    );
+    println!(
+        "  (c) engine getAssertion, UP only      {:>8.3}   ratio c/a = {:.2}",
+        ms(e.up),
+        ms(e.up) / ms(raw)
+    );
+    println!(
+        "  (c) engine getAssertion, built-in UV  {:>8.3}   ratio c/a = {:.2}",
+        ms(e.pin),
+        ms(e.pin) / ms(raw)
+    );
+    println!(
+        "      of which: read PIN retries {:.3}, verify PIN {:.3}, PIN-bound sign (b)",
+        ms(e.retries),
+        ms(e.verify)
     );
 }
