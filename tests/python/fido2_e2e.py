@@ -245,6 +245,59 @@ def scenario_u2f():
         assert e.code == APDU.WRONG_DATA, hex(e.code)
 
 
+def scenario_persist_register():
+    """First half of a restart test: set a PIN, register, save what the server keeps."""
+    dev = device()
+    set_pin(dev)
+    server = Fido2Server(RP)
+    cred, _ = register(client(dev, PinOnly(PIN)), server, b"user-p", "pat", rk=True)
+    with open(os.environ["TPM_PASSKEY_OUT"], "wb") as f:
+        f.write(bytes(cred))
+
+
+def scenario_persist_authenticate():
+    """Second half, after the daemon restarted: the PIN and the credential are still there."""
+    from fido2.webauthn import AttestedCredentialData
+
+    with open(os.environ["TPM_PASSKEY_OUT"], "rb") as f:
+        cred = AttestedCredentialData(f.read())
+    dev = device()
+    assert Ctap2(dev).get_info().options["clientPin"] is True
+    server = Fido2Server(RP)
+    selection, responses = authenticate(client(dev, PinOnly(PIN)), server, [cred], allow=False)
+    assert responses[0].response.user_handle == b"user-p"
+
+
+def scenario_cancel():
+    """The client cancels while the prompt waits (no agent answers): CTAPHID_CANCEL ends
+    the request with KEEPALIVE_CANCEL, quickly."""
+    import threading
+    import time
+
+    dev = device()
+    Ctap2(dev).get_info()
+    event = threading.Event()
+    threading.Timer(1.0, event.set).start()
+    started = time.monotonic()
+    try:
+        Ctap2(dev).selection(event=event)
+        raise AssertionError("selection succeeded without anyone answering")
+    except CtapError as e:
+        assert e.code == CtapError.ERR.KEEPALIVE_CANCEL, e.code
+    assert time.monotonic() - started < 5, "cancel took too long"
+
+
+def scenario_timeout():
+    """Nobody answers: after the daemon's prompt timeout the request fails with
+    USER_ACTION_TIMEOUT."""
+    dev = device()
+    try:
+        Ctap2(dev).selection()
+        raise AssertionError("selection succeeded without anyone answering")
+    except CtapError as e:
+        assert e.code == CtapError.ERR.USER_ACTION_TIMEOUT, e.code
+
+
 SCENARIOS = {name[len("scenario_"):]: f for name, f in globals().items() if name.startswith("scenario_")}
 
 if __name__ == "__main__":

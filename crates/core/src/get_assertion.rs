@@ -55,7 +55,6 @@ impl From<Credential> for Found {
 /// What getNextAssertion needs to sign the remaining credentials (§6.2.2 step 13).
 pub(crate) struct NextAssertion {
     remaining: Vec<Found>,
-    total: usize,
     rp_id: String,
     client_data_hash: Vec<u8>,
     flag_bits: u8,
@@ -203,7 +202,6 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         if !with_list && !found.is_empty() {
             self.next_assertion = Some(NextAssertion {
                 remaining: found,
-                total,
                 rp_id: rp_id.clone(),
                 client_data_hash: req.client_data_hash,
                 flag_bits,
@@ -225,7 +223,6 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             return Err(Status::NotAllowed);
         }
         let next = state.remaining.remove(0);
-        let _ = state.total;
         let response = self.sign_assertion(
             &next,
             &state.rp_id,

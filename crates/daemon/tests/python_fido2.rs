@@ -132,3 +132,29 @@ fn u2f_register_and_authenticate_after_always_uv_is_turned_off() {
         "check-only and wrong handles prompt nobody"
     );
 }
+
+/// Stopped with SIGTERM and started again on the same state: the PIN (the TPM's index,
+/// reopened and checked) and the credential (the store, the root re-derived from the
+/// saved seed) are still there.
+#[test]
+fn pin_and_credentials_survive_a_restart() {
+    let mut d = Daemon::start(Agent::ApproveAll);
+    d.assert_python("fido2_e2e.py", "persist_register");
+    d.stop();
+    d.restart(Agent::ApproveAll);
+    d.assert_python("fido2_e2e.py", "persist_authenticate");
+}
+
+/// CTAPHID_CANCEL while a prompt waits ends the request with KEEPALIVE_CANCEL.
+#[test]
+fn a_client_cancel_ends_the_prompt() {
+    let d = Daemon::start(Agent::None);
+    d.assert_python("fido2_e2e.py", "cancel");
+}
+
+/// Nobody answers within the prompt timeout: USER_ACTION_TIMEOUT.
+#[test]
+fn an_unanswered_prompt_times_out() {
+    let d = Daemon::start_with_timeout(Agent::None, 2);
+    d.assert_python("fido2_e2e.py", "timeout");
+}

@@ -13,6 +13,7 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     daemon: Option<Child>,
     agent: Option<Child>,
+    prompt_timeout_secs: u64,
 }
 
 pub enum Agent {
@@ -27,16 +28,28 @@ fn bin() -> &'static str {
 
 impl Daemon {
     pub fn start(agent: Agent) -> Self {
+        Self::start_with_timeout(agent, 10)
+    }
+
+    /// With `--prompt-timeout-secs secs`.
+    pub fn start_with_timeout(agent: Agent, secs: u64) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
         let mut d = Daemon {
             dir,
             daemon: None,
             agent: None,
+            prompt_timeout_secs: secs,
         };
         d.spawn_daemon();
         d.spawn_agent(agent);
         d
+    }
+
+    /// Starts the daemon (and an agent) again on the same state, after [`Daemon::stop`].
+    pub fn restart(&mut self, agent: Agent) {
+        self.spawn_daemon();
+        self.spawn_agent(agent);
     }
 
     pub fn state(&self) -> PathBuf {
@@ -53,7 +66,8 @@ impl Daemon {
 
     fn spawn_daemon(&mut self) {
         let mut child = Command::new(bin())
-            .args(["daemon", "--simulator", "--prompt-timeout-secs", "10"])
+            .args(["daemon", "--simulator", "--prompt-timeout-secs"])
+            .arg(self.prompt_timeout_secs.to_string())
             .arg("--state-dir")
             .arg(self.state())
             .arg("--hid")
@@ -67,6 +81,7 @@ impl Daemon {
         // Wait for "ready", keeping the rest of stderr flowing into a log file.
         let stderr = child.stderr.take().unwrap();
         let log_path = self.dir.path().join("daemon.log");
+        let _ = std::fs::remove_file(&log_path);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut log = std::fs::File::create(log_path).unwrap();
@@ -157,6 +172,7 @@ impl Daemon {
             .arg(scenario)
             .env("TPM_PASSKEY_HID", self.hid())
             .env("TPM_PASSKEY_PIN", PIN)
+            .env("TPM_PASSKEY_OUT", self.dir.path().join("python.out"))
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .output()
             .unwrap()
