@@ -153,15 +153,16 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         }
     }
 
+    /// enumerateRPsGetNextRP (§6.8.3).
     fn next_rp(&mut self) -> Result<CredMgmtResponse, Status> {
-        let Some(Enumeration::Rps(rps)) = &mut self.enumeration else {
-            return Err(Status::NotAllowed);
+        let rp = match &mut self.enumeration {
+            Some(Enumeration::Rps(rps)) => next_of(rps),
+            _ => None,
         };
-        if rps.is_empty() {
+        let Some(rp) = rp else {
             self.enumeration = None;
             return Err(Status::NotAllowed);
-        }
-        let rp = rps.remove(0);
+        };
         Ok(CredMgmtResponse {
             rp_id_hash: Some(sha256(rp.id.as_bytes())),
             rp: Some(rp),
@@ -169,15 +170,21 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         })
     }
 
+    /// enumerateCredentialsGetNextCredential (§6.8.5).
     fn next_credential(&mut self) -> Result<CredMgmtResponse, Status> {
-        let Some(Enumeration::Credentials(creds)) = &mut self.enumeration else {
-            return Err(Status::NotAllowed);
+        let c = match &mut self.enumeration {
+            Some(Enumeration::Credentials(creds)) => next_of(creds),
+            _ => None,
         };
-        if creds.is_empty() {
+        let Some(c) = c else {
             self.enumeration = None;
             return Err(Status::NotAllowed);
-        }
-        let c = creds.remove(0);
+        };
         Ok(credential_response(&c, None))
     }
+}
+
+/// The next item of an enumeration, in order.
+fn next_of<T>(items: &mut Vec<T>) -> Option<T> {
+    (!items.is_empty()).then(|| items.remove(0))
 }

@@ -223,6 +223,21 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         }
     }
 
+    /// Asks the user for presence; a refusal is audited as `event` and mapped to its status.
+    pub(crate) fn ask_presence(
+        &mut self,
+        prompt: &Prompt,
+        event: &'static str,
+    ) -> Result<(), Status> {
+        match self.approver.ask(prompt) {
+            Ok(_) => Ok(()),
+            Err(r) => {
+                self.audit(AuditEvent::new(event, prompt.rp_id.as_deref(), outcome(r)));
+                Err(refusal(r))
+            }
+        }
+    }
+
     /// Processes one CTAPHID_CBOR message; the answer is the status byte followed by the
     /// CBOR body (§8 "Responses").
     pub fn process(&mut self, message: &[u8]) -> Vec<u8> {
@@ -317,10 +332,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
     /// The "within 10 s of power-up" rule of §6.6 is replaced by the explicit approval
     /// prompt that names the consequence (docs/DESIGN.md).
     fn reset(&mut self) -> Result<(), Status> {
-        if let Err(r) = self.approver.ask(&Prompt::new(Operation::Reset)) {
-            self.audit(AuditEvent::new("reset", None, outcome(r)));
-            return Err(refusal(r));
-        }
+        self.ask_presence(&Prompt::new(Operation::Reset), "reset")?;
         self.keys.reset().map_err(key_err)?;
         let secret = fresh_secret()?;
         let key_state = self.keys.state();

@@ -10,7 +10,7 @@ use tpm_passkey_wire::Status;
 
 use crate::approver::{Approver, Operation, Prompt};
 use crate::cred_id;
-use crate::engine::{key_err, now_unix, outcome, refusal, sha256, store_err, Engine};
+use crate::engine::{key_err, now_unix, sha256, store_err, Engine};
 use crate::make_credential::{user_label, Uv, UV_OPTIONAL_WITH_LIST, UV_REQUIRED};
 use crate::pin_protocol::Protocol;
 use crate::store::Credential;
@@ -174,10 +174,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             }
             Uv::Token if up && self.token.take_user_present() => up_done = true,
             _ if up => {
-                if let Err(r) = self.approver.ask(&prompt) {
-                    self.audit(AuditEvent::new("sign_in", Some(&rp_id), outcome(r)));
-                    return Err(refusal(r));
-                }
+                self.ask_presence(&prompt, "sign_in")?;
                 up_done = true;
             }
             _ => {}

@@ -8,9 +8,7 @@ use tpm_passkey_wire::Status;
 
 use crate::approver::{Approver, Operation, Prompt};
 use crate::cred_id::{self, Wrapped};
-use crate::engine::{
-    key_err, now_unix, outcome, refusal, sha256, store_err, Engine, MAX_DISCOVERABLE,
-};
+use crate::engine::{key_err, now_unix, refusal, sha256, store_err, Engine, MAX_DISCOVERABLE};
 use crate::pin_protocol::Protocol;
 use crate::secret::random;
 use crate::store::Credential;
@@ -157,12 +155,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             Uv::BuiltIn => pin = Some(self.built_in_uv(prompt)?),
             // A token from our own UV prompt already carries the user's presence.
             Uv::Token if self.token.take_user_present() => {}
-            _ => {
-                if let Err(r) = self.approver.ask(&prompt) {
-                    self.audit(AuditEvent::new("register", Some(&rp_id), outcome(r)));
-                    return Err(refusal(r));
-                }
-            }
+            _ => self.ask_presence(&prompt, "register")?,
         }
 
         // Extensions (§12.1 credProtect, §12.5 hmac-secret, §12.4 minPinLength).

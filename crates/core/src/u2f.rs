@@ -10,7 +10,7 @@ use tpm_passkey_wire::u2f::{self, sw, AuthenticateMode, U2fRequest};
 
 use crate::approver::{Approver, Operation, Prompt};
 use crate::cred_id;
-use crate::engine::{key_err, outcome, sha256, Engine};
+use crate::engine::{key_err, sha256, Engine};
 use crate::{AuditEvent, KeyStore};
 
 fn with_sw(mut data: Vec<u8>, status: u16) -> Vec<u8> {
@@ -56,8 +56,10 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
     /// Register, §4.3: a user-presence key, its handle, a self-signed certificate, and the
     /// signature over 0x00 || application || challenge || key handle || public key.
     fn u2f_register(&mut self, challenge: &[u8; 32], application: &[u8; 32]) -> Vec<u8> {
-        if let Err(r) = self.approver.ask(&Prompt::new(Operation::U2fRegister)) {
-            self.audit(AuditEvent::new("u2f_register", None, outcome(r)));
+        if self
+            .ask_presence(&Prompt::new(Operation::U2fRegister), "u2f_register")
+            .is_err()
+        {
             return status(sw::CONDITIONS_NOT_SATISFIED);
         }
         let made = (|| {
@@ -107,8 +109,10 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         let flags = match mode {
             AuthenticateMode::CheckOnly => return status(sw::CONDITIONS_NOT_SATISFIED),
             AuthenticateMode::EnforceUserPresence => {
-                if let Err(r) = self.approver.ask(&Prompt::new(Operation::U2fSignIn)) {
-                    self.audit(AuditEvent::new("u2f_sign_in", None, outcome(r)));
+                if self
+                    .ask_presence(&Prompt::new(Operation::U2fSignIn), "u2f_sign_in")
+                    .is_err()
+                {
                     return status(sw::CONDITIONS_NOT_SATISFIED);
                 }
                 0x01

@@ -50,13 +50,7 @@ impl SocketTransport {
                                 .name("hid-conn".into())
                                 .spawn(move || serve_connection(conn, backend, &stop));
                         }
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                std::io::ErrorKind::WouldBlock
-                                    | std::io::ErrorKind::TimedOut
-                                    | std::io::ErrorKind::Interrupted
-                            ) => {}
+                        Err(e) if no_data_yet(&e) => {}
                         Err(e) => {
                             tracing::error!(error = %e, "HID socket accept failed");
                             std::thread::sleep(Duration::from_millis(200));
@@ -87,6 +81,16 @@ impl Drop for SocketTransport {
     }
 }
 
+/// A read or accept that timed out or was interrupted: try again.
+fn no_data_yet(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
+}
+
 fn serve_connection<B: Backend + ?Sized>(conn: Socket, backend: Arc<B>, stop: &AtomicBool) {
     let mut device = Device::new(backend);
     let mut conn = conn;
@@ -103,16 +107,7 @@ fn serve_connection<B: Backend + ?Sized>(conn: Socket, backend: Arc<B>, stop: &A
                 tracing::debug!(len = n, "dropped a datagram that is not one 64-byte report");
                 Vec::new()
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                Vec::new()
-            }
+            Err(e) if no_data_yet(&e) => Vec::new(),
             Err(_) => break,
         };
         out.extend(device.poll());

@@ -17,10 +17,20 @@ fn enc(v: &Value) -> Vec<u8> {
     out
 }
 
-/// credentialManagement with a fresh cm token.
-fn cm(e: &mut TestEngine, sub: u8, params: Option<Value>) -> Result<Value, Status> {
-    let t = token(e, 2, "1234", Some(0x04), None).unwrap();
-    let mut msg = vec![sub];
+/// Sends `cmd` (credentialManagement or authenticatorConfig) with subcommand `sub`,
+/// authenticated by a fresh token with `permission` over `prefix || sub || params` (§6.8,
+/// §6.11).
+fn authorized(
+    e: &mut TestEngine,
+    cmd: u8,
+    permission: u64,
+    prefix: &[u8],
+    sub: u8,
+    params: Option<Value>,
+) -> Result<Value, Status> {
+    let t = token(e, 2, "1234", Some(permission), None).unwrap();
+    let mut msg = prefix.to_vec();
+    msg.push(sub);
     if let Some(p) = &params {
         msg.extend(enc(p));
     }
@@ -33,7 +43,12 @@ fn cm(e: &mut TestEngine, sub: u8, params: Option<Value>) -> Result<Value, Statu
     if let Some(p) = params {
         m.push((Value::from(2), p));
     }
-    call(e, 0x0a, Some(Value::Map(m)))
+    call(e, cmd, Some(Value::Map(m)))
+}
+
+/// credentialManagement with a fresh cm token.
+fn cm(e: &mut TestEngine, sub: u8, params: Option<Value>) -> Result<Value, Status> {
+    authorized(e, 0x0a, 0x04, &[], sub, params)
 }
 
 fn register(e: &mut TestEngine, rp: &str, user: u8) -> Vec<u8> {
@@ -148,23 +163,10 @@ fn credential_management_requires_a_cm_token() {
     assert_eq!(r.err(), Some(Status::PinAuthInvalid));
 }
 
+/// authenticatorConfig with a fresh acfg token (message prefix: 32 × 0xff || 0x0d).
 fn config(e: &mut TestEngine, sub: u8, params: Option<Value>) -> Result<Value, Status> {
-    let t = token(e, 2, "1234", Some(0x20), None).unwrap();
-    let mut msg = vec![0xffu8; 32];
-    msg.extend([0x0d, sub]);
-    if let Some(p) = &params {
-        msg.extend(enc(p));
-    }
-    let auth = authenticate(2, &t, &msg);
-    let mut m = vec![
-        (Value::from(1), Value::from(sub)),
-        (Value::from(3), Value::from(2)),
-        (Value::from(4), bytes(&auth)),
-    ];
-    if let Some(p) = params {
-        m.push((Value::from(2), p));
-    }
-    call(e, 0x0d, Some(Value::Map(m)))
+    let prefix = [[0xffu8; 32].as_slice(), &[0x0d]].concat();
+    authorized(e, 0x0d, 0x20, &prefix, sub, params)
 }
 
 #[test]

@@ -136,32 +136,40 @@ impl Daemon {
             .collect()
     }
 
-    /// Stops the daemon with SIGTERM, as systemd does, and waits for it.
+    /// Stops the daemon with SIGTERM, as systemd does, waits for it, and checks that it
+    /// exited cleanly.
     pub fn stop(&mut self) {
+        if let Some(status) = self.terminate(Duration::from_secs(20)) {
+            assert!(
+                status.success(),
+                "daemon exit status {status}:\n{}",
+                self.log()
+            );
+        }
+    }
+
+    /// Kills the agent, sends the daemon SIGTERM and waits up to `patience` for it (then
+    /// SIGKILL). The daemon's exit status, if it exited on its own.
+    fn terminate(&mut self, patience: Duration) -> Option<std::process::ExitStatus> {
         if let Some(mut a) = self.agent.take() {
             let _ = a.kill();
             let _ = a.wait();
         }
-        if let Some(mut d) = self.daemon.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(d.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = d.try_wait() {
-                    assert!(
-                        status.success(),
-                        "daemon exit status {status}:\n{}",
-                        self.log()
-                    );
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
+        let mut d = self.daemon.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(d.id().to_string())
+            .status();
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = d.try_wait() {
+                return Some(status);
             }
-            let _ = d.kill();
-            panic!("daemon ignored SIGTERM:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = d.kill();
+        let _ = d.wait();
+        panic!("daemon ignored SIGTERM:\n{}", self.log());
     }
 
     /// Runs one scenario of tests/python/fido2_e2e.py (or another script) against us.
@@ -192,21 +200,17 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if let Some(mut a) = self.agent.take() {
-            let _ = a.kill();
-            let _ = a.wait();
-        }
-        if let Some(mut d) = self.daemon.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(d.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline && d.try_wait().ok().flatten().is_none() {
-                std::thread::sleep(Duration::from_millis(50));
+        if !std::thread::panicking() {
+            self.terminate(Duration::from_secs(10));
+        } else {
+            // Already failing: no second panic, just make sure nothing is left running.
+            for mut child in [self.agent.take(), self.daemon.take()]
+                .into_iter()
+                .flatten()
+            {
+                let _ = child.kill();
+                let _ = child.wait();
             }
-            let _ = d.kill();
-            let _ = d.wait();
         }
     }
 }
