@@ -298,6 +298,13 @@ def scenario_timeout():
         assert e.code == CtapError.ERR.USER_ACTION_TIMEOUT, e.code
 
 
+def scenario_wink():
+    """CTAPHID_WINK reaches the approval agent."""
+    dev = device()
+    assert dev.capabilities & CAPABILITY.WINK
+    dev.wink()
+
+
 SCENARIOS = {name[len("scenario_"):]: f for name, f in globals().items() if name.startswith("scenario_")}
 
 if __name__ == "__main__":

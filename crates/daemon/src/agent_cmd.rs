@@ -93,6 +93,11 @@ pub fn run(args: &AgentArgs) -> Result<(), Box<dyn std::error::Error>> {
                     .as_bytes(),
                 )?;
             }
+            DaemonMessage::Wink => {
+                let mut out = stdout.lock();
+                writeln!(out, "{}", serde_json::json!({ "wink": true }))?;
+                out.flush()?;
+            }
             DaemonMessage::Error { message } => return Err(message.into()),
             _ => {}
         }

@@ -75,6 +75,16 @@ impl AgentHub {
         true
     }
 
+    /// Tells the agent a client asked the authenticator to identify itself (CTAPHID_WINK).
+    pub fn wink(&self) {
+        let mut hub = self.lock();
+        if let Some(agent) = &mut hub.agent {
+            let _ = agent
+                .writer
+                .write_all(encode(&DaemonMessage::Wink).as_bytes());
+        }
+    }
+
     pub fn has_agent(&self) -> bool {
         self.lock().agent.is_some()
     }

@@ -47,6 +47,7 @@ pub struct EngineHandle {
     busy: Arc<AtomicBool>,
     /// Whether CTAP1/U2F is offered now (alwaysUv off), for CTAPHID_INIT's NMSG flag.
     u2f: Arc<AtomicBool>,
+    hub: Arc<AgentHub>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -57,12 +58,13 @@ impl EngineHandle {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let busy = Arc::new(AtomicBool::new(false));
         let busy2 = busy.clone();
+        let hub2 = hub.clone();
         let u2f = Arc::new(AtomicBool::new(false));
         let u2f2 = u2f.clone();
         let thread = std::thread::Builder::new()
             .name("engine".into())
             .spawn(move || {
-                let engine = match open(&config, hub.clone()) {
+                let engine = match open(&config, hub2.clone()) {
                     Ok(e) => {
                         u2f2.store(e.u2f_enabled(), Ordering::SeqCst);
                         let _ = ready_tx.send(Ok(()));
@@ -73,7 +75,7 @@ impl EngineHandle {
                         return;
                     }
                 };
-                serve(engine, rx, &busy2, &u2f2, &config, &hub);
+                serve(engine, rx, &busy2, &u2f2, &config, &hub2);
             })
             .map_err(|e| format!("cannot start the engine thread: {e}"))?;
         ready_rx
@@ -83,6 +85,7 @@ impl EngineHandle {
             tx: Mutex::new(tx),
             busy,
             u2f,
+            hub,
             thread: Mutex::new(Some(thread)),
         }))
     }
@@ -143,6 +146,10 @@ impl Backend for EngineHandle {
             capability::NMSG
         };
         capability::CBOR | capability::WINK | nmsg
+    }
+
+    fn wink(&self) {
+        self.hub.wink();
     }
 }
 

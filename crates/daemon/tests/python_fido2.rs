@@ -158,3 +158,14 @@ fn an_unanswered_prompt_times_out() {
     let d = Daemon::start_with_timeout(Agent::None, 2);
     d.assert_python("fido2_e2e.py", "timeout");
 }
+
+/// CTAPHID_WINK is passed to the approval agent (the app flashes its window).
+#[test]
+fn wink_reaches_the_agent() {
+    let d = Daemon::start(Agent::ApproveAll);
+    d.assert_python("fido2_e2e.py", "wink");
+    common::wait_for(
+        || d.agent_lines().iter().any(|l| l["wink"] == true),
+        "the wink at the agent",
+    );
+}

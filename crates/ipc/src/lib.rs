@@ -94,6 +94,8 @@ pub enum DaemonMessage {
         credentials: u64,
         agent: bool,
     },
+    /// CTAPHID_WINK from a client: "show yourself" (the app flashes its window).
+    Wink,
     Ok,
     Error {
         message: String,

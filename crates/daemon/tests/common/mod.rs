@@ -129,6 +129,14 @@ impl Daemon {
 
     /// The prompts the agent saw, one JSON object each.
     pub fn prompts(&self) -> Vec<serde_json::Value> {
+        self.agent_lines()
+            .into_iter()
+            .filter(|l| l.get("prompt").is_some())
+            .collect()
+    }
+
+    /// Everything the agent printed, one JSON object per line.
+    pub fn agent_lines(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.dir.path().join("agent.jsonl"))
             .unwrap_or_default()
             .lines()
