@@ -333,6 +333,12 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
     /// prompt that names the consequence (docs/DESIGN.md).
     fn reset(&mut self) -> Result<(), Status> {
         self.ask_presence(&Prompt::new(Operation::Reset), "reset")?;
+        self.erase_all()
+    }
+
+    /// Cryptographic erasure: the key store forgets the PIN and its root, the store is
+    /// emptied in one transaction, and every piece of session state is dropped.
+    pub(crate) fn erase_all(&mut self) -> Result<(), Status> {
         self.keys.reset().map_err(key_err)?;
         let secret = fresh_secret()?;
         let key_state = self.keys.state();

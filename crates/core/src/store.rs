@@ -13,6 +13,7 @@ mod audit_log;
 mod credentials;
 mod migrations;
 
+pub use audit_log::AuditRecord;
 pub use credentials::Credential;
 
 #[derive(Debug, thiserror::Error)]

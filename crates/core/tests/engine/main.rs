@@ -6,6 +6,7 @@
 mod ceremonies;
 mod harness;
 mod info_and_pin;
+mod manage;
 mod management;
 mod robustness;
 mod u2f;
