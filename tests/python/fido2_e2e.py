@@ -255,6 +255,11 @@ def scenario_persist_register():
         f.write(bytes(cred))
 
 
+def scenario_register_only():
+    """Register one discoverable passkey; the PIN was set beforehand (by the CLI)."""
+    register(client(device(), PinOnly(PIN)), Fido2Server(RP), b"user-c", "cli", rk=True)
+
+
 def scenario_persist_authenticate():
     """Second half, after the daemon restarted: the PIN and the credential are still there."""
     from fido2.webauthn import AttestedCredentialData

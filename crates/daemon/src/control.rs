@@ -155,12 +155,9 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
                     })
                 }
             }
-            Ok(ClientMessage::Status) => Some(engine.status().unwrap_or(DaemonMessage::Error {
+            Ok(request) => Some(engine.manage(request).unwrap_or(DaemonMessage::Error {
                 message: "the engine is not responding".into(),
             })),
-            Ok(_) => Some(DaemonMessage::Error {
-                message: "not supported yet".into(),
-            }),
         };
         // Lines may carry a PIN (an agent's answer): wipe the buffer after each.
         zeroize::Zeroize::zeroize(&mut line);

@@ -10,9 +10,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tpm_passkey_core::wire::ctaphid::{capability, keepalive};
-use tpm_passkey_core::{Engine, KeyStore, Store};
+use tpm_passkey_core::{Engine, Store};
 use tpm_passkey_hid::{Backend, Job, MessageKind};
-use tpm_passkey_ipc::DaemonMessage;
+use tpm_passkey_ipc::{ClientMessage, DaemonMessage};
 use tpm_passkey_tpm::{OwnerAuth, OwnerAuthStore, TctiChoice, TpmKeyStore};
 
 use crate::agent_hub::AgentHub;
@@ -25,7 +25,8 @@ enum Work {
         reply: mpsc::Sender<Vec<u8>>,
         signals: JobSignals,
     },
-    Status {
+    Manage {
+        request: ClientMessage,
         reply: mpsc::Sender<DaemonMessage>,
     },
     Stop,
@@ -94,9 +95,11 @@ impl EngineHandle {
         self.tx.lock().map(|tx| tx.send(w).is_ok()).unwrap_or(false)
     }
 
-    pub fn status(&self) -> Option<DaemonMessage> {
+    /// Has the engine thread answer a control-socket request (after any CTAP request in
+    /// flight).
+    pub fn manage(&self, request: ClientMessage) -> Option<DaemonMessage> {
         let (reply, rx) = mpsc::channel();
-        if !self.send(Work::Status { reply }) {
+        if !self.send(Work::Manage { request, reply }) {
             return None;
         }
         rx.recv_timeout(Duration::from_secs(60)).ok()
@@ -210,14 +213,13 @@ fn serve(
                 busy.store(false, Ordering::SeqCst);
                 let _ = reply.send(response);
             }
-            Work::Status { reply } => {
-                let _ = reply.send(DaemonMessage::Status {
-                    simulated: config.simulated,
-                    tcti: config.tcti.as_str().to_owned(),
-                    pin_set: engine.keys_mut().pin_is_set(),
-                    credentials: engine.store().credential_count().unwrap_or(0),
-                    agent: hub.has_agent(),
-                });
+            Work::Manage { request, reply } => {
+                let _ = reply.send(crate::manage::answer(
+                    &mut engine,
+                    request,
+                    config,
+                    hub.has_agent(),
+                ));
             }
             Work::Stop => break,
         }

@@ -8,9 +8,12 @@
 
 mod agent_hub;
 mod approver;
+mod cli;
 mod control;
+mod control_client;
 mod daemon_cmd;
 mod engine_thread;
+mod manage;
 mod tpm_choice;
 mod tpm_cmd;
 
@@ -34,6 +37,21 @@ struct Cli {
 enum Command {
     /// Run the authenticator.
     Daemon(daemon_cmd::DaemonArgs),
+    /// Is the daemon running, which TPM, PIN state, settings.
+    Status(cli::ReadArgs),
+    /// The passkeys on this authenticator.
+    List(cli::ReadArgs),
+    /// Delete one passkey (needs the PIN).
+    Delete(cli::DeleteArgs),
+    /// Set or change the PIN.
+    #[command(subcommand)]
+    Pin(cli::PinCommand),
+    /// Always require the PIN; minimum PIN length.
+    Settings(cli::SettingsArgs),
+    /// Erase every passkey and the PIN (needs the PIN and --yes).
+    Reset(cli::ResetArgs),
+    /// The latest approvals, denials, PIN failures and management actions.
+    Audit(cli::AuditArgs),
     /// Show the TPM in use and run a create/sign/verify self-test.
     Tpm(tpm_cmd::TpmArgs),
     /// Answer every approval prompt from a script (tests and automation only).
@@ -52,6 +70,13 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Daemon(args) => daemon_cmd::run(&args),
+        Command::Status(args) => cli::status(&args),
+        Command::List(args) => cli::list(&args),
+        Command::Delete(args) => cli::delete(&args),
+        Command::Pin(cmd) => cli::pin(&cmd),
+        Command::Settings(args) => cli::settings(&args),
+        Command::Reset(args) => cli::reset(&args),
+        Command::Audit(args) => cli::audit(&args),
         Command::Tpm(args) => tpm_cmd::run(&args),
         #[cfg(feature = "scripted-agent")]
         Command::Agent(args) => agent_cmd::run(&args),

@@ -52,6 +52,59 @@ pub enum ClientMessage {
         pin: Option<String>,
     },
     Status,
+    ListPasskeys,
+    /// `id` is the credential id in hex, as [`PasskeyView::id`].
+    DeletePasskey {
+        id: String,
+        pin: Option<String>,
+    },
+    SetPin {
+        pin: String,
+    },
+    ChangePin {
+        old: String,
+        new: String,
+    },
+    /// Erase every passkey and the PIN. The client has asked the user to confirm.
+    Reset {
+        pin: Option<String>,
+    },
+    SetSettings {
+        always_uv: Option<bool>,
+        min_pin_length: Option<u8>,
+        pin: Option<String>,
+    },
+    AuditTail {
+        limit: u32,
+    },
+}
+
+/// One passkey, without key material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyView {
+    pub id: String,
+    pub rp_id: String,
+    pub rp_name: Option<String>,
+    pub user_name: Option<String>,
+    pub user_display_name: Option<String>,
+    /// Unix seconds.
+    pub created: i64,
+    pub last_used: Option<i64>,
+    pub sign_count: u32,
+    pub pin_bound: bool,
+    pub cred_protect: u8,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub seq: i64,
+    /// Unix seconds.
+    pub time: i64,
+    pub event: String,
+    pub rp_id: Option<String>,
+    pub detail: Option<String>,
+    pub outcome: String,
 }
 
 /// What a prompt asks, as an agent shows it.
@@ -91,12 +144,23 @@ pub enum DaemonMessage {
         simulated: bool,
         tcti: String,
         pin_set: bool,
+        /// Wrong PINs the TPM still allows (None without a PIN).
+        pin_retries: Option<u8>,
+        always_uv: bool,
+        min_pin_length: u8,
         credentials: u64,
         agent: bool,
+    },
+    Passkeys {
+        passkeys: Vec<PasskeyView>,
+    },
+    Audit {
+        records: Vec<AuditView>,
     },
     /// CTAPHID_WINK from a client: "show yourself" (the app flashes its window).
     Wink,
     Ok,
+    /// The request was refused; `message` says why and what to do.
     Error {
         message: String,
     },

@@ -1,0 +1,395 @@
+//! The management commands: `status`, `list`, `delete`, `pin set|change`, `settings`,
+//! `reset`, `audit`. Each talks to the running daemon over the control socket; read
+//! commands take `--json`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use tpm_passkey_ipc::{ClientMessage, DaemonMessage};
+use zeroize::Zeroize;
+
+use crate::control_client::{control_path, CliResult, Client};
+use crate::tpm_choice::SIMULATED_WARNING;
+
+#[derive(Debug, Args)]
+pub struct Conn {
+    /// Control socket [default: $XDG_RUNTIME_DIR/tpm-passkey/control.sock].
+    #[arg(long, global = true)]
+    control: Option<PathBuf>,
+}
+
+impl Conn {
+    fn client(&self) -> CliResult<Client> {
+        Client::connect(&control_path(self.control.as_deref())?)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    #[command(flatten)]
+    conn: Conn,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    read: ReadArgs,
+    /// How many of the latest records.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct PinSource {
+    /// Read the PIN from the first line of FILE instead of asking.
+    #[arg(long, value_name = "FILE")]
+    pin_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    conn: Conn,
+    #[command(flatten)]
+    pin: PinSource,
+    /// The passkey's id, as `tpm-passkey list` shows it (a unique prefix is enough).
+    id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinCommand {
+    /// Set the first PIN.
+    Set {
+        #[command(flatten)]
+        conn: Conn,
+        /// Read the new PIN from FILE.
+        #[arg(long, value_name = "FILE")]
+        new_pin_file: Option<PathBuf>,
+    },
+    /// Change the PIN (the TPM checks the current one).
+    Change {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        pin: PinSource,
+        /// Read the new PIN from FILE.
+        #[arg(long, value_name = "FILE")]
+        new_pin_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    #[command(flatten)]
+    conn: Conn,
+    #[command(flatten)]
+    pin: PinSource,
+    /// Require user verification (the PIN) for every passkey: on or off.
+    #[arg(long, value_parser = ["on", "off"])]
+    always_uv: Option<String>,
+    /// Minimum PIN length (can only go up).
+    #[arg(long)]
+    min_pin_length: Option<u8>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    #[command(flatten)]
+    conn: Conn,
+    #[command(flatten)]
+    pin: PinSource,
+    /// Confirm that every passkey and the PIN are to be erased, for good.
+    #[arg(long)]
+    yes: bool,
+}
+
+/// A PIN from `file`, else typed at the terminal without echo.
+fn read_pin(file: Option<&PathBuf>, prompt: &str) -> CliResult<String> {
+    match file {
+        Some(f) => Ok(std::fs::read_to_string(f)
+            .map_err(|e| format!("cannot read {}: {e}", f.display()))?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned()),
+        None => rpassword::prompt_password(prompt).map_err(|e| {
+            format!("cannot read a PIN from the terminal ({e}); use --pin-file").into()
+        }),
+    }
+}
+
+/// The PIN when the daemon says one is set, for actions that lower protection.
+fn pin_if_set(client: &mut Client, source: &PinSource) -> CliResult<Option<String>> {
+    match client.call(&ClientMessage::Status)? {
+        DaemonMessage::Status { pin_set: true, .. } => {
+            Ok(Some(read_pin(source.pin_file.as_ref(), "PIN: ")?))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> CliResult {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// "2026-11-22 23:01" (UTC) from Unix seconds.
+pub fn utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+pub fn status(args: &ReadArgs) -> CliResult {
+    let s = args.conn.client()?.call(&ClientMessage::Status)?;
+    if args.json {
+        return print_json(&s);
+    }
+    let DaemonMessage::Status {
+        simulated,
+        tcti,
+        pin_set,
+        pin_retries,
+        always_uv,
+        min_pin_length,
+        credentials,
+        agent,
+    } = s
+    else {
+        return Err("unexpected answer from the daemon".into());
+    };
+    if simulated {
+        println!("WARNING: {SIMULATED_WARNING}");
+    }
+    let pin = match (pin_set, pin_retries) {
+        (false, _) => "not set (`tpm-passkey pin set`)".to_owned(),
+        (true, Some(n)) => format!("set, {n} attempts left"),
+        (true, None) => "set".to_owned(),
+    };
+    println!("daemon     running");
+    println!("TPM        {tcti}");
+    println!("PIN        {pin}");
+    println!("passkeys   {credentials}");
+    println!("always UV  {}", if always_uv { "on" } else { "off" });
+    println!("min PIN    {min_pin_length}");
+    println!(
+        "approvals  {}",
+        if agent {
+            "app connected"
+        } else {
+            "no app connected: requests will time out"
+        }
+    );
+    Ok(())
+}
+
+pub fn list(args: &ReadArgs) -> CliResult {
+    let DaemonMessage::Passkeys { passkeys } =
+        args.conn.client()?.call(&ClientMessage::ListPasskeys)?
+    else {
+        return Err("unexpected answer from the daemon".into());
+    };
+    if args.json {
+        return print_json(&passkeys);
+    }
+    if passkeys.is_empty() {
+        println!("no passkeys yet: sign up on a website and choose \"passkey\", or use `tpm-passkey status` to check the setup");
+        return Ok(());
+    }
+    let rows: Vec<[String; 5]> = passkeys
+        .iter()
+        .map(|p| {
+            let user = match (&p.user_name, &p.user_display_name) {
+                (Some(n), Some(d)) if n != d => format!("{n} ({d})"),
+                (Some(n), _) => n.clone(),
+                (None, Some(d)) => d.clone(),
+                (None, None) => "-".into(),
+            };
+            [
+                p.rp_id.clone(),
+                user,
+                utc(p.created),
+                p.last_used.map_or("never".into(), utc),
+                p.id[..16].to_owned(),
+            ]
+        })
+        .collect();
+    let header = ["SITE", "USER", "CREATED (UTC)", "LAST USED", "ID"];
+    let widths: Vec<usize> = (0..5)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: [&str; 5]| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header);
+    for r in &rows {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+    }
+    Ok(())
+}
+
+pub fn audit(args: &AuditArgs) -> CliResult {
+    let DaemonMessage::Audit { records } = args
+        .read
+        .conn
+        .client()?
+        .call(&ClientMessage::AuditTail { limit: args.limit })?
+    else {
+        return Err("unexpected answer from the daemon".into());
+    };
+    if args.read.json {
+        return print_json(&records);
+    }
+    for r in records {
+        let site = r.rp_id.as_deref().unwrap_or("-");
+        let detail = r.detail.map(|d| format!("  ({d})")).unwrap_or_default();
+        println!(
+            "{}  {:<13} {:<10} {site}{detail}",
+            utc(r.time),
+            r.event,
+            r.outcome
+        );
+    }
+    Ok(())
+}
+
+pub fn delete(args: &DeleteArgs) -> CliResult {
+    let mut client = args.conn.client()?;
+    let DaemonMessage::Passkeys { passkeys } = client.call(&ClientMessage::ListPasskeys)? else {
+        return Err("unexpected answer from the daemon".into());
+    };
+    let wanted = args.id.to_ascii_lowercase();
+    let matches: Vec<_> = passkeys
+        .iter()
+        .filter(|p| p.id.starts_with(&wanted))
+        .collect();
+    let target = match matches.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(format!("no passkey with id {} (see `tpm-passkey list`)", args.id).into())
+        }
+        _ => {
+            return Err(format!(
+                "{} passkeys start with {}; give more of the id",
+                matches.len(),
+                args.id
+            )
+            .into())
+        }
+    };
+    let mut pin = pin_if_set(&mut client, &args.pin)?;
+    let r = client.call(&ClientMessage::DeletePasskey {
+        id: target.id.clone(),
+        pin: pin.clone(),
+    });
+    pin.zeroize();
+    r?;
+    println!(
+        "deleted the passkey for {} ({})",
+        target.rp_id,
+        target.user_name.as_deref().unwrap_or("-")
+    );
+    Ok(())
+}
+
+pub fn pin(cmd: &PinCommand) -> CliResult {
+    match cmd {
+        PinCommand::Set { conn, new_pin_file } => {
+            let mut pin = read_pin(new_pin_file.as_ref(), "New PIN: ")?;
+            if new_pin_file.is_none() {
+                let mut again = read_pin(None, "New PIN again: ")?;
+                let same = again == pin;
+                again.zeroize();
+                if !same {
+                    pin.zeroize();
+                    return Err("the two PINs differ; nothing changed".into());
+                }
+            }
+            let r = conn
+                .client()?
+                .call(&ClientMessage::SetPin { pin: pin.clone() });
+            pin.zeroize();
+            r?;
+            println!("PIN set: the TPM now enforces it");
+        }
+        PinCommand::Change {
+            conn,
+            pin,
+            new_pin_file,
+        } => {
+            let old = read_pin(pin.pin_file.as_ref(), "Current PIN: ")?;
+            let new = read_pin(new_pin_file.as_ref(), "New PIN: ")?;
+            let mut msg = ClientMessage::ChangePin { old, new };
+            let r = conn.client()?.call(&msg);
+            if let ClientMessage::ChangePin { old, new } = &mut msg {
+                old.zeroize();
+                new.zeroize();
+            }
+            r?;
+            println!("PIN changed");
+        }
+    }
+    Ok(())
+}
+
+pub fn settings(args: &SettingsArgs) -> CliResult {
+    let mut client = args.conn.client()?;
+    let always_uv = args.always_uv.as_deref().map(|v| v == "on");
+    let mut pin = if always_uv == Some(false) {
+        pin_if_set(&mut client, &args.pin)?
+    } else {
+        None
+    };
+    let r = client.call(&ClientMessage::SetSettings {
+        always_uv,
+        min_pin_length: args.min_pin_length,
+        pin: pin.clone(),
+    });
+    pin.zeroize();
+    r?;
+    println!("settings saved");
+    Ok(())
+}
+
+pub fn reset(args: &ResetArgs) -> CliResult {
+    if !args.yes {
+        return Err(
+            "reset erases every passkey and the PIN, for good; run again with --yes to confirm"
+                .into(),
+        );
+    }
+    let mut client = args.conn.client()?;
+    let mut pin = pin_if_set(&mut client, &args.pin)?;
+    let r = client.call(&ClientMessage::Reset { pin: pin.clone() });
+    pin.zeroize();
+    r?;
+    println!("erased: every passkey and the PIN are gone");
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! The management CLI against a running daemon (on its own swtpm): status, PIN, list,
+//! delete, settings, audit, reset, with text and --json output, and the errors a user sees.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{Agent, Daemon, PIN};
+
+fn cli(d: &Daemon, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tpm-passkey"))
+        .args(args)
+        .arg("--control")
+        .arg(d.control())
+        .output()
+        .unwrap()
+}
+
+fn ok(d: &Daemon, args: &[&str]) -> String {
+    let out = cli(d, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(d: &Daemon, args: &[&str]) -> String {
+    let out = cli(d, args);
+    assert!(
+        !out.status.success(),
+        "{args:?} succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn json(d: &Daemon, args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&ok(d, args)).unwrap()
+}
+
+#[test]
+fn manage_the_authenticator_from_the_command_line() {
+    let d = Daemon::start(Agent::ApproveAll);
+    let pin = d.dir.path().join("pin");
+    let wrong = d.dir.path().join("wrong");
+    std::fs::write(&wrong, "0000\n").unwrap();
+    let (pin, wrong) = (pin.to_str().unwrap(), wrong.to_str().unwrap());
+
+    let s = json(&d, &["status", "--json"]);
+    assert_eq!(
+        (s["simulated"].as_bool(), s["pin_set"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let text = ok(&d, &["status"]);
+    assert!(
+        text.starts_with("WARNING: simulated TPM — not hardware-protected"),
+        "{text}"
+    );
+    assert!(text.contains("PIN        not set"), "{text}");
+
+    let short = d.dir.path().join("short");
+    std::fs::write(&short, "12\n").unwrap();
+    let err = fails(
+        &d,
+        &["pin", "set", "--new-pin-file", short.to_str().unwrap()],
+    );
+    assert!(err.contains("the PIN must be 4 to 63 bytes long"), "{err}");
+    ok(&d, &["pin", "set", "--new-pin-file", pin]);
+    let err = fails(&d, &["pin", "set", "--new-pin-file", pin]);
+    assert!(err.contains("pin change"), "{err}");
+    assert_eq!(json(&d, &["status", "--json"])["pin_retries"], 8);
+
+    d.assert_python("fido2_e2e.py", "register_only");
+    let list = json(&d, &["list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["rp_id"], "example.com");
+    assert_eq!(list[0]["user_name"], "cli");
+    assert_eq!(list[0]["pin_bound"], true);
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    let text = ok(&d, &["list"]);
+    assert!(text.lines().next().unwrap().starts_with("SITE"), "{text}");
+    assert!(
+        text.contains("example.com") && text.contains(&id[..16]),
+        "{text}"
+    );
+
+    // Deleting needs the right PIN; a wrong one costs a TPM retry, and says so.
+    let err = fails(&d, &["delete", &id[..10], "--pin-file", wrong]);
+    assert!(err.contains("wrong PIN: 7 attempts left"), "{err}");
+    assert_eq!(json(&d, &["status", "--json"])["pin_retries"], 7);
+    let err = fails(&d, &["delete", "ffff", "--pin-file", pin]);
+    assert!(err.contains("no passkey with id ffff"), "{err}");
+    let text = ok(&d, &["delete", &id[..10], "--pin-file", pin]);
+    assert!(
+        text.contains("deleted the passkey for example.com (cli)"),
+        "{text}"
+    );
+    assert!(ok(&d, &["list"]).starts_with("no passkeys yet"));
+    assert_eq!(
+        json(&d, &["status", "--json"])["pin_retries"],
+        8,
+        "the right PIN restored them"
+    );
+
+    // Settings: the minimum only goes up; alwaysUv off needs the PIN.
+    let err = fails(&d, &["settings", "--min-pin-length", "3"]);
+    assert!(err.contains("minimum length can only go up"), "{err}");
+    ok(&d, &["settings", "--always-uv", "off", "--pin-file", pin]);
+    assert_eq!(json(&d, &["status", "--json"])["always_uv"], false);
+
+    let audit = json(&d, &["audit", "--json"]);
+    let events: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["event"].as_str().unwrap())
+        .collect();
+    for e in ["pin_set", "register", "delete", "config"] {
+        assert!(events.contains(&e), "{e} missing from {events:?}");
+    }
+    assert!(audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["outcome"] == "wrong_pin"));
+    assert!(ok(&d, &["audit"]).contains("register"));
+
+    let err = fails(&d, &["reset"]);
+    assert!(err.contains("--yes"), "{err}");
+    ok(&d, &["reset", "--yes", "--pin-file", pin]);
+    let s = json(&d, &["status", "--json"]);
+    assert_eq!(
+        (s["pin_set"].as_bool(), s["credentials"].as_u64()),
+        (Some(false), Some(0))
+    );
+    assert_eq!(PIN, "4711");
+}
+
+#[test]
+fn a_stopped_daemon_is_a_clear_error() {
+    let mut d = Daemon::start(Agent::None);
+    d.stop();
+    let err = fails(&d, &["status"]);
+    assert!(err.contains("the daemon is not running"), "{err}");
+}
