@@ -18,6 +18,14 @@ use crate::agent_hub::AgentHub;
 pub struct JobSignals {
     pub status: Arc<AtomicU8>,
     pub cancel: Arc<AtomicBool>,
+    /// The requesting application: pid and process name, when known.
+    pub client: Option<(u32, String)>,
+}
+
+/// The process name of `pid` (/proc/PID/comm), for the prompt.
+pub fn process_name(pid: u32) -> Option<String> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(comm.trim_end().to_owned()).filter(|c| !c.is_empty())
 }
 
 #[derive(Debug)]
@@ -27,7 +35,7 @@ pub struct HubApprover {
     pub job: Option<JobSignals>,
 }
 
-pub fn view(p: &Prompt) -> PromptView {
+pub fn view(p: &Prompt, client: Option<&(u32, String)>) -> PromptView {
     let operation = serde_json::to_value(p.operation)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -40,6 +48,8 @@ pub fn view(p: &Prompt) -> PromptView {
         pin_required: p.pin_required,
         pin_retries: p.pin_retries,
         pin_was_wrong: p.pin_was_wrong,
+        client_name: client.map(|c| c.1.clone()),
+        client_pid: client.map(|c| c.0),
     }
 }
 
@@ -53,7 +63,8 @@ impl Approver for HubApprover {
         if let Some(s) = status {
             s.store(keepalive::UPNEEDED, Ordering::SeqCst);
         }
-        let answer = self.hub.ask(view(prompt), self.timeout, cancel);
+        let client = self.job.as_ref().and_then(|j| j.client.as_ref());
+        let answer = self.hub.ask(view(prompt, client), self.timeout, cancel);
         if let Some(s) = status {
             s.store(keepalive::PROCESSING, Ordering::SeqCst);
         }

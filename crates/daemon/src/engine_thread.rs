@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use tpm_passkey_core::wire::ctaphid::{capability, keepalive};
 use tpm_passkey_core::{Engine, Store};
-use tpm_passkey_hid::{Backend, Job, MessageKind};
+use tpm_passkey_hid::{Backend, Job, MessageKind, Origin};
 use tpm_passkey_ipc::{ClientMessage, DaemonMessage};
 use tpm_passkey_tpm::{OwnerAuth, OwnerAuthStore, TctiChoice, TpmKeyStore};
 
 use crate::agent_hub::AgentHub;
-use crate::approver::{HubApprover, JobSignals};
+use crate::approver::{process_name, HubApprover, JobSignals};
 
 enum Work {
     Ctap {
@@ -115,7 +115,7 @@ impl EngineHandle {
 }
 
 impl Backend for EngineHandle {
-    fn submit(&self, kind: MessageKind, payload: Vec<u8>) -> Option<Job> {
+    fn submit(&self, kind: MessageKind, payload: Vec<u8>, origin: Origin) -> Option<Job> {
         if self.busy.swap(true, Ordering::SeqCst) {
             return None;
         }
@@ -123,6 +123,7 @@ impl Backend for EngineHandle {
         let signals = JobSignals {
             status: Arc::new(AtomicU8::new(keepalive::PROCESSING)),
             cancel: Arc::new(AtomicBool::new(false)),
+            client: origin.pid.and_then(|pid| Some((pid, process_name(pid)?))),
         };
         let job = Job {
             reply: rx,

@@ -27,6 +27,10 @@ fn pin_credentials_management_and_reset() {
     );
     assert_eq!(prompts[0]["prompt"]["rp_id"], "example.com");
     assert_eq!(prompts[0]["prompt"]["user"], "alice (Alice)");
+    // The prompt names the application that asked (SO_PEERCRED, /proc/PID/comm).
+    let client = prompts[0]["prompt"]["client_name"].as_str().unwrap();
+    assert!(client.starts_with("python"), "{client}");
+    assert!(prompts[0]["prompt"]["client_pid"].as_u64().unwrap() > 1);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use tpm_passkey_wire::ctaphid::{
     self, capability, cmd, err, fragment, keepalive, FrameError, Packet, Reassembly, BROADCAST_CID,
 };
 
-use crate::{Backend, Job, MessageKind};
+use crate::{Backend, Job, MessageKind, Origin};
 
 pub use tpm_passkey_wire::ctaphid::REPORT_LEN;
 
@@ -45,6 +45,7 @@ pub struct Device<B: Backend + ?Sized> {
     receiving: Option<Receiving>,
     running: Option<Running>,
     lock: Option<(u32, Instant)>,
+    origin: Origin,
 }
 
 impl<B: Backend + ?Sized> std::fmt::Debug for Device<B> {
@@ -61,12 +62,18 @@ fn error(cid: u32, code: u8) -> Vec<[u8; REPORT_LEN]> {
 
 impl<B: Backend + ?Sized> Device<B> {
     pub fn new(backend: std::sync::Arc<B>) -> Self {
+        Self::with_origin(backend, Origin::default())
+    }
+
+    /// A device whose messages all come from `origin` (one socket connection).
+    pub fn with_origin(backend: std::sync::Arc<B>, origin: Origin) -> Self {
         Device {
             backend,
             channels: HashSet::new(),
             receiving: None,
             running: None,
             lock: None,
+            origin,
         }
     }
 
@@ -251,7 +258,7 @@ impl<B: Backend + ?Sized> Device<B> {
                 } else {
                     MessageKind::Msg
                 };
-                match self.backend.submit(kind, payload) {
+                match self.backend.submit(kind, payload, self.origin) {
                     Some(job) => {
                         self.running = Some(Running {
                             cid,

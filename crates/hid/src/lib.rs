@@ -34,11 +34,18 @@ pub struct Job {
     pub cancel: Arc<AtomicBool>,
 }
 
+/// Where a message came from, as far as the transport can tell: for the socket transport
+/// the connected peer's pid (SO_PEERCRED), so the approval prompt can name the application.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub pid: Option<u32>,
+}
+
 /// Answers complete CTAPHID messages. Implementations serialise requests across devices:
 /// `submit` returns `None` while another request is in flight (the transport then answers
 /// ERR_CHANNEL_BUSY, §11.2.9.1).
 pub trait Backend: Send + Sync {
-    fn submit(&self, kind: MessageKind, payload: Vec<u8>) -> Option<Job>;
+    fn submit(&self, kind: MessageKind, payload: Vec<u8>, origin: Origin) -> Option<Job>;
     /// CTAPHID_INIT capability flags (§11.2.9.1.3): CBOR, WINK, NMSG.
     fn capabilities(&self) -> u8;
     /// CTAPHID_WINK: draw the user's attention (the approval agent may flash its window).

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use crate::{Backend, Device, REPORT_LEN};
+use crate::{Backend, Device, Origin, REPORT_LEN};
 
 /// A running listener; dropping it stops accepting and removes the socket file.
 #[derive(Debug)]
@@ -92,7 +92,11 @@ fn no_data_yet(e: &std::io::Error) -> bool {
 }
 
 fn serve_connection<B: Backend + ?Sized>(conn: Socket, backend: Arc<B>, stop: &AtomicBool) {
-    let mut device = Device::new(backend);
+    // The client's pid, so that the approval prompt can name the application.
+    let pid = rustix::net::sockopt::socket_peercred(&conn)
+        .ok()
+        .and_then(|c| u32::try_from(c.pid.as_raw_nonzero().get()).ok());
+    let mut device = Device::with_origin(backend, Origin { pid });
     let mut conn = conn;
     let mut buf = [0u8; REPORT_LEN + 1];
     tracing::debug!("HID socket client connected");

@@ -119,6 +119,12 @@ pub struct PromptView {
     pub pin_required: bool,
     pub pin_retries: Option<u8>,
     pub pin_was_wrong: bool,
+    /// The application that sent the request, when the transport can tell (its process
+    /// name from /proc and its pid).
+    #[serde(default)]
+    pub client_name: Option<String>,
+    #[serde(default)]
+    pub client_pid: Option<u32>,
 }
 
 /// Daemon → client.

@@ -14,7 +14,7 @@ struct Fake {
 }
 
 impl Backend for Fake {
-    fn submit(&self, _kind: MessageKind, payload: Vec<u8>) -> Option<Job> {
+    fn submit(&self, _kind: MessageKind, payload: Vec<u8>, _origin: Origin) -> Option<Job> {
         if self.busy.load(Ordering::SeqCst) {
             return None;
         }
