@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use tpm_passkey_hid::socket::SocketTransport;
+use tpm_passkey_hid::uhid::UhidTransport;
 
 use crate::agent_hub::AgentHub;
 use crate::control::ControlServer;
@@ -18,9 +19,10 @@ use crate::tpm_choice::{TpmSelect, SIMULATED_WARNING};
 pub struct DaemonArgs {
     #[command(flatten)]
     select: TpmSelect,
-    /// HID back end: socket:PATH (a SOCK_SEQPACKET socket, one datagram per 64-byte
+    /// HID back end: `uhid` (a virtual USB FIDO device through /dev/uhid, the default),
+    /// `uhid:PATH`, or `socket:PATH` (a SOCK_SEQPACKET socket, one datagram per 64-byte
     /// report). May be given more than once.
-    #[arg(long = "hid", value_name = "BACKEND", required = true)]
+    #[arg(long = "hid", value_name = "BACKEND")]
     hid: Vec<String>,
     /// Control socket [default: $XDG_RUNTIME_DIR/tpm-passkey/control.sock].
     #[arg(long)]
@@ -42,12 +44,29 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
         None => tpm_passkey_ipc::default_control_path()
             .ok_or("XDG_RUNTIME_DIR is not set; pass --control PATH")?,
     };
+    let backends = if args.hid.is_empty() {
+        vec!["uhid".to_owned()]
+    } else {
+        args.hid.clone()
+    };
     let mut sockets = Vec::new();
-    for h in &args.hid {
-        match h.strip_prefix("socket:") {
-            Some(p) if !p.is_empty() => sockets.push(PathBuf::from(p)),
-            _ => return Err(format!("unknown HID back end {h:?}: use socket:PATH").into()),
+    let mut uhids = Vec::new();
+    for h in &backends {
+        match h.split_once(':') {
+            Some(("socket", p)) if !p.is_empty() => sockets.push(PathBuf::from(p)),
+            Some(("uhid", p)) if !p.is_empty() => uhids.push(PathBuf::from(p)),
+            None if h == "uhid" => uhids.push(PathBuf::from("/dev/uhid")),
+            _ => {
+                return Err(format!(
+                    "unknown HID back end {h:?}: use uhid, uhid:PATH or socket:PATH"
+                )
+                .into())
+            }
         }
+    }
+    // Fail before the TPM and the simulator are started, with advice on how to fix it.
+    for path in &uhids {
+        tpm_passkey_hid::uhid::check_access(path)?;
     }
     let state_dir = args.select.state_dir();
     std::fs::create_dir_all(&state_dir)?;
@@ -77,6 +96,10 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
     for path in &sockets {
         transports.push(SocketTransport::serve(path, engine.clone())?);
     }
+    let mut devices = Vec::new();
+    for path in &uhids {
+        devices.push(UhidTransport::serve(path, engine.clone())?);
+    }
     eprintln!("tpm-passkey: ready (control {})", control.display());
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -86,6 +109,7 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
         std::thread::sleep(Duration::from_millis(100));
     }
     tracing::info!("stopping");
+    drop(devices);
     drop(transports);
     drop(control_server);
     engine.shutdown();

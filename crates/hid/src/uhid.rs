@@ -1,0 +1,235 @@
+//! The /dev/uhid transport: a virtual USB HID device with the FIDO usage page, which the
+//! kernel exposes as /dev/hidrawN to every unmodified client (browsers, OpenSSH, libfido2).
+//!
+//! uhid speaks fixed-size `struct uhid_event` records (linux/uhid.h): a u32 type, then a
+//! packed union. We write UHID_CREATE2 and UHID_INPUT2 and read UHID_OUTPUT (plus the
+//! open/close/start/stop notices), all as plain byte layouts: no `unsafe`.
+//!
+//! All hidraw clients share the one device; CTAPHID channels keep them apart, as on a real
+//! USB key.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use crate::{Backend, Device, REPORT_LEN};
+
+/// linux/uhid.h event types.
+const UHID_DESTROY: u32 = 1;
+const UHID_OUTPUT: u32 = 6;
+const UHID_CREATE2: u32 = 11;
+const UHID_INPUT2: u32 = 12;
+/// sizeof(struct uhid_event): 4 + the largest union member (uhid_create2_req, 4376).
+const EVENT_SIZE: usize = 4380;
+const BUS_USB: u16 = 0x03;
+
+/// Our own VID/PID pair (not a registered USB vendor: the device is virtual).
+pub const VENDOR_ID: u32 = 0x1209;
+pub const PRODUCT_ID: u32 = 0x7a50;
+pub const PRODUCT_NAME: &str = "tpm-passkey (TPM 2.0 FIDO2 authenticator)";
+
+/// The HID report descriptor of a FIDO authenticator (CTAP 2.1 §11.2.8.1): usage page
+/// 0xF1D0, usage 0x01, one 64-byte input and one 64-byte output report, no report IDs.
+pub const REPORT_DESCRIPTOR: [u8; 34] = [
+    0x06, 0xd0, 0xf1, // Usage Page (FIDO Alliance)
+    0x09, 0x01, // Usage (CTAPHID)
+    0xa1, 0x01, // Collection (Application)
+    0x09, 0x20, //   Usage (Input Report Data)
+    0x15, 0x00, //   Logical Minimum (0)
+    0x26, 0xff, 0x00, //   Logical Maximum (255)
+    0x75, 0x08, //   Report Size (8)
+    0x95, 0x40, //   Report Count (64)
+    0x81, 0x02, //   Input (Data, Var, Abs)
+    0x09, 0x21, //   Usage (Output Report Data)
+    0x15, 0x00, 0x26, 0xff, 0x00, 0x75, 0x08, 0x95, 0x40, //   the same for the output report
+    0x91, 0x02, //   Output (Data, Var, Abs)
+    0xc0, // End Collection
+];
+
+/// The UHID_CREATE2 event for our device.
+pub fn create2_event() -> Vec<u8> {
+    let mut ev = vec![0u8; EVENT_SIZE];
+    ev[0..4].copy_from_slice(&UHID_CREATE2.to_ne_bytes());
+    let name = PRODUCT_NAME.as_bytes();
+    ev[4..4 + name.len()].copy_from_slice(name); // name[128] at 4
+    let phys = b"tpm-passkey/uhid";
+    ev[132..132 + phys.len()].copy_from_slice(phys); // phys[64] at 132; uniq[64] at 196
+    ev[260..262].copy_from_slice(&(REPORT_DESCRIPTOR.len() as u16).to_ne_bytes()); // rd_size
+    ev[262..264].copy_from_slice(&BUS_USB.to_ne_bytes()); // bus
+    ev[264..268].copy_from_slice(&VENDOR_ID.to_ne_bytes());
+    ev[268..272].copy_from_slice(&PRODUCT_ID.to_ne_bytes());
+    ev[272..276].copy_from_slice(&1u32.to_ne_bytes()); // version; country at 276 stays 0
+    ev[280..280 + REPORT_DESCRIPTOR.len()].copy_from_slice(&REPORT_DESCRIPTOR);
+    ev
+}
+
+/// A UHID_INPUT2 event carrying one report to the clients.
+pub fn input2_event(report: &[u8; REPORT_LEN]) -> Vec<u8> {
+    let mut ev = vec![0u8; 4 + 2 + REPORT_LEN];
+    ev[0..4].copy_from_slice(&UHID_INPUT2.to_ne_bytes());
+    ev[4..6].copy_from_slice(&(REPORT_LEN as u16).to_ne_bytes());
+    ev[6..].copy_from_slice(report);
+    ev
+}
+
+/// The 64-byte report inside a UHID_OUTPUT event, if `ev` is one. A leading report-ID byte
+/// of 0 (65 bytes) is dropped: our descriptor has no report IDs.
+pub fn output_report(ev: &[u8]) -> Option<[u8; REPORT_LEN]> {
+    if ev.len() < 4103 || u32::from_ne_bytes([ev[0], ev[1], ev[2], ev[3]]) != UHID_OUTPUT {
+        return None;
+    }
+    let size = usize::from(u16::from_ne_bytes([ev[4100], ev[4101]]));
+    let data = &ev[4..4 + size.min(4096)];
+    let data = match data.len() {
+        n if n == REPORT_LEN + 1 && data[0] == 0 => &data[1..],
+        _ => data,
+    };
+    data.try_into().ok()
+}
+
+/// Why /dev/uhid could not be used, in words that say how to fix it.
+fn open_error(path: &Path, e: std::io::Error) -> std::io::Error {
+    let hint = match e.kind() {
+        std::io::ErrorKind::NotFound => "the uhid kernel module is not loaded (sudo modprobe uhid; add `uhid` to /etc/modules-load.d/)",
+        std::io::ErrorKind::PermissionDenied => "your user may not open it: install contrib/70-tpm-passkey.rules (gives the logged-in user access through uaccess) or run `sudo setfacl -m u:$USER:rw /dev/uhid`",
+        _ => "see the error above",
+    };
+    std::io::Error::new(
+        e.kind(),
+        format!("cannot open {}: {e}; {hint}", path.display()),
+    )
+}
+
+/// Checks that `path` can be opened for reading and writing, with the same advice as
+/// [`UhidTransport::serve`] when not: the daemon checks before it starts anything else.
+pub fn check_access(path: &Path) -> std::io::Result<()> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map(drop)
+        .map_err(|e| open_error(path, e))
+}
+
+/// A running virtual HID device; dropping it destroys the device.
+#[derive(Debug)]
+pub struct UhidTransport {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl UhidTransport {
+    /// Opens `path` (normally /dev/uhid), creates the device and serves it.
+    pub fn serve<B: Backend + 'static>(path: &Path, backend: Arc<B>) -> std::io::Result<Self> {
+        let mut dev = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| open_error(path, e))?;
+        dev.write_all(&create2_event())?;
+        let reader = dev.try_clone()?;
+        let (tx, rx) = mpsc::channel::<[u8; REPORT_LEN]>();
+        // Reads block; a thread of their own hands reports to the device loop.
+        std::thread::Builder::new()
+            .name("uhid-read".into())
+            .spawn(move || read_events(reader, &tx))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("uhid".into())
+            .spawn(move || serve(dev, rx, backend, &stop2))?;
+        tracing::info!(path = %path.display(), "CTAPHID over /dev/uhid: virtual FIDO device created");
+        Ok(UhidTransport {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for UhidTransport {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn read_events(mut reader: File, tx: &mpsc::Sender<[u8; REPORT_LEN]>) {
+    let mut ev = vec![0u8; EVENT_SIZE];
+    loop {
+        match reader.read(&mut ev) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if let Some(report) = output_report(&ev[..n]) {
+                    if tx.send(report).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn serve<B: Backend + ?Sized>(
+    mut dev: File,
+    rx: mpsc::Receiver<[u8; REPORT_LEN]>,
+    backend: Arc<B>,
+    stop: &AtomicBool,
+) {
+    let mut device = Device::new(backend);
+    while !stop.load(Ordering::SeqCst) {
+        let mut out = match rx.recv_timeout(
+            device
+                .wait_hint()
+                .min(std::time::Duration::from_millis(200)),
+        ) {
+            Ok(report) => device.on_report(&report),
+            Err(mpsc::RecvTimeoutError::Timeout) => Vec::new(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        out.extend(device.poll());
+        for report in out {
+            if dev.write_all(&input2_event(&report)).is_err() {
+                tracing::error!("writing to /dev/uhid failed; the virtual device is gone");
+                return;
+            }
+        }
+    }
+    let mut destroy = vec![0u8; 4];
+    destroy.copy_from_slice(&UHID_DESTROY.to_ne_bytes());
+    let _ = dev.write_all(&destroy);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_layouts_match_linux_uhid_h() {
+        let c = create2_event();
+        assert_eq!(c.len(), EVENT_SIZE);
+        assert_eq!(u32::from_ne_bytes(c[0..4].try_into().unwrap()), 11);
+        assert!(c[4..132].starts_with(b"tpm-passkey"));
+        assert_eq!(u16::from_ne_bytes([c[260], c[261]]), 34);
+        assert_eq!(u16::from_ne_bytes([c[262], c[263]]), BUS_USB);
+        assert_eq!(&c[280..283], &[0x06, 0xd0, 0xf1], "FIDO usage page first");
+        let i = input2_event(&[7; REPORT_LEN]);
+        assert_eq!(i.len(), 70);
+        assert_eq!(u16::from_ne_bytes([i[4], i[5]]), 64);
+        let mut o = vec![0u8; EVENT_SIZE];
+        o[0..4].copy_from_slice(&UHID_OUTPUT.to_ne_bytes());
+        o[4] = 0; // report id
+        o[5..69].copy_from_slice(&[9; 64]);
+        o[4100..4102].copy_from_slice(&65u16.to_ne_bytes());
+        assert_eq!(output_report(&o), Some([9; 64]));
+        o[4100..4102].copy_from_slice(&64u16.to_ne_bytes());
+        o[4..68].copy_from_slice(&[8; 64]);
+        assert_eq!(output_report(&o), Some([8; 64]));
+        o[0] = 4; // UHID_OPEN: not a report
+        assert_eq!(output_report(&o), None);
+    }
+}
