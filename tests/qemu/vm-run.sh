@@ -49,7 +49,8 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose hostroot $r || { ech
 mount -t tmpfs tmp $r/tmp; mount -t tmpfs run $r/run
 mkdir -p $r/tmp/results
 mount -t 9p -o trans=virtio,version=9p2000.L results $r/tmp/results
-mount --bind /dev $r/dev; mount -t proc proc $r/proc; mount -t sysfs sys $r/sys
+mkdir -p /dev/pts; mount -t devpts devpts /dev/pts
+mount --bind /dev $r/dev; mount --bind /dev/pts $r/dev/pts; mount -t proc proc $r/proc; mount -t sysfs sys $r/sys
 mkdir -p $r/tmp/home $r/run/user/0
 cmd=$(cat $r/tmp/results/command)
 chroot $r /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/tmp/home \
