@@ -6,7 +6,8 @@
 #
 #   vm-run.sh RESULTS_DIR COMMAND [ARG...]
 #
-# RESULTS_DIR (host, writable) is mounted at /results in the guest; the command's exit
+# RESULTS_DIR (host, writable) is mounted at /tmp/results in the guest (the guest's /tmp is
+# its own tmpfs: host files under /tmp are not visible there); the command's exit
 # status lands in RESULTS_DIR/rc and the serial console in RESULTS_DIR/console.log.
 set -euo pipefail
 
@@ -65,7 +66,7 @@ chmod +x "$work/root/init"
 timeout "${TPM_PASSKEY_VM_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nographic -no-reboot \
   -kernel "$kernel" -initrd "$work/initramfs.gz" \
   -append "console=ttyS0 panic=-1 quiet" \
-  -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on" \
+  -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
   -virtfs "local,path=$results,mount_tag=results,security_model=none" \
   > "$results/console.log" 2>&1 || true
 if [ ! -f "$results/rc" ]; then

@@ -10,17 +10,21 @@ use std::process::Command;
 #[test]
 fn libfido2_finds_the_uhid_device_and_reads_get_info() {
     let results = tempfile::tempdir().unwrap();
-    let script = format!(
-        r#"set -e
-B={bin}
+    // The guest mounts its own tmpfs on /tmp, which would hide a binary built under the
+    // host's /tmp: hand it over through the results directory instead.
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_tpm-passkey"),
+        results.path().join("tpm-passkey"),
+    )
+    .unwrap();
+    let script = r#"set -e
+B=/tmp/results/tpm-passkey
 $B daemon --simulator --state-dir /tmp/state --control /tmp/control.sock > /tmp/results/daemon.log 2>&1 &
 for i in $(seq 100); do [ -S /tmp/control.sock ] && break; sleep 0.2; done
 fido2-token -L > /tmp/results/list
 dev=$(cut -d: -f1 /tmp/results/list | head -n1)
 fido2-token -I "$dev" > /tmp/results/info
-"#,
-        bin = env!("CARGO_BIN_EXE_tpm-passkey")
-    );
+"#;
     std::fs::write(results.path().join("test.sh"), script).unwrap();
     let vm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/qemu/vm-run.sh");
     let out = Command::new(vm)
