@@ -1,47 +1,42 @@
 //! The real kernel HID path: Debian's kernel under qemu (TCG) with the host root shared
 //! read-only (tests/qemu/vm-run.sh). Inside, the daemon creates its virtual FIDO device on
-//! /dev/uhid with the embedded swtpm, and libfido2's own tools find and query it through
-//! /dev/hidraw. (The full fido2-token/-cred/-assert sequence is the next step of issue 4.)
+//! /dev/uhid with the embedded swtpm, the scripted agent answers its prompts, and libfido2's
+//! own tools drive it through /dev/hidraw (tests/qemu/libfido2-sequence.sh): list, getInfo,
+//! set a PIN, make and verify credentials, get and verify assertions, find a discoverable
+//! credential and delete it, and the same with the PIN typed at libfido2's own prompt.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::Command;
 
 #[test]
-fn libfido2_finds_the_uhid_device_and_reads_get_info() {
+fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
     let results = tempfile::tempdir().unwrap();
-    // The guest mounts its own tmpfs on /tmp, which would hide a binary built under the
-    // host's /tmp: hand it over through the results directory instead.
-    std::fs::copy(
-        env!("CARGO_BIN_EXE_tpm-passkey"),
-        results.path().join("tpm-passkey"),
-    )
-    .unwrap();
-    let script = r#"set -e
-B=/tmp/results/tpm-passkey
-$B daemon --simulator --state-dir /tmp/state --control /tmp/control.sock > /tmp/results/daemon.log 2>&1 &
-for i in $(seq 100); do [ -S /tmp/control.sock ] && break; sleep 0.2; done
-fido2-token -L > /tmp/results/list
-dev=$(cut -d: -f1 /tmp/results/list | head -n1)
-fido2-token -I "$dev" > /tmp/results/info
-"#;
-    std::fs::write(results.path().join("test.sh"), script).unwrap();
-    let vm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/qemu/vm-run.sh");
-    let out = Command::new(vm)
-        .arg(results.path())
-        .args(["sh", "/tmp/results/test.sh"])
+    let dir = results.path();
+    let qemu = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/qemu");
+    // The guest mounts its own tmpfs on /tmp, which would hide files under the host's
+    // /tmp (a clone or target dir there): hand everything over through the results dir.
+    std::fs::copy(env!("CARGO_BIN_EXE_tpm-passkey"), dir.join("tpm-passkey")).unwrap();
+    for f in ["pty-answer.py", "libfido2-sequence.sh"] {
+        std::fs::copy(qemu.join(f), dir.join(f)).unwrap();
+    }
+    let out = Command::new(qemu.join("vm-run.sh"))
+        .arg(dir)
+        .args(["sh", "/tmp/results/libfido2-sequence.sh"])
         .output()
         .unwrap();
-    let read = |f: &str| std::fs::read_to_string(results.path().join(f)).unwrap_or_default();
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
     assert!(
-        out.status.success(),
-        "VM run failed ({})\n{}\n--- guest output\n{}\n--- daemon\n{}\n--- console\n{}",
+        out.status.success() && read("step").trim() == "done",
+        "VM run failed ({}) at step {:?}\n{}\n--- guest output\n{}\n--- daemon\n{}\n--- console\n{}",
         out.status,
+        read("step").trim(),
         String::from_utf8_lossy(&out.stderr),
         read("output"),
         read("daemon.log"),
         read("console.log")
     );
+
     let list = read("list");
     assert!(list.starts_with("/dev/hidraw"), "{list}");
     assert!(list.contains("vendor=0x1209, product=0x7a50"), "{list}");
@@ -54,5 +49,34 @@ fido2-token -I "$dev" > /tmp/results/info
         "caps: 0x0d (wink, cbor, nomsg)",
     ] {
         assert!(info.contains(want), "missing {want:?} in:\n{info}");
+    }
+    // fido2-cred -M output: client data hash, rp id, fmt, authData, credential id, sig.
+    let cred = read("cred.out");
+    let lines: Vec<&str> = cred.lines().collect();
+    assert_eq!(lines.get(1), Some(&"example.org"), "{cred}");
+    assert_eq!(lines.get(2), Some(&"packed"), "{cred}");
+    // fido2-cred -V -o: the credential id, then the public key it checked against.
+    assert!(read("cred.pem").contains("-----BEGIN PUBLIC KEY-----"));
+    // The discoverable credential was listed for its site before it was deleted.
+    let rk_id = read("rk.out").lines().nth(4).unwrap_or("").to_owned();
+    assert!(!rk_id.is_empty());
+    assert!(read("rk-list").contains(&rk_id), "{}", read("rk-list"));
+    assert!(read("rk-list-after").contains("FIDO_ERR_NO_CREDENTIALS"));
+    // libfido2's own PIN prompt was answered on its terminal.
+    assert!(read("pin-assert-get").contains("Enter PIN for /dev/hidraw"));
+    // The prompts named the tool holding the hidraw node open.
+    let agent = read("agent.log");
+    for (tool, op) in [
+        ("fido2-cred", "register"),
+        ("fido2-assert", "sign_in"),
+        ("fido2-token", "verify"),
+    ] {
+        let want = format!("\"client_name\":\"{tool}\"");
+        assert!(
+            agent
+                .lines()
+                .any(|l| l.contains(&want) && l.contains(&format!("\"operation\":\"{op}\""))),
+            "no {op} prompt naming {tool}:\n{agent}"
+        );
     }
 }

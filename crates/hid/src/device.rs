@@ -45,7 +45,8 @@ pub struct Device<B: Backend + ?Sized> {
     receiving: Option<Receiving>,
     running: Option<Running>,
     lock: Option<(u32, Instant)>,
-    origin: Origin,
+    /// Asked once per complete message: where it came from.
+    origin: Box<dyn FnMut() -> Origin + Send>,
 }
 
 impl<B: Backend + ?Sized> std::fmt::Debug for Device<B> {
@@ -67,13 +68,22 @@ impl<B: Backend + ?Sized> Device<B> {
 
     /// A device whose messages all come from `origin` (one socket connection).
     pub fn with_origin(backend: std::sync::Arc<B>, origin: Origin) -> Self {
+        Self::with_origin_source(backend, move || origin)
+    }
+
+    /// A device shared by several clients (a hidraw node): `source` finds, for each
+    /// message, who sent it as far as it can tell.
+    pub fn with_origin_source(
+        backend: std::sync::Arc<B>,
+        source: impl FnMut() -> Origin + Send + 'static,
+    ) -> Self {
         Device {
             backend,
             channels: HashSet::new(),
             receiving: None,
             running: None,
             lock: None,
-            origin,
+            origin: Box::new(source),
         }
     }
 
@@ -258,7 +268,7 @@ impl<B: Backend + ?Sized> Device<B> {
                 } else {
                     MessageKind::Msg
                 };
-                match self.backend.submit(kind, payload, self.origin) {
+                match self.backend.submit(kind, payload, (self.origin)()) {
                     Some(job) => {
                         self.running = Some(Running {
                             cid,

@@ -6,10 +6,11 @@
 //!   busy/lock handling, keepalives every 100 ms while the authenticator works.
 //! * [`Backend`]: what answers complete messages (the daemon's engine thread).
 //! * [`socket`]: the `SOCK_SEQPACKET` transport, one datagram per report.
-//! * [`uhid`]: a virtual USB HID device through /dev/uhid.
+//! * [`uhid`]: a virtual USB HID device through /dev/uhid; [`holders`] names its clients.
 #![forbid(unsafe_code)]
 
 mod device;
+pub mod holders;
 pub mod socket;
 pub mod uhid;
 

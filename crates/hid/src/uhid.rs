@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
-use crate::{Backend, Device, REPORT_LEN};
+use crate::{holders, Backend, Device, REPORT_LEN};
 
 /// linux/uhid.h event types.
 const UHID_DESTROY: u32 = 1;
@@ -49,14 +49,17 @@ pub const REPORT_DESCRIPTOR: [u8; 34] = [
     0xc0, // End Collection
 ];
 
-/// The UHID_CREATE2 event for our device.
-pub fn create2_event() -> Vec<u8> {
+/// The UHID_CREATE2 event for our device. `uniq` (at most 63 bytes) becomes the hidraw
+/// device's HID_UNIQ, by which we find our /dev/hidrawN again.
+pub fn create2_event(uniq: &str) -> Vec<u8> {
     let mut ev = vec![0u8; EVENT_SIZE];
     ev[0..4].copy_from_slice(&UHID_CREATE2.to_ne_bytes());
     let name = PRODUCT_NAME.as_bytes();
     ev[4..4 + name.len()].copy_from_slice(name); // name[128] at 4
     let phys = b"tpm-passkey/uhid";
-    ev[132..132 + phys.len()].copy_from_slice(phys); // phys[64] at 132; uniq[64] at 196
+    ev[132..132 + phys.len()].copy_from_slice(phys); // phys[64] at 132
+    let uniq = &uniq.as_bytes()[..uniq.len().min(63)];
+    ev[196..196 + uniq.len()].copy_from_slice(uniq); // uniq[64] at 196
     ev[260..262].copy_from_slice(&(REPORT_DESCRIPTOR.len() as u16).to_ne_bytes()); // rd_size
     ev[262..264].copy_from_slice(&BUS_USB.to_ne_bytes()); // bus
     ev[264..268].copy_from_slice(&VENDOR_ID.to_ne_bytes());
@@ -129,7 +132,8 @@ impl UhidTransport {
             .write(true)
             .open(path)
             .map_err(|e| open_error(path, e))?;
-        dev.write_all(&create2_event())?;
+        let uniq = format!("tpm-passkey-{}", std::process::id());
+        dev.write_all(&create2_event(&uniq))?;
         let reader = dev.try_clone()?;
         let (tx, rx) = mpsc::channel::<[u8; REPORT_LEN]>();
         // Reads block; a thread of their own hands reports to the device loop.
@@ -140,7 +144,7 @@ impl UhidTransport {
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
             .name("uhid".into())
-            .spawn(move || serve(dev, rx, backend, &stop2))?;
+            .spawn(move || serve(dev, rx, backend, &uniq, &stop2))?;
         tracing::info!(path = %path.display(), "CTAPHID over /dev/uhid: virtual FIDO device created");
         Ok(UhidTransport {
             stop,
@@ -178,9 +182,21 @@ fn serve<B: Backend + ?Sized>(
     mut dev: File,
     rx: mpsc::Receiver<[u8; REPORT_LEN]>,
     backend: Arc<B>,
+    uniq: &str,
     stop: &AtomicBool,
 ) {
-    let mut device = Device::new(backend);
+    // The hidraw node appears shortly after CREATE2; look it up when the first message
+    // needs it, then ask /proc who holds it open for each message.
+    let uniq = uniq.to_owned();
+    let mut node = None;
+    let mut device = Device::with_origin_source(backend, move || {
+        if node.is_none() {
+            node = holders::hidraw_node(&uniq);
+        }
+        crate::Origin {
+            pid: node.as_deref().and_then(holders::sole_holder),
+        }
+    });
     while !stop.load(Ordering::SeqCst) {
         let mut out = match rx.recv_timeout(
             device
@@ -210,10 +226,11 @@ mod tests {
 
     #[test]
     fn event_layouts_match_linux_uhid_h() {
-        let c = create2_event();
+        let c = create2_event("tpm-passkey-7");
         assert_eq!(c.len(), EVENT_SIZE);
         assert_eq!(u32::from_ne_bytes(c[0..4].try_into().unwrap()), 11);
         assert!(c[4..132].starts_with(b"tpm-passkey"));
+        assert!(c[196..260].starts_with(b"tpm-passkey-7\0"));
         assert_eq!(u16::from_ne_bytes([c[260], c[261]]), 34);
         assert_eq!(u16::from_ne_bytes([c[262], c[263]]), BUS_USB);
         assert_eq!(&c[280..283], &[0x06, 0xd0, 0xf1], "FIDO usage page first");
