@@ -6,7 +6,10 @@
 set -eu
 R=/tmp/results
 B=$R/tpm-passkey
-ANSWER="python3 $R/pty-answer.py $R/pin"
+# The host's python3 (the one with python-fido2), named by the test: the guest's PATH may
+# find another.
+PY=$(cat $R/python)
+ANSWER="$PY $R/pty-answer.py $R/pin"
 CTL=/tmp/control.sock
 step() { echo "$1" > $R/step; echo "== $1"; }
 b64() { head -c "$1" /dev/urandom | base64 -w0; }
@@ -20,6 +23,7 @@ sleep 1
 step list;    fido2-token -L > $R/list
 dev=$(cut -d: -f1 $R/list | head -n1)
 step info;    fido2-token -I "$dev" > $R/info
+step concurrent; $PY $R/hidraw-clients.py "$dev" 4 15 > $R/concurrent
 step set-pin; $ANSWER fido2-token -S "$dev" > $R/set-pin
 
 # A non-discoverable credential: make (-M), verify its attestation (-V), assert, verify.

@@ -13,6 +13,7 @@ mod control;
 mod control_client;
 mod daemon_cmd;
 mod engine_thread;
+mod logging;
 mod manage;
 mod tpm_choice;
 mod tpm_cmd;
@@ -60,14 +61,8 @@ enum Command {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TPM_PASSKEY_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    logging::init(matches!(cli.command, Command::Daemon(_)));
     let result = match cli.command {
         Command::Daemon(args) => daemon_cmd::run(&args),
         Command::Status(args) => cli::status(&args),

@@ -3,7 +3,7 @@
 
 use tpm_passkey_core::wire::Status;
 use tpm_passkey_core::{Engine, KeyStore};
-use tpm_passkey_ipc::{AuditView, ClientMessage, DaemonMessage, PasskeyView};
+use tpm_passkey_ipc::{AuditView, ClientMessage, DaemonMessage, PasskeyView, TpmView};
 use tpm_passkey_tpm::TpmKeyStore;
 use zeroize::Zeroize;
 
@@ -63,6 +63,7 @@ pub fn answer(
                 agent,
             }
         }
+        ClientMessage::TpmInfo => tpm_info(engine, config),
         ClientMessage::ListPasskeys => match engine.passkeys() {
             Ok(list) => DaemonMessage::Passkeys {
                 passkeys: list
@@ -146,6 +147,26 @@ pub fn answer(
         },
         _ => DaemonMessage::Error {
             message: "not a request for the engine".into(),
+        },
+    }
+}
+
+fn tpm_info(engine: &mut DaemonEngine, config: &EngineConfig) -> DaemonMessage {
+    let tpm = engine.keys_mut().tpm();
+    match (tpm.info(), tpm.da_state()) {
+        (Ok(info), Ok(da)) => DaemonMessage::TpmInfo(TpmView {
+            simulated: config.simulated || info.simulated,
+            tcti: config.tcti.as_str().to_owned(),
+            manufacturer: info.manufacturer,
+            vendor: info.vendor,
+            firmware: info.firmware,
+            lockout_counter: da.counter,
+            lockout_max_tries: da.max_tries,
+            lockout_recovery_secs: da.recovery_secs,
+            in_lockout: da.in_lockout,
+        }),
+        (Err(e), _) | (_, Err(e)) => DaemonMessage::Error {
+            message: format!("the TPM did not answer: {e}"),
         },
     }
 }

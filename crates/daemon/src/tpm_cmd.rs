@@ -1,4 +1,8 @@
 //! `tpm-passkey tpm`: the TPM in use, its lockout state, and a self-test.
+//!
+//! While the daemon runs it owns the TPM (the embedded swtpm takes one client at a time), so
+//! without `--tcti`/`--simulator` the command asks the daemon over the control socket and
+//! skips the self-test; otherwise it opens the TPM itself.
 
 use std::time::Instant;
 
@@ -8,7 +12,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tpm_passkey_tpm::{KeyAuth, RootSeed, Tpm};
 
+use crate::control_client::{control_path, Client};
 use crate::tpm_choice::{TpmSelect, SIMULATED_WARNING};
+use tpm_passkey_ipc::{ClientMessage, DaemonMessage};
 
 #[derive(Debug, Args)]
 pub struct TpmArgs {
@@ -17,6 +23,9 @@ pub struct TpmArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Control socket of a running daemon [default: $XDG_RUNTIME_DIR/tpm-passkey/control.sock].
+    #[arg(long)]
+    control: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -28,7 +37,8 @@ struct Report {
     vendor: String,
     firmware: String,
     lockout: Lockout,
-    self_test: SelfTest,
+    /// None when the daemon owns the TPM.
+    self_test: Option<SelfTest>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,7 +56,46 @@ struct SelfTest {
     sign_ms: f64,
 }
 
+/// The daemon's view of its TPM, when a daemon answers and no TPM was named.
+fn from_daemon(args: &TpmArgs) -> Option<Report> {
+    if args.select.tcti.is_some() || args.select.simulator {
+        return None;
+    }
+    let path = control_path(args.control.as_deref()).ok()?;
+    let mut client = Client::connect(&path).ok()?;
+    let Ok(DaemonMessage::TpmInfo(t)) = client.call(&ClientMessage::TpmInfo) else {
+        return None;
+    };
+    Some(Report {
+        tcti: t.tcti,
+        simulated: t.simulated,
+        warning: t.simulated.then_some(SIMULATED_WARNING),
+        manufacturer: t.manufacturer,
+        vendor: t.vendor,
+        firmware: t.firmware,
+        lockout: Lockout {
+            counter: t.lockout_counter,
+            max_tries: t.lockout_max_tries,
+            recovery_secs: t.lockout_recovery_secs,
+            in_lockout: t.in_lockout,
+        },
+        self_test: None,
+    })
+}
+
+fn output(report: &Report, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print_text(report);
+    }
+    Ok(())
+}
+
 pub fn run(args: &TpmArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(report) = from_daemon(args) {
+        return output(&report, args.json);
+    }
     let chosen = args.select.choose()?;
     // The self-test's key hangs off a throw-away root: it leaves nothing behind.
     let mut tpm = Tpm::open(&chosen.tcti, &RootSeed::generate()?, None)?;
@@ -67,14 +116,10 @@ pub fn run(args: &TpmArgs) -> Result<(), Box<dyn std::error::Error>> {
             recovery_secs: da.recovery_secs,
             in_lockout: da.in_lockout,
         },
-        self_test,
+        self_test: Some(self_test),
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_text(&report);
-    }
-    if !report.self_test.passed {
+    output(&report, args.json)?;
+    if report.self_test.as_ref().is_some_and(|t| !t.passed) {
         return Err("self-test failed: the TPM's signature did not verify".into());
     }
     Ok(())
@@ -116,16 +161,15 @@ fn print_text(r: &Report) {
         ),
         (
             "self-test",
-            format!(
-                "{} (create {:.1} ms, sign {:.1} ms)",
-                if r.self_test.passed {
-                    "passed"
-                } else {
-                    "FAILED"
-                },
-                r.self_test.create_ms,
-                r.self_test.sign_ms
-            ),
+            match &r.self_test {
+                Some(t) => format!(
+                    "{} (create {:.1} ms, sign {:.1} ms)",
+                    if t.passed { "passed" } else { "FAILED" },
+                    t.create_ms,
+                    t.sign_ms
+                ),
+                None => "not run: the daemon owns the TPM (stop it, or pass --tcti)".into(),
+            },
         ),
     ];
     for (k, v) in rows {

@@ -54,6 +54,13 @@ fn manage_the_authenticator_from_the_command_line() {
         (s["simulated"].as_bool(), s["pin_set"].as_bool()),
         (Some(true), Some(false))
     );
+    // `tpm` asks the running daemon, which owns the TPM (swtpm: manufacturer "IBM").
+    let t = json(&d, &["tpm", "--json"]);
+    assert_eq!(t["manufacturer"], "IBM", "{t}");
+    assert_eq!(t["simulated"], true);
+    assert_eq!(t["lockout"]["in_lockout"], false);
+    assert!(t["self_test"].is_null(), "{t}");
+    assert!(ok(&d, &["tpm"]).contains("not run: the daemon owns the TPM"));
     let text = ok(&d, &["status"]);
     assert!(
         text.starts_with("WARNING: simulated TPM — not hardware-protected"),

@@ -3,7 +3,8 @@
 //! /dev/uhid with the embedded swtpm, the scripted agent answers its prompts, and libfido2's
 //! own tools drive it through /dev/hidraw (tests/qemu/libfido2-sequence.sh): list, getInfo,
 //! set a PIN, make and verify credentials, get and verify assertions, find a discoverable
-//! credential and delete it, and the same with the PIN typed at libfido2's own prompt.
+//! credential and delete it, and the same with the PIN typed at libfido2's own prompt; and
+//! python-fido2 clients on the node at once (tests/qemu/hidraw-clients.py).
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -17,9 +18,20 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
     // The guest mounts its own tmpfs on /tmp, which would hide files under the host's
     // /tmp (a clone or target dir there): hand everything over through the results dir.
     std::fs::copy(env!("CARGO_BIN_EXE_tpm-passkey"), dir.join("tpm-passkey")).unwrap();
-    for f in ["pty-answer.py", "libfido2-sequence.sh"] {
+    for f in ["pty-answer.py", "libfido2-sequence.sh", "hidraw-clients.py"] {
         std::fs::copy(qemu.join(f), dir.join(f)).unwrap();
     }
+    // The python3 on the host's PATH (with python-fido2), by its real path: the guest's
+    // PATH is a plain one.
+    let py = Command::new("python3")
+        .args(["-c", "import sys, fido2; print(sys.executable)"])
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "python3 with fido2 (tests/python/requirements.txt) is needed"
+    );
+    std::fs::write(dir.join("python"), &py.stdout).unwrap();
     let out = Command::new(qemu.join("vm-run.sh"))
         .arg(dir)
         .args(["sh", "/tmp/results/libfido2-sequence.sh"])
@@ -50,6 +62,8 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
     ] {
         assert!(info.contains(want), "missing {want:?} in:\n{info}");
     }
+    // Four python-fido2 processes on the node at once, each on its own channel.
+    assert_eq!(read("concurrent"), "ok\nok\nok\nok\n");
     // fido2-cred -M output: client data hash, rp id, fmt, authData, credential id, sig.
     let cred = read("cred.out");
     let lines: Vec<&str> = cred.lines().collect();

@@ -52,6 +52,8 @@ pub enum ClientMessage {
         pin: Option<String>,
     },
     Status,
+    /// The TPM in use: maker, firmware, simulated or not, dictionary-attack lockout state.
+    TpmInfo,
     ListPasskeys,
     /// `id` is the credential id in hex, as [`PasskeyView::id`].
     DeletePasskey {
@@ -107,6 +109,24 @@ pub struct AuditView {
     pub outcome: String,
 }
 
+/// The TPM as the enrolment wizard and `tpm-passkey status` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TpmView {
+    /// The embedded swtpm: keys are not hardware-protected.
+    pub simulated: bool,
+    pub tcti: String,
+    /// TPM_PT_MANUFACTURER as letters ("IBM", "INTC", "STM", …).
+    pub manufacturer: String,
+    pub vendor: String,
+    pub firmware: String,
+    /// TPM-wide dictionary-attack state (the PIN has its own counter; see DESIGN.md).
+    pub lockout_counter: u32,
+    pub lockout_max_tries: u32,
+    /// Seconds after which one counted failure is forgotten.
+    pub lockout_recovery_secs: u32,
+    pub in_lockout: bool,
+}
+
 /// What a prompt asks, as an agent shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromptView {
@@ -157,6 +177,7 @@ pub enum DaemonMessage {
         credentials: u64,
         agent: bool,
     },
+    TpmInfo(TpmView),
     Passkeys {
         passkeys: Vec<PasskeyView>,
     },
