@@ -16,6 +16,7 @@ b64() { head -c "$1" /dev/urandom | base64 -w0; }
 
 echo 4711 > $R/pin
 $B daemon --simulator --state-dir /tmp/state --control $CTL > $R/daemon.log 2>&1 &
+daemon=$!
 for i in $(seq 150); do [ -S $CTL ] && break; sleep 0.2; done
 $B agent --approve-all --pin-file $R/pin --control $CTL > $R/agent.log 2>&1 &
 sleep 1
@@ -57,4 +58,10 @@ step pin-cred-verify; fido2-cred -V -v -i $R/pin-cred.out -o $R/pin-cred.pem
 printf '%s\nexample.net\n%s\n' "$(b64 32)" "$(sed -n 5p $R/pin-cred.out)" > $R/pin-assert.in
 step pin-assert-get;  $ANSWER fido2-assert -G -v -i $R/pin-assert.in -o $R/pin-assert.out "$dev" > $R/pin-assert-get
 step pin-assert-verify; fido2-assert -V -v -i $R/pin-assert.out $R/pin-cred.pem es256
+# SIGTERM: the daemon destroys its device (UHID_DESTROY) and the hidraw node goes away.
+step teardown
+kill -TERM $daemon; wait $daemon
+for i in $(seq 50); do [ -e "$dev" ] || break; sleep 0.1; done
+[ ! -e "$dev" ]
+if fido2-token -L | grep -q 0x7a50; then exit 1; fi
 step done
