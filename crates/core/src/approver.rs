@@ -85,4 +85,9 @@ pub enum Refusal {
 /// the engine checks it with the key store.
 pub trait Approver {
     fn ask(&mut self, prompt: &Prompt) -> Result<Option<PinHash>, Refusal>;
+    /// The application behind the request being processed (a process name), when the
+    /// transport could tell; the audit log records it beside each event.
+    fn requester(&self) -> Option<String> {
+        None
+    }
 }

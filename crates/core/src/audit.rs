@@ -10,6 +10,9 @@ pub struct AuditEvent {
     pub detail: Option<String>,
     /// "ok", "denied", "timeout", "cancelled", "wrong_pin", "blocked", "error".
     pub outcome: &'static str,
+    /// The requesting application (process name), filled in by the engine from the
+    /// approver; None for management through the control socket.
+    pub client: Option<String>,
 }
 
 impl AuditEvent {
@@ -19,6 +22,7 @@ impl AuditEvent {
             rp_id: rp_id.map(str::to_owned),
             detail: None,
             outcome,
+            client: None,
         }
     }
 

@@ -217,7 +217,10 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         Ok(n)
     }
 
-    pub(crate) fn audit(&self, e: AuditEvent) {
+    pub(crate) fn audit(&self, mut e: AuditEvent) {
+        if e.client.is_none() {
+            e.client = self.approver.requester();
+        }
         if let Err(err) = self.store.append_audit(now_unix(), &e) {
             tracing::error!(error = %err, "audit log write failed");
         }

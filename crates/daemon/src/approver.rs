@@ -54,6 +54,10 @@ pub fn view(p: &Prompt, client: Option<&(u32, String)>) -> PromptView {
 }
 
 impl Approver for HubApprover {
+    fn requester(&self) -> Option<String> {
+        self.job.as_ref()?.client.as_ref().map(|c| c.1.clone())
+    }
+
     fn ask(&mut self, prompt: &Prompt) -> Result<Option<PinHash>, Refusal> {
         let never = AtomicBool::new(false);
         let (status, cancel) = match &self.job {

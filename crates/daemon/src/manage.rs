@@ -138,6 +138,7 @@ pub fn answer(
                         rp_id: r.rp_id,
                         detail: r.detail,
                         outcome: r.outcome,
+                        client: r.client,
                     })
                     .collect(),
             },

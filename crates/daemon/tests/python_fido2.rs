@@ -47,10 +47,11 @@ fn denied_requests_fail_and_store_nothing() {
     let store = Store::open(&d.state().join("store.sqlite")).unwrap();
     assert_eq!(store.credential_count().unwrap(), 0);
     let audit = store.audit_tail(10).unwrap();
+    // The denial is recorded with the application that asked.
     assert!(
-        audit
-            .iter()
-            .any(|r| r.event == "register" && r.outcome == "denied"),
+        audit.iter().any(|r| r.event == "register"
+            && r.outcome == "denied"
+            && r.client.as_deref().is_some_and(|c| c.starts_with("python"))),
         "{audit:?}"
     );
 }

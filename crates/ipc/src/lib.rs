@@ -107,6 +107,9 @@ pub struct AuditView {
     pub rp_id: Option<String>,
     pub detail: Option<String>,
     pub outcome: String,
+    /// The requesting application's process name, when the transport could tell.
+    #[serde(default)]
+    pub client: Option<String>,
 }
 
 /// The TPM as the enrolment wizard and `tpm-passkey status` show it.

@@ -1,6 +1,7 @@
 //! The audit log: an append-only, hash-chained table. Each row's hash is
 //! SHA-256(previous hash || the row's fields), so an edited or deleted row breaks the chain
-//! (verify_audit_chain). TPM-signed checkpoints are future work (docs/DESIGN.md).
+//! (verify_audit_chain). The `client` column (schema 2) joins the hash only when set, so
+//! rows written before it existed verify unchanged. TPM-signed checkpoints are future work (docs/DESIGN.md).
 
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -18,13 +19,14 @@ pub struct AuditRecord {
     pub rp_id: Option<String>,
     pub detail: Option<String>,
     pub outcome: String,
+    pub client: Option<String>,
 }
 
-fn row_hash(prev: &[u8], time: i64, fields: [Option<&str>; 4]) -> Vec<u8> {
+fn row_hash(prev: &[u8], time: i64, fields: [Option<&str>; 4], client: Option<&str>) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update(prev);
     h.update(time.to_be_bytes());
-    for field in fields {
+    for field in fields.into_iter().chain(client.map(Some)) {
         let f = field.unwrap_or("");
         h.update((f.len() as u64).to_be_bytes());
         h.update(f.as_bytes());
@@ -44,8 +46,21 @@ impl Store {
             .optional()?
             .unwrap_or_else(|| vec![0; 32]);
         self.conn.execute(
-            "INSERT INTO audit (time, event, rp_id, detail, outcome, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![time, e.event, e.rp_id, e.detail, e.outcome, row_hash(&prev, time, [Some(e.event), e.rp_id.as_deref(), e.detail.as_deref(), Some(e.outcome)])],
+            "INSERT INTO audit (time, event, rp_id, detail, outcome, client, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                time,
+                e.event,
+                e.rp_id,
+                e.detail,
+                e.outcome,
+                e.client,
+                row_hash(
+                    &prev,
+                    time,
+                    [Some(e.event), e.rp_id.as_deref(), e.detail.as_deref(), Some(e.outcome)],
+                    e.client.as_deref(),
+                )
+            ],
         )?;
         Ok(())
     }
@@ -53,7 +68,7 @@ impl Store {
     /// The last `limit` records, oldest first.
     pub fn audit_tail(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT seq, time, event, rp_id, detail, outcome FROM
+            "SELECT seq, time, event, rp_id, detail, outcome, client FROM
                (SELECT * FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
         )?;
         let rows = st.query_map([limit], |r| {
@@ -64,6 +79,7 @@ impl Store {
                 rp_id: r.get(3)?,
                 detail: r.get(4)?,
                 outcome: r.get(5)?,
+                client: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -73,7 +89,7 @@ impl Store {
     pub fn verify_audit_chain(&self) -> Result<bool, StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT time, event, rp_id, detail, outcome, hash FROM audit ORDER BY seq")?;
+            .prepare("SELECT time, event, rp_id, detail, outcome, hash, client FROM audit ORDER BY seq")?;
         let mut rows = st.query([])?;
         let mut prev = vec![0u8; 32];
         while let Some(r) = rows.next()? {
@@ -81,6 +97,7 @@ impl Store {
             let outcome: String = r.get(4)?;
             let rp_id: Option<String> = r.get(2)?;
             let detail: Option<String> = r.get(3)?;
+            let client: Option<String> = r.get(6)?;
             let want = row_hash(
                 &prev,
                 r.get(0)?,
@@ -90,6 +107,7 @@ impl Store {
                     detail.as_deref(),
                     Some(&outcome),
                 ],
+                client.as_deref(),
             );
             let got: Vec<u8> = r.get(5)?;
             if want != got {

@@ -35,6 +35,8 @@ const MIGRATIONS: &[&str] = &[
         outcome TEXT NOT NULL,
         hash BLOB NOT NULL
      );",
+    // 2: the requesting application beside each audit event.
+    "ALTER TABLE audit ADD COLUMN client TEXT;",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -123,3 +123,22 @@ fn audit_chain_detects_edits() {
         .unwrap();
     assert!(!s.verify_audit_chain().unwrap());
 }
+
+#[test]
+fn audit_client_is_recorded_and_chained() {
+    let s = Store::open_in_memory().unwrap();
+    s.append_audit(1, &AuditEvent::new("pin_set", None, "ok"))
+        .unwrap();
+    let mut e = AuditEvent::new("sign_in", Some("a.example"), "ok");
+    e.client = Some("firefox".into());
+    s.append_audit(2, &e).unwrap();
+    assert!(s.verify_audit_chain().unwrap());
+    let tail = s.audit_tail(5).unwrap();
+    assert_eq!(tail[0].client, None);
+    assert_eq!(tail[1].client.as_deref(), Some("firefox"));
+    // Naming another application breaks the chain, as any other edit does.
+    s.conn
+        .execute("UPDATE audit SET client = 'ssh' WHERE seq = 2", [])
+        .unwrap();
+    assert!(!s.verify_audit_chain().unwrap());
+}
