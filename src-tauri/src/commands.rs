@@ -1,31 +1,282 @@
-//! The commands the UI may call. Each is generic over `R: Runtime` so that the mock
-//! runtime of `tauri::test` can drive it.
+//! The commands the window may call: thin wrappers over control-socket requests
+//! (docs/CONTROL.md), each run off the main thread. Generic over `R: Runtime` so that
+//! `tauri::test`'s mock runtime drives them in the unit tests.
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
-use tauri::{Runtime, State};
+use tauri::{AppHandle, Runtime, State};
+use tpm_passkey_ipc::{ClientMessage, DaemonMessage};
+use zeroize::Zeroize;
 
-/// What the window shows in its header before it can reach the daemon.
+use crate::agent::{AgentLink, PendingPrompt};
+use crate::daemon::{self, AppError};
+
+/// The words the user types to erase everything (Settings → Reset).
+pub const RESET_PHRASE: &str = "erase all passkeys";
+
+/// What the commands share.
+#[derive(Debug)]
+pub struct AppState {
+    pub control: PathBuf,
+    pub link: Arc<AgentLink>,
+    /// `$XDG_CONFIG_HOME/autostart/tpm-passkey.desktop` ("start at login").
+    pub autostart: PathBuf,
+}
+
+/// The window's header before it can reach the daemon.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AppInfo {
     pub name: &'static str,
     pub version: &'static str,
 }
 
-/// Shared, immutable app facts, managed as Tauri state.
-#[derive(Debug)]
-pub struct AppFacts(AppInfo);
+type Answer<T = DaemonMessage> = Result<T, AppError>;
 
-impl Default for AppFacts {
-    fn default() -> Self {
-        AppFacts(AppInfo {
-            name: "tpm-passkey",
-            version: env!("CARGO_PKG_VERSION"),
-        })
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Answer<T> + Send + 'static) -> Answer<T> {
+    tauri::async_runtime::spawn_blocking(f)
+        .await
+        .map_err(|_| AppError::Unexpected)?
+}
+
+/// One request; the answer must be of the kind `want` accepts.
+async fn request(
+    state: &State<'_, AppState>,
+    msg: ClientMessage,
+    want: fn(&DaemonMessage) -> bool,
+) -> Answer {
+    let path = state.control.clone();
+    blocking(move || {
+        let mut msg = msg;
+        let answer = daemon::call(&path, &msg);
+        forget_pins(&mut msg);
+        match answer? {
+            a if want(&a) => Ok(a),
+            _ => Err(AppError::Unexpected),
+        }
+    })
+    .await
+}
+
+/// Zeroizes every PIN a request carried, once it is sent.
+fn forget_pins(msg: &mut ClientMessage) {
+    match msg {
+        ClientMessage::SetPin { pin } => pin.zeroize(),
+        ClientMessage::ChangePin { old, new } => {
+            old.zeroize();
+            new.zeroize();
+        }
+        ClientMessage::DeletePasskey { pin, .. }
+        | ClientMessage::Reset { pin }
+        | ClientMessage::SetSettings { pin, .. } => {
+            if let Some(p) = pin.as_mut() {
+                p.zeroize();
+            }
+        }
+        _ => {}
     }
 }
 
-/// Returns the app's name and version; the first command the UI calls.
+fn is_ok(m: &DaemonMessage) -> bool {
+    matches!(m, DaemonMessage::Ok)
+}
+
 #[tauri::command]
-pub fn app_info<R: Runtime>(_app: tauri::AppHandle<R>, facts: State<'_, AppFacts>) -> AppInfo {
-    facts.0.clone()
+pub fn app_info<R: Runtime>(_app: AppHandle<R>) -> AppInfo {
+    AppInfo {
+        name: "tpm-passkey",
+        version: env!("CARGO_PKG_VERSION"),
+    }
+}
+
+/// PIN state, settings, credentials count; plus whether the app is the connected agent.
+#[tauri::command]
+pub async fn status<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Answer<serde_json::Value> {
+    let s = request(&state, ClientMessage::Status, |m| {
+        matches!(m, DaemonMessage::Status { .. })
+    })
+    .await?;
+    let mut v = serde_json::to_value(s).map_err(|_| AppError::Unexpected)?;
+    v["app_connected"] = state.link.connected().into();
+    Ok(v)
+}
+
+#[tauri::command]
+pub async fn tpm_info<R: Runtime>(_app: AppHandle<R>, state: State<'_, AppState>) -> Answer {
+    request(&state, ClientMessage::TpmInfo, |m| {
+        matches!(m, DaemonMessage::TpmInfo(_))
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn list_passkeys<R: Runtime>(_app: AppHandle<R>, state: State<'_, AppState>) -> Answer {
+    request(&state, ClientMessage::ListPasskeys, |m| {
+        matches!(m, DaemonMessage::Passkeys { .. })
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn delete_passkey<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: String,
+    pin: Option<String>,
+) -> Answer {
+    request(&state, ClientMessage::DeletePasskey { id, pin }, is_ok).await
+}
+
+#[tauri::command]
+pub async fn set_pin<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    pin: String,
+) -> Answer {
+    request(&state, ClientMessage::SetPin { pin }, is_ok).await
+}
+
+#[tauri::command]
+pub async fn change_pin<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    old: String,
+    new: String,
+) -> Answer {
+    request(&state, ClientMessage::ChangePin { old, new }, is_ok).await
+}
+
+#[tauri::command]
+pub async fn set_settings<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    always_uv: Option<bool>,
+    min_pin_length: Option<u8>,
+    pin: Option<String>,
+) -> Answer {
+    let msg = ClientMessage::SetSettings {
+        always_uv,
+        min_pin_length,
+        pin,
+    };
+    request(&state, msg, is_ok).await
+}
+
+/// Erases everything, but only with the typed confirmation phrase.
+#[tauri::command]
+pub async fn reset<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    confirmation: String,
+    pin: Option<String>,
+) -> Answer {
+    if confirmation.trim() != RESET_PHRASE {
+        let mut pin = pin;
+        if let Some(p) = pin.as_mut() {
+            p.zeroize();
+        }
+        return Err(AppError::Invalid(
+            "Type the words exactly as shown to confirm.",
+        ));
+    }
+    request(&state, ClientMessage::Reset { pin }, is_ok).await
+}
+
+#[tauri::command]
+pub async fn audit_tail<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    limit: u32,
+) -> Answer {
+    request(&state, ClientMessage::AuditTail { limit }, |m| {
+        matches!(m, DaemonMessage::Audit { .. })
+    })
+    .await
+}
+
+/// Writes the whole activity log as JSON into the Downloads folder; returns the file.
+#[tauri::command]
+pub async fn export_audit<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Answer<String> {
+    use tauri::Manager;
+    let DaemonMessage::Audit { records } =
+        request(&state, ClientMessage::AuditTail { limit: 100_000 }, |m| {
+            matches!(m, DaemonMessage::Audit { .. })
+        })
+        .await?
+    else {
+        return Err(AppError::Unexpected);
+    };
+    let dir = app
+        .path()
+        .download_dir()
+        .or_else(|_| app.path().home_dir())
+        .map_err(|_| AppError::Invalid("No Downloads or home folder to save into."))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let file = dir.join(format!("tpm-passkey-activity-{stamp}.json"));
+    let json = serde_json::to_vec_pretty(&records).map_err(|_| AppError::Unexpected)?;
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(&file, json)?;
+    Ok(file.display().to_string())
+}
+
+/// The prompts waiting now (the window asks when it loads, then follows the events).
+#[tauri::command]
+pub fn pending_prompts<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Vec<PendingPrompt> {
+    state.link.pending()
+}
+
+/// The user's decision on a prompt. Enter never approves without the PIN where one is
+/// needed: the link refuses an approval without one.
+#[tauri::command]
+pub async fn answer_prompt<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: u64,
+    approve: bool,
+    pin: Option<String>,
+) -> Answer<()> {
+    let link = state.link.clone();
+    blocking(move || link.answer(id, approve, pin)).await
+}
+
+/// Starts the daemon: through systemd when the user unit is installed, else directly.
+#[tauri::command]
+pub async fn start_daemon<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Answer<String> {
+    let path = state.control.clone();
+    blocking(move || crate::launcher::start(&path).map(str::to_owned)).await
+}
+
+/// "Start at login": reads (`enabled` null) or sets the autostart entry.
+#[tauri::command]
+pub fn start_at_login<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    enabled: Option<bool>,
+) -> Answer<bool> {
+    if let Some(on) = enabled {
+        crate::launcher::set_autostart(&state.autostart, on)?;
+    }
+    Ok(state.autostart.is_file())
+}
+
+/// The tray shows what the window last learned (ready, locked, simulated, down).
+#[tauri::command]
+pub fn set_tray_status<R: Runtime>(app: AppHandle<R>, label: String) {
+    crate::tray::set_label(&app, &label);
 }

@@ -1,22 +1,100 @@
-//! The tpm-passkey desktop app.
+//! The tpm-passkey desktop app: the approval agent and the face of the product.
 //!
-//! For now a single window that says what the product is; enrolment, approvals and
-//! management arrive with the app issue.
+//! It never touches the TPM or /dev/uhid: everything goes through the daemon's control
+//! socket (docs/CONTROL.md). [`agent`] keeps the registered agent connection (prompts in,
+//! answers out); [`commands`] are what the window calls; [`launcher`] starts the daemon and
+//! manages "start at login"; [`tray`] is the status icon.
+#![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod commands;
+pub mod daemon;
+pub mod launcher;
+pub mod tray;
 
-use tauri::Runtime;
+use std::sync::Arc;
+
+use tauri::{Manager, Runtime};
 
 /// Adds this app's state and commands to a builder of any runtime (real or mock).
-pub fn configure<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+pub fn configure<R: Runtime>(
+    builder: tauri::Builder<R>,
+    state: commands::AppState,
+) -> tauri::Builder<R> {
     builder
-        .manage(commands::AppFacts::default())
-        .invoke_handler(tauri::generate_handler![commands::app_info])
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::status,
+            commands::tpm_info,
+            commands::list_passkeys,
+            commands::delete_passkey,
+            commands::set_pin,
+            commands::change_pin,
+            commands::set_settings,
+            commands::reset,
+            commands::audit_tail,
+            commands::export_audit,
+            commands::pending_prompts,
+            commands::answer_prompt,
+            commands::start_daemon,
+            commands::start_at_login,
+            commands::set_tray_status,
+        ])
 }
 
 /// Starts the app with the real (WebKitGTK) runtime.
 pub fn run() {
-    if let Err(e) = configure(tauri::Builder::default()).run(tauri::generate_context!()) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TPM_PASSKEY_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let control = daemon::control_path();
+    let link = Arc::new(agent::AgentLink::default());
+    let state = commands::AppState {
+        control: control.clone(),
+        link: link.clone(),
+        autostart: launcher::autostart_file(),
+    };
+    let hidden = std::env::args().any(|a| a == "--hidden");
+    let builder = configure(tauri::Builder::default(), state)
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            if let Err(e) = tray::setup(&handle) {
+                tracing::info!(error = %e, "no tray icon on this desktop");
+            }
+            if hidden {
+                if let Some(w) = app.get_webview_window("main") {
+                    let _ = w.hide();
+                }
+            }
+            // The daemon starts with the session; if it is not there, start it once.
+            if std::os::unix::net::UnixStream::connect(&control).is_err()
+                && std::env::var_os("TPM_PASSKEY_NO_DAEMON_START").is_none()
+            {
+                if let Err(e) = launcher::start(&control) {
+                    tracing::warn!(error = %e, "could not start the daemon");
+                }
+            }
+            agent::spawn(handle, link.clone(), control.clone());
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            // Closing the window denies whatever it was asking; the app stays in the tray.
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                if let Some(state) = window.try_state::<commands::AppState>() {
+                    state.link.deny_all();
+                }
+                if window.app_handle().tray_by_id("main").is_some() {
+                    api.prevent_close();
+                    let _ = window.hide();
+                }
+            }
+        });
+    if let Err(e) = builder.run(tauri::generate_context!()) {
         eprintln!("tpm-passkey-app: could not start: {e}");
         std::process::exit(1);
     }

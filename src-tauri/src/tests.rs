@@ -1,29 +1,293 @@
-use super::*;
-use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
+//! The commands over Tauri's mock runtime against a fake daemon: a real Unix socket that
+//! speaks the control protocol (tpm-passkey-ipc) and records what it was sent.
+#![allow(clippy::unwrap_used)]
 
-#[test]
-fn app_info_answers_over_ipc() {
-    let app = configure(mock_builder())
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tauri::test::{
+    get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY,
+};
+use tauri::webview::InvokeRequest;
+use tauri::WebviewWindow;
+use tpm_passkey_ipc::{decode, encode, ClientMessage, DaemonMessage, PromptView};
+
+use super::*;
+
+type Log = Arc<Mutex<Vec<ClientMessage>>>;
+
+/// Serves the control protocol on a socket in `dir`; `answer` decides each reply.
+fn fake_daemon(
+    dir: &std::path::Path,
+    answer: impl Fn(&ClientMessage) -> Vec<DaemonMessage> + Send + Sync + 'static,
+) -> (std::path::PathBuf, Log) {
+    let path = dir.join("control.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let log: Log = Arc::default();
+    let (log2, answer) = (log.clone(), Arc::new(answer));
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let (log, answer) = (log2.clone(), answer.clone());
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                for line in BufReader::new(conn).lines() {
+                    let Ok(line) = line else { return };
+                    let msg: ClientMessage = decode(&line).unwrap();
+                    let replies = match &msg {
+                        ClientMessage::Hello { .. } => vec![DaemonMessage::Hello {
+                            protocol: 1,
+                            version: "test".into(),
+                        }],
+                        other => answer(other),
+                    };
+                    log.lock().unwrap().push(msg);
+                    for r in replies {
+                        if w.write_all(encode(&r).as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (path, log)
+}
+
+struct App {
+    _app: tauri::App<MockRuntime>,
+    window: WebviewWindow<MockRuntime>,
+    link: Arc<agent::AgentLink>,
+    dir: tempfile::TempDir,
+}
+
+fn app_with(control: std::path::PathBuf, dir: tempfile::TempDir) -> App {
+    let link = Arc::new(agent::AgentLink::default());
+    let state = commands::AppState {
+        control,
+        link: link.clone(),
+        autostart: dir.path().join("autostart/tpm-passkey.desktop"),
+    };
+    let app = configure(mock_builder(), state)
         .build(mock_context(noop_assets()))
-        .expect("mock app builds");
-    let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+        .unwrap();
+    let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
-        .expect("mock window");
-    let res = get_ipc_response(
-        &webview,
+        .unwrap();
+    App {
+        _app: app,
+        window,
+        link,
+        dir,
+    }
+}
+
+fn invoke(app: &App, cmd: &str, args: Value) -> Result<Value, String> {
+    get_ipc_response(
+        &app.window,
         InvokeRequest {
-            cmd: "app_info".into(),
+            cmd: cmd.into(),
             callback: tauri::ipc::CallbackFn(0),
             error: tauri::ipc::CallbackFn(1),
-            url: "tauri://localhost".parse().expect("url"),
-            body: tauri::ipc::InvokeBody::default(),
+            url: "tauri://localhost".parse().unwrap(),
+            body: tauri::ipc::InvokeBody::Json(args),
             headers: Default::default(),
             invoke_key: INVOKE_KEY.to_string(),
         },
     )
-    .expect("app_info succeeds");
-    let v: serde_json::Value = res.deserialize().expect("json");
+    .map(|r| r.deserialize::<Value>().unwrap())
+    .map_err(|e| e.as_str().unwrap_or_default().to_owned())
+}
+
+fn status_answer() -> DaemonMessage {
+    DaemonMessage::Status {
+        simulated: true,
+        tcti: "swtpm:port=1".into(),
+        pin_set: true,
+        pin_retries: Some(7),
+        always_uv: true,
+        min_pin_length: 4,
+        credentials: 2,
+        agent: false,
+    }
+}
+
+#[test]
+fn app_info_answers_over_ipc() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with(dir.path().join("none.sock"), dir);
+    let v = invoke(&app, "app_info", json!({})).unwrap();
     assert_eq!(v["name"], "tpm-passkey");
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn status_comes_from_the_daemon_with_the_link_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = fake_daemon(dir.path(), |m| match m {
+        ClientMessage::Status => vec![status_answer()],
+        _ => vec![DaemonMessage::Error {
+            message: "no".into(),
+        }],
+    });
+    let app = app_with(path, dir);
+    let v = invoke(&app, "status", json!({})).unwrap();
+    assert_eq!(v["type"], "status");
+    assert_eq!(v["pin_retries"], 7);
+    assert_eq!(v["simulated"], true);
+    assert_eq!(v["app_connected"], false);
+}
+
+#[test]
+fn requests_carry_their_arguments_and_refusals_read_as_the_daemon_wrote_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, log) = fake_daemon(dir.path(), |m| match m {
+        ClientMessage::DeletePasskey { pin: Some(p), .. } if p == "4711" => vec![DaemonMessage::Ok],
+        ClientMessage::DeletePasskey { .. } => vec![DaemonMessage::Error {
+            message: "wrong PIN: 6 attempts left before the TPM blocks it".into(),
+        }],
+        ClientMessage::SetSettings { .. } => vec![DaemonMessage::Ok],
+        _ => vec![],
+    });
+    let app = app_with(path, dir);
+    assert_eq!(
+        invoke(&app, "delete_passkey", json!({"id": "ab12", "pin": "4711"})).unwrap()["type"],
+        "ok"
+    );
+    let e = invoke(&app, "delete_passkey", json!({"id": "ab12", "pin": "0000"})).unwrap_err();
+    assert_eq!(e, "wrong PIN: 6 attempts left before the TPM blocks it");
+    invoke(
+        &app,
+        "set_settings",
+        json!({"alwaysUv": false, "minPinLength": 6, "pin": "4711"}),
+    )
+    .unwrap();
+    let log = log.lock().unwrap();
+    assert!(log.contains(&ClientMessage::DeletePasskey {
+        id: "ab12".into(),
+        pin: Some("4711".into())
+    }));
+    assert!(log.contains(&ClientMessage::SetSettings {
+        always_uv: Some(false),
+        min_pin_length: Some(6),
+        pin: Some("4711".into())
+    }));
+}
+
+#[test]
+fn reset_needs_the_typed_phrase_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, log) = fake_daemon(dir.path(), |_| vec![DaemonMessage::Ok]);
+    let app = app_with(path, dir);
+    let e = invoke(
+        &app,
+        "reset",
+        json!({"confirmation": "erase", "pin": "4711"}),
+    )
+    .unwrap_err();
+    assert!(e.contains("Type the words exactly"), "{e}");
+    assert!(log.lock().unwrap().is_empty(), "nothing reached the daemon");
+    invoke(
+        &app,
+        "reset",
+        json!({"confirmation": commands::RESET_PHRASE, "pin": "4711"}),
+    )
+    .unwrap();
+    assert!(log.lock().unwrap().contains(&ClientMessage::Reset {
+        pin: Some("4711".into())
+    }));
+}
+
+#[test]
+fn a_missing_daemon_is_said_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with(dir.path().join("absent.sock"), dir);
+    let e = invoke(&app, "list_passkeys", json!({})).unwrap_err();
+    assert_eq!(e, "The tpm-passkey service is not running.");
+}
+
+#[test]
+fn prompts_arrive_and_approval_needs_the_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, log) = fake_daemon(dir.path(), |m| match m {
+        ClientMessage::RegisterAgent { .. } => vec![
+            DaemonMessage::Ok,
+            DaemonMessage::Prompt {
+                id: 5,
+                timeout_ms: 30_000,
+                prompt: PromptView {
+                    operation: "sign_in".into(),
+                    rp_id: Some("github.com".into()),
+                    rp_name: None,
+                    user: Some("alice".into()),
+                    pin_required: true,
+                    pin_retries: Some(8),
+                    pin_was_wrong: false,
+                    client_name: Some("firefox".into()),
+                    client_pid: Some(42),
+                },
+            },
+        ],
+        _ => vec![],
+    });
+    let app = app_with(path.clone(), dir);
+    agent::spawn(app.window.app_handle().clone(), app.link.clone(), path);
+    let mut waited = 0;
+    while app.link.pending().is_empty() && waited < 100 {
+        std::thread::sleep(Duration::from_millis(20));
+        waited += 1;
+    }
+    let pending = invoke(&app, "pending_prompts", json!({})).unwrap();
+    assert_eq!(pending[0]["id"], 5);
+    assert_eq!(pending[0]["prompt"]["client_name"], "firefox");
+    assert!(pending[0]["timeout_ms"].as_u64().unwrap() <= 30_000);
+    // Enter with an empty PIN field does not approve; the prompt keeps waiting.
+    let e = invoke(
+        &app,
+        "answer_prompt",
+        json!({"id": 5, "approve": true, "pin": ""}),
+    )
+    .unwrap_err();
+    assert_eq!(e, "Type your PIN to approve.");
+    assert_eq!(app.link.pending().len(), 1);
+    invoke(
+        &app,
+        "answer_prompt",
+        json!({"id": 5, "approve": true, "pin": "4711"}),
+    )
+    .unwrap();
+    assert!(app.link.pending().is_empty());
+    let e = invoke(&app, "answer_prompt", json!({"id": 5, "approve": false})).unwrap_err();
+    assert!(e.contains("no longer waiting"), "{e}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(log.lock().unwrap().contains(&ClientMessage::Answer {
+        id: 5,
+        approve: true,
+        pin: Some("4711".into())
+    }));
+}
+
+#[test]
+fn start_at_login_writes_and_removes_the_autostart_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with(dir.path().join("none.sock"), dir);
+    let file = app.dir.path().join("autostart/tpm-passkey.desktop");
+    assert_eq!(invoke(&app, "start_at_login", json!({})).unwrap(), false);
+    assert_eq!(
+        invoke(&app, "start_at_login", json!({"enabled": true})).unwrap(),
+        true
+    );
+    let entry = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        entry.contains("--hidden") && entry.starts_with("[Desktop Entry]"),
+        "{entry}"
+    );
+    assert_eq!(
+        invoke(&app, "start_at_login", json!({"enabled": false})).unwrap(),
+        false
+    );
+    assert!(!file.exists());
 }
