@@ -4,7 +4,7 @@
 /// so that the log can be filtered; no field ever carries a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
-    /// "register", "sign_in", "pin_set", "pin_change", "pin_verify", "delete", "reset", "config", "u2f_register", "u2f_sign_in".
+    /// "register", "sign_in", "silent_check" (an up=false assertion), "uv", "pin_set", "pin_change", "pin_verify", "delete", "reset", "config", "u2f_register", "u2f_sign_in".
     pub event: &'static str,
     pub rp_id: Option<String>,
     pub detail: Option<String>,

@@ -169,7 +169,14 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             return Err(Status::NotAllowed);
         }
         let shared = self.key_agreement.shared_secret(protocol, ka)?;
-        let mut prompt = Prompt::new(Operation::Verify);
+        // The token's permissions say what the client is about to do: name it, so that the
+        // user reads "Create a passkey for …" rather than a bare "verify".
+        let operation = match perms & (permission::MC | permission::GA) {
+            permission::MC => Operation::Register,
+            permission::GA => Operation::SignIn,
+            _ => Operation::Verify,
+        };
+        let mut prompt = Prompt::new(operation);
         prompt.rp_id = req.rp_id.clone();
         let pin = self.built_in_uv(prompt)?;
         if self.settings.force_pin_change {

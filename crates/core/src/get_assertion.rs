@@ -207,7 +207,10 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                 deadline: Instant::now() + NEXT_ASSERTION_WINDOW,
             });
         }
-        self.audit(AuditEvent::new("sign_in", Some(&rp_id), "ok"));
+        // A silent assertion (up = false) is how clients probe an allowList before the real
+        // ceremony; the log keeps it apart from sign-ins the user approved.
+        let event = if up { "sign_in" } else { "silent_check" };
+        self.audit(AuditEvent::new(event, Some(&rp_id), "ok"));
         Ok(response)
     }
 

@@ -87,9 +87,9 @@ impl Store {
 
     /// Recomputes the hash chain; false if any row was changed or removed.
     pub fn verify_audit_chain(&self) -> Result<bool, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT time, event, rp_id, detail, outcome, hash, client FROM audit ORDER BY seq")?;
+        let mut st = self.conn.prepare(
+            "SELECT time, event, rp_id, detail, outcome, hash, client FROM audit ORDER BY seq",
+        )?;
         let mut rows = st.query([])?;
         let mut prev = vec![0u8; 32];
         while let Some(r) = rows.next()? {

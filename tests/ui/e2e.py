@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""The app end to end, in a real WebKitGTK window driven through tauri-driver and
+WebKitWebDriver (run under Xvfb), against the real daemon on its own swtpm. python-fido2
+is the FIDO client, over the daemon's socket transport.
+
+    e2e.py --app target/debug/tpm-passkey-app --daemon target/debug/tpm-passkey --shots DIR
+
+Walks: the enrolment wizard (TPM facts, PIN), a registration approved with the PIN, a
+sign-in with a wrong then the right PIN, a denied sign-in, a sign-in left to time out, the
+Activity log, and deleting the passkey. Each step saves DIR/NN-name.png. Any mismatch
+raises (non-zero exit).
+"""
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+from fido2.client import ClientError, DefaultClientDataCollector, Fido2Client, UserInteraction  # noqa: E402
+from fido2.server import Fido2Server  # noqa: E402
+from fido2.webauthn import (  # noqa: E402
+    PublicKeyCredentialRpEntity, PublicKeyCredentialUserEntity, ResidentKeyRequirement,
+    UserVerificationRequirement)
+from socket_hid import open_device  # noqa: E402
+
+PIN = "246810"
+PROMPT_TIMEOUT = 10
+RP = PublicKeyCredentialRpEntity(id="example.com", name="Example")
+
+
+class BuiltInUv(UserInteraction):
+    def request_uv(self, permissions, rp_id):
+        return True
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Background:
+    """Runs a FIDO ceremony in a thread; .result() is its value or its exception."""
+
+    def __init__(self, fn):
+        self.value, self.error = None, None
+        self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self.thread.start()
+
+    def _run(self, fn):
+        try:
+            self.value = fn()
+        except Exception as e:  # the test inspects it
+            self.error = e
+
+    def result(self, timeout=60):
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the FIDO client is still waiting"
+        return self.value, self.error
+
+
+class E2E:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="tpm-passkey-ui-"))
+        self.shots = Path(args.shots)
+        self.shots.mkdir(parents=True, exist_ok=True)
+        self.n = 0
+        self.control = self.tmp / "control.sock"
+        self.hid = self.tmp / "hid.sock"
+        self.procs = []
+        self.server = Fido2Server(RP)
+        self.creds = []
+
+    # --- processes -------------------------------------------------------------------
+    def start(self):
+        self.daemon = subprocess.Popen(
+            [self.args.daemon, "daemon", "--simulator", "--state-dir", str(self.tmp / "state"),
+             "--control", str(self.control), "--hid", f"socket:{self.hid}",
+             "--prompt-timeout-secs", str(PROMPT_TIMEOUT)],
+            stdout=open(self.tmp / "daemon.log", "w"), stderr=subprocess.STDOUT)
+        self.procs.append(self.daemon)
+        for _ in range(150):
+            if self.control.exists() and self.hid.exists():
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("the daemon did not start: " + (self.tmp / "daemon.log").read_text())
+        port = free_port()
+        env = dict(os.environ, TPM_PASSKEY_CONTROL=str(self.control), TPM_PASSKEY_NO_DAEMON_START="1",
+                   XDG_CONFIG_HOME=str(self.tmp / "config"), HOME=str(self.tmp / "home"))
+        (self.tmp / "home").mkdir()
+        driver = subprocess.Popen([self.args.tauri_driver, "--port", str(port), "--native-port", str(free_port())], env=env,
+                                  stdout=open(self.tmp / "driver.log", "w"), stderr=subprocess.STDOUT)
+        self.procs.append(driver)
+        caps = {"browserName": "wry", "tauri:options": {"application": self.args.app}}
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        opts = webdriver.common.options.ArgOptions()
+        for k, v in caps.items():
+            opts.set_capability(k, v)
+        for attempt in range(3):  # WebKitWebDriver may still be coming up
+            try:
+                self.web = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=opts)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
+                time.sleep(1)
+        self.web.set_window_size(920, 660)
+
+    def stop(self):
+        try:
+            self.web.quit()
+        except Exception:
+            pass
+        for p in reversed(self.procs):
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    # --- helpers ---------------------------------------------------------------------
+    def shot(self, name):
+        self.n += 1
+        time.sleep(0.3)  # let transitions settle
+        self.web.save_screenshot(str(self.shots / f"{self.n:02d}-{name}.png"))
+
+    def wait(self, timeout):
+        # Views re-render by replacing their nodes: a stale node means "look again".
+        return WebDriverWait(self.web, timeout, ignored_exceptions=(StaleElementReferenceException,))
+
+    def el(self, css, timeout=15):
+        return self.wait(timeout).until(
+            lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()), None),
+            f"no visible {css}")
+
+    def text_of(self, css, want, timeout=15, job=None):
+        try:
+            self.wait(timeout).until(
+                lambda d: (job and job.error and self.fail(job.error)) or want in self.inner_text(css))
+        except TimeoutException:
+            shown = [self.web.execute_script("return arguments[0].innerText", e)
+                     for e in self.web.find_elements(By.CSS_SELECTOR, css)]
+            raise AssertionError(f"{css}: wanted {want!r}, shows {shown!r}")
+
+    def inner_text(self, css):
+        # innerText, as the user reads it (WebKitWebDriver's element text drops some
+        # ellipsised blocks).
+        return self.web.execute_script("return arguments[0].innerText", self.el(css))
+
+    @staticmethod
+    def fail(error):
+        raise AssertionError(f"the FIDO client failed first: {error!r}")
+
+    def gone(self, css, timeout=30):
+        self.wait(timeout).until(
+            lambda d: not any(e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, css)), f"{css} stays")
+
+    def client(self):
+        return Fido2Client(open_device(str(self.hid)),
+                           client_data_collector=DefaultClientDataCollector("https://example.com"),
+                           user_interaction=BuiltInUv())
+
+    def register(self):
+        options, state = self.server.register_begin(
+            PublicKeyCredentialUserEntity(id=b"alice-id", name="alice", display_name="Alice"),
+            resident_key_requirement=ResidentKeyRequirement.REQUIRED,
+            user_verification=UserVerificationRequirement.REQUIRED)
+        result = self.client().make_credential(options.public_key)
+        return self.server.register_complete(state, result).credential_data
+
+    def sign_in(self):
+        options, state = self.server.authenticate_begin(self.creds, user_verification=UserVerificationRequirement.REQUIRED)
+        selection = self.client().get_assertion(options.public_key)
+        return self.server.authenticate_complete(state, self.creds, selection.get_response(0))
+
+    # --- the walk --------------------------------------------------------------------
+    def run(self):
+        # Enrolment wizard.
+        self.text_of("#wizard-title", "Welcome to tpm-passkey")
+        self.text_of("#wizard-tpm", "Simulated")
+        self.text_of("#view-wizard", "IBM")
+        self.text_of("#state-pill", "Simulated TPM")
+        self.shot("wizard-tpm")
+        self.el("#wizard-next").click()
+        self.el("#wizard-pin").send_keys("12")
+        self.el("#wizard-pin2").send_keys("12")
+        self.el("#wizard-set-pin").click()
+        self.text_of("#pin-error", "at least 4")
+        self.el("#wizard-pin").clear()
+        self.el("#wizard-pin").send_keys(PIN)
+        self.el("#wizard-pin2").clear()
+        self.el("#wizard-pin2").send_keys(PIN)
+        self.shot("wizard-pin")
+        self.el("#wizard-set-pin").click()
+        self.text_of("#wizard-title", "You're ready")
+        self.shot("wizard-ready")
+        self.el("#wizard-done").click()
+        self.text_of("#passkeys-empty", "No passkeys yet")
+        self.shot("passkeys-empty")
+
+        # A registration, approved with the PIN.
+        reg = Background(self.register)
+        self.text_of("#prompt-title", "Create a passkey for example.com", job=reg)
+        self.text_of("#prompt-client", "Requested by python")
+        # Enter with an empty PIN field does not approve.
+        self.el("#prompt-pin").send_keys(Keys.ENTER)
+        self.text_of("#prompt-pin-note", "Type your PIN to approve")
+        self.el("#prompt-pin").send_keys(PIN)
+        self.shot("prompt-register")
+        self.el("#prompt-pin").send_keys(Keys.ENTER)
+        cred, err = reg.result()
+        assert err is None, f"registration failed: {err!r}"
+        self.creds.append(cred)
+        self.gone("#prompt-layer")
+
+        # A sign-in: wrong PIN first (the TPM counts it), then the right one.
+        sign = Background(self.sign_in)
+        self.text_of("#prompt-title", "Sign in to example.com", job=sign)
+        self.el("#prompt-pin").send_keys("999999", Keys.ENTER)
+        self.text_of("#prompt-pin-note", "Wrong PIN. 7 attempts left")
+        self.shot("prompt-wrong-pin")
+        self.el("#prompt-pin").send_keys(PIN, Keys.ENTER)
+        value, err = sign.result()
+        assert err is None and value is not None, f"sign-in failed: {err!r}"
+        self.gone("#prompt-layer")
+
+        # A denied sign-in: the client hears NOT_ALLOWED.
+        deny = Background(self.sign_in)
+        self.text_of("#prompt-title", "Sign in to example.com")
+        self.shot("prompt-sign-in")
+        self.el("#prompt-deny").click()
+        _, err = deny.result()
+        assert isinstance(err, ClientError), f"a denied sign-in must fail: {err!r}"
+        self.gone("#prompt-layer")
+
+        # A sign-in nobody answers: it times out and the prompt goes away by itself.
+        late = Background(self.sign_in)
+        self.text_of("#prompt-time", "s left to answer")
+        self.gone("#prompt-layer", timeout=PROMPT_TIMEOUT + 10)
+        _, err = late.result()
+        assert isinstance(err, ClientError), f"an unanswered sign-in must fail: {err!r}"
+
+        # Activity: each of them, with the application that asked.
+        self.el("#tab-activity").click()
+        for sel in ['tr[data-event="register"][data-outcome="ok"]',
+                    'tr[data-event="sign_in"][data-outcome="ok"]',
+                    'tr[data-outcome="wrong_pin"]',
+                    'tr[data-event="sign_in"][data-outcome="denied"]',
+                    'tr[data-event="sign_in"][data-outcome="timeout"]']:
+            self.el(sel)
+        self.text_of("#activity-table", "python")
+        self.shot("activity")
+        Select = webdriver.support.select.Select
+        Select(self.el("#activity-filter")).select_by_value("refused")
+        rows = self.web.find_elements(By.CSS_SELECTOR, "#activity-table tbody tr")
+        assert {r.get_attribute("data-outcome") for r in rows} == {"denied", "timeout"}, [r.text for r in rows]
+        self.shot("activity-refused")
+
+        # Passkeys: listed by site; deleted with confirmation and the PIN.
+        self.el("#tab-passkeys").click()
+        self.text_of("#passkey-list", "example.com")
+        self.text_of("#passkey-list", "Alice")
+        self.shot("passkeys")
+        self.el("#passkey-list .cred button").click()
+        self.text_of("#confirm-title", "Delete this passkey?")
+        self.el("#confirm-pin").send_keys(PIN)
+        self.shot("passkey-delete")
+        self.el("#confirm-ok").click()
+        self.text_of("#passkeys-empty", "No passkeys yet")
+
+        # Settings, as a user finds them.
+        self.el("#tab-settings").click()
+        self.el("#always-uv")
+        self.shot("settings")
+        assert self.el("#always-uv").is_selected()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--app", required=True)
+    ap.add_argument("--daemon", required=True)
+    ap.add_argument("--shots", required=True)
+    ap.add_argument("--tauri-driver", default=shutil.which("tauri-driver") or os.path.expanduser("~/.cargo/bin/tauri-driver"))
+    args = ap.parse_args()
+    args.app, args.daemon = os.path.abspath(args.app), os.path.abspath(args.daemon)
+    e = E2E(args)
+    try:
+        e.start()
+        e.run()
+        print(f"ui e2e: passed; {e.n} screenshots in {e.shots}")
+    except BaseException:
+        for log in ("daemon.log", "driver.log"):
+            p = e.tmp / log
+            if p.exists():
+                print(f"--- {log}\n{p.read_text()[-4000:]}", file=sys.stderr)
+        try:
+            e.shot("failure")
+        except Exception:
+            pass
+        raise
+    finally:
+        e.stop()
+
+
+if __name__ == "__main__":
+    main()

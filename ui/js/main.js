@@ -1,0 +1,85 @@
+// Boot: navigation, the service state (header pill, banners, tray), and the views.
+import { $, call, on, toast } from "./util.js";
+import { initPrompts } from "./prompt.js";
+import { showWizard } from "./wizard.js";
+import { initPasskeys, loadPasskeys } from "./passkeys.js";
+import { initActivity, loadActivity } from "./activity.js";
+import { initSettings, loadSettings } from "./settings.js";
+
+export const app = { status: null, tpm: null, view: "passkeys", wizard: false };
+
+const loaders = { passkeys: loadPasskeys, activity: loadActivity, settings: loadSettings };
+
+export function go(view) {
+  app.view = view;
+  for (const t of document.querySelectorAll(".tabs button")) {
+    const on = t.dataset.view === view;
+    t.setAttribute("aria-selected", on ? "true" : "false");
+    t.tabIndex = on ? 0 : -1;
+  }
+  for (const name of ["passkeys", "activity", "settings"]) $(`view-${name}`).hidden = app.wizard || name !== view;
+  $("view-wizard").hidden = !app.wizard;
+  document.body.classList.toggle("in-wizard", app.wizard);
+  if (!app.wizard) loaders[view]();
+}
+
+function pill(text, kind) {
+  const p = $("state-pill");
+  p.textContent = text;
+  p.className = `pill pill-${kind}`;
+  call("set_tray_status", { label: text }).catch(() => {});
+}
+
+/** Re-reads the daemon's status and updates every surface that shows it. */
+export async function refreshStatus() {
+  try {
+    const s = await call("status");
+    app.status = s;
+    $("banner-down").hidden = true;
+    $("banner-simulated").hidden = !s.simulated;
+    if (s.pin_set && s.pin_retries === 0) pill("PIN blocked", "danger");
+    else if (s.simulated) pill("Simulated TPM", "warn");
+    else pill("Ready", "ok");
+    if (!s.pin_set && !app.wizard) { app.wizard = true; showWizard(); go(app.view); }
+  } catch (e) {
+    app.status = null;
+    $("banner-down").hidden = false;
+    pill("Service not running", "muted");
+  }
+  return app.status;
+}
+
+export function finishWizard() {
+  app.wizard = false;
+  go("passkeys");
+  refreshStatus();
+}
+
+function initNav() {
+  const tabs = [...document.querySelectorAll(".tabs button")];
+  tabs.forEach((t, i) => {
+    t.addEventListener("click", () => go(t.dataset.view));
+    t.addEventListener("keydown", (e) => {
+      const d = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
+      if (!d) return;
+      const n = tabs[(i + d + tabs.length) % tabs.length];
+      n.focus(); go(n.dataset.view);
+    });
+  });
+  $("start-daemon").addEventListener("click", async () => {
+    try { const how = await call("start_daemon"); toast(how === "systemd" ? "Starting the service…" : "Started the service."); }
+    catch (e) { toast(String(e)); }
+    setTimeout(refreshStatus, 1500);
+  });
+}
+
+initNav();
+initPrompts();
+initPasskeys();
+initActivity();
+initSettings();
+on("daemon", () => { refreshStatus(); if (!app.wizard) loaders[app.view](); });
+on("wink", () => toast("An application is looking for this authenticator."));
+document.addEventListener("prompts-changed", () => { refreshStatus(); if (!app.wizard) loaders[app.view](); });
+refreshStatus().then(() => { if (!app.wizard) go("passkeys"); });
+setInterval(refreshStatus, 5000);

@@ -1,0 +1,99 @@
+// Settings: change PIN, always require the PIN, minimum PIN length, start at login, reset.
+import { $, call, confirmDialog, el, toast } from "./util.js";
+import { app, refreshStatus } from "./main.js";
+
+const RESET_PHRASE = "erase all passkeys";
+
+function card(title, ...body) {
+  return el("section", { class: "card", "aria-labelledby": `h-${title.replace(/\W+/g, "-")}` },
+    el("h2", { id: `h-${title.replace(/\W+/g, "-")}` }, title), ...body);
+}
+
+function setting(id, title, text, control) {
+  return el("div", { class: "setting" },
+    el("div", {}, el("label", { for: id }, el("strong", {}, title)), el("p", { id: `${id}-desc` }, text)), control);
+}
+
+function changePinCard(min) {
+  const err = el("p", { class: "error-text", "aria-live": "assertive" });
+  const old = el("input", { type: "password", id: "pin-old", autocomplete: "current-password" });
+  const neu = el("input", { type: "password", id: "pin-new", autocomplete: "new-password" });
+  const again = el("input", { type: "password", id: "pin-again", autocomplete: "new-password" });
+  const submit = async (e) => {
+    e.preventDefault();
+    err.textContent = "";
+    if (neu.value.length < min) { err.textContent = `The new PIN needs at least ${min} characters.`; return; }
+    if (neu.value !== again.value) { err.textContent = "The two new PINs differ."; return; }
+    try {
+      await call("change_pin", { old: old.value, new: neu.value });
+      toast("PIN changed.");
+    } catch (x) { err.textContent = String(x); }
+    finally { old.value = ""; neu.value = ""; again.value = ""; refreshStatus(); }
+  };
+  return card("PIN", el("p", { class: "lead" }, "The TPM checks your PIN; 8 wrong tries in a row block it for good."),
+    el("form", { class: "inline-form", onsubmit: submit },
+      el("div", { class: "field" }, el("label", { for: "pin-old" }, "Current PIN"), old),
+      el("div", { class: "field" }, el("label", { for: "pin-new" }, "New PIN"), neu),
+      el("div", { class: "field" }, el("label", { for: "pin-again" }, "New PIN again"), again),
+      el("button", { class: "btn btn-primary", type: "submit", id: "pin-change" }, "Change PIN")),
+    err);
+}
+
+async function protectionCard(s) {
+  const uv = el("input", { type: "checkbox", role: "switch", class: "switch", id: "always-uv", "aria-describedby": "always-uv-desc" });
+  uv.checked = s.always_uv;
+  uv.addEventListener("change", () => {
+    const on = uv.checked;
+    uv.checked = !on; // until confirmed
+    const apply = async ({ pin }) => {
+      await call("set_settings", { alwaysUv: on, minPinLength: null, pin: pin || null });
+      toast(on ? "Every passkey now needs your PIN." : "Sites may now skip the PIN.");
+      await loadSettings();
+    };
+    if (on) apply({}).catch((e) => toast(String(e)));
+    else confirmDialog({ title: "Stop always requiring the PIN?", text: "Sites that do not ask for verification could then use your passkeys with a click, and legacy security-key (U2F) sign-ins become possible.", ok: "Turn off", pin: s.pin_set }, apply);
+  });
+  const len = el("input", { type: "number", id: "min-pin", min: String(s.min_pin_length), max: "63", value: String(s.min_pin_length), "aria-describedby": "min-pin-desc" });
+  const save = el("button", { class: "btn btn-ghost btn-small", id: "min-pin-save" }, "Save");
+  save.addEventListener("click", async () => {
+    try { await call("set_settings", { alwaysUv: null, minPinLength: Number(len.value), pin: null }); toast("Minimum PIN length saved."); await loadSettings(); }
+    catch (e) { toast(String(e)); }
+  });
+  let login = false;
+  try { login = await call("start_at_login", {}); } catch (e) { /* not available */ }
+  const start = el("input", { type: "checkbox", role: "switch", class: "switch", id: "start-login", "aria-describedby": "start-login-desc" });
+  start.checked = login;
+  start.addEventListener("change", async () => {
+    try { start.checked = await call("start_at_login", { enabled: start.checked }); } catch (e) { toast(String(e)); }
+  });
+  return card("Protection",
+    setting("always-uv", "Always require PIN", "Every sign-in and new passkey needs your PIN, and keys are bound to it inside the TPM.", uv),
+    setting("min-pin", "Minimum PIN length", "It can only go up. Sites may ask for it when you make a passkey.", el("div", { class: "tools" }, len, save)),
+    setting("start-login", "Start at login", "Open tpm-passkey in the background when you log in, ready for approvals.", start));
+}
+
+function resetCard(s) {
+  const go = () => confirmDialog({
+    title: "Erase all passkeys?",
+    text: "Every passkey on this computer and your PIN are erased, for good. Sites will no longer accept them; you will need another way to sign in to each.",
+    ok: "Erase everything", pin: s.pin_set, phrase: RESET_PHRASE,
+  }, async ({ pin, phrase }) => {
+    await call("reset", { confirmation: phrase, pin: pin || null });
+    toast("Everything was erased.");
+    await refreshStatus();
+  });
+  return el("section", { class: "card danger-card", "aria-labelledby": "h-reset" },
+    el("h2", { id: "h-reset" }, "Reset authenticator"),
+    el("p", { class: "lead" }, "Erases every passkey and the PIN. Use it when you hand this computer on, or when the PIN is blocked."),
+    el("div", { class: "actions" }, el("button", { class: "btn btn-danger", id: "reset-open", onclick: go }, "Reset…")));
+}
+
+export async function loadSettings() {
+  const v = $("view-settings");
+  const s = await refreshStatus();
+  if (!s) { v.replaceChildren(el("h1", {}, "Settings"), el("p", { class: "empty" }, "The service is not running.")); return; }
+  v.replaceChildren(el("div", { class: "view-head" }, el("h1", {}, "Settings")),
+    changePinCard(s.min_pin_length), await protectionCard(s), resetCard(s));
+}
+
+export function initSettings() {}
