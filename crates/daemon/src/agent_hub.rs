@@ -1,6 +1,7 @@
 //! The approval agent as the engine sees it: at most one agent (the app, or the scripted
 //! agent) is registered on the control socket; prompts go to it and wait for its answer,
-//! the client's CANCEL, or the deadline.
+//! the client's CANCEL, or the deadline. With no agent, the hub can start the app (ARCHITECTURE
+//! "if no agent is connected when a prompt is needed, the daemon starts the app").
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -29,6 +30,53 @@ struct Hub {
 pub struct AgentHub {
     state: Mutex<Hub>,
     changed: Condvar,
+    launcher: Mutex<Option<Launcher>>,
+}
+
+/// How to start the app when a prompt finds no agent: at most once per [`RELAUNCH_AFTER`].
+#[derive(Debug)]
+pub struct Launcher {
+    pub app: std::path::PathBuf,
+    pub control: std::path::PathBuf,
+    last: Option<Instant>,
+}
+
+const RELAUNCH_AFTER: Duration = Duration::from_secs(30);
+
+impl Launcher {
+    pub fn new(app: std::path::PathBuf, control: std::path::PathBuf) -> Self {
+        Launcher {
+            app,
+            control,
+            last: None,
+        }
+    }
+
+    fn launch(&mut self) {
+        if self.last.is_some_and(|t| t.elapsed() < RELAUNCH_AFTER) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        // The app registers as the agent and the waiting prompt is shown to it.
+        match std::process::Command::new(&self.app)
+            .arg("--hidden")
+            .env("TPM_PASSKEY_CONTROL", &self.control)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(child) => {
+                tracing::info!(app = %self.app.display(), "no approval agent: started the app");
+                // Reap it whenever it exits, so that it does not linger as a zombie.
+                std::thread::spawn(move || {
+                    let mut child = child;
+                    let _ = child.wait();
+                });
+            }
+            Err(e) => {
+                tracing::warn!(app = %self.app.display(), error = %e, "no approval agent and the app could not be started")
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for AgentHub {
@@ -85,6 +133,11 @@ impl AgentHub {
         }
     }
 
+    /// Start `launcher.app` when a prompt finds no agent.
+    pub fn set_launcher(&self, launcher: Launcher) {
+        *self.launcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(launcher);
+    }
+
     pub fn has_agent(&self) -> bool {
         self.lock().agent.is_some()
     }
@@ -97,6 +150,16 @@ impl AgentHub {
         cancel: &AtomicBool,
     ) -> Result<Option<String>, Refusal> {
         let deadline = Instant::now() + timeout;
+        if !self.has_agent() {
+            if let Some(l) = self
+                .launcher
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_mut()
+            {
+                l.launch();
+            }
+        }
         let mut hub = self.lock();
         hub.next_id += 1;
         let id = hub.next_id;

@@ -10,7 +10,7 @@ use clap::Args;
 use tpm_passkey_hid::socket::SocketTransport;
 use tpm_passkey_hid::uhid::UhidTransport;
 
-use crate::agent_hub::AgentHub;
+use crate::agent_hub::{AgentHub, Launcher};
 use crate::control::ControlServer;
 use crate::engine_thread::{EngineConfig, EngineHandle};
 use crate::tpm_choice::{TpmSelect, SIMULATED_WARNING};
@@ -30,6 +30,24 @@ pub struct DaemonArgs {
     /// How long a prompt waits for the user before the request fails.
     #[arg(long, default_value_t = 30)]
     prompt_timeout_secs: u64,
+    /// Start the app (default: tpm-passkey-app beside this binary, else on PATH) when a
+    /// request needs approval and no approval agent is connected. The systemd unit sets it.
+    #[arg(long, value_name = "APP", num_args = 0..=1, default_missing_value = "tpm-passkey-app")]
+    start_app: Option<PathBuf>,
+}
+
+/// `tpm-passkey-app` → the app beside our own binary when it is there.
+fn resolve_app(app: &std::path::Path) -> PathBuf {
+    if app.components().count() == 1 {
+        if let Some(sibling) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join(app)))
+            .filter(|p| p.is_file())
+        {
+            return sibling;
+        }
+    }
+    app.to_owned()
 }
 
 pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -82,6 +100,9 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("tpm-passkey: {SIMULATED_WARNING}");
     }
     let hub = Arc::new(AgentHub::default());
+    if let Some(app) = &args.start_app {
+        hub.set_launcher(Launcher::new(resolve_app(app), control.clone()));
+    }
     let engine = EngineHandle::spawn(
         EngineConfig {
             tcti: chosen.tcti.clone(),

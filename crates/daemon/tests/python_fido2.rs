@@ -174,3 +174,50 @@ fn wink_reaches_the_agent() {
         "the wink at the agent",
     );
 }
+
+/// With no agent connected, `--start-app` makes the daemon start the app, which registers
+/// and gets the waiting prompt. The "app" here is a script that records how it was started,
+/// then answers as the scripted agent.
+#[test]
+fn a_prompt_without_an_agent_starts_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("fake-app");
+    let started = dir.path().join("started");
+    let pin = dir.path().join("pin");
+    std::fs::write(&pin, format!("{}\n", common::PIN)).unwrap();
+    std::fs::write(
+        &app,
+        format!(
+            "#!/bin/sh\necho \"$* $TPM_PASSKEY_CONTROL\" >> '{}'\nexec '{}' agent --approve-all --pin-file '{}' --control \"$TPM_PASSKEY_CONTROL\"\n",
+            started.display(),
+            env!("CARGO_BIN_EXE_tpm-passkey"),
+            pin.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&app, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let d = Daemon::start_with_args(&["--start-app", app.to_str().unwrap()]);
+    let set = std::process::Command::new(env!("CARGO_BIN_EXE_tpm-passkey"))
+        .args([
+            "pin",
+            "set",
+            "--new-pin-file",
+            pin.to_str().unwrap(),
+            "--control",
+        ])
+        .arg(d.control())
+        .output()
+        .unwrap();
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    d.assert_python("fido2_e2e.py", "register_only");
+    let lines = std::fs::read_to_string(&started).unwrap();
+    assert_eq!(
+        lines.lines().collect::<Vec<_>>(),
+        [format!("--hidden {}", d.control().display())],
+        "started once, hidden, pointed at our control socket"
+    );
+}

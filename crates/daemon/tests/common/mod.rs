@@ -14,6 +14,7 @@ pub struct Daemon {
     daemon: Option<Child>,
     agent: Option<Child>,
     prompt_timeout_secs: u64,
+    extra_args: Vec<String>,
 }
 
 pub enum Agent {
@@ -40,9 +41,25 @@ impl Daemon {
             daemon: None,
             agent: None,
             prompt_timeout_secs: secs,
+            extra_args: Vec::new(),
         };
         d.spawn_daemon();
         d.spawn_agent(agent);
+        d
+    }
+
+    /// With extra `daemon` arguments and no agent.
+    pub fn start_with_args(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
+        let mut d = Daemon {
+            dir,
+            daemon: None,
+            agent: None,
+            prompt_timeout_secs: 10,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        d.spawn_daemon();
         d
     }
 
@@ -74,6 +91,7 @@ impl Daemon {
             .arg(format!("socket:{}", self.hid().display()))
             .arg("--control")
             .arg(self.control())
+            .args(&self.extra_args)
             .env("TPM_PASSKEY_LOG", "info")
             .stderr(Stdio::piped())
             .spawn()
