@@ -69,7 +69,8 @@ fn forget_pins(msg: &mut ClientMessage) {
         }
         ClientMessage::DeletePasskey { pin, .. }
         | ClientMessage::Reset { pin }
-        | ClientMessage::SetSettings { pin, .. } => {
+        | ClientMessage::SetSettings { pin, .. }
+        | ClientMessage::SetSiteRule { pin, .. } => {
             if let Some(p) = pin.as_mut() {
                 p.zeroize();
             }
@@ -195,6 +196,31 @@ pub async fn audit_tail<R: Runtime>(
     request(&state, ClientMessage::AuditTail { limit }, |m| {
         matches!(m, DaemonMessage::Audit { .. })
     })
+    .await
+}
+
+#[tauri::command]
+pub async fn list_site_rules<R: Runtime>(_app: AppHandle<R>, state: State<'_, AppState>) -> Answer {
+    request(&state, ClientMessage::ListSiteRules, |m| {
+        matches!(m, DaemonMessage::SiteRules { .. })
+    })
+    .await
+}
+
+/// `rule`: "block", "require_pin", or null to clear (clearing needs the PIN).
+#[tauri::command]
+pub async fn set_site_rule<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    rp_id: String,
+    rule: Option<String>,
+    pin: Option<String>,
+) -> Answer {
+    request(
+        &state,
+        ClientMessage::SetSiteRule { rp_id, rule, pin },
+        is_ok,
+    )
     .await
 }
 

@@ -34,6 +34,8 @@ pub fn configure<R: Runtime>(
             commands::set_settings,
             commands::reset,
             commands::audit_tail,
+            commands::list_site_rules,
+            commands::set_site_rule,
             commands::export_audit,
             commands::pending_prompts,
             commands::answer_prompt,

@@ -149,7 +149,9 @@ fn requests_carry_their_arguments_and_refusals_read_as_the_daemon_wrote_them() {
         ClientMessage::DeletePasskey { .. } => vec![DaemonMessage::Error {
             message: "wrong PIN: 6 attempts left before the TPM blocks it".into(),
         }],
-        ClientMessage::SetSettings { .. } => vec![DaemonMessage::Ok],
+        ClientMessage::SetSettings { .. } | ClientMessage::SetSiteRule { .. } => {
+            vec![DaemonMessage::Ok]
+        }
         _ => vec![],
     });
     let app = app_with(path, dir);
@@ -165,10 +167,17 @@ fn requests_carry_their_arguments_and_refusals_read_as_the_daemon_wrote_them() {
         json!({"alwaysUv": false, "minPinLength": 6, "pin": "4711"}),
     )
     .unwrap();
+    let rule = json!({"rpId": "bank.example", "rule": "require_pin", "pin": null});
+    invoke(&app, "set_site_rule", rule).unwrap();
     let log = log.lock().unwrap();
     assert!(log.contains(&ClientMessage::DeletePasskey {
         id: "ab12".into(),
         pin: Some("4711".into())
+    }));
+    assert!(log.contains(&ClientMessage::SetSiteRule {
+        rp_id: "bank.example".into(),
+        rule: Some("require_pin".into()),
+        pin: None
     }));
     assert!(log.contains(&ClientMessage::SetSettings {
         always_uv: Some(false),

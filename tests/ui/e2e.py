@@ -287,11 +287,24 @@ class E2E:
         self.el("#confirm-ok").click()
         self.text_of("#passkeys-empty", "No passkeys yet")
 
-        # Settings, as a user finds them.
+        # Settings, as a user finds them; a site rule that blocks example.com.
         self.el("#tab-settings").click()
         self.el("#always-uv")
-        self.shot("settings")
         assert self.el("#always-uv").is_selected()
+        self.shot("settings")
+        self.el("#rule-site").send_keys("example.com")
+        Select(self.el("#rule-kind")).select_by_value("block")
+        self.el("#rule-add").click()
+        self.text_of("#site-rules", "Blocked")
+        self.web.execute_script("document.getElementById('site-rules').scrollIntoView({block: 'center'})")
+        self.shot("settings-site-rule")
+        # The blocked site is refused at once, without a prompt.
+        blocked = Background(self.register)
+        _, err = blocked.result(timeout=20)
+        assert isinstance(err, ClientError), f"a blocked site must be refused: {err!r}"
+        assert not self.el("#main").find_elements(By.CSS_SELECTOR, "#prompt-layer:not([hidden])")
+        self.el("#tab-activity").click()
+        self.el('tr[data-outcome="blocked_site"]')
 
 
 def main():

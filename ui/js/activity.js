@@ -13,12 +13,13 @@ const approvals = new Set(["register", "sign_in", "u2f_register", "u2f_sign_in",
 const outcomes = {
   ok: ["Approved", "ok"], denied: ["Denied", "bad"], timeout: ["Timed out", "bad"], cancelled: ["Cancelled", "other"],
   wrong_pin: ["Wrong PIN", "bad"], blocked: ["Blocked", "bad"], error: ["Error", "bad"], excluded: ["Already registered", "other"],
+  blocked_site: ["Site blocked", "bad"],
 };
 const filters = {
   all: () => true,
   sign_in: (r) => r.event === "sign_in" || r.event === "u2f_sign_in",
   register: (r) => r.event === "register" || r.event === "u2f_register",
-  refused: (r) => ["denied", "timeout", "cancelled"].includes(r.outcome),
+  refused: (r) => ["denied", "timeout", "cancelled", "blocked_site"].includes(r.outcome),
   pin: (r) => r.event.startsWith("pin") || r.outcome === "wrong_pin" || r.outcome === "blocked",
   manage: (r) => ["delete", "reset", "config", "update_user", "pin_set", "pin_change"].includes(r.event),
 };

@@ -72,6 +72,36 @@ async function protectionCard(s) {
     setting("start-login", "Start at login", "Open tpm-passkey in the background when you log in, ready for approvals.", start));
 }
 
+async function sitesCard(s) {
+  let rules = [];
+  try { rules = (await call("list_site_rules")).rules; } catch (e) { /* shown empty */ }
+  const words = { block: "Blocked: refused without asking you", require_pin: "Always asks for your PIN" };
+  const remove = (r) => confirmDialog({
+    title: `Remove the rule for ${r.rp_id}?`, text: "The site is then treated like any other.", ok: "Remove rule", pin: s.pin_set,
+  }, async ({ pin }) => { await call("set_site_rule", { rpId: r.rp_id, rule: null, pin: pin || null }); toast("Rule removed."); await loadSettings(); });
+  const list = rules.length
+    ? el("ul", { class: "rules", id: "site-rules" }, rules.map((r) => el("li", { class: "setting", "data-site": r.rp_id },
+        el("div", {}, el("strong", {}, r.rp_id), el("p", {}, words[r.rule] || r.rule)),
+        el("button", { class: "btn btn-ghost btn-small", "aria-label": `Remove the rule for ${r.rp_id}`, onclick: () => remove(r) }, "Remove"))))
+    : el("p", { class: "note", id: "site-rules" }, "No site rules.");
+  const site = el("input", { type: "text", id: "rule-site", placeholder: "github.com", autocomplete: "off", spellcheck: "false" });
+  const kind = el("select", { id: "rule-kind" }, el("option", { value: "require_pin" }, "Always require PIN"), el("option", { value: "block" }, "Block"));
+  const err = el("p", { class: "error-text", "aria-live": "assertive" });
+  const add = async (e) => {
+    e.preventDefault();
+    err.textContent = "";
+    try { await call("set_site_rule", { rpId: site.value.trim(), rule: kind.value, pin: null }); toast("Rule saved."); await loadSettings(); }
+    catch (x) { err.textContent = String(x); }
+  };
+  return card("Site rules", el("p", { class: "lead" }, "Block a site outright, or make one always ask for your PIN even when the rest do not."),
+    list,
+    el("form", { class: "inline-form", onsubmit: add },
+      el("div", { class: "field" }, el("label", { for: "rule-site" }, "Site"), site),
+      el("div", { class: "field" }, el("label", { for: "rule-kind" }, "Rule"), kind),
+      el("button", { class: "btn btn-primary", type: "submit", id: "rule-add" }, "Add rule")),
+    err);
+}
+
 function resetCard(s) {
   const go = () => confirmDialog({
     title: "Erase all passkeys?",
@@ -93,7 +123,7 @@ export async function loadSettings() {
   const s = await refreshStatus();
   if (!s) { v.replaceChildren(el("h1", {}, "Settings"), el("p", { class: "empty" }, "The service is not running.")); return; }
   v.replaceChildren(el("div", { class: "view-head" }, el("h1", {}, "Settings")),
-    changePinCard(s.min_pin_length), await protectionCard(s), resetCard(s));
+    changePinCard(s.min_pin_length), await protectionCard(s), await sitesCard(s), resetCard(s));
 }
 
 export function initSettings() {}

@@ -169,6 +169,10 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             return Err(Status::NotAllowed);
         }
         let shared = self.key_agreement.shared_secret(protocol, ka)?;
+        // A blocked site gets no prompt at all.
+        if let Some(rp) = req.rp_id.as_deref() {
+            self.apply_site_rule(rp, "uv")?;
+        }
         // The token's permissions say what the client is about to do: name it, so that the
         // user reads "Create a passkey for …" rather than a bare "verify".
         let operation = match perms & (permission::MC | permission::GA) {

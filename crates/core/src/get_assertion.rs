@@ -102,7 +102,12 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             return Err(Status::UnsupportedOption);
         }
         let up = req.options.up.unwrap_or(true);
-        let mut uv = self.choose_uv(req.options.uv.unwrap_or(false), protocol.is_some())?;
+        let site_requires_pin = self.apply_site_rule(&rp_id, "sign_in")?;
+        let mut uv = self.choose_uv(
+            req.options.uv.unwrap_or(false),
+            protocol.is_some(),
+            site_requires_pin,
+        )?;
         // Step 6: the pinUvAuthParam, with ga permission and rpId binding.
         let mut pin: Option<PinHash> = None;
         if let (Some(protocol), Some(param)) = (protocol, req.pin_uv_auth_param.as_deref()) {

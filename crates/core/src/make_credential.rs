@@ -56,8 +56,13 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
     }
 
     /// Steps 4–6 of §6.1.2 / §6.2.2: decides how this request verifies the user, given the
-    /// uv option, a pinUvAuthParam, and alwaysUv.
-    pub(crate) fn choose_uv(&self, uv_option: bool, has_token_param: bool) -> Result<Uv, Status> {
+    /// uv option, a pinUvAuthParam, and alwaysUv (or the site's require-PIN rule).
+    pub(crate) fn choose_uv(
+        &self,
+        uv_option: bool,
+        has_token_param: bool,
+        site_requires_pin: bool,
+    ) -> Result<Uv, Status> {
         let pin_set = self.keys.pin_is_set();
         if has_token_param {
             return Ok(Uv::Token);
@@ -70,7 +75,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                 Err(Status::InvalidOption)
             };
         }
-        if self.settings.always_uv {
+        if self.settings.always_uv || site_requires_pin {
             // §6.1.2 step 5 / §6.2.2 step 5 (alwaysUv): verify the user by the built-in
             // method when there is one; without any PIN there is none.
             return if pin_set {
@@ -90,6 +95,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         // Steps 1–2.
         let protocol =
             self.pin_uv_preamble(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
+        let site_requires_pin = self.apply_site_rule(&rp_id, "register")?;
         // Step 3: ES256 is the only algorithm a TPM key here can be.
         if !req
             .algorithms
@@ -107,7 +113,11 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         if req.enterprise_attestation.is_some() {
             return Err(Status::InvalidParameter);
         }
-        let uv = self.choose_uv(req.options.uv.unwrap_or(false), protocol.is_some())?;
+        let uv = self.choose_uv(
+            req.options.uv.unwrap_or(false),
+            protocol.is_some(),
+            site_requires_pin,
+        )?;
         // makeCredUvNotRqd (§6.4): without alwaysUv, a discoverable credential still needs
         // user verification once a PIN is set.
         if matches!(uv, Uv::None) && rk && self.keys.pin_is_set() {

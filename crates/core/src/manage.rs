@@ -76,7 +76,11 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
     }
 
     /// Checks `pin` when a PIN is set (wrong PINs count in the TPM as anywhere else).
-    fn require_pin(&mut self, pin: Option<&str>, event: &'static str) -> Result<(), Status> {
+    pub(crate) fn require_pin(
+        &mut self,
+        pin: Option<&str>,
+        event: &'static str,
+    ) -> Result<(), Status> {
         if !self.keys.pin_is_set() {
             return Ok(());
         }

@@ -12,6 +12,7 @@ use crate::secret::SecretBytes;
 mod audit_log;
 mod credentials;
 mod migrations;
+mod site_rules;
 
 pub use audit_log::AuditRecord;
 pub use credentials::Credential;
@@ -133,7 +134,9 @@ impl Store {
     /// kept: it records that the reset happened.
     pub fn erase(&self) -> Result<(), StoreError> {
         self.conn
-            .execute_batch("DELETE FROM credentials; DELETE FROM settings; DELETE FROM secrets;")?;
+            .execute_batch(
+            "DELETE FROM credentials; DELETE FROM settings; DELETE FROM secrets; DELETE FROM site_rules;",
+        )?;
         Ok(())
     }
 }

@@ -19,7 +19,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn client(&self) -> CliResult<Client> {
+    pub fn client(&self) -> CliResult<Client> {
         Client::connect(&control_path(self.control.as_deref())?)
     }
 }
@@ -27,10 +27,10 @@ impl Conn {
 #[derive(Debug, Args)]
 pub struct ReadArgs {
     #[command(flatten)]
-    conn: Conn,
+    pub conn: Conn,
     /// Print JSON instead of text.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -122,7 +122,7 @@ fn read_pin(file: Option<&PathBuf>, prompt: &str) -> CliResult<String> {
 }
 
 /// The PIN when the daemon says one is set, for actions that lower protection.
-fn pin_if_set(client: &mut Client, source: &PinSource) -> CliResult<Option<String>> {
+pub fn pin_if_set(client: &mut Client, source: &PinSource) -> CliResult<Option<String>> {
     match client.call(&ClientMessage::Status)? {
         DaemonMessage::Status { pin_set: true, .. } => {
             Ok(Some(read_pin(source.pin_file.as_ref(), "PIN: ")?))
@@ -131,7 +131,7 @@ fn pin_if_set(client: &mut Client, source: &PinSource) -> CliResult<Option<Strin
     }
 }
 
-fn print_json(v: &impl serde::Serialize) -> CliResult {
+pub fn print_json(v: &impl serde::Serialize) -> CliResult {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }

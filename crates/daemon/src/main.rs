@@ -15,6 +15,7 @@ mod daemon_cmd;
 mod engine_thread;
 mod logging;
 mod manage;
+mod site_cmd;
 mod tpm_choice;
 mod tpm_cmd;
 
@@ -53,6 +54,10 @@ enum Command {
     Reset(cli::ResetArgs),
     /// The latest approvals, denials, PIN failures and management actions.
     Audit(cli::AuditArgs),
+    /// The per-site rules (blocked sites, sites that always get the PIN).
+    Sites(cli::ReadArgs),
+    /// Block a site, always require the PIN for it, or clear its rule.
+    Site(site_cmd::SiteArgs),
     /// Show the TPM in use and run a create/sign/verify self-test.
     Tpm(tpm_cmd::TpmArgs),
     /// Answer every approval prompt from a script (tests and automation only).
@@ -72,6 +77,8 @@ fn main() {
         Command::Settings(args) => cli::settings(&args),
         Command::Reset(args) => cli::reset(&args),
         Command::Audit(args) => cli::audit(&args),
+        Command::Sites(args) => site_cmd::list(&args),
+        Command::Site(args) => site_cmd::set(&args),
         Command::Tpm(args) => tpm_cmd::run(&args),
         #[cfg(feature = "scripted-agent")]
         Command::Agent(args) => agent_cmd::run(&args),

@@ -2,8 +2,11 @@
 //! reset, audit. Refusals become messages that say what to do.
 
 use tpm_passkey_core::wire::Status;
+use tpm_passkey_core::SiteRule;
 use tpm_passkey_core::{Engine, KeyStore};
-use tpm_passkey_ipc::{AuditView, ClientMessage, DaemonMessage, PasskeyView, TpmView};
+use tpm_passkey_ipc::{
+    AuditView, ClientMessage, DaemonMessage, PasskeyView, SiteRuleView, TpmView,
+};
 use tpm_passkey_tpm::TpmKeyStore;
 use zeroize::Zeroize;
 
@@ -126,6 +129,39 @@ pub fn answer(
             let r = engine.set_settings_local(always_uv, min_pin_length, pin.as_deref());
             pin.zeroize();
             done(r, engine)
+        }
+        ClientMessage::ListSiteRules => match engine.site_rules() {
+            Ok(rules) => DaemonMessage::SiteRules {
+                rules: rules
+                    .into_iter()
+                    .map(|(rp_id, r)| SiteRuleView {
+                        rp_id,
+                        rule: r.as_str().into(),
+                    })
+                    .collect(),
+            },
+            Err(s) => done(Err(s), engine),
+        },
+        ClientMessage::SetSiteRule { rp_id, rule, pin } => {
+            let mut pin = pin;
+            let rule = match rule.as_deref().map(SiteRule::parse) {
+                None => Ok(None),
+                Some(Some(r)) => Ok(Some(r)),
+                Some(None) => Err("a site rule is \"block\", \"require_pin\" or none"),
+            };
+            let r = match rule {
+                Ok(rule) => match engine.set_site_rule_local(&rp_id, rule, pin.as_deref()) {
+                    Err(Status::InvalidParameter) => {
+                        Err("that is not a site name (for example github.com)")
+                    }
+                    other => Ok(done(other, engine)),
+                },
+                Err(e) => Err(e),
+            };
+            pin.zeroize();
+            r.unwrap_or_else(|message| DaemonMessage::Error {
+                message: message.into(),
+            })
         }
         ClientMessage::AuditTail { limit } => match engine.audit_tail(limit.min(10_000)) {
             Ok(records) => DaemonMessage::Audit {

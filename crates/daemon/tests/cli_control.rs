@@ -118,6 +118,33 @@ fn manage_the_authenticator_from_the_command_line() {
     ok(&d, &["settings", "--always-uv", "off", "--pin-file", pin]);
     assert_eq!(json(&d, &["status", "--json"])["always_uv"], false);
 
+    // Site rules: a blocked site is refused by the authenticator without a prompt;
+    // lifting the block needs the PIN.
+    assert!(ok(&d, &["sites"]).starts_with("no site rules"));
+    ok(&d, &["site", "example.com", "block"]);
+    ok(&d, &["site", "bank.example", "require-pin"]);
+    let rules = json(&d, &["sites", "--json"]);
+    assert_eq!(rules[0]["rp_id"], "bank.example");
+    assert_eq!(rules[1]["rule"], "block");
+    let prompts_before = d.prompts().len();
+    let blocked = d.python("fido2_e2e.py", "register_only");
+    assert!(!blocked.status.success(), "a blocked site must be refused");
+    assert!(
+        String::from_utf8_lossy(&blocked.stderr).contains("OPERATION_DENIED"),
+        "{}",
+        String::from_utf8_lossy(&blocked.stderr)
+    );
+    assert_eq!(
+        d.prompts().len(),
+        prompts_before,
+        "no prompt for a blocked site"
+    );
+    let err = fails(&d, &["site", "example.com", "none", "--pin-file", wrong]);
+    assert!(err.contains("wrong PIN"), "{err}");
+    ok(&d, &["site", "example.com", "none", "--pin-file", pin]);
+    let err = fails(&d, &["site", "not a site", "block"]);
+    assert!(err.contains("not a site name"), "{err}");
+
     let audit = json(&d, &["audit", "--json"]);
     let events: Vec<&str> = audit
         .as_array()
@@ -125,6 +152,11 @@ fn manage_the_authenticator_from_the_command_line() {
         .iter()
         .map(|r| r["event"].as_str().unwrap())
         .collect();
+    assert!(audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["outcome"] == "blocked_site"));
     for e in ["pin_set", "register", "delete", "config"] {
         assert!(events.contains(&e), "{e} missing from {events:?}");
     }

@@ -79,6 +79,22 @@ pub enum ClientMessage {
     AuditTail {
         limit: u32,
     },
+    ListSiteRules,
+    /// `rule`: "block", "require_pin", or null to clear. Clearing a rule (or turning a
+    /// block into require_pin) needs the PIN once one is set.
+    SetSiteRule {
+        rp_id: String,
+        rule: Option<String>,
+        pin: Option<String>,
+    },
+}
+
+/// One per-site rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteRuleView {
+    pub rp_id: String,
+    /// "block" or "require_pin".
+    pub rule: String,
 }
 
 /// One passkey, without key material.
@@ -186,6 +202,9 @@ pub enum DaemonMessage {
     },
     Audit {
         records: Vec<AuditView>,
+    },
+    SiteRules {
+        rules: Vec<SiteRuleView>,
     },
     /// CTAPHID_WINK from a client: "show yourself" (the app flashes its window).
     Wink,

@@ -37,6 +37,8 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 2: the requesting application beside each audit event.
     "ALTER TABLE audit ADD COLUMN client TEXT;",
+    // 3: the user's per-site rules ("block", "require_pin").
+    "CREATE TABLE site_rules (rp_id TEXT PRIMARY KEY, rule TEXT NOT NULL);",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

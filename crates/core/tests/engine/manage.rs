@@ -104,3 +104,68 @@ fn local_reset_needs_the_pin_and_erases() {
         .collect();
     assert_eq!(events, ["pin_set", "register", "reset"]);
 }
+
+#[test]
+fn a_blocked_site_is_refused_before_any_prompt() {
+    use tpm_passkey_core::SiteRule;
+    let (mut e, _) = with_passkey();
+    e.set_site_rule_local("Example.com", Some(SiteRule::Block), None)
+        .unwrap();
+    assert_eq!(
+        e.site_rules().unwrap(),
+        [("example.com".to_owned(), SiteRule::Block)]
+    );
+    let seen = e.approver_mut().seen.len();
+    let r = call(&mut e, 0x02, Some(ga("example.com", &[], vec![])));
+    assert_eq!(r, Err(Status::OperationDenied));
+    let r = call(&mut e, 0x01, Some(mc("example.com", 2, true, vec![])));
+    assert_eq!(r, Err(Status::OperationDenied));
+    assert_eq!(
+        e.approver_mut().seen.len(),
+        seen,
+        "no prompt for a blocked site"
+    );
+    let audit = e.audit_tail(5).unwrap();
+    assert!(audit
+        .iter()
+        .any(|a| a.event == "sign_in" && a.outcome == "blocked_site"));
+    // Other sites are unaffected.
+    call(&mut e, 0x01, Some(mc("other.example", 3, true, vec![]))).unwrap();
+    // Lifting the block weakens protection: it needs the PIN.
+    assert_eq!(
+        e.set_site_rule_local("example.com", None, None),
+        Err(Status::PuatRequired)
+    );
+    e.set_site_rule_local("example.com", None, Some("2468"))
+        .unwrap();
+    call(&mut e, 0x02, Some(ga("example.com", &[], vec![]))).unwrap();
+    assert_eq!(
+        e.set_site_rule_local("bad site", Some(SiteRule::Block), None),
+        Err(Status::InvalidParameter)
+    );
+}
+
+#[test]
+fn a_require_pin_site_gets_the_pin_even_with_always_uv_off() {
+    use tpm_passkey_core::SiteRule;
+    let mut e = engine();
+    e.set_pin_local("2468").unwrap();
+    e.approver_mut().pin = Some("2468".into());
+    e.set_settings_local(Some(false), None, Some("2468"))
+        .unwrap();
+    // Without the rule, a non-discoverable credential needs only presence.
+    call(&mut e, 0x01, Some(mc("plain.example", 1, false, vec![]))).unwrap();
+    assert!(!e.approver_mut().seen.last().unwrap().pin_required);
+    e.set_site_rule_local("bank.example", Some(SiteRule::RequirePin), None)
+        .unwrap();
+    call(&mut e, 0x01, Some(mc("bank.example", 1, false, vec![]))).unwrap();
+    assert!(
+        e.approver_mut().seen.last().unwrap().pin_required,
+        "the rule asks for the PIN"
+    );
+    assert_eq!(
+        e.passkeys().unwrap().len(),
+        0,
+        "non-discoverable: nothing stored"
+    );
+}
