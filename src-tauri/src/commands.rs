@@ -224,6 +224,12 @@ pub async fn set_site_rule<R: Runtime>(
     .await
 }
 
+/// The wizard's test sign-in at the daemon's built-in relying party (two prompts).
+#[tauri::command]
+pub async fn test_sign_in<R: Runtime>(_app: AppHandle<R>, state: State<'_, AppState>) -> Answer {
+    request(&state, ClientMessage::TestSignIn, is_ok).await
+}
+
 /// Writes the whole activity log as JSON into the Downloads folder; returns the file.
 #[tauri::command]
 pub async fn export_audit<R: Runtime>(

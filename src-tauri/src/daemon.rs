@@ -70,6 +70,12 @@ pub fn read(reader: &mut BufReader<UnixStream>) -> Result<DaemonMessage, AppErro
 /// the daemon's `error` answers become [`AppError::Refused`].
 pub fn call(path: &Path, msg: &ClientMessage) -> Result<DaemonMessage, AppError> {
     let (mut writer, mut reader) = connect(path)?;
+    if matches!(msg, ClientMessage::TestSignIn) {
+        // Two prompts, each up to the daemon's prompt timeout, are waited for in between.
+        reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(150)))?;
+    }
     let mut line = encode(msg);
     let sent = writer.write_all(line.as_bytes());
     line.zeroize();

@@ -35,6 +35,7 @@ pub fn configure<R: Runtime>(
             commands::reset,
             commands::audit_tail,
             commands::list_site_rules,
+            commands::test_sign_in,
             commands::set_site_rule,
             commands::export_audit,
             commands::pending_prompts,

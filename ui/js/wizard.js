@@ -76,14 +76,35 @@ function pinStep() {
 
 function howStep() {
   step = 2;
+  const result = el("p", { id: "wizard-try-result", class: "note", "aria-live": "polite" });
+  const tryIt = async () => {
+    $("wizard-try").disabled = true;
+    result.className = "note";
+    result.textContent = "Waiting for your approval…";
+    try {
+      await call("test_sign_in");
+      result.className = "ok-text";
+      result.textContent = "It works: a passkey was made inside your TPM, it signed in, and the signature checked out.";
+    } catch (e) {
+      result.className = "error-text";
+      result.textContent = String(e);
+    } finally {
+      $("wizard-try").disabled = false;
+    }
+  };
   render(frame("You're ready", "tpm-passkey now appears to your browser and to ssh as a USB security key.",
     el("ol", { class: "how" },
       el("li", {}, "On a website's security settings, choose “Add a passkey” or “Add a security key”."),
       el("li", {}, "If the browser asks where to save it, pick “USB security key”."),
       el("li", {}, "This window comes to the front and says who asks for what. Check the site, type your PIN, approve."),
       el("li", {}, "For ssh: ssh-keygen -t ecdsa-sk makes a key that lives here.")),
+    el("h3", {}, "Try it now"),
+    el("p", {}, "A built-in test site (tpm-passkey.test) makes a passkey and signs in with it, just as a real site would. Approve both requests with your PIN."),
+    result,
     el("p", { class: "note" }, "Every approval, denial and PIN failure is listed under Activity."),
-    el("div", { class: "actions" }, el("button", { class: "btn btn-primary", id: "wizard-done", onclick: finishWizard }, "Go to my passkeys"))));
+    el("div", { class: "actions" },
+      el("button", { class: "btn btn-ghost", id: "wizard-try", onclick: tryIt }, "Try a test sign-in"),
+      el("button", { class: "btn btn-primary", id: "wizard-done", onclick: finishWizard }, "Go to my passkeys"))));
 }
 
 export function showWizard() { tpmStep(); }

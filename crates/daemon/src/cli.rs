@@ -393,3 +393,14 @@ pub fn reset(args: &ResetArgs) -> CliResult {
     println!("erased: every passkey and the PIN are gone");
     Ok(())
 }
+
+/// `tpm-passkey test-sign-in`: the built-in relying party registers and signs in (approve
+/// both prompts in the app), and the signature is verified.
+pub fn test_sign_in(conn: &Conn) -> CliResult {
+    conn.client()?.call(&ClientMessage::TestSignIn)?;
+    println!(
+        "test sign-in passed: a passkey for {} was made in the TPM, signed in, and its signature verified",
+        crate::demo::DEMO_RP
+    );
+    Ok(())
+}

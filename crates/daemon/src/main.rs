@@ -12,6 +12,7 @@ mod cli;
 mod control;
 mod control_client;
 mod daemon_cmd;
+mod demo;
 mod engine_thread;
 mod logging;
 mod manage;
@@ -58,6 +59,8 @@ enum Command {
     Sites(cli::ReadArgs),
     /// Block a site, always require the PIN for it, or clear its rule.
     Site(site_cmd::SiteArgs),
+    /// Register and sign in at a built-in test site (approve both prompts), and verify.
+    TestSignIn(cli::Conn),
     /// Show the TPM in use and run a create/sign/verify self-test.
     Tpm(tpm_cmd::TpmArgs),
     /// Answer every approval prompt from a script (tests and automation only).
@@ -79,6 +82,7 @@ fn main() {
         Command::Audit(args) => cli::audit(&args),
         Command::Sites(args) => site_cmd::list(&args),
         Command::Site(args) => site_cmd::set(&args),
+        Command::TestSignIn(conn) => cli::test_sign_in(&conn),
         Command::Tpm(args) => tpm_cmd::run(&args),
         #[cfg(feature = "scripted-agent")]
         Command::Agent(args) => agent_cmd::run(&args),

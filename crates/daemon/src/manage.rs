@@ -10,7 +10,7 @@ use tpm_passkey_ipc::{
 use tpm_passkey_tpm::TpmKeyStore;
 use zeroize::Zeroize;
 
-use crate::approver::HubApprover;
+use crate::approver::{HubApprover, JobSignals};
 use crate::engine_thread::EngineConfig;
 
 type DaemonEngine = Engine<TpmKeyStore, HubApprover>;
@@ -129,6 +129,22 @@ pub fn answer(
             let r = engine.set_settings_local(always_uv, min_pin_length, pin.as_deref());
             pin.zeroize();
             done(r, engine)
+        }
+        ClientMessage::TestSignIn => {
+            // The prompts name us as the asking application.
+            engine.approver_mut().job = Some(JobSignals {
+                status: Default::default(),
+                cancel: Default::default(),
+                client: Some((std::process::id(), "tpm-passkey test sign-in".into())),
+            });
+            let r = crate::demo::run(engine);
+            engine.approver_mut().job = None;
+            match r {
+                Ok(()) => DaemonMessage::Ok,
+                Err(e) => DaemonMessage::Error {
+                    message: format!("The test sign-in did not work: {e}."),
+                },
+            }
         }
         ClientMessage::ListSiteRules => match engine.site_rules() {
             Ok(rules) => DaemonMessage::SiteRules {

@@ -118,6 +118,32 @@ fn manage_the_authenticator_from_the_command_line() {
     ok(&d, &["settings", "--always-uv", "off", "--pin-file", pin]);
     assert_eq!(json(&d, &["status", "--json"])["always_uv"], false);
 
+    // The built-in test sign-in: two prompts (register, sign in) naming us, PIN typed by
+    // the agent, signature verified by the daemon.
+    let before = d.prompts().len();
+    assert!(ok(&d, &["test-sign-in"]).starts_with("test sign-in passed"));
+    let prompts = d.prompts();
+    let ops: Vec<_> = prompts[before..]
+        .iter()
+        .map(|p| {
+            (
+                p["prompt"]["operation"].as_str().unwrap(),
+                p["prompt"]["rp_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("register", "tpm-passkey.test"),
+            ("sign_in", "tpm-passkey.test")
+        ]
+    );
+    assert_eq!(
+        prompts[before]["prompt"]["client_name"],
+        "tpm-passkey test sign-in"
+    );
+
     // Site rules: a blocked site is refused by the authenticator without a prompt;
     // lifting the block needs the PIN.
     assert!(ok(&d, &["sites"]).starts_with("no site rules"));

@@ -80,6 +80,9 @@ pub enum ClientMessage {
         limit: u32,
     },
     ListSiteRules,
+    /// The wizard's test sign-in: a built-in relying party registers and signs in, with the
+    /// usual prompts; `ok` when the signature verified, else an error saying why.
+    TestSignIn,
     /// `rule`: "block", "require_pin", or null to clear. Clearing a rule (or turning a
     /// block into require_pin) needs the PIN once one is set.
     SetSiteRule {
