@@ -62,10 +62,10 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             return Err(Status::InvalidParameter);
         }
         let old = self.store.site_rule(&rp_id).map_err(store_err)?;
-        let weaker = match (old, rule) {
-            (Some(_), None) | (Some(SiteRule::Block), Some(SiteRule::RequirePin)) => true,
-            _ => false,
-        };
+        let weaker = matches!(
+            (old, rule),
+            (Some(_), None) | (Some(SiteRule::Block), Some(SiteRule::RequirePin))
+        );
         if weaker {
             self.require_pin(pin, "config")?;
         }
