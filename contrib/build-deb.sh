@@ -1,0 +1,21 @@
+#!/bin/sh
+# Builds the Debian package: the app, the daemon, the systemd user unit, the udev rule and
+# the uhid module-load file (tauri.conf.json → bundle.linux.deb).
+#
+#   contrib/build-deb.sh            → target/release/bundle/deb/tpm-passkey_<version>_amd64.deb
+#
+# Needs the Tauri CLI: `npm install @tauri-apps/cli@2` (a prebuilt binary; `cargo install
+# tauri-cli` also works but takes long). Release builds leave the scripted agent out.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+cargo build --release --locked -p tpm-passkey
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+stage=src-tauri/deb-staging
+rm -rf "$stage"; mkdir -p "$stage"
+cp "$target/release/tpm-passkey" "$stage/tpm-passkey"
+sed "s|@BINDIR@|/usr/bin|g" contrib/tpm-passkey.service.in > "$stage/tpm-passkey.service"
+tauri=${TAURI:-$(command -v tauri || echo "$root/node_modules/.bin/tauri")}
+[ -x "$tauri" ] || { echo "build-deb.sh: no Tauri CLI; run: npm install @tauri-apps/cli@2" >&2; exit 1; }
+TAURI_APP_PATH=src-tauri "$tauri" build --bundles deb
+ls "$target"/release/bundle/deb/*.deb
