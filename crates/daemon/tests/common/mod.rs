@@ -34,6 +34,15 @@ impl Daemon {
 
     /// With `--prompt-timeout-secs secs`.
     pub fn start_with_timeout(agent: Agent, secs: u64) -> Self {
+        Self::launch(agent, secs, &[])
+    }
+
+    /// With extra `daemon` arguments and no agent.
+    pub fn start_with_args(args: &[&str]) -> Self {
+        Self::launch(Agent::None, 10, args)
+    }
+
+    fn launch(agent: Agent, secs: u64, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
         let mut d = Daemon {
@@ -41,25 +50,10 @@ impl Daemon {
             daemon: None,
             agent: None,
             prompt_timeout_secs: secs,
-            extra_args: Vec::new(),
+            extra_args: extra.iter().map(|a| a.to_string()).collect(),
         };
         d.spawn_daemon();
         d.spawn_agent(agent);
-        d
-    }
-
-    /// With extra `daemon` arguments and no agent.
-    pub fn start_with_args(args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
-        let mut d = Daemon {
-            dir,
-            daemon: None,
-            agent: None,
-            prompt_timeout_secs: 10,
-            extra_args: args.iter().map(|a| a.to_string()).collect(),
-        };
-        d.spawn_daemon();
         d
     }
 
