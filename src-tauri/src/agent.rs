@@ -25,6 +25,8 @@ pub struct PendingPrompt {
     pub prompt: PromptView,
     /// Milliseconds left when this copy was made.
     pub timeout_ms: u64,
+    /// When the daemon sent the prompt (Unix ms), for the window's latency measurement.
+    pub sent_unix_ms: u64,
     #[serde(skip)]
     deadline: Option<Instant>,
 }
@@ -112,11 +114,13 @@ impl AgentLink {
                 id,
                 prompt,
                 timeout_ms,
+                sent_unix_ms,
             } => {
                 let p = PendingPrompt {
                     id,
                     prompt,
                     timeout_ms,
+                    sent_unix_ms,
                     deadline: Some(Instant::now() + Duration::from_millis(timeout_ms)),
                 };
                 lock(&self.pending).insert(id, p.clone());

@@ -227,6 +227,7 @@ fn prompts_arrive_and_approval_needs_the_pin() {
             DaemonMessage::Prompt {
                 id: 5,
                 timeout_ms: 30_000,
+                sent_unix_ms: 0,
                 prompt: PromptView {
                     operation: "sign_in".into(),
                     rp_id: Some("github.com".into()),

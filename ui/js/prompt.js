@@ -54,7 +54,14 @@ function show(next) {
   total = Math.max(next.timeout_ms, 1);
   deadline = Date.now() + next.timeout_ms;
   updateQueue();
+  const wasHidden = $("prompt-layer").hidden;
   $("prompt-layer").hidden = false;
+  // Display latency: from the daemon sending the prompt to the frame that shows it.
+  if (wasHidden && next.sent_unix_ms) {
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      $("prompt-layer").dataset.latencyMs = String(Date.now() - next.sent_unix_ms);
+    }));
+  }
   (needPin ? $("prompt-pin") : $("prompt-approve")).focus();
   clearInterval(ticker);
   tick();

@@ -186,6 +186,9 @@ impl AgentHub {
                         id,
                         prompt: prompt.clone(),
                         timeout_ms: (deadline - now).as_millis() as u64,
+                        sent_unix_ms: std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis() as u64),
                     };
                     if agent.writer.write_all(encode(&msg).as_bytes()).is_ok() {
                         shown_to = Some(agent.conn);

@@ -182,6 +182,9 @@ pub enum DaemonMessage {
         id: u64,
         prompt: PromptView,
         timeout_ms: u64,
+        /// When the daemon sent it (Unix ms): the app measures its own display latency.
+        #[serde(default)]
+        sent_unix_ms: u64,
     },
     /// The prompt is no longer waiting: "cancelled" by the client, "timeout", "answered".
     PromptClosed {
