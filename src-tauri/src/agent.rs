@@ -83,13 +83,17 @@ impl AgentLink {
                     lock(&self.pending).insert(id, p);
                     Err(AppError::Invalid("Type your PIN to approve."))
                 } else {
-                    let mut line = encode(&ClientMessage::Answer {
+                    let mut msg = ClientMessage::Answer {
                         id,
                         approve,
-                        pin: if approve { pin.clone() } else { None },
-                    });
+                        pin: if approve { pin.take() } else { None },
+                    };
+                    let mut line = encode(&msg);
                     let sent = w.write_all(line.as_bytes());
                     line.zeroize();
+                    if let ClientMessage::Answer { pin: Some(p), .. } = &mut msg {
+                        p.zeroize();
+                    }
                     sent.map_err(AppError::from)
                 }
             }

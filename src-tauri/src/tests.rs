@@ -112,6 +112,7 @@ fn status_answer() -> DaemonMessage {
         min_pin_length: 4,
         credentials: 2,
         agent: false,
+        pin_auth_blocked: false,
     }
 }
 

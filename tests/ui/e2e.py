@@ -98,10 +98,14 @@ class E2E:
             time.sleep(0.2)
         else:
             raise RuntimeError("the daemon did not start: " + (self.tmp / "daemon.log").read_text())
+        (self.tmp / "home").mkdir()
+        self.open_window({})
+
+    def open_window(self, extra_env):
+        """A fresh app window through a tauri-driver of its own (`extra_env` reaches the app)."""
         port = free_port()
         env = dict(os.environ, TPM_PASSKEY_CONTROL=str(self.control), TPM_PASSKEY_NO_DAEMON_START="1",
-                   XDG_CONFIG_HOME=str(self.tmp / "config"), HOME=str(self.tmp / "home"))
-        (self.tmp / "home").mkdir()
+                   XDG_CONFIG_HOME=str(self.tmp / "config"), HOME=str(self.tmp / "home"), **extra_env)
         driver = subprocess.Popen([self.args.tauri_driver, "--port", str(port), "--native-port", str(free_port())], env=env,
                                   stdout=open(self.tmp / "driver.log", "w"), stderr=subprocess.STDOUT)
         self.procs.append(driver)
@@ -315,7 +319,32 @@ class E2E:
         assert isinstance(err, ClientError), f"a blocked site must be refused: {err!r}"
         assert not self.el("#main").find_elements(By.CSS_SELECTOR, "#prompt-layer:not([hidden])")
         self.el("#tab-activity").click()
+        # Audited as the registration it was, refused because of the site.
+        self.el('tr[data-event="register"][data-outcome="blocked_site"]')
+
+    def dark(self):
+        """The same app with the desktop in dark mode (GTK_THEME=Adwaita:dark): WebKitGTK
+        reports prefers-color-scheme: dark and the CSS follows."""
+        self.web.quit()
+        self.procs.pop().terminate()
+        self.open_window({"GTK_THEME": "Adwaita:dark"})
+        self.text_of("#state-pill", "Simulated TPM")
+        assert self.web.execute_script("return matchMedia('(prefers-color-scheme: dark)').matches"), \
+            "the window did not follow the dark desktop theme"
+        self.el("#tab-activity").click()
         self.el('tr[data-outcome="blocked_site"]')
+        self.shot("dark-activity")
+        # The built-in test sign-in from the CLI: a prompt in dark mode.
+        cli = subprocess.Popen([self.args.daemon, "test-sign-in", "--control", str(self.control)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.text_of("#prompt-title", "Create a passkey for tpm-passkey.test")
+        self.el("#prompt-pin").send_keys(PIN)
+        self.shot("dark-prompt")
+        self.el("#prompt-pin").send_keys(Keys.ENTER)
+        self.text_of("#prompt-title", "Sign in to tpm-passkey.test")
+        self.el("#prompt-pin").send_keys(PIN, Keys.ENTER)
+        out, _ = cli.communicate(timeout=60)
+        assert cli.returncode == 0 and "test sign-in passed" in out, out
 
 
 def main():
@@ -330,6 +359,7 @@ def main():
     try:
         e.start()
         e.run()
+        e.dark()
         print(f"ui e2e: passed; {e.n} screenshots in {e.shots}")
     except BaseException:
         for log in ("daemon.log", "driver.log"):

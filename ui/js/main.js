@@ -38,6 +38,7 @@ export async function refreshStatus() {
     $("banner-down").hidden = true;
     $("banner-simulated").hidden = !s.simulated;
     if (s.pin_set && s.pin_retries === 0) pill("PIN blocked", "danger");
+    else if (s.pin_auth_blocked) pill("PIN paused: restart the service", "danger");
     else if (s.simulated) pill("Simulated TPM", "warn");
     else pill("Ready", "ok");
     if (!s.pin_set && !app.wizard) { app.wizard = true; showWizard(); go(app.view); }

@@ -169,10 +169,6 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             return Err(Status::NotAllowed);
         }
         let shared = self.key_agreement.shared_secret(protocol, ka)?;
-        // A blocked site gets no prompt at all.
-        if let Some(rp) = req.rp_id.as_deref() {
-            self.apply_site_rule(rp, "uv")?;
-        }
         // The token's permissions say what the client is about to do: name it, so that the
         // user reads "Create a passkey for …" rather than a bare "verify".
         let operation = match perms & (permission::MC | permission::GA) {
@@ -180,6 +176,10 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             permission::GA => Operation::SignIn,
             _ => Operation::Verify,
         };
+        // A blocked site gets no prompt at all.
+        if let Some(rp) = req.rp_id.as_deref() {
+            self.apply_site_rule(rp, audit_name(operation))?;
+        }
         let mut prompt = Prompt::new(operation);
         prompt.rp_id = req.rp_id.clone();
         let pin = self.built_in_uv(prompt)?;
@@ -229,10 +229,16 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         Err(Status::UvInvalid)
     }
 
+    /// Three wrong PINs since start-up (§6.5.5.7 PIN_AUTH_BLOCKED): no PIN is checked again
+    /// until the daemon restarts, which a user must do on purpose.
+    pub fn pin_auth_blocked(&self) -> bool {
+        self.pin_failures >= PIN_FAILURES_PER_BOOT
+    }
+
     /// §6.5.5.7 steps shared by every PIN check: CTAP2_ERR_PIN_BLOCKED at no retries,
     /// CTAP2_ERR_PIN_AUTH_BLOCKED after three wrong PINs since start-up. Returns the
     /// retries left.
-    fn refuse_if_blocked(&mut self) -> Result<u8, Status> {
+    pub(crate) fn refuse_if_blocked(&mut self) -> Result<u8, Status> {
         let retries = self.pin_retries()?;
         if retries == 0 {
             return Err(Status::PinBlocked);

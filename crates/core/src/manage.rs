@@ -75,7 +75,9 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         self.keys.pin_retries().map(Some).map_err(key_err)
     }
 
-    /// Checks `pin` when a PIN is set (wrong PINs count in the TPM as anywhere else).
+    /// Checks `pin` when a PIN is set (wrong PINs count in the TPM as anywhere else, and
+    /// the three-per-start-up pause of §6.5.5.7 applies here too: the control socket must
+    /// not be a way around it).
     pub(crate) fn require_pin(
         &mut self,
         pin: Option<&str>,
@@ -85,6 +87,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             return Ok(());
         }
         let pin = pin.ok_or(Status::PuatRequired)?;
+        self.refuse_if_blocked()?;
         self.verify_pin(&PinHash::from_pin(pin), event)
     }
 

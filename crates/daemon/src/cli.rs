@@ -171,6 +171,7 @@ pub fn status(args: &ReadArgs) -> CliResult {
         min_pin_length,
         credentials,
         agent,
+        pin_auth_blocked,
     } = s
     else {
         return Err("unexpected answer from the daemon".into());
@@ -180,6 +181,10 @@ pub fn status(args: &ReadArgs) -> CliResult {
     }
     let pin = match (pin_set, pin_retries) {
         (false, _) => "not set (`tpm-passkey pin set`)".to_owned(),
+        (true, _) if pin_auth_blocked => {
+            "paused after 3 wrong PINs: restart the daemon (`systemctl --user restart tpm-passkey`)"
+                .to_owned()
+        }
         (true, Some(n)) => format!("set, {n} attempts left"),
         (true, None) => "set".to_owned(),
     };

@@ -64,6 +64,7 @@ pub fn answer(
                 min_pin_length: engine.settings().min_pin_length,
                 credentials: engine.store().credential_count().unwrap_or(0),
                 agent,
+                pin_auth_blocked: engine.pin_auth_blocked(),
             }
         }
         ClientMessage::TpmInfo => tpm_info(engine, config),

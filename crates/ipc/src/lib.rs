@@ -201,6 +201,10 @@ pub enum DaemonMessage {
         min_pin_length: u8,
         credentials: u64,
         agent: bool,
+        /// Three wrong PINs since the daemon started: PIN checks are paused until it
+        /// restarts (CTAP2_ERR_PIN_AUTH_BLOCKED).
+        #[serde(default)]
+        pin_auth_blocked: bool,
     },
     TpmInfo(TpmView),
     Passkeys {

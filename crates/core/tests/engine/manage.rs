@@ -169,3 +169,25 @@ fn a_require_pin_site_gets_the_pin_even_with_always_uv_off() {
         "non-discoverable: nothing stored"
     );
 }
+
+#[test]
+fn three_wrong_pins_pause_pin_checks_until_restart() {
+    let (mut e, id) = with_passkey();
+    assert!(!e.pin_auth_blocked());
+    for _ in 0..2 {
+        assert_eq!(e.delete_passkey(&id, Some("0000")), Err(Status::PinInvalid));
+    }
+    assert_eq!(
+        e.delete_passkey(&id, Some("0000")),
+        Err(Status::PinAuthBlocked)
+    );
+    assert!(
+        e.pin_auth_blocked(),
+        "status tells the app to say: restart the service"
+    );
+    assert_eq!(
+        e.delete_passkey(&id, Some("2468")),
+        Err(Status::PinAuthBlocked),
+        "even the right PIN waits for the restart"
+    );
+}
