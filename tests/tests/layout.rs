@@ -58,3 +58,35 @@ fn config_paths_resolve_from_src_tauri() {
         "capabilities sit beside the app crate"
     );
 }
+
+/// The .deb carries the daemon's session integration: every file the bundle names exists
+/// (staged ones are made by contrib/build-deb.sh), and the postinst script is executable.
+#[test]
+fn deb_bundle_names_files_that_exist() {
+    use std::os::unix::fs::PermissionsExt;
+    let conf: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("tauri.conf.json")).unwrap()).unwrap();
+    let deb = &conf["bundle"]["linux"]["deb"];
+    let base = root().join("src-tauri");
+    let files = deb["files"].as_object().expect("bundle.linux.deb.files");
+    for want in [
+        "/usr/bin/tpm-passkey",
+        "/usr/lib/systemd/user/tpm-passkey.service",
+        "/usr/lib/udev/rules.d/70-tpm-passkey.rules",
+        "/usr/lib/modules-load.d/tpm-passkey.conf",
+    ] {
+        assert!(files.contains_key(want), "{want} missing from the .deb");
+    }
+    for (dest, src) in files {
+        let src = src.as_str().unwrap();
+        if src.starts_with("deb-staging/") {
+            continue; // made by contrib/build-deb.sh
+        }
+        assert!(base.join(src).is_file(), "{dest}: {src} does not exist");
+    }
+    let postinst = base.join(deb["postInstallScript"].as_str().expect("postinst"));
+    let mode = std::fs::metadata(&postinst).unwrap().permissions().mode();
+    assert!(mode & 0o111 != 0, "{} must be executable", postinst.display());
+    let script = std::fs::read_to_string(root().join("contrib/build-deb.sh")).unwrap();
+    assert!(script.contains("deb-staging/tpm-passkey") || script.contains("$stage/tpm-passkey"));
+}
