@@ -86,7 +86,11 @@ fn deb_bundle_names_files_that_exist() {
     }
     let postinst = base.join(deb["postInstallScript"].as_str().expect("postinst"));
     let mode = std::fs::metadata(&postinst).unwrap().permissions().mode();
-    assert!(mode & 0o111 != 0, "{} must be executable", postinst.display());
+    assert!(
+        mode & 0o111 != 0,
+        "{} must be executable",
+        postinst.display()
+    );
     let script = std::fs::read_to_string(root().join("contrib/build-deb.sh")).unwrap();
     assert!(script.contains("deb-staging/tpm-passkey") || script.contains("$stage/tpm-passkey"));
 }
