@@ -345,6 +345,18 @@ class E2E:
         self.el("#prompt-pin").send_keys(PIN, Keys.ENTER)
         out, _ = cli.communicate(timeout=60)
         assert cli.returncode == 0 and "test sign-in passed" in out, out
+        # Escape denies: the requester hears that it was not approved.
+        cli = subprocess.Popen([self.args.daemon, "test-sign-in", "--control", str(self.control)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.text_of("#prompt-title", "Create a passkey for tpm-passkey.test")
+        self.el("#prompt-pin").send_keys(Keys.ESCAPE)
+        out, _ = cli.communicate(timeout=60)
+        assert cli.returncode != 0 and "not approved" in out, out
+        self.gone("#prompt-layer")
+        # …as a denial, not a timeout.
+        self.el("#tab-passkeys").click()
+        self.el("#tab-activity").click()
+        self.el('tr[data-rp="tpm-passkey.test"][data-event="register"][data-outcome="denied"]')
 
 
 def main():

@@ -33,7 +33,7 @@ function render() {
     let [label, kind] = outcomes[r.outcome] || [r.outcome, "other"];
     if (r.outcome === "ok" && !approvals.has(r.event)) label = "Done";
     const what = (words[r.event] || r.event) + (r.detail === "local" ? " (from this app)" : "");
-    return el("tr", { "data-event": r.event, "data-outcome": r.outcome },
+    return el("tr", { "data-event": r.event, "data-outcome": r.outcome, "data-rp": r.rp_id || "" },
       el("td", { class: "time" }, moment(r.time)),
       el("td", {}, what),
       el("td", {}, r.rp_id || "—"),
