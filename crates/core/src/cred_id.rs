@@ -8,6 +8,9 @@
 //!   party or with one bit changed is refused (ARCHITECTURE.md "Credential IDs").
 //!
 //! Layout: version (1) || flags (1) || credProtect (1) || nonce (16) || blob || tag (16).
+//! Version 0x03 IDs compute hmac-secret in the key store (the TPM); version 0x01 IDs,
+//! made before, keep deriving it from the install secret, so that a credential's PRF
+//! output never changes under its user (docs/DESIGN.md "hmac-secret").
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -15,7 +18,8 @@ use subtle::ConstantTimeEq;
 
 use crate::secret::SecretBytes;
 
-const VERSION: u8 = 0x01;
+const VERSION_V1: u8 = 0x01;
+const VERSION: u8 = 0x03;
 const FLAG_PIN_BOUND: u8 = 0x01;
 const FLAG_HMAC_SECRET: u8 = 0x02;
 const HEADER: usize = 3 + 16;
@@ -30,6 +34,8 @@ pub struct Wrapped {
     pub hmac_secret: bool,
     pub cred_protect: u8,
     pub blob: Vec<u8>,
+    /// hmac-secret is computed in the key store (false only for IDs made before).
+    pub prf_in_key_store: bool,
 }
 
 fn mac(secret: &SecretBytes, rp_id_hash: &[u8; 32], body: &[u8]) -> [u8; 32] {
@@ -50,7 +56,12 @@ pub fn wrap(secret: &SecretBytes, rp_id_hash: &[u8; 32], w: &Wrapped) -> Vec<u8>
         flags |= FLAG_HMAC_SECRET;
     }
     let mut out = Vec::with_capacity(HEADER + w.blob.len() + TAG);
-    out.extend_from_slice(&[VERSION, flags, w.cred_protect]);
+    let version = if w.prf_in_key_store {
+        VERSION
+    } else {
+        VERSION_V1
+    };
+    out.extend_from_slice(&[version, flags, w.cred_protect]);
     out.extend_from_slice(&w.nonce);
     out.extend_from_slice(&w.blob);
     let tag = mac(secret, rp_id_hash, &out);
@@ -60,7 +71,7 @@ pub fn wrap(secret: &SecretBytes, rp_id_hash: &[u8; 32], w: &Wrapped) -> Vec<u8>
 
 /// The credential inside `id`, if `id` is one of ours for this relying party.
 pub fn unwrap(secret: &SecretBytes, rp_id_hash: &[u8; 32], id: &[u8]) -> Option<Wrapped> {
-    if id.len() <= HEADER + TAG || id[0] != VERSION {
+    if id.len() <= HEADER + TAG || (id[0] != VERSION && id[0] != VERSION_V1) {
         return None;
     }
     let (body, tag) = id.split_at(id.len() - TAG);
@@ -76,6 +87,7 @@ pub fn unwrap(secret: &SecretBytes, rp_id_hash: &[u8; 32], id: &[u8]) -> Option<
         hmac_secret: body[1] & FLAG_HMAC_SECRET != 0,
         cred_protect: body[2],
         blob: body[HEADER..].to_vec(),
+        prf_in_key_store: body[0] == VERSION,
     })
 }
 
@@ -103,8 +115,10 @@ pub fn unwrap_u2f(secret: &SecretBytes, application: &[u8; 32], handle: &[u8]) -
     bool::from(want[..TAG].ct_eq(tag)).then(|| body[1..].to_vec())
 }
 
-/// CredRandomWithUV / CredRandomWithoutUV of hmac-secret (§12.5), derived rather than
-/// stored: HMAC(install secret, label || uv || credential material).
+/// CredRandomWithUV / CredRandomWithoutUV of hmac-secret (§12.5) for credentials made
+/// before hmac-secret moved into the key store: HMAC(install secret, label || uv ||
+/// credential material). Anyone holding the store can compute it; docs/THREAT-MODEL.md
+/// says so, and re-registering such a credential moves it to the key store.
 pub fn cred_random(secret: &SecretBytes, material: &[u8], uv: bool) -> SecretBytes {
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret_bytes())
         .expect("HMAC takes any key length");
@@ -127,9 +141,10 @@ mod tests {
             hmac_secret: false,
             cred_protect: 2,
             blob: vec![3; 100],
+            prf_in_key_store: true,
         };
         let id = wrap(&secret, &[4; 32], &w);
-        assert_eq!(unwrap(&secret, &[4; 32], &id), Some(w));
+        assert_eq!(unwrap(&secret, &[4; 32], &id), Some(w.clone()));
         assert_eq!(unwrap(&secret, &[5; 32], &id), None, "other relying party");
         assert_eq!(
             unwrap(&SecretBytes::new(vec![9; 32]), &[4; 32], &id),
@@ -142,6 +157,14 @@ mod tests {
             assert_eq!(unwrap(&secret, &[4; 32], &t), None, "bit flipped at {i}");
         }
         assert_eq!(unwrap(&secret, &[4; 32], &id[..20]), None);
+        // An ID made before hmac-secret moved into the key store still opens, and says so.
+        let old = Wrapped {
+            prf_in_key_store: false,
+            ..w.clone()
+        };
+        let old_id = wrap(&secret, &[4; 32], &old);
+        assert_eq!(old_id[0], VERSION_V1);
+        assert_eq!(unwrap(&secret, &[4; 32], &old_id), Some(old));
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub(crate) struct Found {
     pub user: Option<UserEntity>,
     /// What CredRandom is derived from: the random ID, or the wrapped ID's nonce.
     pub material: Vec<u8>,
+    /// hmac-secret is computed in the key store (false for credentials made before).
+    pub prf_in_key_store: bool,
 }
 
 impl From<Credential> for Found {
@@ -43,6 +45,7 @@ impl From<Credential> for Found {
             pin_bound: c.pin_bound,
             cred_protect: c.cred_protect,
             hmac_secret: c.hmac_secret,
+            prf_in_key_store: c.prf_in_key_store,
             user: Some(UserEntity {
                 id: c.user_id,
                 name: c.user_name,
@@ -82,6 +85,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                 pin_bound: w.pin_bound,
                 cred_protect: w.cred_protect,
                 hmac_secret: w.hmac_secret,
+                prf_in_key_store: w.prf_in_key_store,
                 user: None,
                 material: w.nonce.to_vec(),
             }),
@@ -263,7 +267,12 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                 MapBuilder::new()
                     .put_text(
                         "hmac-secret",
-                        Value::Bytes(self.hmac_secret(cred, input, uv)?),
+                        Value::Bytes(self.hmac_secret(
+                            cred,
+                            input,
+                            uv.then_some(pin).flatten(),
+                            uv,
+                        )?),
                     )
                     .build(),
             ),
@@ -299,6 +308,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         &mut self,
         cred: &Found,
         input: &HmacSecretInput,
+        pin: Option<&PinHash>,
         uv: bool,
     ) -> Result<Vec<u8>, Status> {
         let protocol = Protocol::from_number(input.protocol)?;
@@ -313,7 +323,19 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         if salts.len() != 32 && salts.len() != 64 {
             return Err(Status::InvalidLength);
         }
-        let cred_random = cred_id::cred_random(&self.install_secret, &cred.material, uv);
+        let cred_random = if cred.prf_in_key_store {
+            // CredRandomWithUV needs the PIN in the key store, like a PIN-bound key.
+            let pin = if uv {
+                Some(pin.ok_or(Status::PuatRequired)?)
+            } else {
+                None
+            };
+            self.keys
+                .cred_random(&cred.material, pin)
+                .map_err(key_err)?
+        } else {
+            cred_id::cred_random(&self.install_secret, &cred.material, uv)
+        };
         let mut out = Vec::with_capacity(salts.len());
         for salt in salts.chunks(32) {
             out.extend(Protocol::Two.authenticate(cred_random.expose_secret_bytes(), salt));

@@ -33,6 +33,24 @@ pub enum KeyError {
     Other(String),
 }
 
+/// How the PIN is protected where it lives (status and the app show it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PinProtection {
+    /// No PIN is set.
+    NotSet,
+    /// The PIN lives where nobody can reset its retry counter or rebuild it, the TPM owner
+    /// included (the TPM's rebuild-proof PIN index; the soft key store pretends).
+    Sealed,
+    /// A PIN index made by an earlier version: the TPM owner (on most machines any local
+    /// program) can rewrite its retry counter. Re-enrol to replace it (docs/THREAT-MODEL.md).
+    Legacy,
+    /// A PIN was set, but its index is gone from the TPM (deleted by the owner, or the TPM
+    /// was cleared): PIN-bound passkeys can never work again.
+    Lost,
+}
+
 /// The key store's operations. Implementations keep their persistent state (for the TPM:
 /// the root seed and the PIN index handle) in [`KeyStore::state`], which the engine saves in
 /// the credential store after every call that changes it.
@@ -56,6 +74,17 @@ pub trait KeyStore {
     fn verify_pin(&mut self, pin: &PinHash) -> Result<(), KeyError>;
     /// Replaces the PIN after checking the old one (which costs a retry if wrong).
     fn change_pin(&mut self, old: &PinHash, new: &PinHash) -> Result<(), KeyError>;
+    /// hmac-secret's CredRandom (CTAP 2.1 §12.5) for `material` (a credential's random id or
+    /// nonce): the with-UV value when `pin` is given (proven to the key store like any PIN
+    /// attempt), the without-UV value otherwise. Computed where the keys live, so that the
+    /// credential store alone never yields it.
+    fn cred_random(
+        &mut self,
+        material: &[u8],
+        pin: Option<&PinHash>,
+    ) -> Result<SecretBytes, KeyError>;
+    /// How the PIN is protected.
+    fn pin_protection(&self) -> PinProtection;
     /// Forgets the PIN and makes every existing key blob useless.
     fn reset(&mut self) -> Result<(), KeyError>;
     /// The state to persist.

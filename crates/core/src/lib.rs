@@ -34,7 +34,7 @@ mod u2f;
 pub use approver::{Approver, Operation, Prompt, Refusal};
 pub use audit::AuditEvent;
 pub use engine::{Engine, Settings, AAGUID};
-pub use key_store::{KeyError, KeyStore, NewKey};
+pub use key_store::{KeyError, KeyStore, NewKey, PinProtection};
 pub use manage::PasskeyInfo;
 pub use secret::{PinHash, SecretBytes};
 pub use site_rules::SiteRule;

@@ -212,6 +212,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                     pin_bound,
                     cred_protect,
                     hmac_secret: req.extensions.hmac_secret,
+                    prf_in_key_store: true,
                     created: now_unix(),
                     last_used: None,
                     sign_count: 0,
@@ -227,6 +228,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                 hmac_secret: req.extensions.hmac_secret,
                 cred_protect,
                 blob: key.blob.clone(),
+                prf_in_key_store: true,
             };
             cred_id::wrap(&self.install_secret, &rp_id_hash, &w)
         };

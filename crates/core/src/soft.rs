@@ -3,12 +3,14 @@
 //! one resets the count, and reset makes every older blob useless. Not for production: the
 //! keys live in this process's memory.
 
+use hmac::{Hmac, Mac};
 use p256::ecdsa::{signature::hazmat::PrehashSigner, Signature, SigningKey};
 use p256::elliptic_curve::sec1::ToSec1Point;
+use sha2::Sha256;
 use tpm_passkey_wire::cose::P256Key;
 
 use crate::secret::random;
-use crate::{KeyError, KeyStore, NewKey, PinHash, SecretBytes};
+use crate::{KeyError, KeyStore, NewKey, PinHash, PinProtection, SecretBytes};
 
 /// The TPM PIN index's pinLimit.
 pub const PIN_LIMIT: u8 = 8;
@@ -111,6 +113,30 @@ impl KeyStore for SoftKeys {
         self.check(old)?;
         self.pin = Some(new.clone());
         Ok(())
+    }
+
+    fn cred_random(
+        &mut self,
+        material: &[u8],
+        pin: Option<&PinHash>,
+    ) -> Result<SecretBytes, KeyError> {
+        if let Some(p) = pin {
+            self.check(p)?;
+        }
+        // A per-generation key stands in for the TPM's hmac-secret keys: reset changes it.
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.generation.to_be_bytes())
+            .map_err(|_| KeyError::Other("hmac".into()))?;
+        m.update(&[u8::from(pin.is_some())]);
+        m.update(material);
+        Ok(SecretBytes::new(m.finalize().into_bytes().to_vec()))
+    }
+
+    fn pin_protection(&self) -> PinProtection {
+        if self.pin.is_some() {
+            PinProtection::Sealed
+        } else {
+            PinProtection::NotSet
+        }
     }
 
     fn reset(&mut self) -> Result<(), KeyError> {

@@ -80,42 +80,58 @@ impl KeyBlob {
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let public = self
-            .public
-            .marshall()
-            .map_err(|e| Error::tss("marshal public", e))?;
-        let private = self.private.value();
-        let mut out = Vec::with_capacity(8 + public.len() + private.len());
-        out.extend_from_slice(&MAGIC);
-        for part in [&public[..], private] {
-            let len = u16::try_from(part.len()).map_err(|_| Error::BadBlob("part too long"))?;
-            out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(part);
-        }
-        Ok(out)
+        parts_to_bytes(&MAGIC, &self.public, &self.private)
     }
 
     /// Parses a blob. Every malformed input is an [`Error::BadBlob`], never a panic.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let rest = bytes
-            .strip_prefix(&MAGIC[..])
-            .ok_or(Error::BadBlob("wrong magic or version"))?;
-        let (public_bytes, rest) = take_part(rest)?;
-        let (private, rest) = take_part(rest)?;
-        if !rest.is_empty() {
-            return Err(Error::BadBlob("trailing bytes"));
-        }
-        let public = Public::unmarshall(public_bytes)
-            .map_err(|_| Error::BadBlob("public area does not parse"))?;
-        // Marshalling again must give back the same bytes; a difference means garbage
-        // after the structure inside the part.
-        if public.marshall().ok().as_deref() != Some(public_bytes) {
-            return Err(Error::BadBlob("public area is not canonical"));
-        }
-        let private = Private::try_from(private.to_vec())
-            .map_err(|_| Error::BadBlob("private area too long"))?;
+        let (public, private) = parts_from_bytes(&MAGIC, bytes)?;
         KeyBlob::new(public, private)
     }
+}
+
+/// `magic ‖ u16 len ‖ TPMT_PUBLIC ‖ u16 len ‖ TPM2B_PRIVATE buffer`, shared by every blob
+/// this crate writes.
+pub(crate) fn parts_to_bytes(
+    magic: &[u8; 4],
+    public: &Public,
+    private: &Private,
+) -> Result<Vec<u8>> {
+    let public = public
+        .marshall()
+        .map_err(|e| Error::tss("marshal public", e))?;
+    let private = private.value();
+    let mut out = Vec::with_capacity(8 + public.len() + private.len());
+    out.extend_from_slice(magic);
+    for part in [&public[..], private] {
+        let len = u16::try_from(part.len()).map_err(|_| Error::BadBlob("part too long"))?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    Ok(out)
+}
+
+/// Parses [`parts_to_bytes`]: every malformed input is an [`Error::BadBlob`], never a
+/// panic. The caller checks that the public area is one of its templates.
+pub(crate) fn parts_from_bytes(magic: &[u8; 4], bytes: &[u8]) -> Result<(Public, Private)> {
+    let rest = bytes
+        .strip_prefix(&magic[..])
+        .ok_or(Error::BadBlob("wrong magic or version"))?;
+    let (public_bytes, rest) = take_part(rest)?;
+    let (private, rest) = take_part(rest)?;
+    if !rest.is_empty() {
+        return Err(Error::BadBlob("trailing bytes"));
+    }
+    let public = Public::unmarshall(public_bytes)
+        .map_err(|_| Error::BadBlob("public area does not parse"))?;
+    // Marshalling again must give back the same bytes; a difference means garbage
+    // after the structure inside the part.
+    if public.marshall().ok().as_deref() != Some(public_bytes) {
+        return Err(Error::BadBlob("public area is not canonical"));
+    }
+    let private =
+        Private::try_from(private.to_vec()).map_err(|_| Error::BadBlob("private area too long"))?;
+    Ok((public, private))
 }
 
 fn take_part(b: &[u8]) -> Result<(&[u8], &[u8])> {

@@ -75,8 +75,18 @@ impl Tpm {
     }
 
     fn load(&mut self, blob: &KeyBlob) -> Result<KeyHandle> {
+        self.load_object(&blob.public, &blob.private)
+    }
+
+    /// Loads an object this crate made under the root; a blob the TPM refuses (tampered,
+    /// truncated, another root or TPM) is [`Error::BadBlob`].
+    pub(crate) fn load_object(
+        &mut self,
+        public: &tss_esapi::structures::Public,
+        private: &tss_esapi::structures::Private,
+    ) -> Result<KeyHandle> {
         let root = self.root;
-        let (private, public) = (blob.private.clone(), blob.public.clone());
+        let (private, public) = (private.clone(), public.clone());
         with_empty_password(&mut self.ctx, |c| c.load(root, private, public)).map_err(|e| {
             match Error::kind_of(&e) {
                 // The private area does not match the public area or this root (tampered,

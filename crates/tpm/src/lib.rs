@@ -7,7 +7,10 @@
 //!   every key blob created under it useless (cryptographic erasure).
 //! * The PIN ([`PinIndex`]): a TPM_NT_PIN_FAIL NV index whose authValue is the CTAP
 //!   pinHash. The TPM counts failures, resets on success and refuses at the limit; the
-//!   TPM-wide dictionary-attack counter is never touched.
+//!   TPM-wide dictionary-attack counter is never touched. Nobody, the owner included, can
+//!   rewrite its counter or rebuild it (see `pin`).
+//! * hmac-secret ([`PrfKey`]): CredRandom computed by TPM2_HMAC under keys made in the
+//!   TPM, the UV one bound to the PIN.
 //! * Credential keys ([`KeyBlob`]): P-256 ECDSA keys made inside the TPM, either
 //!   user-presence only or bound to the PIN by `PolicySecret(PIN index)`.
 //! * [`Swtpm`]: the embedded simulator used when no TPM device exists, and by tests.
@@ -23,9 +26,11 @@ mod error;
 mod info;
 mod key_store;
 mod keys;
+mod one_time_key;
 mod owner_auth;
 mod pin;
 mod policy;
+mod prf;
 mod secret;
 mod session;
 mod swtpm;
@@ -39,8 +44,9 @@ pub use info::{DaState, TpmInfo};
 pub use key_store::TpmKeyStore;
 pub use keys::{CreatedKey, KeyAuth};
 pub use owner_auth::OwnerAuthStore;
-pub use pin::{PinIndex, PinRetries, PIN_INDEX_RANGE, PIN_LIMIT};
-pub use policy::{policy_change_auth_digest, policy_secret_digest};
+pub use pin::{PinIndex, PinKind, PinRetries, SealedPolicy, PIN_INDEX_RANGE, PIN_LIMIT};
+pub use policy::{policy_change_auth_digest, policy_secret_digest, PolicyDigest};
+pub use prf::PrfKey;
 pub use secret::{OwnerAuth, PinHash, RootSeed};
 pub use swtpm::Swtpm;
 pub use tcti::{TctiChoice, TctiSource};

@@ -82,6 +82,41 @@ pub(crate) fn start_policy(ctx: &mut Context, op: &'static str) -> Result<AuthSe
     })
 }
 
+/// Starts a policy session salted to `salt_key`, with parameter encryption as `enc` says:
+/// for commands authorized by policy whose parameters carry a secret (a new PIN in, an
+/// hmac-secret CredRandom out).
+pub(crate) fn start_salted_policy(
+    ctx: &mut Context,
+    salt_key: KeyHandle,
+    enc: ParamEncryption,
+    op: &'static str,
+) -> Result<AuthSession> {
+    let session = ctx
+        .start_auth_session(
+            Some(salt_key),
+            None,
+            None,
+            SessionType::Policy,
+            SymmetricDefinition::AES_128_CFB,
+            HashingAlgorithm::Sha256,
+        )
+        .map_err(|e| Error::tss(op, e))?
+        .ok_or(Error::Tpm {
+            op,
+            code: "the TPM returned no session".into(),
+        })?;
+    let (attrs, mask) = SessionAttributesBuilder::new()
+        .with_continue_session(true)
+        .with_decrypt(enc.decrypt)
+        .with_encrypt(enc.encrypt)
+        .build();
+    if let Err(e) = ctx.tr_sess_set_attributes(session, attrs, mask) {
+        flush_session(ctx, session);
+        return Err(Error::tss(op, e));
+    }
+    Ok(session)
+}
+
 /// Flushes a session; a failure is only logged (the TPM drops sessions on restart anyway).
 pub(crate) fn flush_session(ctx: &mut Context, session: AuthSession) {
     let handle = SessionHandle::from(session);

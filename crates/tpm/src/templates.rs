@@ -8,8 +8,9 @@ use tss_esapi::{
         ecc::EccCurve,
     },
     structures::{
-        Digest, EccParameter, EccPoint, EccScheme, HashScheme, Public, PublicBuilder,
-        PublicEccParametersBuilder, SymmetricDefinitionObject,
+        Digest, EccParameter, EccPoint, EccScheme, HashScheme, KeyedHashScheme, Public,
+        PublicBuilder, PublicEccParametersBuilder, PublicKeyedHashParameters,
+        SymmetricDefinitionObject,
     },
 };
 
@@ -80,6 +81,35 @@ pub(crate) fn credential_key(policy: Option<[u8; 32]>) -> Result<Public> {
         .with_object_attributes(attrs)
         .with_ecc_parameters(params)
         .with_ecc_unique_identifier(EccPoint::default());
+    if let Some(d) = policy {
+        b = b.with_auth_policy(Digest::try_from(d.to_vec()).map_err(build_err)?);
+    }
+    b.build().map_err(build_err)
+}
+
+/// The hmac-secret key (CTAP 2.1 §12.5): a keyed-hash HMAC-SHA-256 object made inside the
+/// TPM under the root. CredRandom = HMAC(this key, label ‖ credential material), computed by
+/// TPM2_HMAC, so nothing in the store yields it without the TPM. `policy` = None: the
+/// without-UV key (empty authValue, userWithAuth); Some(d): the with-UV key, usable only
+/// through PolicySecret with the PIN, like a PIN-bound credential key. noDA as the others.
+pub(crate) fn prf_key(policy: Option<[u8; 32]>) -> Result<Public> {
+    let attrs = ObjectAttributesBuilder::new()
+        .with_fixed_tpm(true)
+        .with_fixed_parent(true)
+        .with_sensitive_data_origin(true)
+        .with_user_with_auth(policy.is_none())
+        .with_sign_encrypt(true)
+        .with_no_da(true)
+        .build()
+        .map_err(build_err)?;
+    let mut b = PublicBuilder::new()
+        .with_public_algorithm(PublicAlgorithm::KeyedHash)
+        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+        .with_object_attributes(attrs)
+        .with_keyed_hash_parameters(PublicKeyedHashParameters::new(
+            KeyedHashScheme::HMAC_SHA_256,
+        ))
+        .with_keyed_hash_unique_identifier(Digest::default());
     if let Some(d) = policy {
         b = b.with_auth_policy(Digest::try_from(d.to_vec()).map_err(build_err)?);
     }

@@ -116,3 +116,90 @@ fn up_only_blobs_fit_a_u2f_key_handle() {
         up.blob.len()
     );
 }
+
+/// hmac-secret inside the TPM: the same credential material always gives the same
+/// CredRandom (across a reconnection and a PIN change), UV and non-UV differ, the UV one
+/// needs the PIN (a wrong one counts), and reset changes both.
+#[test]
+fn cred_random_is_stable_pin_bound_and_erased_by_reset() {
+    let fx = common::Fixture::new();
+    let tcti = fx.swtpm.tcti();
+    let pin = PinHash::from_pin("1234");
+    let mut ks = TpmKeyStore::open(&tcti, None, None).unwrap();
+    let plain = ks.cred_random(b"cred-1", None).unwrap();
+    assert_eq!(
+        ks.cred_random(b"cred-1", Some(&pin)).err(),
+        Some(KeyError::PinNotSet)
+    );
+    ks.set_pin(&pin).unwrap();
+    let with_uv = ks.cred_random(b"cred-1", Some(&pin)).unwrap();
+    assert_ne!(plain.expose_secret_bytes(), with_uv.expose_secret_bytes());
+    assert_ne!(
+        plain.expose_secret_bytes(),
+        ks.cred_random(b"cred-2", None)
+            .unwrap()
+            .expose_secret_bytes()
+    );
+    assert_eq!(
+        ks.cred_random(b"cred-1", Some(&PinHash::from_pin("0000")))
+            .err(),
+        Some(KeyError::PinInvalid)
+    );
+    assert_eq!(ks.pin_retries().unwrap(), 7, "a wrong PIN here counts too");
+    let state = ks.state();
+    drop(ks);
+    let mut ks = TpmKeyStore::open(&tcti, None, Some(&state)).unwrap();
+    assert_eq!(
+        ks.state().expose_secret_bytes(),
+        state.expose_secret_bytes()
+    );
+    assert_eq!(
+        ks.cred_random(b"cred-1", None)
+            .unwrap()
+            .expose_secret_bytes(),
+        plain.expose_secret_bytes()
+    );
+    let new_pin = PinHash::from_pin("5678");
+    ks.change_pin(&pin, &new_pin).unwrap();
+    assert_eq!(
+        ks.cred_random(b"cred-1", Some(&new_pin))
+            .unwrap()
+            .expose_secret_bytes(),
+        with_uv.expose_secret_bytes(),
+        "a PIN change keeps every PRF output"
+    );
+    ks.reset().unwrap();
+    assert_ne!(
+        ks.cred_random(b"cred-1", None)
+            .unwrap()
+            .expose_secret_bytes(),
+        plain.expose_secret_bytes()
+    );
+}
+
+/// A store made before the rebuild-proof index (key-store state version 1) still opens:
+/// its index is reported as legacy, its keys keep working, and the state is written back
+/// as version 2 with hmac-secret keys added.
+#[test]
+fn a_version_1_state_opens_as_legacy() {
+    use tpm_passkey_core::{PinProtection, SecretBytes};
+    let fx = common::Fixture::new();
+    let pin = PinHash::from_pin("2468");
+    let (index, key) = {
+        let mut t = fx.tpm();
+        let i = t.define_legacy_pin_index(None, &pin).unwrap();
+        let k = t.create_key(Some(&i)).unwrap();
+        (i, k)
+    };
+    let mut v1 = vec![1u8];
+    v1.extend_from_slice(&fx.seed);
+    v1.extend_from_slice(&index.handle().to_be_bytes());
+    let mut ks = TpmKeyStore::open(&fx.swtpm.tcti(), None, Some(&SecretBytes::new(v1))).unwrap();
+    assert_eq!(ks.pin_protection(), PinProtection::Legacy);
+    let d = common::digest(b"still works");
+    ks.sign(&key.blob.to_bytes().unwrap(), &d, Some(&pin))
+        .unwrap();
+    assert_eq!(ks.state().expose_secret_bytes()[0], 2);
+    let reopened = TpmKeyStore::open(&fx.swtpm.tcti(), None, Some(&ks.state())).unwrap();
+    assert_eq!(reopened.pin_protection(), PinProtection::Legacy);
+}

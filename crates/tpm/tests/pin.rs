@@ -103,7 +103,7 @@ fn pin_change_keeps_old_keys_with_the_new_pin_only() {
     assert_eq!(tpm.pin_retries(&index).unwrap(), retries(7));
 
     tpm.change_pin(&index, &old, &new).unwrap();
-    let reopened = tpm.open_pin_index(index.handle()).unwrap();
+    let reopened = tpm.open_pin_index(&index).unwrap();
     assert_eq!(
         reopened, index,
         "the Name (and so every key policy) is unchanged"
@@ -122,17 +122,22 @@ fn pin_change_keeps_old_keys_with_the_new_pin_only() {
 fn pin_index_survives_reconnection_and_undefine_removes_it() {
     let f = Fixture::new();
     let pin = PinHash::from_pin("314159");
-    let (handle, blob) = {
+    let (record, blob) = {
         let mut tpm = f.tpm();
         let index = tpm.define_pin_index(None, &pin).unwrap();
-        (index.handle(), tpm.create_key(Some(&index)).unwrap().blob)
+        (
+            index.to_record(),
+            tpm.create_key(Some(&index)).unwrap().blob,
+        )
     };
     let mut tpm = f.tpm();
-    let index = tpm.open_pin_index(handle).unwrap();
+    let saved = tpm_passkey_tpm::PinIndex::from_record(&record).unwrap();
+    let handle = saved.handle();
+    let index = tpm.open_pin_index(&saved).unwrap();
     let d = digest(b"again");
     tpm.sign(&blob, &d, KeyAuth::pin(&index, &pin)).unwrap();
     tpm.undefine_pin_index(index.clone()).unwrap();
-    assert!(matches!(tpm.open_pin_index(handle), Err(Error::NoPinIndex(h)) if h == handle));
+    assert!(matches!(tpm.open_pin_index(&saved), Err(Error::NoPinIndex(h)) if h == handle));
     assert!(tpm.sign(&blob, &d, KeyAuth::pin(&index, &pin)).is_err());
 }
 
@@ -196,4 +201,34 @@ fn software_policy_digest_matches_the_tpm() {
     ctx.policy_auth_value(p).unwrap();
     let d = ctx.policy_get_digest(p).unwrap();
     assert_eq!(d.value(), policy_change_auth_digest());
+}
+
+/// The saved record of a sealed index is checked against the TPM: an edited Name or an
+/// edited policy part (say, another approver key) is refused.
+#[test]
+fn an_edited_index_record_is_refused() {
+    let f = Fixture::new();
+    let mut tpm = f.tpm();
+    let index = tpm
+        .define_pin_index(None, &PinHash::from_pin("1357"))
+        .unwrap();
+    let record = index.to_record();
+    // kind (1) ‖ handle (4) ‖ name length (1) ‖ name (34) ‖ write branch (32) ‖ approver …
+    for at in [8, 6 + 34 + 5, 6 + 34 + 32 + 5, record.len() - 3] {
+        let mut edited = record.clone();
+        edited[at] ^= 0x40;
+        let Ok(parsed) = tpm_passkey_tpm::PinIndex::from_record(&edited) else {
+            continue;
+        };
+        let e = tpm.open_pin_index(&parsed).unwrap_err();
+        assert!(
+            matches!(e, Error::PinIndexMismatch { .. }),
+            "byte {at}: {e}"
+        );
+    }
+    assert_eq!(
+        tpm.open_pin_index(&tpm_passkey_tpm::PinIndex::from_record(&record).unwrap())
+            .unwrap(),
+        index
+    );
 }

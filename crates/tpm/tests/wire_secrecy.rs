@@ -26,6 +26,7 @@ fn pin_and_owner_password_never_appear_on_the_bus() {
     }
     let tap = Tap::new(f.swtpm.port());
     let (old, new) = (PinHash::from_pin("271828"), PinHash::from_pin("161803"));
+    let mut cred_randoms = Vec::new();
     {
         let owner = OwnerAuth::new(owner_pw.clone());
         let mut tpm = Tpm::open(&tap.tcti(), &RootSeed::from_bytes(f.seed), Some(&owner)).unwrap();
@@ -38,6 +39,14 @@ fn pin_and_owner_password_never_appear_on_the_bus() {
         tpm.sign(&key.blob, &digest(b"m"), KeyAuth::pin(&index, &new))
             .unwrap();
         tpm.pin_retries(&index).unwrap();
+        // hmac-secret: CredRandom leaves the TPM encrypted, with and without UV.
+        let prf = tpm.create_prf_key(None).unwrap();
+        cred_randoms.push(tpm.prf(&prf, b"material", KeyAuth::None).unwrap());
+        let prf_uv = tpm.create_prf_key(Some(&index)).unwrap();
+        cred_randoms.push(
+            tpm.prf(&prf_uv, b"material", KeyAuth::pin(&index, &new))
+                .unwrap(),
+        );
     }
     let bytes = tap.seen();
     assert!(
@@ -49,6 +58,8 @@ fn pin_and_owner_password_never_appear_on_the_bus() {
         ("old pinHash", &old.expose_secret_bytes()[..]),
         ("new pinHash", &new.expose_secret_bytes()[..]),
         ("owner password", &owner_pw[..]),
+        ("CredRandom without UV", &cred_randoms[0][..]),
+        ("CredRandom with UV", &cred_randoms[1][..]),
     ] {
         assert!(
             !contains(&bytes, secret),

@@ -22,6 +22,8 @@ pub struct Credential {
     /// credProtect level 1..=3 (§12.1).
     pub cred_protect: u8,
     pub hmac_secret: bool,
+    /// hmac-secret is computed in the key store (false for credentials made before).
+    pub prf_in_key_store: bool,
     /// Unix seconds.
     pub created: i64,
     pub last_used: Option<i64>,
@@ -30,7 +32,7 @@ pub struct Credential {
 
 const COLUMNS: &str =
     "id, rp_id, rp_name, user_id, user_name, user_display_name, key_blob, public_key,
-    pin_bound, cred_protect, hmac_secret, created, last_used, sign_count";
+    pin_bound, cred_protect, hmac_secret, created, last_used, sign_count, prf_in_key_store";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Credential> {
     let pk: Vec<u8> = r.get(7)?;
@@ -56,6 +58,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Credential> {
         created: r.get(11)?,
         last_used: r.get(12)?,
         sign_count: r.get(13)?,
+        prf_in_key_store: r.get(14)?,
     })
 }
 
@@ -72,7 +75,7 @@ impl Store {
             params![c.rp_id, c.user_id],
         )?;
         self.conn.execute(
-            &format!("INSERT INTO credentials ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            &format!("INSERT INTO credentials ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
             params![
                 c.id,
                 c.rp_id,
@@ -87,7 +90,8 @@ impl Store {
                 c.hmac_secret,
                 c.created,
                 c.last_used,
-                c.sign_count
+                c.sign_count,
+                c.prf_in_key_store
             ],
         )?;
         Ok(())

@@ -39,6 +39,10 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE audit ADD COLUMN client TEXT;",
     // 3: the user's per-site rules ("block", "require_pin").
     "CREATE TABLE site_rules (rp_id TEXT PRIMARY KEY, rule TEXT NOT NULL);",
+    // 4: where hmac-secret is computed: 0 = from the install secret (credentials made
+    // before), 1 = in the key store (the TPM). Existing rows keep 0, so their PRF outputs
+    // do not change.
+    "ALTER TABLE credentials ADD COLUMN prf_in_key_store INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
 //! One swtpm per test: its own state dir and port pair, stopped when the fixture drops.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod attacker;
 pub mod tap;
 
 use tpm_passkey_tpm::{RootSeed, Swtpm, Tpm};

@@ -2,33 +2,41 @@
 //! the pinHash (TPM 2.0 Part 1 §37.2.3 "PIN Fail Index"). Its 8 data bytes are
 //! {pinCount, pinLimit}. Each failed authorization with the index's authValue raises
 //! pinCount, a successful one resets it to 0, and once pinCount reaches pinLimit the TPM
-//! refuses the authValue altogether (TPM_RC_AUTH_UNAVAILABLE) - CTAP's retry semantics
+//! refuses the authValue altogether (TPM_RC_AUTH_UNAVAILABLE) — CTAP's retry semantics
 //! (CTAP 2.1 §6.5.2.1 "pinRetries"), counted in hardware. TPMA_NV_NO_DA keeps these
 //! failures out of the TPM-wide dictionary-attack counter that other programs share.
 //!
+//! Two kinds exist:
+//! * [`sealed`] (every index made now): no owner or auth write at all; it can be written
+//!   once, through a one-time key that no longer exists, and its authValue changed only by
+//!   a policy that itself checks the old PIN through PolicySecret, where pinLimit holds.
+//!   Nobody — the owner included — can reset its counter or build another index with its
+//!   Name (docs/DESIGN.md "PIN index").
+//! * [`legacy`] (stores made before): OWNERWRITE, so an owner can rewrite its counter.
+//!   Still opened, so that those users keep their passkeys; status says it is weaker.
+//!
 //! Credential keys that need the PIN carry authPolicy = PolicySecret(this index's Name).
+
+mod legacy;
+mod record;
+mod sealed;
 
 use std::ops::RangeInclusive;
 
 use tss_esapi::{
-    attributes::NvIndexAttributesBuilder,
     constants::response_code::Tss2ResponseCodeKind as Kind,
-    constants::NvIndexType,
     handles::{AuthHandle, NvIndexHandle, NvIndexTpmHandle, ObjectHandle, TpmHandle},
-    interface_types::{
-        algorithm::HashingAlgorithm,
-        resource_handles::{NvAuth, Provision},
-    },
-    structures::{Auth, Digest, MaxNvBuffer, Nonce, NvPublic, NvPublicBuilder},
+    interface_types::{resource_handles::NvAuth, session_handles::PolicySession},
+    structures::{Auth, Digest, Nonce, NvPublic},
 };
 
 use crate::{
-    policy::{policy_change_auth_digest, policy_secret_digest},
-    session::{
-        flush_session, start_policy, start_salted_hmac, ParamEncryption, NO_PARAM_ENCRYPTION,
-    },
+    policy::policy_secret_digest,
+    session::{flush_session, start_policy, start_salted_hmac, NO_PARAM_ENCRYPTION},
     Error, PinHash, Result, Tpm,
 };
+
+pub use sealed::SealedPolicy;
 
 /// The TPM's pinLimit: wrong PINs allowed before the index refuses even the right one.
 /// CTAP 2.1 §6.5.2.1 sets the maximum retries to 8.
@@ -39,11 +47,30 @@ pub const PIN_INDEX_RANGE: RangeInclusive<u32> = 0x0100_0000..=0x013F_FFFF;
 
 const DATA_SIZE: u16 = 8;
 
-/// A PIN index this crate defined and checked: its TPM handle and its Name.
+/// The operation label of PolicySecret on the PIN index: an [`Error::AuthFailed`] with it
+/// is a wrong PIN (counted by the TPM); with any other label it is not the user's PIN
+/// (e.g. a wrong owner password) and must not be reported as one.
+pub(crate) const PIN_CHECK_OP: &str = "PIN check";
+
+/// Which protection a PIN index has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PinKind {
+    /// OWNERWRITE (stores made before the rebuild-proof index): the TPM owner can rewrite
+    /// pinCount, or undefine the index and define it again with another PIN and the same
+    /// Name.
+    Legacy,
+    /// Written once through a discarded one-time key; changed only through PolicySecret.
+    Sealed(SealedPolicy),
+}
+
+/// A PIN index this crate defined and checked: its TPM handle, its Name, and what is
+/// needed to use its policy. Everything here is public information.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinIndex {
     handle: u32,
     name: Vec<u8>,
+    kind: PinKind,
 }
 
 impl PinIndex {
@@ -56,6 +83,15 @@ impl PinIndex {
     /// PIN change leaves it as it is.
     pub fn name(&self) -> &[u8] {
         &self.name
+    }
+
+    pub fn kind(&self) -> &PinKind {
+        &self.kind
+    }
+
+    /// True for an index made before the rebuild-proof index (see [`PinKind::Legacy`]).
+    pub fn is_legacy(&self) -> bool {
+        matches!(self.kind, PinKind::Legacy)
     }
 
     /// The authPolicy that binds a credential key to this index.
@@ -71,37 +107,14 @@ pub struct PinRetries {
     pub limit: u32,
 }
 
-/// The public area of a PIN index at `handle`. `written` is what the TPM reports once the
-/// counter has been initialised (and what the Name is computed over).
-fn pin_public(handle: u32, written: bool) -> Result<NvPublic> {
-    let err = |e| Error::tss("PIN index template", e);
-    let attributes = NvIndexAttributesBuilder::new()
-        .with_nv_index_type(NvIndexType::PinFail)
-        .with_no_da(true)
-        .with_owner_write(true)
-        .with_owner_read(true)
-        .with_written(written)
-        .build()
-        .map_err(err)?;
-    NvPublicBuilder::new()
-        .with_nv_index(NvIndexTpmHandle::new(handle).map_err(err)?)
-        .with_index_name_algorithm(HashingAlgorithm::Sha256)
-        .with_index_attributes(attributes)
-        .with_index_auth_policy(
-            Digest::try_from(policy_change_auth_digest().to_vec()).map_err(err)?,
-        )
-        .with_data_area_size(usize::from(DATA_SIZE))
-        .build()
-        .map_err(err)
-}
-
 fn pin_auth(pin: &PinHash) -> Result<Auth> {
     Auth::try_from(pin.expose_secret_bytes().to_vec()).map_err(|e| Error::tss("PIN auth", e))
 }
 
 impl Tpm {
-    /// Defines a PIN index with `pin` as its authValue and pinCount 0 / pinLimit
-    /// [`PIN_LIMIT`]. `handle` = None picks a free random handle in [`PIN_INDEX_RANGE`].
+    /// Defines a new PIN index ([`PinKind::Sealed`]) with `pin` as its authValue and
+    /// pinCount 0 / pinLimit [`PIN_LIMIT`]. `handle` = None picks a free random handle in
+    /// [`PIN_INDEX_RANGE`].
     pub fn define_pin_index(&mut self, handle: Option<u32>, pin: &PinHash) -> Result<PinIndex> {
         let mut tries = 0;
         loop {
@@ -109,60 +122,37 @@ impl Tpm {
                 Some(h) => h,
                 None => random_handle()?,
             };
-            match self.define_at(h, pin) {
+            if !PIN_INDEX_RANGE.contains(&h) {
+                return Err(Error::PinIndexMismatch {
+                    handle: h,
+                    why: "outside the owner NV range",
+                });
+            }
+            match self.define_sealed(h, pin) {
                 Err(Error::IndexInUse(_)) if handle.is_none() && tries < 16 => tries += 1,
                 other => return other,
             }
         }
     }
 
-    fn define_at(&mut self, handle: u32, pin: &PinHash) -> Result<PinIndex> {
-        if !PIN_INDEX_RANGE.contains(&handle) {
-            return Err(Error::PinIndexMismatch {
-                handle,
-                why: "outside the owner NV range",
-            });
+    /// Opens the PIN index `expected` describes (as saved by the caller), after checking
+    /// that the TPM's index at that handle is exactly it; anything else is refused.
+    pub fn open_pin_index(&mut self, expected: &PinIndex) -> Result<PinIndex> {
+        let (public, name) = self.read_public(expected.handle)?;
+        match &expected.kind {
+            PinKind::Legacy => legacy::check(expected.handle, &public, name),
+            PinKind::Sealed(p) => sealed::check(expected, p, &public, name),
         }
-        let public = pin_public(handle, false)?;
-        let auth = pin_auth(pin)?;
-        // The authValue is the first command parameter: encrypted on the way in.
-        let nv = self.as_owner(
-            ParamEncryption {
-                decrypt: true,
-                encrypt: false,
-            },
-            "define PIN index",
-            |c| {
-                c.nv_define_space(Provision::Owner, Some(auth), public)
-                    .map_err(|e| match Error::kind_of(&e) {
-                        Some(Kind::NvDefined) => Error::IndexInUse(handle),
-                        _ => Error::tss("define PIN index", e),
-                    })
-            },
-        )?;
-        self.cache_nv(handle, nv);
-        if let Err(e) = self.write_counter(nv, 0) {
-            let _ = self.undefine(nv);
-            return Err(e);
-        }
-        self.read_checked(handle)
     }
 
-    /// Writes {pinCount, pinLimit}; the owner may, the index's own auth may not (no AUTHWRITE).
-    fn write_counter(&mut self, nv: NvIndexHandle, count: u32) -> Result<()> {
-        let mut data = count.to_be_bytes().to_vec();
-        data.extend_from_slice(&PIN_LIMIT.to_be_bytes());
-        let data = MaxNvBuffer::try_from(data).map_err(|e| Error::tss("write PIN counter", e))?;
-        self.as_owner(NO_PARAM_ENCRYPTION, "write PIN counter", |c| {
-            c.nv_write(NvAuth::Owner, nv, data, 0)
-                .map_err(|e| Error::tss("write PIN counter", e))
-        })
-    }
-
-    /// Opens the PIN index at `handle` after checking that its public area is exactly the
-    /// one [`Self::define_pin_index`] creates; anything else is refused.
-    pub fn open_pin_index(&mut self, handle: u32) -> Result<PinIndex> {
-        self.read_checked(handle)
+    /// The index's public area and Name, as the TPM reports them.
+    fn read_public(&mut self, handle: u32) -> Result<(NvPublic, Vec<u8>)> {
+        let nv = self.nv_handle(handle)?;
+        let (public, name) = self
+            .ctx
+            .nv_read_public(nv)
+            .map_err(|e| Error::tss("read PIN index", e))?;
+        Ok((public, name.value().to_vec()))
     }
 
     fn nv_handle(&mut self, handle: u32) -> Result<NvIndexHandle> {
@@ -194,34 +184,8 @@ impl Tpm {
         }
     }
 
-    fn read_checked(&mut self, handle: u32) -> Result<PinIndex> {
-        let nv = self.nv_handle(handle)?;
-        let (public, name) = self
-            .ctx
-            .nv_read_public(nv)
-            .map_err(|e| Error::tss("read PIN index", e))?;
-        let expected = pin_public(handle, true)?;
-        let why = if public.attributes() != expected.attributes() {
-            Some("its attributes differ")
-        } else if public.authorization_policy() != expected.authorization_policy() {
-            Some("its policy differs")
-        } else if public.data_size() != expected.data_size()
-            || public.name_algorithm() != expected.name_algorithm()
-        {
-            Some("its size or name algorithm differs")
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            return Err(Error::PinIndexMismatch { handle, why });
-        }
-        Ok(PinIndex {
-            handle,
-            name: name.value().to_vec(),
-        })
-    }
-
-    /// Attempts left, read fresh from the TPM (pinLimit − pinCount).
+    /// Attempts left, read fresh from the TPM (pinLimit − pinCount). Reading needs owner
+    /// authorization (OWNERREAD); the PIN is not involved, so reading costs no attempt.
     pub fn pin_retries(&mut self, index: &PinIndex) -> Result<PinRetries> {
         let nv = self.nv_handle(index.handle)?;
         let data = self.as_owner(NO_PARAM_ENCRYPTION, "read PIN counter", |c| {
@@ -243,19 +207,22 @@ impl Tpm {
         })
     }
 
-    /// Proves `pin` to the index inside `policy` (PolicySecret). The TPM counts a wrong
-    /// PIN and resets the count on the right one.
+    /// Proves `pin` to the index inside `policy` (PolicySecret, Part 3 §23.4). The index is
+    /// authorized by an HMAC session — the USER role, the one path where the TPM checks
+    /// pinCount < pinLimit before it even looks at the PIN (Part 1 §37.2.3; libtpms
+    /// `IsAuthValueAvailable`) — so a wrong PIN counts and a blocked index refuses even the
+    /// right one.
     pub(crate) fn policy_secret(
         &mut self,
         index: &PinIndex,
         pin: &PinHash,
-        policy: tss_esapi::interface_types::session_handles::PolicySession,
+        policy: PolicySession,
     ) -> Result<()> {
         let nv = self.nv_handle(index.handle)?;
         self.ctx
             .tr_set_auth(nv.into(), pin_auth(pin)?)
             .map_err(|e| Error::tss("PIN auth", e))?;
-        let hmac = start_salted_hmac(&mut self.ctx, self.root, NO_PARAM_ENCRYPTION, "PIN check");
+        let hmac = start_salted_hmac(&mut self.ctx, self.root, NO_PARAM_ENCRYPTION, PIN_CHECK_OP);
         let out = hmac.and_then(|s| {
             let r = self.ctx.execute_with_session(Some(s), |c| {
                 c.policy_secret(
@@ -270,7 +237,7 @@ impl Tpm {
             flush_session(&mut self.ctx, s);
             r.map(|_| ()).map_err(|e| match Error::kind_of(&e) {
                 Some(Kind::AuthUnavailable) => Error::PinBlocked,
-                _ => Error::tss("PIN check", e),
+                _ => Error::tss(PIN_CHECK_OP, e),
             })
         });
         // Forget the PIN in ESYS's copy of the handle whatever happened.
@@ -288,34 +255,28 @@ impl Tpm {
         out
     }
 
-    /// Changes the PIN: the TPM checks `old` (counted like any attempt), then the index is
-    /// redefined at the same handle with the same public area and `new` as its authValue.
-    /// The Name depends only on the public area, so every key bound to the index stays
-    /// usable - with the new PIN only. (tss-esapi 7 has no NV_ChangeAuth: see
-    /// docs/DESIGN.md, "PIN change".)
+    /// Changes the PIN from `old` to `new`. A sealed index changes its authValue in place
+    /// with TPM2_NV_ChangeAuth, authorized by a policy that proves `old` through
+    /// PolicySecret (counted; refused when blocked): one atomic TPM command, so a crash
+    /// leaves either PIN, never none. The Name does not change, so every key bound to the
+    /// index stays usable — with the new PIN only.
     pub fn change_pin(&mut self, index: &PinIndex, old: &PinHash, new: &PinHash) -> Result<()> {
-        self.verify_pin(index, old)?;
-        let nv = self.nv_handle(index.handle)?;
-        self.undefine(nv)?;
-        let again = self.define_at(index.handle, new)?;
-        if again.name != index.name {
-            // Cannot happen with the same template; refuse loudly rather than leave keys
-            // bound to a Name that no longer exists.
-            return Err(Error::PinIndexMismatch {
-                handle: index.handle,
-                why: "its Name changed on redefinition",
-            });
+        match &index.kind {
+            PinKind::Sealed(p) => self.change_sealed(index, p, old, new),
+            PinKind::Legacy => self.change_legacy(index, old, new),
         }
-        Ok(())
     }
 
-    /// Deletes the PIN index (authenticator reset).
+    /// Deletes the PIN index (authenticator reset). Only the owner can; for anyone else
+    /// it is the one thing they can do to it, and it kills the keys rather than opening
+    /// them.
     pub fn undefine_pin_index(&mut self, index: PinIndex) -> Result<()> {
         let nv = self.nv_handle(index.handle)?;
         self.undefine(nv)
     }
 
     fn undefine(&mut self, nv: NvIndexHandle) -> Result<()> {
+        use tss_esapi::interface_types::resource_handles::Provision;
         self.as_owner(NO_PARAM_ENCRYPTION, "undefine PIN index", |c| {
             c.nv_undefine_space(Provision::Owner, nv)
                 .map_err(|e| Error::tss("undefine PIN index", e))

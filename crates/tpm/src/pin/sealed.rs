@@ -1,0 +1,347 @@
+//! The rebuild-proof PIN index (docs/DESIGN.md "PIN index").
+//!
+//! Attributes: TPM_NT_PIN_FAIL | NO_DA | POLICYWRITE | OWNERREAD — no OWNERWRITE, no
+//! AUTHWRITE (Part 2 §13.4). authPolicy = PolicyOR(W, C):
+//!
+//! * W = PolicyCommandCode(NV_Write) ∧ PolicySigned(writer, "tpm-passkey PIN init"). The
+//!   writer is a one-time key: it signs the session's nonceTPM once, for the write that
+//!   sets {pinCount 0, pinLimit 8} and TPMA_NV_WRITTEN, and is dropped. Nobody can write
+//!   the index again, and an index defined again with the same public area stays
+//!   unwritten — another Name, unusable for PolicySecret.
+//! * C = PolicyAuthorize(approver, "tpm-passkey PIN change"), where the approver, another
+//!   one-time key, approved exactly one policy before it was dropped:
+//!   PolicyCommandCode(NV_ChangeAuth) ∧ PolicySecret(this index). The old PIN is thus
+//!   proven through PolicySecret, authorized by an HMAC session (USER role), where the TPM
+//!   enforces pinLimit. (The obvious PolicyCommandCode(NV_ChangeAuth) ∧ PolicyAuthValue
+//!   branch is not used: a policy session skips the pinCount < pinLimit check, so it would
+//!   let anyone guess the PIN without limit and reset the counter — shown by
+//!   `attacks::auth_value_branch_would_be_an_unlimited_oracle`.)
+//!
+//! The approval (a signature over H(approvedPolicy ‖ policyRef)) is public and kept by
+//! the caller; it only ever unlocks a branch that needs the PIN.
+
+use tss_esapi::{
+    attributes::{NvIndexAttributes, NvIndexAttributesBuilder},
+    constants::{response_code::Tss2ResponseCodeKind as Kind, CommandCode, NvIndexType},
+    handles::{NvIndexHandle, NvIndexTpmHandle},
+    interface_types::{
+        algorithm::HashingAlgorithm,
+        resource_handles::{Hierarchy, NvAuth, Provision},
+        session_handles::PolicySession,
+    },
+    structures::{Digest, DigestList, MaxNvBuffer, Name, Nonce, NvPublic, NvPublicBuilder},
+};
+
+use super::{pin_auth, PinIndex, PinKind, DATA_SIZE, PIN_LIMIT};
+use crate::{
+    one_time_key::{tpm_signature, ExternalKey, OneTimeKey},
+    policy::{authorize_message, cc, signed_message, PolicyDigest},
+    session::{flush_session, start_salted_hmac, ParamEncryption},
+    Error, PinHash, Result, Tpm,
+};
+
+const WRITE_REF: &[u8] = b"tpm-passkey PIN init";
+const CHANGE_REF: &[u8] = b"tpm-passkey PIN change";
+
+/// What the caller keeps to use a sealed index's policy; all of it public.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedPolicy {
+    /// Branch W's digest (it holds the writer's Name, which is not needed otherwise).
+    pub(crate) write_branch: [u8; 32],
+    /// The approver's public key (its Name is in branch C).
+    pub(crate) approver: ExternalKey,
+    /// The approver's signature over H(approved change policy ‖ CHANGE_REF), r ‖ s.
+    pub(crate) approval: [u8; 64],
+}
+
+impl SealedPolicy {
+    fn change_branch(&self) -> Result<[u8; 32]> {
+        Ok(PolicyDigest::authorize(&self.approver.name()?, CHANGE_REF).bytes())
+    }
+
+    fn branches(&self) -> Result<[[u8; 32]; 2]> {
+        Ok([self.write_branch, self.change_branch()?])
+    }
+
+    /// The index's authPolicy.
+    fn auth_policy(&self) -> Result<[u8; 32]> {
+        Ok(PolicyDigest::or(&self.branches()?).bytes())
+    }
+}
+
+/// The one policy the approver approves: PolicyCommandCode(NV_ChangeAuth) ∧
+/// PolicySecret(index).
+fn approved_change(index_name: &[u8]) -> [u8; 32] {
+    PolicyDigest::new()
+        .command_code(cc::NV_CHANGE_AUTH)
+        .secret(index_name)
+        .bytes()
+}
+
+fn attributes(written: bool) -> Result<NvIndexAttributes> {
+    NvIndexAttributesBuilder::new()
+        .with_nv_index_type(NvIndexType::PinFail)
+        .with_no_da(true)
+        .with_policy_write(true)
+        .with_owner_read(true)
+        .with_written(written)
+        .build()
+        .map_err(|e| Error::tss("PIN index template", e))
+}
+
+fn public(handle: u32, policy: [u8; 32]) -> Result<NvPublic> {
+    let err = |e| Error::tss("PIN index template", e);
+    NvPublicBuilder::new()
+        .with_nv_index(NvIndexTpmHandle::new(handle).map_err(err)?)
+        .with_index_name_algorithm(HashingAlgorithm::Sha256)
+        .with_index_attributes(attributes(false)?)
+        .with_index_auth_policy(Digest::try_from(policy.to_vec()).map_err(err)?)
+        .with_data_area_size(usize::from(DATA_SIZE))
+        .build()
+        .map_err(err)
+}
+
+/// Accepts the TPM's index at `expected.handle` only if its Name is the one the caller
+/// saved and its public area is a written sealed index with `policy`'s authPolicy (a Name
+/// is only a hash: the structure is checked too, so that an edited record cannot make us
+/// accept an index of another shape).
+pub(super) fn check(
+    expected: &PinIndex,
+    policy: &SealedPolicy,
+    public: &NvPublic,
+    name: Vec<u8>,
+) -> Result<PinIndex> {
+    let handle = expected.handle;
+    let mismatch = |why| Error::PinIndexMismatch { handle, why };
+    if public.attributes() != attributes(true)? {
+        return Err(mismatch(if public.attributes().written() {
+            "its attributes differ"
+        } else {
+            "it was never initialised (an index defined again is never written)"
+        }));
+    }
+    if public.authorization_policy().value() != policy.auth_policy()?.as_slice() {
+        return Err(mismatch("its policy differs"));
+    }
+    if public.data_size() != usize::from(DATA_SIZE)
+        || public.name_algorithm() != HashingAlgorithm::Sha256
+    {
+        return Err(mismatch("its size or name algorithm differs"));
+    }
+    if name != expected.name {
+        return Err(mismatch("its Name differs from the one this store made"));
+    }
+    if !policy.approver.verifies(
+        &authorize_message(&approved_change(&name), CHANGE_REF),
+        &policy.approval,
+    ) {
+        return Err(mismatch("its saved change approval does not verify"));
+    }
+    Ok(expected.clone())
+}
+
+impl Tpm {
+    /// Defines and initialises a sealed index at `handle` (see the module documentation).
+    pub(super) fn define_sealed(&mut self, handle: u32, pin: &PinHash) -> Result<PinIndex> {
+        let writer = OneTimeKey::generate()?;
+        let approver = OneTimeKey::generate()?;
+        let write_branch = PolicyDigest::new()
+            .command_code(cc::NV_WRITE)
+            .signed(&writer.public().name()?, WRITE_REF)
+            .bytes();
+        let mut policy = SealedPolicy {
+            write_branch,
+            approver: approver.public(),
+            approval: [0; 64],
+        };
+        let template = public(handle, policy.auth_policy()?)?;
+        let auth = pin_auth(pin)?;
+        // The authValue is the first command parameter: encrypted on the way in.
+        let nv = self.as_owner(
+            ParamEncryption {
+                decrypt: true,
+                encrypt: false,
+            },
+            "define PIN index",
+            |c| {
+                c.nv_define_space(Provision::Owner, Some(auth), template)
+                    .map_err(|e| match Error::kind_of(&e) {
+                        Some(Kind::NvDefined) => Error::IndexInUse(handle),
+                        _ => Error::tss("define PIN index", e),
+                    })
+            },
+        )?;
+        self.cache_nv(handle, nv);
+        let written = self
+            .write_initial_counter(nv, &writer, &policy)
+            .and_then(|()| self.read_public(handle));
+        let (public, name) = match written {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = self.undefine(nv);
+                return Err(e);
+            }
+        };
+        policy.approval = approver.sign(&authorize_message(&approved_change(&name), CHANGE_REF))?;
+        // Both one-time keys are dropped (and zeroized) here: nobody can sign for this
+        // index's policy again.
+        drop((writer, approver));
+        let index = PinIndex {
+            handle,
+            name: name.clone(),
+            kind: PinKind::Sealed(policy.clone()),
+        };
+        check(&index, &policy, &public, name)
+    }
+
+    /// The index's only write: {pinCount 0, pinLimit 8}, authorized by branch W with a
+    /// signature over this session's nonceTPM (so it cannot be replayed elsewhere).
+    fn write_initial_counter(
+        &mut self,
+        nv: NvIndexHandle,
+        writer: &OneTimeKey,
+        policy: &SealedPolicy,
+    ) -> Result<()> {
+        let op = "initialise PIN index";
+        let session = crate::session::start_policy(&mut self.ctx, op)?;
+        let out = (|| {
+            let p = PolicySession::try_from(session).map_err(|e| Error::tss(op, e))?;
+            let nonce = self
+                .ctx
+                .tr_sess_get_nonce_tpm(session)
+                .map_err(|e| Error::tss(op, e))?;
+            self.ctx
+                .policy_command_code(p, CommandCode::NvWrite)
+                .map_err(|e| Error::tss(op, e))?;
+            let signature = writer.sign(&signed_message(nonce.value(), 0, &[], WRITE_REF))?;
+            let key = self
+                .ctx
+                .load_external_public(writer.public().public_area()?, Hierarchy::Null)
+                .map_err(|e| Error::tss(op, e))?;
+            // PolicySigned authorizes no handle, yet tss-esapi insists on a session: a
+            // salted HMAC session that only encrypts the (public) nonce is accepted by the
+            // TPM for a command without authorizations (Part 1 §18.6).
+            let encrypt_only = ParamEncryption {
+                decrypt: true,
+                encrypt: false,
+            };
+            let tpm_sig = tpm_signature(&signature)?;
+            let signed =
+                start_salted_hmac(&mut self.ctx, self.root, encrypt_only, op).and_then(|s| {
+                    let r = self.ctx.execute_with_session(Some(s), |c| {
+                        c.policy_signed(
+                            p,
+                            key.into(),
+                            nonce,
+                            Digest::default(),
+                            Nonce::try_from(WRITE_REF.to_vec())?,
+                            None,
+                            tpm_sig,
+                        )
+                    });
+                    flush_session(&mut self.ctx, s);
+                    r.map_err(|e| Error::tss(op, e))
+                });
+            self.flush_object(key.into());
+            signed?;
+            self.policy_or(p, policy, op)?;
+            let mut data = 0u32.to_be_bytes().to_vec();
+            data.extend_from_slice(&PIN_LIMIT.to_be_bytes());
+            let data = MaxNvBuffer::try_from(data).map_err(|e| Error::tss(op, e))?;
+            self.ctx
+                .execute_with_session(Some(session), |c| {
+                    c.nv_write(NvAuth::NvIndex(nv), nv, data, 0)
+                })
+                .map_err(|e| Error::tss(op, e))
+        })();
+        flush_session(&mut self.ctx, session);
+        out
+    }
+
+    fn policy_or(
+        &mut self,
+        p: PolicySession,
+        policy: &SealedPolicy,
+        op: &'static str,
+    ) -> Result<()> {
+        let mut list = DigestList::new();
+        for b in policy.branches()? {
+            list.add(Digest::try_from(b.to_vec()).map_err(|e| Error::tss(op, e))?)
+                .map_err(|e| Error::tss(op, e))?;
+        }
+        self.ctx.policy_or(p, list).map_err(|e| Error::tss(op, e))
+    }
+
+    /// TPM2_NV_ChangeAuth through branch C: PolicyCommandCode(NV_ChangeAuth),
+    /// PolicySecret(index) with `old` (counted, refused when blocked), PolicyAuthorize with
+    /// the stored approval, PolicyOR; `new` is encrypted on its way to the TPM.
+    pub(super) fn change_sealed(
+        &mut self,
+        index: &PinIndex,
+        policy: &SealedPolicy,
+        old: &PinHash,
+        new: &PinHash,
+    ) -> Result<()> {
+        let op = "change PIN";
+        let nv = self.nv_handle(index.handle)?;
+        let session = crate::session::start_policy(&mut self.ctx, op)?;
+        let out = (|| {
+            let p = PolicySession::try_from(session).map_err(|e| Error::tss(op, e))?;
+            self.ctx
+                .policy_command_code(p, CommandCode::NvChangeAuth)
+                .map_err(|e| Error::tss(op, e))?;
+            self.policy_secret(index, old, p)?;
+            let approved = approved_change(&index.name);
+            let key = self
+                .ctx
+                .load_external_public(policy.approver.public_area()?, Hierarchy::Owner)
+                .map_err(|e| Error::tss(op, e))?;
+            let ticket = self.ctx.verify_signature(
+                key,
+                Digest::try_from(authorize_message(&approved, CHANGE_REF).to_vec())
+                    .map_err(|e| Error::tss(op, e))?,
+                tpm_signature(&policy.approval)?,
+            );
+            self.flush_object(key.into());
+            let ticket = ticket.map_err(|_| Error::PinIndexMismatch {
+                handle: index.handle,
+                why: "its saved change approval does not verify",
+            })?;
+            self.ctx
+                .policy_authorize(
+                    p,
+                    Digest::try_from(approved.to_vec()).map_err(|e| Error::tss(op, e))?,
+                    Nonce::try_from(CHANGE_REF.to_vec()).map_err(|e| Error::tss(op, e))?,
+                    &Name::try_from(policy.approver.name()?).map_err(|e| Error::tss(op, e))?,
+                    ticket,
+                )
+                .map_err(|e| Error::tss(op, e))?;
+            self.policy_or(p, policy, op)?;
+            // newAuth is encrypted by a second, salted session that authorizes nothing.
+            // (Encrypting through the policy session itself would not do: the TPM derives
+            // the key of an authorizing session from sessionKey ‖ the entity's authValue
+            // (Part 1 §21.1), which ESYS leaves out for a policy session without
+            // PolicyAuthValue — the TPM would set a garbled PIN.)
+            let new_auth = pin_auth(new)?;
+            let enc = ParamEncryption {
+                decrypt: true,
+                encrypt: false,
+            };
+            let encrypt = start_salted_hmac(&mut self.ctx, self.root, enc, op)?;
+            let r = self
+                .ctx
+                .execute_with_sessions((Some(session), Some(encrypt), None), |c| {
+                    c.nv_change_auth(nv, new_auth)
+                })
+                .map_err(|e| Error::tss(op, e));
+            flush_session(&mut self.ctx, encrypt);
+            r
+        })();
+        flush_session(&mut self.ctx, session);
+        // ESYS keeps the new authValue on its handle after NV_ChangeAuth: forget it.
+        let _ = self
+            .ctx
+            .tr_set_auth(nv.into(), tss_esapi::structures::Auth::default());
+        out
+    }
+}

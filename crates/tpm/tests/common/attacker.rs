@@ -1,0 +1,364 @@
+//! The attacker of `tests/attacks.rs`: raw tss-esapi calls on the same TPM, with the owner
+//! authorization (empty, as on most Linux machines, or IT's password, which the owner
+//! knows), and whatever the store file holds. Nothing here goes through tpm-passkey's own
+//! TPM code: an attacker does not have to use it.
+
+use std::path::Path;
+
+use tss_esapi::{
+    attributes::ObjectAttributesBuilder,
+    constants::{CommandCode, SessionType},
+    handles::{AuthHandle, KeyHandle, NvIndexHandle, NvIndexTpmHandle, ObjectHandle, TpmHandle},
+    interface_types::{
+        algorithm::{HashingAlgorithm, PublicAlgorithm},
+        ecc::EccCurve,
+        resource_handles::{Hierarchy, NvAuth, Provision},
+        session_handles::{AuthSession, PolicySession},
+    },
+    structures::{
+        Auth, Digest, EccParameter, EccPoint, HashcheckTicket, MaxBuffer, MaxNvBuffer, Nonce,
+        NvPublic, Private, Public, PublicBuilder, PublicEccParametersBuilder, SignatureScheme,
+        SymmetricDefinition, SymmetricDefinitionObject,
+    },
+    traits::UnMarshall,
+    tss2_esys::TPMT_TK_HASHCHECK,
+    Context, Error,
+};
+
+pub struct Attacker {
+    pub ctx: Context,
+}
+
+/// What an attacker reads out of `store.sqlite` (the key store's state and the credential
+/// blobs), parsed by hand from the documented layout.
+pub struct Loot {
+    pub seed: [u8; 32],
+    pub pin_handle: Option<u32>,
+    pub prf: Vec<u8>,
+    pub prf_uv: Vec<u8>,
+    pub blobs: Vec<Vec<u8>>,
+}
+
+fn part(b: &[u8]) -> (&[u8], &[u8]) {
+    let len = usize::from(u16::from_be_bytes([b[0], b[1]]));
+    (&b[2..2 + len], &b[2 + len..])
+}
+
+impl Loot {
+    pub fn from_store(path: &Path) -> Self {
+        let db = rusqlite::Connection::open(path).unwrap();
+        let state: Vec<u8> = db
+            .query_row(
+                "SELECT value FROM secrets WHERE name = 'key_store_state'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(state[0], 2, "key-store state version 2");
+        let mut seed = [0u8; 32];
+        seed.copy_from_slice(&state[1..33]);
+        let (pin, rest) = part(&state[33..]);
+        let (prf, rest) = part(rest);
+        let (prf_uv, _) = part(rest);
+        let pin_handle =
+            (!pin.is_empty()).then(|| u32::from_be_bytes([pin[1], pin[2], pin[3], pin[4]]));
+        let mut st = db.prepare("SELECT key_blob FROM credentials").unwrap();
+        let blobs = st
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        Loot {
+            seed,
+            pin_handle,
+            prf: prf.to_vec(),
+            prf_uv: prf_uv.to_vec(),
+            blobs,
+        }
+    }
+}
+
+/// `magic(4) ‖ u16 ‖ TPMT_PUBLIC ‖ u16 ‖ TPM2B_PRIVATE buffer` (docs/DESIGN.md "Blob").
+pub fn split_blob(b: &[u8]) -> (Public, Private) {
+    let (public, rest) = part(&b[4..]);
+    let (private, _) = part(rest);
+    (
+        Public::unmarshall(public).unwrap(),
+        Private::try_from(private.to_vec()).unwrap(),
+    )
+}
+
+impl Attacker {
+    pub fn connect(tcti: &str, owner_password: Option<&[u8]>) -> Self {
+        let mut ctx = Context::new(tcti.parse().unwrap()).unwrap();
+        if let Some(pw) = owner_password {
+            ctx.tr_set_auth(
+                Hierarchy::Owner.into(),
+                Auth::try_from(pw.to_vec()).unwrap(),
+            )
+            .unwrap();
+        }
+        Attacker { ctx }
+    }
+
+    pub fn nv(&mut self, handle: u32) -> NvIndexHandle {
+        let h = NvIndexTpmHandle::new(handle).unwrap();
+        self.ctx
+            .tr_from_tpm_public(TpmHandle::NvIndex(h))
+            .unwrap()
+            .into()
+    }
+
+    pub fn read_public(&mut self, nv: NvIndexHandle) -> (NvPublic, Vec<u8>) {
+        let (p, n) = self.ctx.nv_read_public(nv).unwrap();
+        (p, n.value().to_vec())
+    }
+
+    /// pinCount, pinLimit as the owner reads them.
+    pub fn counter(&mut self, handle: u32) -> (u32, u32) {
+        let nv = self.nv(handle);
+        let d = self
+            .ctx
+            .execute_with_session(Some(AuthSession::Password), |c| {
+                c.nv_read(NvAuth::Owner, nv, 8, 0)
+            })
+            .unwrap();
+        let b = d.value();
+        (
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+        )
+    }
+
+    /// The owner writes {pinCount, pinLimit} (what `tpm2_nvwrite -C o` does).
+    pub fn owner_write_counter(
+        &mut self,
+        handle: u32,
+        count: u32,
+        limit: u32,
+    ) -> Result<(), Error> {
+        let nv = self.nv(handle);
+        let mut data = count.to_be_bytes().to_vec();
+        data.extend_from_slice(&limit.to_be_bytes());
+        self.ctx
+            .execute_with_session(Some(AuthSession::Password), |c| {
+                c.nv_write(NvAuth::Owner, nv, MaxNvBuffer::try_from(data).unwrap(), 0)
+            })
+    }
+
+    /// Undefines the index and defines one with the same public area and `pin`.
+    pub fn rebuild(&mut self, handle: u32, pin: &[u8]) -> Result<NvIndexHandle, Error> {
+        let nv = self.nv(handle);
+        let (public, _) = self.read_public(nv);
+        self.ctx
+            .execute_with_session(Some(AuthSession::Password), |c| {
+                c.nv_undefine_space(Provision::Owner, nv)
+            })?;
+        // The TPM refuses TPMA_NV_WRITTEN in a definition: clear it, as it was at first.
+        let attrs = tss_esapi::attributes::NvIndexAttributes(public.attributes().0 & !(1 << 29));
+        let public = tss_esapi::structures::NvPublicBuilder::new()
+            .with_nv_index(public.nv_index())
+            .with_index_name_algorithm(public.name_algorithm())
+            .with_index_attributes(attrs)
+            .with_index_auth_policy(public.authorization_policy().clone())
+            .with_data_area_size(public.data_size())
+            .build()
+            .unwrap();
+        self.ctx
+            .execute_with_session(Some(AuthSession::Password), |c| {
+                c.nv_define_space(
+                    Provision::Owner,
+                    Some(Auth::try_from(pin.to_vec()).unwrap()),
+                    public,
+                )
+            })
+    }
+
+    fn policy_session(&mut self) -> AuthSession {
+        self.ctx
+            .start_auth_session(
+                None,
+                None,
+                None,
+                SessionType::Policy,
+                SymmetricDefinition::Null,
+                HashingAlgorithm::Sha256,
+            )
+            .unwrap()
+            .unwrap()
+    }
+
+    fn flush(&mut self, s: AuthSession) {
+        let _ = self
+            .ctx
+            .flush_context(tss_esapi::handles::SessionHandle::from(s).into());
+    }
+
+    /// PolicySecret(index) with `pin`, in a fresh policy session; returns the session on
+    /// success for the caller to go on with.
+    pub fn policy_secret(&mut self, handle: u32, pin: &[u8]) -> Result<AuthSession, Error> {
+        let nv = self.nv(handle);
+        self.ctx
+            .tr_set_auth(nv.into(), Auth::try_from(pin.to_vec()).unwrap())
+            .unwrap();
+        let s = self.policy_session();
+        let p = PolicySession::try_from(s).unwrap();
+        let r = self
+            .ctx
+            .execute_with_session(Some(AuthSession::Password), |c| {
+                c.policy_secret(
+                    p,
+                    AuthHandle::from(nv),
+                    Nonce::default(),
+                    Digest::default(),
+                    Nonce::default(),
+                    None,
+                )
+            });
+        match r {
+            Ok(_) => Ok(s),
+            Err(e) => {
+                self.flush(s);
+                Err(e)
+            }
+        }
+    }
+
+    /// One PIN guess through PolicySecret.
+    pub fn guess(&mut self, handle: u32, pin: &[u8]) -> Result<(), Error> {
+        let s = self.policy_secret(handle, pin)?;
+        self.flush(s);
+        Ok(())
+    }
+
+    /// NV_ChangeAuth through PolicyCommandCode(NV_ChangeAuth) ∧ PolicyAuthValue, the way a
+    /// legacy index allows (its authPolicy is exactly that). Returns the TPM's answer.
+    pub fn change_auth_with_auth_value(
+        &mut self,
+        handle: u32,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<(), Error> {
+        let nv = self.nv(handle);
+        self.ctx
+            .tr_set_auth(nv.into(), Auth::try_from(old.to_vec()).unwrap())
+            .unwrap();
+        let s = self.policy_session();
+        let p = PolicySession::try_from(s).unwrap();
+        self.ctx
+            .policy_command_code(p, CommandCode::NvChangeAuth)
+            .unwrap();
+        self.ctx.policy_auth_value(p).unwrap();
+        let r = self.ctx.execute_with_session(Some(s), |c| {
+            c.nv_change_auth(nv, Auth::try_from(new.to_vec()).unwrap())
+        });
+        self.flush(s);
+        r
+    }
+
+    /// The tpm-passkey root, re-created from the seed in the store (the template is in
+    /// the open source: crates/tpm/src/templates.rs).
+    pub fn root(&mut self, seed: &[u8; 32]) -> KeyHandle {
+        let attrs = ObjectAttributesBuilder::new()
+            .with_fixed_tpm(true)
+            .with_fixed_parent(true)
+            .with_sensitive_data_origin(true)
+            .with_user_with_auth(true)
+            .with_restricted(true)
+            .with_decrypt(true)
+            .with_no_da(true)
+            .build()
+            .unwrap();
+        let params = PublicEccParametersBuilder::new_restricted_decryption_key(
+            SymmetricDefinitionObject::AES_128_CFB,
+            EccCurve::NistP256,
+        )
+        .build()
+        .unwrap();
+        let public = PublicBuilder::new()
+            .with_public_algorithm(PublicAlgorithm::Ecc)
+            .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+            .with_object_attributes(attrs)
+            .with_ecc_parameters(params)
+            .with_ecc_unique_identifier(EccPoint::new(
+                EccParameter::try_from(seed.to_vec()).unwrap(),
+                EccParameter::default(),
+            ))
+            .build()
+            .unwrap();
+        self.ctx
+            .execute_with_session(Some(AuthSession::Password), |c| {
+                c.create_primary(Hierarchy::Owner, public, None, None, None, None)
+            })
+            .unwrap()
+            .key_handle
+    }
+
+    /// Frees a transient slot (swtpm has three).
+    pub fn unload(&mut self, key: KeyHandle) {
+        self.ctx.flush_context(key.into()).unwrap();
+    }
+
+    pub fn load(&mut self, root: KeyHandle, blob: &[u8]) -> KeyHandle {
+        let (public, private) = split_blob(blob);
+        self.ctx
+            .execute_with_session(Some(AuthSession::Password), |c| {
+                c.load(root, private, public)
+            })
+            .unwrap()
+    }
+
+    /// Sign with a loaded key and the empty password (what works for a user-presence key).
+    pub fn sign_without_pin(&mut self, key: KeyHandle) -> Result<(), Error> {
+        let ticket = HashcheckTicket::try_from(TPMT_TK_HASHCHECK {
+            tag: tss_esapi::constants::tss::TPM2_ST_HASHCHECK,
+            hierarchy: tss_esapi::constants::tss::TPM2_RH_NULL,
+            digest: Default::default(),
+        })
+        .unwrap();
+        self.ctx
+            .execute_with_session(Some(AuthSession::Password), |c| {
+                c.sign(
+                    key,
+                    Digest::try_from(vec![7u8; 32]).unwrap(),
+                    SignatureScheme::Null,
+                    ticket,
+                )
+            })
+            .map(|_| ())
+    }
+
+    /// Sign through a policy session in which PolicySecret(index) ran with `pin`.
+    pub fn sign_with_pin(&mut self, key: KeyHandle, handle: u32, pin: &[u8]) -> Result<(), Error> {
+        let s = self.policy_secret(handle, pin)?;
+        let ticket = HashcheckTicket::try_from(TPMT_TK_HASHCHECK {
+            tag: tss_esapi::constants::tss::TPM2_ST_HASHCHECK,
+            hierarchy: tss_esapi::constants::tss::TPM2_RH_NULL,
+            digest: Default::default(),
+        })
+        .unwrap();
+        let r = self.ctx.execute_with_session(Some(s), |c| {
+            c.sign(
+                key,
+                Digest::try_from(vec![7u8; 32]).unwrap(),
+                SignatureScheme::Null,
+                ticket,
+            )
+        });
+        self.flush(s);
+        r.map(|_| ())
+    }
+
+    /// TPM2_HMAC with a loaded keyed-hash key and the empty password.
+    pub fn hmac_without_pin(&mut self, key: KeyHandle) -> Result<Vec<u8>, Error> {
+        self.ctx
+            .execute_with_session(Some(AuthSession::Password), |c| {
+                c.hmac(
+                    ObjectHandle::from(key),
+                    MaxBuffer::try_from(b"material".to_vec()).unwrap(),
+                    HashingAlgorithm::Sha256,
+                )
+            })
+            .map(|d| d.value().to_vec())
+    }
+}
