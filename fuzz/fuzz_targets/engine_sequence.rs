@@ -3,7 +3,7 @@
 //! messages. Every message must get a status; success bodies must be CBOR.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use tpm_passkey_core::soft::SoftKeys;
+use tpm_passkey_testkit::SoftKeys;
 use tpm_passkey_core::{Approver, Engine, PinHash, Prompt, Refusal, Store};
 
 struct Yes;

@@ -4,7 +4,6 @@
 //! the window is raised and kept on top while any prompt waits.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
-use tpm_passkey_ipc::{encode, AgentKind, ClientMessage, DaemonMessage, PromptView};
-use zeroize::Zeroize;
+use tpm_passkey_ipc::{send_on, AgentKind, ClientMessage, DaemonMessage, Pin, Prompt};
 
 use crate::daemon::{self, AppError};
 
@@ -22,7 +20,7 @@ use crate::daemon::{self, AppError};
 #[derive(Debug, Clone, Serialize)]
 pub struct PendingPrompt {
     pub id: u64,
-    pub prompt: PromptView,
+    pub prompt: Prompt,
     /// Milliseconds left when this copy was made.
     pub timeout_ms: u64,
     /// When the daemon sent the prompt (Unix ms), for the window's latency measurement.
@@ -53,6 +51,18 @@ pub struct AgentLink {
     writer: Mutex<Option<UnixStream>>,
     pending: Mutex<BTreeMap<u64, PendingPrompt>>,
     connected: AtomicBool,
+    /// The PIN to take the approval slot with on the next registration (the user chose
+    /// to take over from another program).
+    take_over: Mutex<Option<Pin>>,
+}
+
+/// Told to the window when the approval slot is contested, taken, or refused to us.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentState {
+    /// "contested" (another program tried and was refused), "replaced" (it proved the PIN
+    /// and took over), or "refused" (another program holds the slot; `message` says which).
+    pub state: &'static str,
+    pub message: String,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -72,36 +82,35 @@ impl AgentLink {
             .collect()
     }
 
-    /// Sends the user's answer. The PIN is zeroized here, whatever happens.
-    pub fn answer(&self, id: u64, approve: bool, mut pin: Option<String>) -> Result<(), AppError> {
+    /// Sends the user's answer. The PIN zeroizes itself, whatever happens.
+    pub fn answer(&self, id: u64, approve: bool, pin: Option<Pin>) -> Result<(), AppError> {
         let waiting = lock(&self.pending).remove(&id);
-        let result = match (waiting, lock(&self.writer).as_mut()) {
+        match (waiting, lock(&self.writer).as_mut()) {
             (None, _) => Err(AppError::Invalid("That request is no longer waiting.")),
             (Some(_), None) => Err(AppError::DaemonDown),
             (Some(p), Some(w)) => {
-                if approve && p.prompt.pin_required && pin.as_deref().is_none_or(str::is_empty) {
+                if approve && p.prompt.pin_required && pin.as_ref().is_none_or(Pin::is_empty) {
                     lock(&self.pending).insert(id, p);
                     Err(AppError::Invalid("Type your PIN to approve."))
                 } else {
-                    let mut msg = ClientMessage::Answer {
+                    let msg = ClientMessage::Answer {
                         id,
                         approve,
-                        pin: if approve { pin.take() } else { None },
+                        pin: if approve { pin } else { None },
                     };
-                    let mut line = encode(&msg);
-                    let sent = w.write_all(line.as_bytes());
-                    line.zeroize();
-                    if let ClientMessage::Answer { pin: Some(p), .. } = &mut msg {
-                        p.zeroize();
-                    }
-                    sent.map_err(AppError::from)
+                    send_on(w, &msg).map_err(AppError::from)
                 }
             }
-        };
-        if let Some(p) = pin.as_mut() {
-            p.zeroize();
         }
-        result
+    }
+
+    /// Registers again, taking the approval slot with `pin` (the daemon checks it).
+    pub fn take_over(&self, pin: Pin) {
+        *lock(&self.take_over) = Some(pin);
+        // Dropping the connection makes the link thread register again at once.
+        if let Some(w) = lock(&self.writer).take() {
+            let _ = w.shutdown(std::net::Shutdown::Both);
+        }
     }
 
     /// Denies everything waiting (the window was closed).
@@ -141,6 +150,27 @@ impl AgentLink {
             DaemonMessage::Wink => {
                 raise(app, false);
                 let _ = app.emit("wink", ());
+            }
+            DaemonMessage::AgentNotice(n) => {
+                let who = n.by.name.clone().unwrap_or_else(|| "a program".into());
+                let state = match n.notice {
+                    tpm_passkey_ipc::AgentNoticeKind::Contested => AgentState {
+                        state: "contested",
+                        message: format!(
+                            "{who} (pid {}) tried to take over approvals and was refused.",
+                            n.by.pid.map_or("?".into(), |p| p.to_string())
+                        ),
+                    },
+                    tpm_passkey_ipc::AgentNoticeKind::Replaced => AgentState {
+                        state: "replaced",
+                        message: format!(
+                            "{who} (pid {}) proved the PIN and now approves requests instead of this app.",
+                            n.by.pid.map_or("?".into(), |p| p.to_string())
+                        ),
+                    },
+                };
+                raise(app, false);
+                let _ = app.emit("agent-state", state);
             }
             DaemonMessage::Error { message } => {
                 tracing::warn!(%message, "the daemon refused an agent message");
@@ -201,23 +231,40 @@ fn serve<R: Runtime>(
     link: &AgentLink,
     path: &std::path::Path,
 ) -> Result<(), AppError> {
-    let (mut writer, mut reader) = daemon::connect(path)?;
-    reader.get_ref().set_read_timeout(None)?;
-    writer.write_all(
-        encode(&ClientMessage::RegisterAgent {
-            kind: AgentKind::App,
-        })
-        .as_bytes(),
-    )?;
-    match daemon::read(&mut reader)? {
-        DaemonMessage::Ok => {}
-        DaemonMessage::Error { message } => return Err(AppError::Refused(message)),
-        _ => return Err(AppError::Unexpected),
+    let mut client = daemon::connect(path, Some(Duration::from_secs(30)))?;
+    let take_over = lock(&link.take_over).take();
+    match client.call(&ClientMessage::RegisterAgent {
+        kind: AgentKind::App,
+        take_over,
+    }) {
+        Ok(DaemonMessage::Ok) => {}
+        Ok(_) => return Err(AppError::Unexpected),
+        Err(tpm_passkey_ipc::ClientError::Refused(message)) => {
+            // Another program holds the approval slot: say so, and keep the window
+            // usable for management; we try again (and the user may take over).
+            let _ = app.emit(
+                "agent-state",
+                AgentState {
+                    state: "refused",
+                    message: message.clone(),
+                },
+            );
+            return Err(AppError::Refused(message));
+        }
+        Err(e) => return Err(e.into()),
     }
-    *lock(&link.writer) = Some(writer);
+    client.set_read_timeout(None)?;
+    *lock(&link.writer) = Some(client.try_clone_writer()?);
     link.set_connected(app, true);
+    let _ = app.emit(
+        "agent-state",
+        AgentState {
+            state: "registered",
+            message: String::new(),
+        },
+    );
     loop {
-        let msg = daemon::read(&mut reader)?;
+        let msg = client.receive()?;
         link.on_message(app, msg);
     }
 }

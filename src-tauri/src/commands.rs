@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use tauri::{AppHandle, Runtime, State};
-use tpm_passkey_ipc::{ClientMessage, DaemonMessage};
-use zeroize::Zeroize;
+use tpm_passkey_ipc::{ClientMessage, DaemonMessage, Pin, SiteRule};
 
 use crate::agent::{AgentLink, PendingPrompt};
 use crate::daemon::{self, AppError};
 
-/// The words the user types to erase everything (Settings → Reset).
-pub const RESET_PHRASE: &str = "erase all passkeys";
+/// The words the user types to erase everything (Settings → Reset, and the forgotten-PIN
+/// reset, where the daemon checks them too).
+pub const RESET_PHRASE: &str = tpm_passkey_ipc::FORGOTTEN_PIN_PHRASE;
 
 /// What the commands share.
 #[derive(Debug)]
@@ -40,43 +40,19 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Answer<T> + Send + 'sta
         .map_err(|_| AppError::Unexpected)?
 }
 
-/// One request; the answer must be of the kind `want` accepts.
+/// One request; the answer must be of the kind `want` accepts. PINs in `msg` zeroize
+/// themselves once it is dropped.
 async fn request(
     state: &State<'_, AppState>,
     msg: ClientMessage,
     want: fn(&DaemonMessage) -> bool,
 ) -> Answer {
     let path = state.control.clone();
-    blocking(move || {
-        let mut msg = msg;
-        let answer = daemon::call(&path, &msg);
-        forget_pins(&mut msg);
-        match answer? {
-            a if want(&a) => Ok(a),
-            _ => Err(AppError::Unexpected),
-        }
+    blocking(move || match daemon::call(&path, &msg)? {
+        a if want(&a) => Ok(a),
+        _ => Err(AppError::Unexpected),
     })
     .await
-}
-
-/// Zeroizes every PIN a request carried, once it is sent.
-fn forget_pins(msg: &mut ClientMessage) {
-    match msg {
-        ClientMessage::SetPin { pin } => pin.zeroize(),
-        ClientMessage::ChangePin { old, new } => {
-            old.zeroize();
-            new.zeroize();
-        }
-        ClientMessage::DeletePasskey { pin, .. }
-        | ClientMessage::Reset { pin }
-        | ClientMessage::SetSettings { pin, .. }
-        | ClientMessage::SetSiteRule { pin, .. } => {
-            if let Some(p) = pin.as_mut() {
-                p.zeroize();
-            }
-        }
-        _ => {}
-    }
 }
 
 fn is_ok(m: &DaemonMessage) -> bool {
@@ -127,7 +103,7 @@ pub async fn delete_passkey<R: Runtime>(
     _app: AppHandle<R>,
     state: State<'_, AppState>,
     id: String,
-    pin: Option<String>,
+    pin: Option<Pin>,
 ) -> Answer {
     request(&state, ClientMessage::DeletePasskey { id, pin }, is_ok).await
 }
@@ -136,7 +112,7 @@ pub async fn delete_passkey<R: Runtime>(
 pub async fn set_pin<R: Runtime>(
     _app: AppHandle<R>,
     state: State<'_, AppState>,
-    pin: String,
+    pin: Pin,
 ) -> Answer {
     request(&state, ClientMessage::SetPin { pin }, is_ok).await
 }
@@ -145,8 +121,8 @@ pub async fn set_pin<R: Runtime>(
 pub async fn change_pin<R: Runtime>(
     _app: AppHandle<R>,
     state: State<'_, AppState>,
-    old: String,
-    new: String,
+    old: Pin,
+    new: Pin,
 ) -> Answer {
     request(&state, ClientMessage::ChangePin { old, new }, is_ok).await
 }
@@ -157,7 +133,7 @@ pub async fn set_settings<R: Runtime>(
     state: State<'_, AppState>,
     always_uv: Option<bool>,
     min_pin_length: Option<u8>,
-    pin: Option<String>,
+    pin: Option<Pin>,
 ) -> Answer {
     let msg = ClientMessage::SetSettings {
         always_uv,
@@ -173,18 +149,48 @@ pub async fn reset<R: Runtime>(
     _app: AppHandle<R>,
     state: State<'_, AppState>,
     confirmation: String,
-    pin: Option<String>,
+    pin: Option<Pin>,
 ) -> Answer {
     if confirmation.trim() != RESET_PHRASE {
-        let mut pin = pin;
-        if let Some(p) = pin.as_mut() {
-            p.zeroize();
-        }
         return Err(AppError::Invalid(
             "Type the words exactly as shown to confirm.",
         ));
     }
     request(&state, ClientMessage::Reset { pin }, is_ok).await
+}
+
+/// "I forgot my PIN": erases everything without the PIN, behind the typed phrase (checked
+/// here and again by the daemon, which audits it).
+#[tauri::command]
+pub async fn reset_forgotten_pin<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    confirmation: String,
+) -> Answer {
+    if confirmation.trim() != RESET_PHRASE {
+        return Err(AppError::Invalid(
+            "Type the words exactly as shown to confirm.",
+        ));
+    }
+    request(
+        &state,
+        ClientMessage::ResetForgottenPin {
+            confirm: confirmation,
+        },
+        is_ok,
+    )
+    .await
+}
+
+/// Takes the approval-agent slot from another program, proving the PIN.
+#[tauri::command]
+pub async fn take_over_agent<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    pin: Pin,
+) -> Answer<()> {
+    state.link.take_over(pin);
+    Ok(())
 }
 
 #[tauri::command]
@@ -213,8 +219,8 @@ pub async fn set_site_rule<R: Runtime>(
     _app: AppHandle<R>,
     state: State<'_, AppState>,
     rp_id: String,
-    rule: Option<String>,
-    pin: Option<String>,
+    rule: Option<SiteRule>,
+    pin: Option<Pin>,
 ) -> Answer {
     request(
         &state,
@@ -278,7 +284,7 @@ pub async fn answer_prompt<R: Runtime>(
     state: State<'_, AppState>,
     id: u64,
     approve: bool,
-    pin: Option<String>,
+    pin: Option<Pin>,
 ) -> Answer<()> {
     let link = state.link.clone();
     blocking(move || link.answer(id, approve, pin)).await

@@ -1,14 +1,12 @@
-//! Requests to the daemon over its control socket (docs/CONTROL.md): one short connection
-//! per request, so that a restarted daemon is picked up without any reconnect logic here.
+//! Requests to the daemon over its control socket (docs/CONTROL.md), through the one
+//! control-socket client (`tpm_passkey_ipc::Client`): one short connection per request,
+//! so that a restarted daemon is picked up without any reconnect logic here.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
-use tpm_passkey_ipc::{decode, encode, ClientMessage, DaemonMessage, PROTOCOL_VERSION};
-use zeroize::Zeroize;
+use tpm_passkey_ipc::{Client, ClientError, ClientMessage, DaemonMessage};
 
 /// Why a request did not succeed, in words the window can show as they are.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +24,19 @@ pub enum AppError {
     Invalid(&'static str),
 }
 
+impl From<ClientError> for AppError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::NotRunning { .. } | ClientError::NoRuntimeDir | ClientError::Closed => {
+                AppError::DaemonDown
+            }
+            ClientError::Refused(m) => AppError::Refused(m),
+            ClientError::Io(e) => AppError::Io(e),
+            _ => AppError::Unexpected,
+        }
+    }
+}
+
 impl Serialize for AppError {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.to_string())
@@ -40,48 +51,20 @@ pub fn control_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/nonexistent/tpm-passkey/control.sock"))
 }
 
-/// A greeted connection.
-pub fn connect(path: &Path) -> Result<(UnixStream, BufReader<UnixStream>), AppError> {
-    let stream = UnixStream::connect(path).map_err(|_| AppError::DaemonDown)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
-    writer.write_all(
-        encode(&ClientMessage::Hello {
-            protocol: PROTOCOL_VERSION,
-        })
-        .as_bytes(),
-    )?;
-    match read(&mut reader)? {
-        DaemonMessage::Hello { .. } => Ok((writer, reader)),
-        _ => Err(AppError::Unexpected),
-    }
+/// A greeted connection; answers are waited for at most `timeout`.
+pub fn connect(path: &Path, timeout: Option<Duration>) -> Result<Client, AppError> {
+    Ok(Client::connect(path, timeout)?)
 }
 
-pub fn read(reader: &mut BufReader<UnixStream>) -> Result<DaemonMessage, AppError> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Err(AppError::DaemonDown);
-    }
-    decode(&line).map_err(|_| AppError::Unexpected)
-}
-
-/// Sends `msg` (zeroizing its encoded form: it may carry a PIN) and returns the answer;
-/// the daemon's `error` answers become [`AppError::Refused`].
+/// Sends `msg` and returns the answer; the daemon's `error` answers become
+/// [`AppError::Refused`]. The encoded line, which may carry a PIN, is zeroized by the
+/// client; the PINs in `msg` zeroize themselves when it is dropped.
 pub fn call(path: &Path, msg: &ClientMessage) -> Result<DaemonMessage, AppError> {
-    let (mut writer, mut reader) = connect(path)?;
-    if matches!(msg, ClientMessage::TestSignIn) {
-        // Two prompts, each up to the daemon's prompt timeout, are waited for in between.
-        reader
-            .get_ref()
-            .set_read_timeout(Some(Duration::from_secs(150)))?;
-    }
-    let mut line = encode(msg);
-    let sent = writer.write_all(line.as_bytes());
-    line.zeroize();
-    sent?;
-    match read(&mut reader)? {
-        DaemonMessage::Error { message } => Err(AppError::Refused(message)),
-        other => Ok(other),
-    }
+    // The test sign-in waits for two prompts, each up to the daemon's prompt timeout.
+    let timeout = if matches!(msg, ClientMessage::TestSignIn) {
+        Duration::from_secs(150)
+    } else {
+        Duration::from_secs(30)
+    };
+    Ok(connect(path, Some(timeout))?.call(msg)?)
 }

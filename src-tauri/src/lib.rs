@@ -33,6 +33,8 @@ pub fn configure<R: Runtime>(
             commands::change_pin,
             commands::set_settings,
             commands::reset,
+            commands::reset_forgotten_pin,
+            commands::take_over_agent,
             commands::audit_tail,
             commands::list_site_rules,
             commands::test_sign_in,

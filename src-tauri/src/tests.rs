@@ -13,7 +13,10 @@ use tauri::test::{
 };
 use tauri::webview::InvokeRequest;
 use tauri::WebviewWindow;
-use tpm_passkey_ipc::{decode, encode, ClientMessage, DaemonMessage, PromptView};
+use tpm_passkey_ipc::{
+    decode, encode, ClientMessage, DaemonMessage, Operation, Pin, PinProtection, Prompt, SiteRule,
+    StatusView, PROTOCOL_VERSION,
+};
 
 use super::*;
 
@@ -39,7 +42,7 @@ fn fake_daemon(
                     let msg: ClientMessage = decode(&line).unwrap();
                     let replies = match &msg {
                         ClientMessage::Hello { .. } => vec![DaemonMessage::Hello {
-                            protocol: 1,
+                            protocol: PROTOCOL_VERSION,
                             version: "test".into(),
                         }],
                         other => answer(other),
@@ -103,17 +106,23 @@ fn invoke(app: &App, cmd: &str, args: Value) -> Result<Value, String> {
 }
 
 fn status_answer() -> DaemonMessage {
-    DaemonMessage::Status {
+    DaemonMessage::Status(StatusView {
         simulated: true,
         tcti: "swtpm:port=1".into(),
         pin_set: true,
         pin_retries: Some(7),
+        pin_protection: PinProtection::Legacy,
         always_uv: true,
         min_pin_length: 4,
         credentials: 2,
         agent: false,
+        agent_info: None,
         pin_auth_blocked: false,
-    }
+    })
+}
+
+fn pin(s: &str) -> Option<Pin> {
+    Some(Pin::new(s.into()))
 }
 
 #[test]
@@ -139,6 +148,7 @@ fn status_comes_from_the_daemon_with_the_link_state() {
     assert_eq!(v["type"], "status");
     assert_eq!(v["pin_retries"], 7);
     assert_eq!(v["simulated"], true);
+    assert_eq!(v["pin_protection"], "legacy");
     assert_eq!(v["app_connected"], false);
 }
 
@@ -146,7 +156,9 @@ fn status_comes_from_the_daemon_with_the_link_state() {
 fn requests_carry_their_arguments_and_refusals_read_as_the_daemon_wrote_them() {
     let dir = tempfile::tempdir().unwrap();
     let (path, log) = fake_daemon(dir.path(), |m| match m {
-        ClientMessage::DeletePasskey { pin: Some(p), .. } if p == "4711" => vec![DaemonMessage::Ok],
+        ClientMessage::DeletePasskey { pin: Some(p), .. } if p.expose_secret() == "4711" => {
+            vec![DaemonMessage::Ok]
+        }
         ClientMessage::DeletePasskey { .. } => vec![DaemonMessage::Error {
             message: "wrong PIN: 6 attempts left before the TPM blocks it".into(),
         }],
@@ -173,17 +185,17 @@ fn requests_carry_their_arguments_and_refusals_read_as_the_daemon_wrote_them() {
     let log = log.lock().unwrap();
     assert!(log.contains(&ClientMessage::DeletePasskey {
         id: "ab12".into(),
-        pin: Some("4711".into())
+        pin: pin("4711")
     }));
     assert!(log.contains(&ClientMessage::SetSiteRule {
         rp_id: "bank.example".into(),
-        rule: Some("require_pin".into()),
+        rule: Some(SiteRule::RequirePin),
         pin: None
     }));
     assert!(log.contains(&ClientMessage::SetSettings {
         always_uv: Some(false),
         min_pin_length: Some(6),
-        pin: Some("4711".into())
+        pin: pin("4711")
     }));
 }
 
@@ -206,9 +218,32 @@ fn reset_needs_the_typed_phrase_before_anything_is_sent() {
         json!({"confirmation": commands::RESET_PHRASE, "pin": "4711"}),
     )
     .unwrap();
-    assert!(log.lock().unwrap().contains(&ClientMessage::Reset {
-        pin: Some("4711".into())
-    }));
+    assert!(log
+        .lock()
+        .unwrap()
+        .contains(&ClientMessage::Reset { pin: pin("4711") }));
+}
+
+#[test]
+fn the_forgotten_pin_reset_sends_the_typed_phrase_only_when_it_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, log) = fake_daemon(dir.path(), |_| vec![DaemonMessage::Ok]);
+    let app = app_with(path, dir);
+    let e = invoke(&app, "reset_forgotten_pin", json!({"confirmation": "yes"})).unwrap_err();
+    assert!(e.contains("Type the words exactly"), "{e}");
+    assert!(log.lock().unwrap().is_empty());
+    invoke(
+        &app,
+        "reset_forgotten_pin",
+        json!({"confirmation": commands::RESET_PHRASE}),
+    )
+    .unwrap();
+    assert!(log
+        .lock()
+        .unwrap()
+        .contains(&ClientMessage::ResetForgottenPin {
+            confirm: commands::RESET_PHRASE.into()
+        }));
 }
 
 #[test]
@@ -229,16 +264,14 @@ fn prompts_arrive_and_approval_needs_the_pin() {
                 id: 5,
                 timeout_ms: 30_000,
                 sent_unix_ms: 0,
-                prompt: PromptView {
-                    operation: "sign_in".into(),
+                prompt: Prompt {
                     rp_id: Some("github.com".into()),
-                    rp_name: None,
                     user: Some("alice".into()),
                     pin_required: true,
                     pin_retries: Some(8),
-                    pin_was_wrong: false,
                     client_name: Some("firefox".into()),
                     client_pid: Some(42),
+                    ..Prompt::new(Operation::SignIn)
                 },
             },
         ],
@@ -277,7 +310,7 @@ fn prompts_arrive_and_approval_needs_the_pin() {
     assert!(log.lock().unwrap().contains(&ClientMessage::Answer {
         id: 5,
         approve: true,
-        pin: Some("4711".into())
+        pin: pin("4711")
     }));
 }
 

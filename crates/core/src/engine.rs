@@ -1,22 +1,26 @@
-//! The engine: state that outlives one request, dispatch, and the small commands
-//! (getInfo, reset, selection). The larger commands live in their own modules as further
-//! `impl Engine` blocks.
+//! The engine: the state that outlives one request, each piece with one owner, and the
+//! entry points (CTAP2 messages here, U2F APDUs in `u2f`, the user's own management in
+//! `local`). Each CTAP command's handler lives in `ctap/<command>.rs`.
+//!
+//! | state | owner |
+//! |---|---|
+//! | keys, PIN retries | the [`KeyStore`] (the TPM) |
+//! | key agreement, token, wrong PINs since start | [`PinState`] (`pin/`) |
+//! | the multi-step command in progress | [`Session`] (`session.rs`) |
+//! | credentials, settings, audit | the [`Store`] |
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use tpm_passkey_wire::ctap2::{GetInfo, Request};
+use tpm_passkey_ipc::Prompt;
+use tpm_passkey_wire::ctap2::{Authenticator, Request};
 use tpm_passkey_wire::Status;
 
-use crate::approver::{Approver, Operation, Prompt, Refusal};
-use crate::cred_mgmt::Enumeration;
-use crate::get_assertion::NextAssertion;
-use crate::pin_protocol::KeyAgreement;
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::pin::PinState;
 use crate::secret::{random, SecretBytes};
+use crate::session::Session;
 use crate::store::{Store, StoreError};
-use crate::token::PinToken;
-use crate::{AuditEvent, KeyError, KeyStore};
+use crate::{Approver, Clock, KeyStore, Settings, SystemClock};
 
 /// This product's AAGUID (WebAuthn §6.5.1): a fixed random value identifying the model.
 pub const AAGUID: [u8; 16] = [
@@ -26,107 +30,33 @@ pub const AAGUID: [u8; 16] = [
 pub const MAX_DISCOVERABLE: u64 = 256;
 /// The longest PIN in bytes (§6.5.5.5: at most 63 bytes).
 pub const MAX_PIN_BYTES: usize = 63;
-/// §6.5.2: after this many consecutive wrong PINs, clientPIN refuses until restart.
-pub const PIN_FAILURES_PER_BOOT: u8 = 3;
 
 const KEY_STORE_STATE: &str = "key_store_state";
 const INSTALL_SECRET: &str = "install_secret";
 const SETTINGS: &str = "settings";
 const GLOBAL_COUNTER: &str = "global_sign_count";
+/// Control-socket reads by the same client within this time are audited once.
+const READ_AUDIT_COALESCE: Duration = Duration::from_secs(60);
 
-/// The user-visible settings (§6.11 authenticatorConfig, §6.4 getInfo).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Settings {
-    /// alwaysUv: every credential needs user verification (default on, as Windows Hello).
-    pub always_uv: bool,
-    /// minPINLength in Unicode code points (§6.4, default 4).
-    pub min_pin_length: u8,
-    /// Relying parties allowed to read minPINLength (§12.4).
-    pub min_pin_length_rp_ids: Vec<String>,
-    /// forcePINChange (§6.4 0x0C).
-    pub force_pin_change: bool,
-    /// Length of the current PIN in code points (0 when unknown), to decide forcePINChange.
-    pub pin_length: u8,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            always_uv: true,
-            min_pin_length: 4,
-            min_pin_length_rp_ids: Vec::new(),
-            force_pin_change: false,
-            pin_length: 0,
-        }
-    }
-}
-
-/// The authenticator.
-pub struct Engine<K: KeyStore, A: Approver> {
+/// The authenticator. `C` is its clock (the system's in production).
+pub struct Engine<K: KeyStore, A: Approver, C: Clock = SystemClock> {
     pub(crate) keys: K,
     pub(crate) approver: A,
+    pub(crate) clock: C,
     pub(crate) store: Store,
     pub(crate) settings: Settings,
     pub(crate) install_secret: SecretBytes,
-    pub(crate) key_agreement: KeyAgreement,
-    pub(crate) token: PinToken,
-    pub(crate) pin_failures: u8,
-    pub(crate) next_assertion: Option<NextAssertion>,
-    pub(crate) enumeration: Option<Enumeration>,
+    pub(crate) pin: PinState,
+    pub(crate) session: Session,
+    last_read: Option<(AuditKind, Option<String>, Duration)>,
 }
 
-impl<K: KeyStore, A: Approver> std::fmt::Debug for Engine<K, A> {
+impl<K: KeyStore, A: Approver, C: Clock> std::fmt::Debug for Engine<K, A, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
-}
-
-pub(crate) fn store_err(e: StoreError) -> Status {
-    tracing::error!(error = %e, "credential store failure");
-    Status::Other
-}
-
-pub(crate) fn key_err(e: KeyError) -> Status {
-    match e {
-        KeyError::PinInvalid => Status::PinInvalid,
-        KeyError::PinBlocked => Status::PinBlocked,
-        KeyError::PinRequired => Status::PuatRequired,
-        KeyError::PinNotSet => Status::PinNotSet,
-        KeyError::BadBlob => Status::InvalidParameter,
-        KeyError::Other(detail) => {
-            tracing::error!(%detail, "key store failure");
-            Status::Other
-        }
-    }
-}
-
-pub(crate) fn refusal(r: Refusal) -> Status {
-    match r {
-        Refusal::Denied => Status::OperationDenied,
-        Refusal::Timeout => Status::UserActionTimeout,
-        Refusal::Cancelled => Status::KeepaliveCancel,
-    }
-}
-
-pub(crate) fn outcome(r: Refusal) -> &'static str {
-    match r {
-        Refusal::Denied => "denied",
-        Refusal::Timeout => "timeout",
-        Refusal::Cancelled => "cancelled",
-    }
-}
-
-pub(crate) fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(data).into()
 }
 
 fn fresh_secret() -> Result<SecretBytes, Status> {
@@ -135,11 +65,18 @@ fn fresh_secret() -> Result<SecretBytes, Status> {
     Ok(SecretBytes::new(b))
 }
 
-impl<K: KeyStore, A: Approver> Engine<K, A> {
-    /// Opens the engine over a key store, an approver and a store. The key store's state is
-    /// saved at once, so that a key store that just made its state (first start) is
-    /// persisted before any key is made under it.
+impl<K: KeyStore, A: Approver> Engine<K, A, SystemClock> {
+    /// Opens the engine over a key store, an approver and a store, on the system clock.
     pub fn new(keys: K, approver: A, store: Store) -> Result<Self, StoreError> {
+        Self::with_clock(keys, approver, store, SystemClock::default())
+    }
+}
+
+impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
+    /// Opens the engine on `clock`. The key store's state is saved at once, so that a key
+    /// store that just made its state (first start) is persisted before any key is made
+    /// under it.
+    pub fn with_clock(keys: K, approver: A, store: Store, clock: C) -> Result<Self, StoreError> {
         store.set_secret(KEY_STORE_STATE, &keys.state())?;
         let install_secret = match store.secret(INSTALL_SECRET)? {
             Some(s) => s,
@@ -155,20 +92,23 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             }
             None => Settings::default(),
         };
-        let key_agreement =
-            KeyAgreement::generate().map_err(|_| StoreError::Malformed("no OS randomness"))?;
+        let pin = PinState::new().map_err(|_| StoreError::Malformed("no OS randomness"))?;
         Ok(Engine {
             keys,
             approver,
+            clock,
             store,
             settings,
             install_secret,
-            key_agreement,
-            token: PinToken::default(),
-            pin_failures: 0,
-            next_assertion: None,
-            enumeration: None,
+            pin,
+            session: Session::None,
+            last_read: None,
         })
+    }
+
+    /// Takes the engine apart (tests restart it on the same parts, as the daemon would).
+    pub fn into_parts(self) -> (K, A, Store, C) {
+        (self.keys, self.approver, self.store, self.clock)
     }
 
     /// The key-store state saved by a previous run, for the daemon to reopen its key store.
@@ -192,52 +132,89 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         &mut self.approver
     }
 
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    pub(crate) fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
     pub(crate) fn save_settings(&self) -> Result<(), Status> {
         let json = serde_json::to_string(&self.settings).map_err(|_| Status::Other)?;
-        self.store.set_setting(SETTINGS, &json).map_err(store_err)
+        Ok(self.store.set_setting(SETTINGS, &json)?)
     }
 
     pub(crate) fn save_key_state(&self) -> Result<(), Status> {
-        self.store
-            .set_secret(KEY_STORE_STATE, &self.keys.state())
-            .map_err(store_err)
+        Ok(self.store.set_secret(KEY_STORE_STATE, &self.keys.state())?)
     }
 
+    /// The counter shared by non-discoverable and U2F credentials, advanced by one.
     pub(crate) fn next_global_counter(&self) -> Result<u32, Status> {
         let n: u32 = self
             .store
-            .setting(GLOBAL_COUNTER)
-            .map_err(store_err)?
+            .setting(GLOBAL_COUNTER)?
             .and_then(|s| s.parse::<u32>().ok())
             .unwrap_or(0)
             .wrapping_add(1);
-        self.store
-            .set_setting(GLOBAL_COUNTER, &n.to_string())
-            .map_err(store_err)?;
+        self.store.set_setting(GLOBAL_COUNTER, &n.to_string())?;
         Ok(n)
     }
 
-    pub(crate) fn audit(&self, mut e: AuditEvent) {
+    /// Appends to the audit log; the requesting application comes from the approver when
+    /// the event does not name one.
+    pub fn audit(&self, mut e: AuditEvent) {
         if e.client.is_none() {
             e.client = self.approver.requester();
         }
-        if let Err(err) = self.store.append_audit(now_unix(), &e) {
+        if let Err(err) = self.store.append_audit(self.clock.unix_secs(), &e) {
             tracing::error!(error = %err, "audit log write failed");
         }
     }
 
-    /// Asks the user for presence; a refusal is audited as `event` and mapped to its status.
-    pub(crate) fn ask_presence(
-        &mut self,
-        prompt: &Prompt,
-        event: &'static str,
-    ) -> Result<(), Status> {
+    /// Audits a read of accounts or of the log over the control socket, once per client
+    /// and kind of read within a minute (an app refreshing its view is one read).
+    pub(crate) fn audit_read(&mut self, kind: AuditKind, client: Option<String>) {
+        let now = self.now();
+        if let Some((k, c, at)) = &self.last_read {
+            if *k == kind && *c == client && now.saturating_sub(*at) < READ_AUDIT_COALESCE {
+                return;
+            }
+        }
+        self.last_read = Some((kind, client.clone(), now));
+        self.audit(AuditEvent::new(kind, None, Outcome::Ok).client(client));
+    }
+
+    /// Asks the user for presence; a refusal is audited as `kind` and mapped to its status.
+    pub(crate) fn ask_presence(&mut self, prompt: &Prompt, kind: AuditKind) -> Result<(), Status> {
         match self.approver.ask(prompt) {
             Ok(_) => Ok(()),
             Err(r) => {
-                self.audit(AuditEvent::new(event, prompt.rp_id.as_deref(), outcome(r)));
-                Err(refusal(r))
+                self.audit(AuditEvent::new(kind, prompt.rp_id.as_deref(), r.into()));
+                Err(r.into())
             }
+        }
+    }
+
+    /// Ends the multi-step command in progress unless `next` continues it (§6.3, §6.8.3,
+    /// §6.8.5); `None` (a reset, or any other change made outside CTAP) ends it always.
+    /// The only place the session is cleared.
+    pub(crate) fn end_session_unless_continued_by(&mut self, next: Option<&Request>) {
+        use tpm_passkey_wire::ctap2::CredMgmtSubCommand as Sub;
+        let continues = matches!(
+            (&self.session, next),
+            (Session::NextAssertion(_), Some(Request::GetNextAssertion))
+        ) || matches!(
+            (&self.session, next),
+            (Session::Rps(_), Some(Request::CredentialManagement(r)))
+                if r.sub_command == Sub::EnumerateRpsGetNextRp
+        ) || matches!(
+            (&self.session, next),
+            (Session::Credentials(_), Some(Request::CredentialManagement(r)))
+                if r.sub_command == Sub::EnumerateCredentialsGetNextCredential
+        );
+        if !continues {
+            self.session = Session::None;
         }
     }
 
@@ -246,10 +223,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
     pub fn process(&mut self, message: &[u8]) -> Vec<u8> {
         let result = Request::parse(message).and_then(|req| {
             tracing::debug!(command = req.name(), "CTAP2 request");
-            // §6.3: any command other than getNextAssertion ends the assertion sequence.
-            if !matches!(req, Request::GetNextAssertion) {
-                self.next_assertion = None;
-            }
+            self.end_session_unless_continued_by(Some(&req));
             self.dispatch(req)
         });
         match result {
@@ -266,98 +240,27 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         }
     }
 
-    fn dispatch(&mut self, req: Request) -> Result<Vec<u8>, Status> {
-        match req {
-            Request::GetInfo => Ok(self.get_info().encode()),
-            Request::MakeCredential(r) => self.make_credential(r).map(|r| r.encode()),
-            Request::GetAssertion(r) => self.get_assertion(r).map(|r| r.encode()),
-            Request::GetNextAssertion => self.get_next_assertion().map(|r| r.encode()),
-            Request::ClientPin(r) => self.client_pin(r).map(|r| r.encode()),
-            Request::CredentialManagement(r) => self.credential_management(r).map(|r| r.encode()),
-            Request::Config(r) => self.config(r).map(|()| Vec::new()),
-            Request::Reset => self.reset().map(|()| Vec::new()),
-            Request::Selection => self.selection().map(|()| Vec::new()),
-            _ => Err(Status::InvalidCommand),
-        }
-    }
-
-    /// authenticatorGetInfo, §6.4.
-    pub fn get_info(&mut self) -> GetInfo {
-        let pin_set = self.keys.pin_is_set();
-        let mut versions = vec!["FIDO_2_0", "FIDO_2_1"];
-        if !self.settings.always_uv {
-            // §6.11.2: with alwaysUv the authenticator does not offer U2F.
-            versions.insert(0, "U2F_V2");
-        }
-        let remaining = MAX_DISCOVERABLE
-            .saturating_sub(self.store.credential_count().unwrap_or(MAX_DISCOVERABLE));
-        GetInfo {
-            versions,
-            extensions: vec!["credProtect", "hmac-secret", "minPinLength"],
-            aaguid: AAGUID,
-            options: vec![
-                ("rk", true),
-                ("up", true),
-                // Built-in user verification is our own PIN prompt; it is configured once a
-                // PIN exists (§6.4 "uv": present and false = capable but not configured).
-                ("uv", pin_set),
-                ("plat", false),
-                ("alwaysUv", self.settings.always_uv),
-                ("credMgmt", true),
-                ("authnrCfg", true),
-                ("clientPin", pin_set),
-                ("pinUvAuthToken", true),
-                ("setMinPINLength", true),
-                ("makeCredUvNotRqd", !self.settings.always_uv),
-            ],
-            max_msg_size: 7609,
-            pin_uv_auth_protocols: vec![2, 1],
-            max_credential_count_in_list: 64,
-            max_credential_id_length: 1023,
-            force_pin_change: self.settings.force_pin_change,
-            min_pin_length: u64::from(self.settings.min_pin_length),
-            firmware_version: 1,
-            remaining_discoverable_credentials: remaining,
-        }
-    }
-
-    /// authenticatorSelection, §6.9: user presence only.
-    fn selection(&mut self) -> Result<(), Status> {
-        self.approver
-            .ask(&Prompt::new(Operation::Select))
-            .map(|_| ())
-            .map_err(refusal)
-    }
-
-    /// authenticatorReset, §6.6: with the user's approval, the key store forgets the PIN
-    /// and its root (every key blob becomes useless), and the store is emptied.
-    ///
-    /// The "within 10 s of power-up" rule of §6.6 is replaced by the explicit approval
-    /// prompt that names the consequence (docs/DESIGN.md).
-    fn reset(&mut self) -> Result<(), Status> {
-        self.ask_presence(&Prompt::new(Operation::Reset), "reset")?;
-        self.erase_all()
-    }
-
-    /// Cryptographic erasure: the key store forgets the PIN and its root, the store is
-    /// emptied in one transaction, and every piece of session state is dropped.
-    pub(crate) fn erase_all(&mut self) -> Result<(), Status> {
-        self.keys.reset().map_err(key_err)?;
+    /// Cryptographic erasure (CTAP reset, or local reset): the key store forgets the PIN and
+    /// its root, the store is emptied in one transaction, and every piece of session and PIN
+    /// state is dropped. The caller has asked the user.
+    pub(crate) fn erase_all(&mut self, detail: Option<&str>) -> Result<(), Status> {
+        self.keys.reset()?;
         let secret = fresh_secret()?;
         let key_state = self.keys.state();
-        self.store
-            .transaction(|s| {
-                s.erase()?;
-                s.set_secret(KEY_STORE_STATE, &key_state)?;
-                s.set_secret(INSTALL_SECRET, &secret)
-            })
-            .map_err(store_err)?;
+        self.store.transaction(|s| {
+            s.erase()?;
+            s.set_secret(KEY_STORE_STATE, &key_state)?;
+            s.set_secret(INSTALL_SECRET, &secret)
+        })?;
         self.install_secret = secret;
         self.settings = Settings::default();
-        self.key_agreement = KeyAgreement::generate()?;
-        self.token.reset();
-        self.pin_failures = 0;
-        self.audit(AuditEvent::new("reset", None, "ok"));
+        self.pin.reset()?;
+        self.end_session_unless_continued_by(None);
+        let mut e = AuditEvent::new(AuditKind::Reset, None, Outcome::Ok);
+        if let Some(d) = detail {
+            e = e.detail(d);
+        }
+        self.audit(e);
         Ok(())
     }
 }

@@ -3,6 +3,8 @@
 
 use tpm_passkey_wire::cose::P256Key;
 
+use tpm_passkey_ipc::PinProtection;
+
 use crate::{PinHash, SecretBytes};
 
 /// A key the store just made: an opaque blob to keep (the TPM's wrapped key) and the public
@@ -31,24 +33,6 @@ pub enum KeyError {
     BadBlob,
     #[error("key store: {0}")]
     Other(String),
-}
-
-/// How the PIN is protected where it lives (status and the app show it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum PinProtection {
-    /// No PIN is set.
-    NotSet,
-    /// The PIN lives where nobody can reset its retry counter or rebuild it, the TPM owner
-    /// included (the TPM's rebuild-proof PIN index; the soft key store pretends).
-    Sealed,
-    /// A PIN index made by an earlier version: the TPM owner (on most machines any local
-    /// program) can rewrite its retry counter. Re-enrol to replace it (docs/THREAT-MODEL.md).
-    Legacy,
-    /// A PIN was set, but its index is gone from the TPM (deleted by the owner, or the TPM
-    /// was cleared): PIN-bound passkeys can never work again.
-    Lost,
 }
 
 /// The key store's operations. Implementations keep their persistent state (for the TPM:

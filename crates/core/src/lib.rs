@@ -1,42 +1,46 @@
-//! tpm-passkey's authenticator engine: CTAP 2.1 (and CTAP1/U2F) command handling on top of
-//! three capabilities the daemon supplies:
+//! tpm-passkey's authenticator engine: CTAP 2.1 (and CTAP1/U2F) on top of capabilities the
+//! daemon supplies:
 //!
-//! * a [`KeyStore`] that makes P-256 keys, signs, and keeps the PIN (the TPM in production,
-//!   [`soft::SoftKeys`] in unit tests),
+//! * a [`KeyStore`] that makes P-256 keys, signs, computes hmac-secret, and keeps the PIN
+//!   (the TPM in production; the testkit's soft key store in tests),
 //! * an [`Approver`] that asks the user (presence, and the PIN for built-in user
 //!   verification) — the approval agent on the control socket in production,
+//! * a [`Clock`],
 //! * a [`Store`]: the SQLite credential store.
 //!
 //! Bytes come in as a CTAP request ([`tpm_passkey_wire::ctap2::Request`]) and go out as a
-//! status plus CBOR body; handlers work on typed values. No TPM, async runtime or UI code
-//! is imported here.
+//! status plus CBOR body; each command's handler is a file in `ctap/`, reached through the
+//! [`wire::ctap2::Authenticator`] trait. What the user's own session asks (list, delete,
+//! PIN, settings, reset) is in `local/`, answered in the control socket's own types
+//! ([`tpm_passkey_ipc`]). No TPM, async runtime or UI code is imported here.
 #![forbid(unsafe_code)]
 
-mod approver;
+mod approval;
 mod audit;
-mod client_pin;
-mod config;
-mod cred_id;
-mod cred_mgmt;
+mod clock;
+mod credential;
+mod ctap;
 mod engine;
-mod get_assertion;
+mod errors;
 mod key_store;
-mod make_credential;
-mod manage;
-mod pin_protocol;
+mod local;
+mod pin;
 mod secret;
-mod site_rules;
-pub mod soft;
+mod session;
+mod settings;
 mod store;
-mod token;
 mod u2f;
 
-pub use approver::{Approver, Operation, Prompt, Refusal};
-pub use audit::AuditEvent;
-pub use engine::{Engine, Settings, AAGUID};
-pub use key_store::{KeyError, KeyStore, NewKey, PinProtection};
-pub use manage::PasskeyInfo;
+pub use approval::{Approver, Refusal};
+pub use audit::{AuditEvent, AuditKind, Outcome};
+pub use clock::{Clock, SystemClock};
+pub use engine::{Engine, AAGUID, MAX_DISCOVERABLE, MAX_PIN_BYTES};
+pub use errors::ManageError;
+pub use key_store::{KeyError, KeyStore, NewKey};
+pub use pin::PIN_FAILURES_PER_BOOT;
 pub use secret::{PinHash, SecretBytes};
-pub use site_rules::SiteRule;
-pub use store::{AuditRecord, Credential, Store, StoreError};
+pub use settings::Settings;
+pub use store::{Credential, Store, StoreError};
+pub use tpm_passkey_ipc as ipc;
+pub use tpm_passkey_ipc::{Operation, PinProtection, Prompt, SiteRule};
 pub use tpm_passkey_wire as wire;

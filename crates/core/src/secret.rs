@@ -73,6 +73,11 @@ impl std::fmt::Debug for SecretBytes {
     }
 }
 
+/// SHA-256, for rpIdHash and the digests the keys sign.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
 /// Fills `buf` from the operating system's CSPRNG. Without OS randomness an authenticator
 /// cannot work at all, so the error is mapped to CTAP1_ERR_OTHER by the caller.
 pub fn random(buf: &mut [u8]) -> Result<(), tpm_passkey_wire::Status> {

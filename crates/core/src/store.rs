@@ -14,7 +14,6 @@ mod credentials;
 mod migrations;
 mod site_rules;
 
-pub use audit_log::AuditRecord;
 pub use credentials::Credential;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,14 +1,15 @@
 //! `tpm-passkey agent --approve-all`: a scripted approval agent for tests and automation.
 //! It exists only in builds with the `scripted-agent` feature; the daemon logs a warning
-//! whenever one registers. Each prompt is printed to stdout as one JSON line.
+//! whenever one registers and audits it. Each prompt (and notice) is printed to stdout as
+//! one JSON line.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use tpm_passkey_ipc::{decode, encode, AgentKind, ClientMessage, DaemonMessage, PROTOCOL_VERSION};
-use zeroize::Zeroize;
+use tpm_passkey_core::ipc::{control_path, AgentKind, Client, ClientMessage, DaemonMessage};
+
+use crate::cli::{read_pin, CliResult};
 
 #[derive(Debug, Args)]
 pub struct AgentArgs {
@@ -25,51 +26,32 @@ pub struct AgentArgs {
     /// A file whose first line is the PIN to type when a prompt asks for one.
     #[arg(long)]
     pin_file: Option<PathBuf>,
+    /// Take the place of a connected agent, proving the PIN from --pin-file.
+    #[arg(long, requires = "pin_file")]
+    take_over: bool,
     /// Control socket [default: $XDG_RUNTIME_DIR/tpm-passkey/control.sock].
     #[arg(long)]
     control: Option<PathBuf>,
 }
 
-pub fn run(args: &AgentArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let path = match &args.control {
-        Some(p) => p.clone(),
-        None => tpm_passkey_ipc::default_control_path()
-            .ok_or("XDG_RUNTIME_DIR is not set; pass --control PATH")?,
-    };
-    let mut pin = match &args.pin_file {
-        Some(f) => Some(
-            std::fs::read_to_string(f)?
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_owned(),
-        ),
+pub fn run(args: &AgentArgs) -> CliResult {
+    let pin = match &args.pin_file {
+        Some(f) => Some(read_pin(Some(f), "")?),
         None => None,
     };
-    let stream = UnixStream::connect(&path)
-        .map_err(|e| format!("cannot reach the daemon at {}: {e}", path.display()))?;
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    writer.write_all(
-        encode(&ClientMessage::Hello {
-            protocol: PROTOCOL_VERSION,
-        })
-        .as_bytes(),
-    )?;
-    writer.write_all(
-        encode(&ClientMessage::RegisterAgent {
-            kind: AgentKind::Scripted,
-        })
-        .as_bytes(),
-    )?;
+    let mut client = Client::connect(&control_path(args.control.as_deref())?, None)?;
+    client.call(&ClientMessage::RegisterAgent {
+        kind: AgentKind::Scripted,
+        take_over: pin.clone().filter(|_| args.take_over),
+    })?;
     let stdout = std::io::stdout();
-    let mut line = String::new();
     loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            break;
-        }
-        match decode::<DaemonMessage>(&line)? {
+        let msg = match client.receive() {
+            Ok(m) => m,
+            Err(tpm_passkey_core::ipc::ClientError::Closed) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        match msg {
             DaemonMessage::Prompt { id, prompt, .. } => {
                 let approve = args.approve_all;
                 let mut out = stdout.lock();
@@ -84,26 +66,24 @@ pub fn run(args: &AgentArgs) -> Result<(), Box<dyn std::error::Error>> {
                 } else {
                     None
                 };
-                writer.write_all(
-                    encode(&ClientMessage::Answer {
-                        id,
-                        approve,
-                        pin: typed,
-                    })
-                    .as_bytes(),
-                )?;
+                client.send(&ClientMessage::Answer {
+                    id,
+                    approve,
+                    pin: typed,
+                })?;
             }
             DaemonMessage::Wink => {
                 let mut out = stdout.lock();
                 writeln!(out, "{}", serde_json::json!({ "wink": true }))?;
                 out.flush()?;
             }
+            DaemonMessage::AgentNotice(n) => {
+                let mut out = stdout.lock();
+                writeln!(out, "{}", serde_json::json!({ "notice": n }))?;
+                out.flush()?;
+            }
             DaemonMessage::Error { message } => return Err(message.into()),
             _ => {}
         }
     }
-    if let Some(p) = &mut pin {
-        p.zeroize();
-    }
-    Ok(())
 }

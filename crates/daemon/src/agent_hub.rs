@@ -1,27 +1,39 @@
-//! The approval agent as the engine sees it: at most one agent (the app, or the scripted
-//! agent) is registered on the control socket; prompts go to it and wait for its answer,
-//! the client's CANCEL, or the deadline. With no agent, the hub can start the app (ARCHITECTURE
-//! "if no agent is connected when a prompt is needed, the daemon starts the app").
+//! The approval agent as the engine sees it: at most one agent (the app, the terminal
+//! agent, or the scripted agent in test builds) is registered on the control socket;
+//! prompts go to it and wait for its answer, the client's CANCEL, or the deadline. With no
+//! agent, the hub can start the app (ARCHITECTURE "if no agent is connected when a prompt
+//! is needed, the daemon starts the app").
+//!
+//! One trusted approval path: a registered agent is never replaced silently. Another
+//! program asking for the slot is refused (and the agent told) unless it proved the PIN,
+//! which `control.rs` checks before calling [`AgentHub::register`] with `take_over`.
+//! Answers are accepted only for prompts that are waiting, from the agent they were shown
+//! to; anything else is dropped at once, its PIN zeroized with it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use tpm_passkey_core::ipc::{
+    encode, AgentNotice, AgentNoticeKind, AgentView, DaemonMessage, Pin, Prompt,
+};
 use tpm_passkey_core::Refusal;
-use tpm_passkey_ipc::{encode, AgentKind, DaemonMessage, PromptView};
 
 struct Agent {
     conn: u64,
     writer: UnixStream,
+    view: AgentView,
 }
 
 #[derive(Default)]
 struct Hub {
     agent: Option<Agent>,
-    answers: HashMap<u64, (bool, Option<String>)>,
+    /// Prompts waiting for an answer.
+    waiting: HashSet<u64>,
+    answers: HashMap<u64, (bool, Option<Pin>)>,
     next_id: u64,
 }
 
@@ -31,6 +43,13 @@ pub struct AgentHub {
     state: Mutex<Hub>,
     changed: Condvar,
     launcher: Mutex<Option<Launcher>>,
+}
+
+/// Why a registration was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Occupied {
+    /// Another agent holds the slot; it was told.
+    By(AgentView),
 }
 
 /// How to start the app when a prompt finds no agent: at most once per [`RELAUNCH_AFTER`].
@@ -85,21 +104,58 @@ impl std::fmt::Debug for AgentHub {
     }
 }
 
+fn send(writer: &mut UnixStream, msg: &DaemonMessage) -> bool {
+    writer.write_all(encode(msg).as_bytes()).is_ok()
+}
+
 impl AgentHub {
     fn lock(&self) -> MutexGuard<'_, Hub> {
         // A panicked holder leaves plain data behind; keep serving.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Makes the connection `conn` the agent (replacing any previous one).
-    pub fn register(&self, conn: u64, writer: UnixStream, kind: AgentKind) {
-        if kind == AgentKind::Scripted {
-            tracing::warn!("a scripted approval agent registered: requests will be answered by a script, not a person");
-        } else {
-            tracing::info!("approval agent registered");
-        }
-        self.lock().agent = Some(Agent { conn, writer });
+    /// Makes connection `conn` the agent. While another agent is connected this is refused
+    /// (the agent is told who tried) unless `take_over` — the caller has checked the PIN —
+    /// in which case the old agent is told it was replaced. On success the `ok` answer is
+    /// written to the new agent here, under the hub's lock, so that it always comes before
+    /// the first prompt. Returns the agent replaced.
+    pub fn register(
+        &self,
+        conn: u64,
+        mut writer: UnixStream,
+        view: AgentView,
+        take_over: bool,
+    ) -> Result<Option<AgentView>, Occupied> {
+        let mut hub = self.lock();
+        let replaced = match hub.agent.take() {
+            Some(mut current) if current.conn != conn => {
+                let notice = if take_over {
+                    AgentNoticeKind::Replaced
+                } else {
+                    AgentNoticeKind::Contested
+                };
+                let told = send(
+                    &mut current.writer,
+                    &DaemonMessage::AgentNotice(AgentNotice {
+                        notice,
+                        by: view.clone(),
+                    }),
+                );
+                if !take_over && told {
+                    let by = current.view.clone();
+                    hub.agent = Some(current);
+                    return Err(Occupied::By(by));
+                }
+                // Taken over, or the old agent's connection is already gone.
+                told.then_some(current.view)
+            }
+            _ => None,
+        };
+        tracing::info!(kind = ?view.kind, name = ?view.name, pid = ?view.pid, "approval agent registered");
+        send(&mut writer, &DaemonMessage::Ok);
+        hub.agent = Some(Agent { conn, writer, view });
         self.changed.notify_all();
+        Ok(replaced)
     }
 
     /// Forgets the agent if `conn` was it (its connection closed).
@@ -111,11 +167,11 @@ impl AgentHub {
         }
     }
 
-    /// Records the agent's answer to prompt `id` (from connection `conn`, which must be the
-    /// agent).
-    pub fn answer(&self, conn: u64, id: u64, approve: bool, pin: Option<String>) -> bool {
+    /// Records the agent's answer to prompt `id`, if it is waiting and `conn` is the agent.
+    /// Any other answer is dropped (and its PIN zeroized) here.
+    pub fn answer(&self, conn: u64, id: u64, approve: bool, pin: Option<Pin>) -> bool {
         let mut hub = self.lock();
-        if hub.agent.as_ref().is_none_or(|a| a.conn != conn) {
+        if hub.agent.as_ref().is_none_or(|a| a.conn != conn) || !hub.waiting.contains(&id) {
             return false;
         }
         hub.answers.insert(id, (approve, pin));
@@ -127,9 +183,7 @@ impl AgentHub {
     pub fn wink(&self) {
         let mut hub = self.lock();
         if let Some(agent) = &mut hub.agent {
-            let _ = agent
-                .writer
-                .write_all(encode(&DaemonMessage::Wink).as_bytes());
+            send(&mut agent.writer, &DaemonMessage::Wink);
         }
     }
 
@@ -138,19 +192,27 @@ impl AgentHub {
         *self.launcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(launcher);
     }
 
-    pub fn has_agent(&self) -> bool {
-        self.lock().agent.is_some()
+    /// The registered agent, if any.
+    pub fn agent(&self) -> Option<AgentView> {
+        self.lock().agent.as_ref().map(|a| a.view.clone())
+    }
+
+    /// Prompts waiting for an answer, and answers held (both 0 when idle: nothing lingers).
+    #[cfg(test)]
+    pub fn pending(&self) -> (usize, usize) {
+        let hub = self.lock();
+        (hub.waiting.len(), hub.answers.len())
     }
 
     /// Shows `prompt` to the agent and waits. Returns the PIN typed (if any) on approval.
     pub fn ask(
         &self,
-        prompt: PromptView,
+        prompt: Prompt,
         timeout: Duration,
         cancel: &AtomicBool,
-    ) -> Result<Option<String>, Refusal> {
+    ) -> Result<Option<Pin>, Refusal> {
         let deadline = Instant::now() + timeout;
-        if !self.has_agent() {
+        if self.agent().is_none() {
             if let Some(l) = self
                 .launcher
                 .lock()
@@ -163,6 +225,7 @@ impl AgentHub {
         let mut hub = self.lock();
         hub.next_id += 1;
         let id = hub.next_id;
+        hub.waiting.insert(id);
         let mut shown_to: Option<u64> = None;
         let result = loop {
             if let Some((approve, pin)) = hub.answers.remove(&id) {
@@ -190,13 +253,15 @@ impl AgentHub {
                             .duration_since(std::time::UNIX_EPOCH)
                             .map_or(0, |d| d.as_millis() as u64),
                     };
-                    if agent.writer.write_all(encode(&msg).as_bytes()).is_ok() {
+                    if send(&mut agent.writer, &msg) {
                         shown_to = Some(agent.conn);
                     } else {
                         hub.agent = None;
                     }
                 }
             }
+            // Woken by an answer, a new agent or unregistration; the deadline and CANCEL
+            // are checked at least every 50 ms while a prompt waits (nothing runs when idle).
             let wait = (deadline - now).min(Duration::from_millis(50));
             hub = self
                 .changed
@@ -204,25 +269,152 @@ impl AgentHub {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
         };
-        if result.is_err() {
-            let reason = match result {
-                Err(Refusal::Cancelled) => "cancelled",
-                Err(Refusal::Timeout) => "timeout",
-                _ => "denied",
-            };
-            if let Some(agent) = &mut hub.agent {
-                if shown_to == Some(agent.conn) && reason != "denied" {
-                    let _ = agent.writer.write_all(
-                        encode(&DaemonMessage::PromptClosed {
-                            id,
-                            reason: reason.into(),
-                        })
-                        .as_bytes(),
-                    );
-                }
+        // From here on an answer to `id` is not accepted: it is no longer waiting.
+        hub.waiting.remove(&id);
+        hub.answers.remove(&id);
+        let reason = match &result {
+            Err(Refusal::Cancelled) => Some("cancelled"),
+            Err(Refusal::Timeout) => Some("timeout"),
+            _ => None,
+        };
+        if let (Some(reason), Some(agent)) = (reason, &mut hub.agent) {
+            if shown_to == Some(agent.conn) {
+                send(
+                    &mut agent.writer,
+                    &DaemonMessage::PromptClosed {
+                        id,
+                        reason: reason.into(),
+                    },
+                );
             }
         }
-        hub.answers.remove(&id);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use tpm_passkey_core::ipc::{decode, AgentKind, Operation};
+
+    fn view(name: &str) -> AgentView {
+        AgentView {
+            kind: AgentKind::App,
+            name: Some(name.into()),
+            pid: Some(42),
+        }
+    }
+
+    /// An agent connection: the hub's end, and a reader of what the hub sends.
+    fn agent() -> (UnixStream, BufReader<UnixStream>) {
+        let (hub_end, agent_end) = UnixStream::pair().unwrap();
+        agent_end
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        (hub_end, BufReader::new(agent_end))
+    }
+
+    fn next(r: &mut BufReader<UnixStream>) -> DaemonMessage {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        decode(&line).unwrap()
+    }
+
+    #[test]
+    fn a_second_agent_is_refused_and_the_first_is_told() {
+        let hub = AgentHub::default();
+        let (w1, mut r1) = agent();
+        assert_eq!(
+            hub.register(1, w1, view("tpm-passkey-app"), false),
+            Ok(None)
+        );
+        assert_eq!(next(&mut r1), DaemonMessage::Ok, "ok comes first");
+        let (w2, _r2) = agent();
+        let refused = hub.register(2, w2, view("evil"), false).unwrap_err();
+        assert_eq!(refused, Occupied::By(view("tpm-passkey-app")));
+        assert_eq!(
+            hub.agent(),
+            Some(view("tpm-passkey-app")),
+            "the first stays"
+        );
+        match next(&mut r1) {
+            DaemonMessage::AgentNotice(n) => {
+                assert_eq!(n.notice, AgentNoticeKind::Contested);
+                assert_eq!(n.by, view("evil"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // With the PIN proven (take_over), the slot changes hands, and the old agent knows.
+        let (w3, _r3) = agent();
+        let replaced = hub.register(3, w3, view("tpm-passkey"), true).unwrap();
+        assert_eq!(replaced, Some(view("tpm-passkey-app")));
+        assert!(matches!(
+            next(&mut r1),
+            DaemonMessage::AgentNotice(AgentNotice {
+                notice: AgentNoticeKind::Replaced,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_agent_whose_connection_is_gone_does_not_hold_the_slot() {
+        let hub = AgentHub::default();
+        let (w1, r1) = agent();
+        hub.register(1, w1, view("crashed"), false).unwrap();
+        drop(r1);
+        let (w2, _r2) = agent();
+        assert!(hub.register(2, w2, view("tpm-passkey-app"), false).is_ok());
+        assert_eq!(hub.agent(), Some(view("tpm-passkey-app")));
+    }
+
+    /// Regression: an answer that arrived after its prompt timed out stayed in the hub's
+    /// map for the life of the daemon, with the PIN in it.
+    #[test]
+    fn a_late_answer_is_dropped_at_once() {
+        let hub = AgentHub::default();
+        let (w1, mut r1) = agent();
+        hub.register(1, w1, view("tpm-passkey-app"), false).unwrap();
+        assert_eq!(next(&mut r1), DaemonMessage::Ok);
+        let never = AtomicBool::new(false);
+        let r = hub.ask(
+            Prompt::new(Operation::SignIn),
+            Duration::from_millis(100),
+            &never,
+        );
+        assert_eq!(r, Err(Refusal::Timeout));
+        let DaemonMessage::Prompt { id, .. } = next(&mut r1) else {
+            panic!("prompt expected")
+        };
+        assert!(!hub.answer(1, id, true, Some(Pin::new("4711".into()))));
+        assert_eq!(hub.pending(), (0, 0), "nothing is kept");
+        assert!(!hub.answer(1, 999, true, None), "never asked");
+        assert_eq!(hub.pending(), (0, 0));
+    }
+
+    #[test]
+    fn only_the_agent_answers() {
+        let hub = std::sync::Arc::new(AgentHub::default());
+        let (w1, mut r1) = agent();
+        hub.register(1, w1, view("tpm-passkey-app"), false).unwrap();
+        assert_eq!(next(&mut r1), DaemonMessage::Ok);
+        let h2 = hub.clone();
+        let asker = std::thread::spawn(move || {
+            h2.ask(
+                Prompt::new(Operation::Register),
+                Duration::from_secs(5),
+                &AtomicBool::new(false),
+            )
+        });
+        let DaemonMessage::Prompt { id, .. } = next(&mut r1) else {
+            panic!("prompt expected")
+        };
+        assert!(!hub.answer(7, id, true, None), "not the agent");
+        assert!(hub.answer(1, id, true, Some(Pin::new("4711".into()))));
+        let pin = asker.join().unwrap().unwrap().unwrap();
+        assert_eq!(pin.expose_secret(), "4711");
+        assert_eq!(hub.pending(), (0, 0));
     }
 }

@@ -4,12 +4,20 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
-use tpm_passkey_ipc::{ClientMessage, DaemonMessage};
-use zeroize::Zeroize;
+use std::time::Duration;
 
-use crate::control_client::{control_path, CliResult, Client};
+use clap::{Args, Subcommand};
+use tpm_passkey_core::ipc::{
+    control_path, Client, ClientMessage, DaemonMessage, Pin, PinProtection,
+};
+
 use crate::tpm_choice::SIMULATED_WARNING;
+
+pub type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// How long the CLI waits for one answer (a request that prompts the user, like the test
+/// sign-in, waits for the prompt's own deadline first).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Args)]
 pub struct Conn {
@@ -20,7 +28,10 @@ pub struct Conn {
 
 impl Conn {
     pub fn client(&self) -> CliResult<Client> {
-        Client::connect(&control_path(self.control.as_deref())?)
+        Ok(Client::connect(
+            &control_path(self.control.as_deref())?,
+            Some(ANSWER_TIMEOUT),
+        )?)
     }
 }
 
@@ -107,24 +118,27 @@ pub struct ResetArgs {
 }
 
 /// A PIN from `file`, else typed at the terminal without echo.
-fn read_pin(file: Option<&PathBuf>, prompt: &str) -> CliResult<String> {
+pub fn read_pin(file: Option<&PathBuf>, prompt: &str) -> CliResult<Pin> {
     match file {
-        Some(f) => Ok(std::fs::read_to_string(f)
-            .map_err(|e| format!("cannot read {}: {e}", f.display()))?
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_owned()),
-        None => rpassword::prompt_password(prompt).map_err(|e| {
-            format!("cannot read a PIN from the terminal ({e}); use --pin-file").into()
-        }),
+        Some(f) => {
+            let mut text = std::fs::read_to_string(f)
+                .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+            let pin = Pin::new(text.lines().next().unwrap_or("").to_owned());
+            zeroize::Zeroize::zeroize(&mut text);
+            Ok(pin)
+        }
+        None => rpassword::prompt_password(prompt)
+            .map(Pin::new)
+            .map_err(|e| {
+                format!("cannot read a PIN from the terminal ({e}); use --pin-file").into()
+            }),
     }
 }
 
 /// The PIN when the daemon says one is set, for actions that lower protection.
-pub fn pin_if_set(client: &mut Client, source: &PinSource) -> CliResult<Option<String>> {
+pub fn pin_if_set(client: &mut Client, source: &PinSource) -> CliResult<Option<Pin>> {
     match client.call(&ClientMessage::Status)? {
-        DaemonMessage::Status { pin_set: true, .. } => {
+        DaemonMessage::Status(s) if s.pin_set => {
             Ok(Some(read_pin(source.pin_file.as_ref(), "PIN: ")?))
         }
         _ => Ok(None),
@@ -158,30 +172,21 @@ pub fn utc(secs: i64) -> String {
 }
 
 pub fn status(args: &ReadArgs) -> CliResult {
-    let s = args.conn.client()?.call(&ClientMessage::Status)?;
+    let DaemonMessage::Status(s) = args.conn.client()?.call(&ClientMessage::Status)? else {
+        return Err("unexpected answer from the daemon".into());
+    };
     if args.json {
         return print_json(&s);
     }
-    let DaemonMessage::Status {
-        simulated,
-        tcti,
-        pin_set,
-        pin_retries,
-        always_uv,
-        min_pin_length,
-        credentials,
-        agent,
-        pin_auth_blocked,
-    } = s
-    else {
-        return Err("unexpected answer from the daemon".into());
-    };
-    if simulated {
+    if s.simulated {
         println!("WARNING: {SIMULATED_WARNING}");
     }
-    let pin = match (pin_set, pin_retries) {
+    let pin = match (s.pin_set, s.pin_retries) {
+        (false, _) if s.pin_protection == PinProtection::Lost => {
+            format!("LOST: {}", PinProtection::Lost.explain())
+        }
         (false, _) => "not set (`tpm-passkey pin set`)".to_owned(),
-        (true, _) if pin_auth_blocked => {
+        (true, _) if s.pin_auth_blocked => {
             "paused after 3 wrong PINs: restart the daemon (`systemctl --user restart tpm-passkey`)"
                 .to_owned()
         }
@@ -189,19 +194,26 @@ pub fn status(args: &ReadArgs) -> CliResult {
         (true, None) => "set".to_owned(),
     };
     println!("daemon     running");
-    println!("TPM        {tcti}");
+    println!("TPM        {}", s.tcti);
     println!("PIN        {pin}");
-    println!("passkeys   {credentials}");
-    println!("always UV  {}", if always_uv { "on" } else { "off" });
-    println!("min PIN    {min_pin_length}");
-    println!(
-        "approvals  {}",
-        if agent {
-            "app connected"
-        } else {
-            "no app connected: requests will time out"
-        }
-    );
+    if s.pin_protection == PinProtection::Legacy {
+        println!(
+            "WARNING: the PIN's protection is the {}",
+            PinProtection::Legacy.explain()
+        );
+    }
+    println!("passkeys   {}", s.credentials);
+    println!("always UV  {}", if s.always_uv { "on" } else { "off" });
+    println!("min PIN    {}", s.min_pin_length);
+    let agent = match &s.agent_info {
+        Some(a) => format!(
+            "{} connected (pid {})",
+            a.name.as_deref().unwrap_or("an agent"),
+            a.pid.map_or("?".into(), |p| p.to_string())
+        ),
+        None => "no app connected: requests will time out".into(),
+    };
+    println!("approvals  {agent}");
     Ok(())
 }
 
@@ -309,13 +321,11 @@ pub fn delete(args: &DeleteArgs) -> CliResult {
             .into())
         }
     };
-    let mut pin = pin_if_set(&mut client, &args.pin)?;
-    let r = client.call(&ClientMessage::DeletePasskey {
+    let pin = pin_if_set(&mut client, &args.pin)?;
+    client.call(&ClientMessage::DeletePasskey {
         id: target.id.clone(),
-        pin: pin.clone(),
-    });
-    pin.zeroize();
-    r?;
+        pin,
+    })?;
     println!(
         "deleted the passkey for {} ({})",
         target.rp_id,
@@ -327,21 +337,11 @@ pub fn delete(args: &DeleteArgs) -> CliResult {
 pub fn pin(cmd: &PinCommand) -> CliResult {
     match cmd {
         PinCommand::Set { conn, new_pin_file } => {
-            let mut pin = read_pin(new_pin_file.as_ref(), "New PIN: ")?;
-            if new_pin_file.is_none() {
-                let mut again = read_pin(None, "New PIN again: ")?;
-                let same = again == pin;
-                again.zeroize();
-                if !same {
-                    pin.zeroize();
-                    return Err("the two PINs differ; nothing changed".into());
-                }
+            let pin = read_pin(new_pin_file.as_ref(), "New PIN: ")?;
+            if new_pin_file.is_none() && read_pin(None, "New PIN again: ")? != pin {
+                return Err("the two PINs differ; nothing changed".into());
             }
-            let r = conn
-                .client()?
-                .call(&ClientMessage::SetPin { pin: pin.clone() });
-            pin.zeroize();
-            r?;
+            conn.client()?.call(&ClientMessage::SetPin { pin })?;
             println!("PIN set: the TPM now enforces it");
         }
         PinCommand::Change {
@@ -351,13 +351,8 @@ pub fn pin(cmd: &PinCommand) -> CliResult {
         } => {
             let old = read_pin(pin.pin_file.as_ref(), "Current PIN: ")?;
             let new = read_pin(new_pin_file.as_ref(), "New PIN: ")?;
-            let mut msg = ClientMessage::ChangePin { old, new };
-            let r = conn.client()?.call(&msg);
-            if let ClientMessage::ChangePin { old, new } = &mut msg {
-                old.zeroize();
-                new.zeroize();
-            }
-            r?;
+            conn.client()?
+                .call(&ClientMessage::ChangePin { old, new })?;
             println!("PIN changed");
         }
     }
@@ -367,18 +362,16 @@ pub fn pin(cmd: &PinCommand) -> CliResult {
 pub fn settings(args: &SettingsArgs) -> CliResult {
     let mut client = args.conn.client()?;
     let always_uv = args.always_uv.as_deref().map(|v| v == "on");
-    let mut pin = if always_uv == Some(false) {
+    let pin = if always_uv == Some(false) {
         pin_if_set(&mut client, &args.pin)?
     } else {
         None
     };
-    let r = client.call(&ClientMessage::SetSettings {
+    client.call(&ClientMessage::SetSettings {
         always_uv,
         min_pin_length: args.min_pin_length,
-        pin: pin.clone(),
-    });
-    pin.zeroize();
-    r?;
+        pin,
+    })?;
     println!("settings saved");
     Ok(())
 }
@@ -391,10 +384,8 @@ pub fn reset(args: &ResetArgs) -> CliResult {
         );
     }
     let mut client = args.conn.client()?;
-    let mut pin = pin_if_set(&mut client, &args.pin)?;
-    let r = client.call(&ClientMessage::Reset { pin: pin.clone() });
-    pin.zeroize();
-    r?;
+    let pin = pin_if_set(&mut client, &args.pin)?;
+    client.call(&ClientMessage::Reset { pin })?;
     println!("erased: every passkey and the PIN are gone");
     Ok(())
 }

@@ -1,20 +1,42 @@
 //! The control socket: `$XDG_RUNTIME_DIR/tpm-passkey/control.sock`, mode 0600, and every
 //! peer's uid checked with SO_PEERCRED against ours. JSON lines as in tpm-passkey-ipc
 //! (docs/CONTROL.md).
+//!
+//! Local input is bounded: a line longer than [`MAX_LINE`] closes the connection with an
+//! error, and at most [`MAX_CONNECTIONS`] connections are served at once (one thread
+//! each); the next is told to try later.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tpm_passkey_ipc::{decode, encode, ClientMessage, DaemonMessage, PROTOCOL_VERSION};
+use tpm_passkey_core::ipc::{
+    decode, encode, read_line_bounded, AgentKind, AgentView, ClientMessage, DaemonMessage, Pin,
+    PROTOCOL_VERSION,
+};
+use tpm_passkey_core::{AuditEvent, AuditKind, Outcome};
 
-use crate::agent_hub::AgentHub;
+use crate::agent_hub::{AgentHub, Occupied};
 use crate::engine_thread::EngineHandle;
+use crate::hub_approver::process_name;
+
+/// The longest request line: the largest real one (a site rule or a PIN) is well under a
+/// kilobyte.
+pub const MAX_LINE: usize = 64 * 1024;
+/// Connections served at once (the app holds two, the CLI one per command).
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// Who is on the other end of a control connection (SO_PEERCRED, /proc/PID/comm).
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    pub pid: Option<u32>,
+    pub name: Option<String>,
+}
 
 /// A running control socket; dropping it stops accepting and removes the file.
 #[derive(Debug)]
@@ -53,33 +75,60 @@ impl ControlServer {
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
             .name("control".into())
-            .spawn(move || {
-                let next_conn = AtomicU64::new(1);
-                while !stop2.load(Ordering::SeqCst) {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
-                            let conn = next_conn.fetch_add(1, Ordering::SeqCst);
-                            let (hub, engine) = (hub.clone(), engine.clone());
-                            let _ = std::thread::Builder::new()
-                                .name("control-conn".into())
-                                .spawn(move || serve_client(conn, stream, &hub, &engine));
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            std::thread::sleep(Duration::from_millis(50))
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "control socket accept failed");
-                            std::thread::sleep(Duration::from_millis(200));
-                        }
-                    }
-                }
-            })?;
+            .spawn(move || accept_loop(&listener, &stop2, &hub, &engine))?;
         tracing::info!(path = %path.display(), "control socket listening");
         Ok(ControlServer {
             path: path.to_owned(),
             stop,
             thread: Some(thread),
         })
+    }
+}
+
+fn accept_loop(
+    listener: &UnixListener,
+    stop: &AtomicBool,
+    hub: &Arc<AgentHub>,
+    engine: &Arc<EngineHandle>,
+) {
+    let next_conn = AtomicU64::new(1);
+    let open = Arc::new(AtomicUsize::new(0));
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((mut stream, _)) => {
+                if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+                    let _ = stream.set_nonblocking(false);
+                    let _ = stream.write_all(
+                        encode(&DaemonMessage::Error {
+                            message: format!(
+                                "the daemon is serving {MAX_CONNECTIONS} connections already; try again"
+                            ),
+                        })
+                        .as_bytes(),
+                    );
+                    continue;
+                }
+                open.fetch_add(1, Ordering::SeqCst);
+                let conn = next_conn.fetch_add(1, Ordering::SeqCst);
+                let (hub, engine, open2) = (hub.clone(), engine.clone(), open.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("control-conn".into())
+                    .spawn(move || {
+                        serve_client(conn, stream, &hub, &engine);
+                        open2.fetch_sub(1, Ordering::SeqCst);
+                    });
+                if spawned.is_err() {
+                    open.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "control socket accept failed");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
     }
 }
 
@@ -93,20 +142,31 @@ impl Drop for ControlServer {
     }
 }
 
-/// True when the peer runs as our own uid (the socket's 0600 mode says the same; this
-/// also covers a file made reachable by a later chmod).
-fn same_user(stream: &UnixStream) -> bool {
-    match rustix::net::sockopt::socket_peercred(stream) {
-        Ok(cred) => cred.uid == rustix::process::getuid(),
-        Err(_) => false,
+/// The peer if it runs as our own uid (the socket's 0600 mode says the same; this also
+/// covers a file made reachable by a later chmod).
+fn same_user_peer(stream: &UnixStream) -> Option<Peer> {
+    let cred = rustix::net::sockopt::socket_peercred(stream).ok()?;
+    if cred.uid != rustix::process::getuid() {
+        return None;
     }
+    let pid = u32::try_from(cred.pid.as_raw_nonzero().get()).ok();
+    Some(Peer {
+        pid,
+        name: pid.and_then(process_name),
+    })
+}
+
+fn error(message: impl Into<String>) -> Option<DaemonMessage> {
+    Some(DaemonMessage::Error {
+        message: message.into(),
+    })
 }
 
 fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHandle) {
-    if !same_user(&stream) {
+    let Some(peer) = same_user_peer(&stream) else {
         tracing::warn!("refused a control connection from another user");
         return;
-    }
+    };
     let _ = stream.set_nonblocking(false);
     let Ok(mut writer) = stream.try_clone() else {
         return;
@@ -116,14 +176,24 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
     let mut greeted = false;
     loop {
         line.clear();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
+        match read_line_bounded(&mut reader, &mut line, MAX_LINE) {
+            Ok(0) => break,
             Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                let _ = writer.write_all(
+                    encode(&DaemonMessage::Error {
+                        message: format!(
+                            "request too long or not UTF-8 (at most {MAX_LINE} bytes per line)"
+                        ),
+                    })
+                    .as_bytes(),
+                );
+                break;
+            }
+            Err(_) => break,
         }
         let reply = match decode::<ClientMessage>(&line) {
-            Err(e) => Some(DaemonMessage::Error {
-                message: format!("malformed message: {e}"),
-            }),
+            Err(e) => error(format!("malformed message: {e}")),
             Ok(ClientMessage::Hello { protocol }) if protocol == PROTOCOL_VERSION => {
                 greeted = true;
                 Some(DaemonMessage::Hello {
@@ -131,33 +201,26 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
                     version: env!("CARGO_PKG_VERSION").into(),
                 })
             }
-            Ok(ClientMessage::Hello { protocol }) => Some(DaemonMessage::Error {
-                message: format!(
-                    "protocol {protocol} is not supported; this daemon speaks {PROTOCOL_VERSION}"
-                ),
-            }),
-            Ok(_) if !greeted => Some(DaemonMessage::Error {
-                message: "say hello first".into(),
-            }),
-            Ok(ClientMessage::RegisterAgent { kind }) => match writer.try_clone() {
-                Ok(w) => {
-                    hub.register(conn, w, kind);
-                    Some(DaemonMessage::Ok)
-                }
+            Ok(ClientMessage::Hello { protocol }) => error(format!(
+                "protocol {protocol} is not supported; this daemon speaks {PROTOCOL_VERSION}"
+            )),
+            Ok(_) if !greeted => error("say hello first"),
+            Ok(ClientMessage::RegisterAgent { kind, take_over }) => match writer.try_clone() {
+                Ok(w) => register_agent(conn, w, &peer, kind, take_over, hub, engine),
                 Err(_) => break,
             },
             Ok(ClientMessage::Answer { id, approve, pin }) => {
                 if hub.answer(conn, id, approve, pin) {
                     None
                 } else {
-                    Some(DaemonMessage::Error {
-                        message: "only the registered agent answers prompts".into(),
-                    })
+                    error("only the registered agent answers, and only prompts that are waiting")
                 }
             }
-            Ok(request) => Some(engine.manage(request).unwrap_or(DaemonMessage::Error {
-                message: "the engine is not responding".into(),
-            })),
+            Ok(request) => Some(engine.manage(request, peer.clone()).unwrap_or(
+                DaemonMessage::Error {
+                    message: "the engine is not responding".into(),
+                },
+            )),
         };
         // Lines may carry a PIN (an agent's answer): wipe the buffer after each.
         zeroize::Zeroize::zeroize(&mut line);
@@ -168,4 +231,104 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
         }
     }
     hub.unregister(conn);
+}
+
+/// The agent's kind is taken as claimed only where it cannot lie its way to more: the
+/// scripted kind exists only in builds with the `scripted-agent` feature; the process
+/// behind the connection is recorded from the kernel, whatever is claimed.
+fn kind_allowed(kind: AgentKind) -> bool {
+    kind != AgentKind::Scripted || cfg!(feature = "scripted-agent")
+}
+
+fn register_agent(
+    conn: u64,
+    writer: UnixStream,
+    peer: &Peer,
+    kind: AgentKind,
+    take_over: Option<Pin>,
+    hub: &AgentHub,
+    engine: &EngineHandle,
+) -> Option<DaemonMessage> {
+    if !kind_allowed(kind) {
+        return error("this build has no scripted agent");
+    }
+    let view = AgentView {
+        kind,
+        name: peer.name.clone(),
+        pid: peer.pid,
+    };
+    let describe = |v: &AgentView| {
+        format!(
+            "{} ({}, pid {})",
+            v.name.as_deref().unwrap_or("unknown program"),
+            match v.kind {
+                AgentKind::App => "app",
+                AgentKind::Terminal => "terminal",
+                AgentKind::Scripted => "scripted",
+            },
+            v.pid.map_or("?".into(), |p| p.to_string())
+        )
+    };
+    // Recorded without waiting: the engine thread may be busy with the very request whose
+    // prompt this agent is about to answer.
+    let audit = |kind: AuditKind, outcome: Outcome, detail: String, client: Option<String>| {
+        engine.run_detached(move |e| {
+            e.record(
+                AuditEvent::new(kind, None, outcome)
+                    .detail(detail)
+                    .client(client),
+            );
+        });
+    };
+    // Taking over needs the PIN (once one is set), checked by the TPM like any other.
+    let proven = match take_over {
+        Some(pin) if hub.agent().is_some() => {
+            match engine.run(move |e| e.require_pin(Some(&pin), AuditKind::AgentReplaced)) {
+                Some(Ok(())) => true,
+                Some(Err(e)) => return error(format!("not taken over: {e}")),
+                None => return error("the engine is not responding"),
+            }
+        }
+        _ => false,
+    };
+    if kind == AgentKind::Scripted {
+        tracing::warn!("a scripted approval agent registered: requests will be answered by a script, not a person");
+    }
+    match hub.register(conn, writer, view.clone(), proven) {
+        Ok(replaced) => {
+            match replaced {
+                Some(old) => audit(
+                    AuditKind::AgentReplaced,
+                    Outcome::Ok,
+                    format!("{} replaced {}", describe(&view), describe(&old)),
+                    peer.name.clone(),
+                ),
+                None => audit(
+                    AuditKind::AgentRegistered,
+                    Outcome::Ok,
+                    describe(&view),
+                    peer.name.clone(),
+                ),
+            }
+            // The hub has answered `ok` already, ahead of any prompt.
+            None
+        }
+        Err(Occupied::By(current)) => {
+            tracing::warn!(by = ?view.name, "refused a second approval agent");
+            audit(
+                AuditKind::AgentRefused,
+                Outcome::Denied,
+                format!(
+                    "{} tried to replace {}",
+                    describe(&view),
+                    describe(&current)
+                ),
+                peer.name.clone(),
+            );
+            error(format!(
+                "another approval agent is connected: {}. It stays; to take its place, prove the PIN (take over)",
+                describe(&current)
+            ))
+        }
+    }
 }

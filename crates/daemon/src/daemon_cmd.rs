@@ -59,7 +59,7 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let control = match &args.control {
         Some(p) => p.clone(),
-        None => tpm_passkey_ipc::default_control_path()
+        None => tpm_passkey_core::ipc::default_control_path()
             .ok_or("XDG_RUNTIME_DIR is not set; pass --control PATH")?,
     };
     let backends = if args.hid.is_empty() {

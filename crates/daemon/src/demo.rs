@@ -12,7 +12,7 @@ use tpm_passkey_core::wire::cose::P256Key;
 use tpm_passkey_core::wire::Status;
 use tpm_passkey_core::{Engine, KeyStore};
 
-use crate::approver::HubApprover;
+use crate::hub_approver::HubApprover;
 
 pub const DEMO_RP: &str = "tpm-passkey.test";
 

@@ -9,14 +9,21 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use tpm_passkey_core::ipc::{ClientMessage, DaemonMessage};
 use tpm_passkey_core::wire::ctaphid::{capability, keepalive};
 use tpm_passkey_core::{Engine, Store};
 use tpm_passkey_hid::{Backend, Job, MessageKind, Origin};
-use tpm_passkey_ipc::{ClientMessage, DaemonMessage};
 use tpm_passkey_tpm::{OwnerAuth, OwnerAuthStore, TctiChoice, TpmKeyStore};
 
 use crate::agent_hub::AgentHub;
-use crate::approver::{process_name, HubApprover, JobSignals};
+use crate::control::Peer;
+use crate::hub_approver::{process_name, HubApprover, JobSignals};
+
+/// The engine as the daemon runs it.
+pub type DaemonEngine = Engine<TpmKeyStore, HubApprover>;
+
+/// Work for the engine thread, run there with the engine.
+type Task = Box<dyn FnOnce(&mut DaemonEngine) + Send>;
 
 enum Work {
     Ctap {
@@ -27,8 +34,10 @@ enum Work {
     },
     Manage {
         request: ClientMessage,
+        peer: Peer,
         reply: mpsc::Sender<DaemonMessage>,
     },
+    Run(Task),
     Stop,
 }
 
@@ -95,14 +104,39 @@ impl EngineHandle {
         self.tx.lock().map(|tx| tx.send(w).is_ok()).unwrap_or(false)
     }
 
-    /// Has the engine thread answer a control-socket request (after any CTAP request in
-    /// flight).
-    pub fn manage(&self, request: ClientMessage) -> Option<DaemonMessage> {
+    /// Has the engine thread answer a control-socket request from `peer` (after any CTAP
+    /// request in flight).
+    pub fn manage(&self, request: ClientMessage, peer: Peer) -> Option<DaemonMessage> {
         let (reply, rx) = mpsc::channel();
-        if !self.send(Work::Manage { request, reply }) {
+        if !self.send(Work::Manage {
+            request,
+            peer,
+            reply,
+        }) {
             return None;
         }
         rx.recv_timeout(Duration::from_secs(60)).ok()
+    }
+
+    /// Runs `f` with the engine on its thread and returns its result (None if the engine
+    /// thread is gone or busy beyond a minute).
+    pub fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DaemonEngine) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (reply, rx) = mpsc::channel();
+        let task: Task = Box::new(move |e| {
+            let _ = reply.send(f(e));
+        });
+        if !self.send(Work::Run(task)) {
+            return None;
+        }
+        rx.recv_timeout(Duration::from_secs(60)).ok()
+    }
+
+    /// Runs `f` with the engine on its thread, without waiting for it.
+    pub fn run_detached(&self, f: impl FnOnce(&mut DaemonEngine) + Send + 'static) {
+        self.send(Work::Run(Box::new(f)));
     }
 
     /// Stops the thread after the request in flight, if any.
@@ -156,8 +190,6 @@ impl Backend for EngineHandle {
         self.hub.wink();
     }
 }
-
-type DaemonEngine = Engine<TpmKeyStore, HubApprover>;
 
 fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, String> {
     let store = Store::open(&config.store_path).map_err(|e| e.to_string())?;
@@ -214,14 +246,20 @@ fn serve(
                 busy.store(false, Ordering::SeqCst);
                 let _ = reply.send(response);
             }
-            Work::Manage { request, reply } => {
-                let _ = reply.send(crate::manage::answer(
+            Work::Manage {
+                request,
+                peer,
+                reply,
+            } => {
+                let _ = reply.send(crate::requests::answer(
                     &mut engine,
                     request,
+                    &peer,
                     config,
-                    hub.has_agent(),
+                    hub.agent(),
                 ));
             }
+            Work::Run(task) => task(&mut engine),
             Work::Stop => break,
         }
     }

@@ -7,15 +7,14 @@
 #![forbid(unsafe_code)]
 
 mod agent_hub;
-mod approver;
 mod cli;
 mod control;
-mod control_client;
 mod daemon_cmd;
 mod demo;
 mod engine_thread;
+mod hub_approver;
 mod logging;
-mod manage;
+mod requests;
 mod site_cmd;
 mod tpm_choice;
 mod tpm_cmd;

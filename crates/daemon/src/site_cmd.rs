@@ -1,11 +1,9 @@
 //! `tpm-passkey sites` (list the per-site rules) and `tpm-passkey site RP block|require-pin|none`.
 
 use clap::{Args, ValueEnum};
-use tpm_passkey_ipc::{ClientMessage, DaemonMessage};
-use zeroize::Zeroize;
+use tpm_passkey_core::ipc::{ClientMessage, DaemonMessage, SiteRule};
 
-use crate::cli::{pin_if_set, print_json, Conn, PinSource, ReadArgs};
-use crate::control_client::CliResult;
+use crate::cli::{pin_if_set, print_json, CliResult, Conn, PinSource, ReadArgs};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Rule {
@@ -41,7 +39,7 @@ pub fn list(args: &ReadArgs) -> CliResult {
         println!("no site rules (add one with `tpm-passkey site github.com require-pin`)");
     }
     for r in rules {
-        let what = if r.rule == "block" {
+        let what = if r.rule == SiteRule::Block {
             "blocked"
         } else {
             "always asks for the PIN"
@@ -54,12 +52,12 @@ pub fn list(args: &ReadArgs) -> CliResult {
 pub fn set(args: &SiteArgs) -> CliResult {
     let mut client = args.conn.client()?;
     let rule = match args.rule {
-        Rule::Block => Some("block"),
-        Rule::RequirePin => Some("require_pin"),
+        Rule::Block => Some(SiteRule::Block),
+        Rule::RequirePin => Some(SiteRule::RequirePin),
         Rule::None => None,
     };
     // Only weakening needs the PIN; ask for it then.
-    let mut pin = if rule != Some("block") {
+    let pin = if rule != Some(SiteRule::Block) {
         let DaemonMessage::SiteRules { rules } = client.call(&ClientMessage::ListSiteRules)? else {
             return Err("unexpected answer from the daemon".into());
         };
@@ -74,13 +72,11 @@ pub fn set(args: &SiteArgs) -> CliResult {
     } else {
         None
     };
-    let r = client.call(&ClientMessage::SetSiteRule {
+    client.call(&ClientMessage::SetSiteRule {
         rp_id: args.rp_id.clone(),
-        rule: rule.map(str::to_owned),
-        pin: pin.clone(),
-    });
-    pin.zeroize();
-    r?;
+        rule,
+        pin,
+    })?;
     println!(
         "{}: {}",
         args.rp_id,

@@ -12,9 +12,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tpm_passkey_tpm::{KeyAuth, RootSeed, Tpm};
 
-use crate::control_client::{control_path, Client};
 use crate::tpm_choice::{TpmSelect, SIMULATED_WARNING};
-use tpm_passkey_ipc::{ClientMessage, DaemonMessage};
+use tpm_passkey_core::ipc::{control_path, Client, ClientMessage, DaemonMessage};
 
 #[derive(Debug, Args)]
 pub struct TpmArgs {
@@ -62,7 +61,7 @@ fn from_daemon(args: &TpmArgs) -> Option<Report> {
         return None;
     }
     let path = control_path(args.control.as_deref()).ok()?;
-    let mut client = Client::connect(&path).ok()?;
+    let mut client = Client::connect(&path, Some(std::time::Duration::from_secs(10))).ok()?;
     let Ok(DaemonMessage::TpmInfo(t)) = client.call(&ClientMessage::TpmInfo) else {
         return None;
     };

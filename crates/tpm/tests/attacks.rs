@@ -10,7 +10,7 @@ mod common;
 
 use common::attacker::{Attacker, Loot};
 use common::Fixture;
-use tpm_passkey_core::{Approver, AuditEvent, Engine, KeyStore, Prompt, Refusal, Store};
+use tpm_passkey_core::{Approver, Engine, KeyStore, Prompt, Refusal, Store};
 use tpm_passkey_tpm::{Error, KeyAuth, PinHash, Tpm, TpmKeyStore, PIN_LIMIT};
 use tss_esapi::{
     constants::response_code::Tss2ResponseCodeKind as Kind, handles::AuthHandle,
@@ -292,7 +292,6 @@ fn the_store_and_the_tpm_without_the_pin_yield_nothing_pin_bound() {
                     sign_count: 0,
                 })
                 .unwrap();
-            let _ = AuditEvent::new("x", None, "ok");
         }
         let loot = Loot::from_store(&path);
         let handle = loot.pin_handle.expect("a PIN index is recorded");

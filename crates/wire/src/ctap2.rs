@@ -1,18 +1,22 @@
 //! CTAP2 commands (CTAP 2.1 §6): requests parsed from CBOR into typed values, responses
 //! built from typed values into canonical CBOR. Key numbers are the spec's.
 
+mod authenticator;
 mod client_pin;
 mod common;
 mod config;
 mod cred_mgmt;
+mod extensions;
 mod get_assertion;
 mod get_info;
 mod make_credential;
 
+pub use authenticator::Authenticator;
 pub use client_pin::{ClientPin, ClientPinResponse, PinSubCommand};
 pub use common::{CredentialDescriptor, Options, RpEntity, UserEntity};
 pub use config::{Config, ConfigSubCommand};
 pub use cred_mgmt::{CredMgmt, CredMgmtParams, CredMgmtResponse, CredMgmtSubCommand};
+pub use extensions::{GetAssertionOutputs, MakeCredentialOutputs};
 pub use get_assertion::{GetAssertion, GetAssertionResponse, HmacSecretInput};
 pub use get_info::GetInfo;
 pub use make_credential::{MakeCredential, MakeCredentialExtensions, MakeCredentialResponse};

@@ -21,4 +21,4 @@ pub mod ctaphid;
 mod status;
 pub mod u2f;
 
-pub use status::Status;
+pub use status::{Status, UnknownStatus, ALL as ALL_STATUSES};

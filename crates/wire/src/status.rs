@@ -81,3 +81,70 @@ impl Status {
         self as u8
     }
 }
+
+/// Every status, for [`TryFrom<u8>`] (and tests that walk them all).
+pub const ALL: [Status; 33] = [
+    Status::InvalidCommand,
+    Status::InvalidParameter,
+    Status::InvalidLength,
+    Status::CborUnexpectedType,
+    Status::InvalidCbor,
+    Status::MissingParameter,
+    Status::LimitExceeded,
+    Status::CredentialExcluded,
+    Status::UnsupportedAlgorithm,
+    Status::OperationDenied,
+    Status::KeyStoreFull,
+    Status::UnsupportedOption,
+    Status::InvalidOption,
+    Status::KeepaliveCancel,
+    Status::NoCredentials,
+    Status::UserActionTimeout,
+    Status::NotAllowed,
+    Status::PinInvalid,
+    Status::PinBlocked,
+    Status::PinAuthInvalid,
+    Status::PinAuthBlocked,
+    Status::PinNotSet,
+    Status::PuatRequired,
+    Status::PinPolicyViolation,
+    Status::RequestTooLarge,
+    Status::UpRequired,
+    Status::UvBlocked,
+    Status::IntegrityFailure,
+    Status::InvalidSubcommand,
+    Status::UvInvalid,
+    Status::UnauthorizedPermission,
+    Status::ExtensionFirst,
+    Status::Other,
+];
+
+/// A status byte that is not one of ours (0x00 is success, not a [`Status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown CTAP status {0:#04x}")]
+pub struct UnknownStatus(pub u8);
+
+impl TryFrom<u8> for Status {
+    type Error = UnknownStatus;
+
+    fn try_from(code: u8) -> Result<Self, Self::Error> {
+        ALL.iter()
+            .copied()
+            .find(|s| s.code() == code)
+            .ok_or(UnknownStatus(code))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_round_trips_through_its_byte() {
+        for s in ALL {
+            assert_eq!(Status::try_from(s.code()), Ok(s));
+        }
+        assert_eq!(Status::try_from(0x00), Err(UnknownStatus(0)));
+        assert_eq!(Status::try_from(0x42), Err(UnknownStatus(0x42)));
+    }
+}

@@ -4,23 +4,11 @@
 //! rows written before it existed verify unchanged. TPM-signed checkpoints are future work (docs/DESIGN.md).
 
 use rusqlite::{params, OptionalExtension};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tpm_passkey_ipc::AuditRecord;
 
 use super::{Store, StoreError};
 use crate::AuditEvent;
-
-/// One audit row as read back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AuditRecord {
-    pub seq: i64,
-    pub time: i64,
-    pub event: String,
-    pub rp_id: Option<String>,
-    pub detail: Option<String>,
-    pub outcome: String,
-    pub client: Option<String>,
-}
 
 fn row_hash(prev: &[u8], time: i64, fields: [Option<&str>; 4], client: Option<&str>) -> Vec<u8> {
     let mut h = Sha256::new();
@@ -49,15 +37,15 @@ impl Store {
             "INSERT INTO audit (time, event, rp_id, detail, outcome, client, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 time,
-                e.event,
+                e.kind.as_str(),
                 e.rp_id,
                 e.detail,
-                e.outcome,
+                e.outcome.as_str(),
                 e.client,
                 row_hash(
                     &prev,
                     time,
-                    [Some(e.event), e.rp_id.as_deref(), e.detail.as_deref(), Some(e.outcome)],
+                    [Some(e.kind.as_str()), e.rp_id.as_deref(), e.detail.as_deref(), Some(e.outcome.as_str())],
                     e.client.as_deref(),
                 )
             ],

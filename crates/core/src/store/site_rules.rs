@@ -3,7 +3,7 @@
 use rusqlite::params;
 
 use super::{Store, StoreError};
-use crate::SiteRule;
+use tpm_passkey_ipc::SiteRule;
 
 impl Store {
     pub fn site_rule(&self, rp_id: &str) -> Result<Option<SiteRule>, StoreError> {

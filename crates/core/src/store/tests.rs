@@ -1,5 +1,5 @@
 use super::*;
-use crate::AuditEvent;
+use crate::{AuditEvent, AuditKind, Outcome};
 use tpm_passkey_wire::cose::P256Key;
 
 fn cred(id: u8, rp: &str, user: u8, created: i64) -> Credential {
@@ -109,11 +109,17 @@ fn file_store_survives_reopen_and_refuses_newer_schema() {
 #[test]
 fn audit_chain_detects_edits() {
     let s = Store::open_in_memory().unwrap();
-    s.append_audit(1, &AuditEvent::new("register", Some("a.example"), "ok"))
-        .unwrap();
-    s.append_audit(2, &AuditEvent::new("sign_in", Some("a.example"), "denied"))
-        .unwrap();
-    s.append_audit(3, &AuditEvent::new("reset", None, "ok"))
+    s.append_audit(
+        1,
+        &AuditEvent::new(AuditKind::Register, Some("a.example"), Outcome::Ok),
+    )
+    .unwrap();
+    s.append_audit(
+        2,
+        &AuditEvent::new(AuditKind::SignIn, Some("a.example"), Outcome::Denied),
+    )
+    .unwrap();
+    s.append_audit(3, &AuditEvent::new(AuditKind::Reset, None, Outcome::Ok))
         .unwrap();
     assert!(s.verify_audit_chain().unwrap());
     let tail = s.audit_tail(2).unwrap();
@@ -128,9 +134,9 @@ fn audit_chain_detects_edits() {
 #[test]
 fn audit_client_is_recorded_and_chained() {
     let s = Store::open_in_memory().unwrap();
-    s.append_audit(1, &AuditEvent::new("pin_set", None, "ok"))
+    s.append_audit(1, &AuditEvent::new(AuditKind::PinSet, None, Outcome::Ok))
         .unwrap();
-    let mut e = AuditEvent::new("sign_in", Some("a.example"), "ok");
+    let mut e = AuditEvent::new(AuditKind::SignIn, Some("a.example"), Outcome::Ok);
     e.client = Some("firefox".into());
     s.append_audit(2, &e).unwrap();
     assert!(s.verify_audit_chain().unwrap());

@@ -353,3 +353,93 @@ fn hmac_secret_is_stable_per_credential_and_uv_state() {
         Some(Status::ExtensionFirst)
     );
 }
+
+/// A silent (up = false) assertion with a token: it uses the token without clearing its
+/// permissions, so the same token can be tried again later.
+fn silent_with_token(e: &mut TestEngine, id: &[u8], t: &[u8]) -> Result<Value, Status> {
+    let mut extra = with_token_ga(2, t, &CDH_GA);
+    extra.push((Value::from(5), cbor!({ "up" => false }).unwrap()));
+    call(e, 0x02, Some(ga("example.com", &[id], extra)))
+}
+
+/// §6.5.2.2 on the engine's clock: a token not used within 30 s of its issue expires, and
+/// one in use expires 10 minutes after its issue whatever happens.
+#[test]
+fn tokens_expire_unused_after_30_s_and_in_use_after_10_min() {
+    use std::time::Duration;
+    let mut e = setup();
+    let (id, _) = register(&mut e, "example.com", 1, false);
+    let clock = e.clock().clone();
+
+    let t = token(&mut e, 2, "1234", Some(0x02), Some("example.com")).unwrap();
+    clock.advance(Duration::from_secs(31));
+    assert_eq!(
+        silent_with_token(&mut e, &id, &t).err(),
+        Some(Status::PinAuthInvalid),
+        "unused for 31 s: expired"
+    );
+
+    let t = token(&mut e, 2, "1234", Some(0x02), Some("example.com")).unwrap();
+    clock.advance(Duration::from_secs(29));
+    silent_with_token(&mut e, &id, &t).expect("used within 30 s");
+    clock.advance(Duration::from_secs(9 * 60));
+    silent_with_token(&mut e, &id, &t).expect("in use, 9.5 min after issue");
+    clock.advance(Duration::from_secs(32));
+    assert_eq!(
+        silent_with_token(&mut e, &id, &t).err(),
+        Some(Status::PinAuthInvalid),
+        "10 min after issue: expired however it is used"
+    );
+}
+
+/// §6.3: getNextAssertion within 30 s of the previous response, not after.
+#[test]
+fn get_next_assertion_has_a_30_s_window() {
+    use std::time::Duration;
+    let mut e = setup();
+    register(&mut e, "example.com", 1, true);
+    register(&mut e, "example.com", 2, true);
+    register(&mut e, "example.com", 3, true);
+    let clock = e.clock().clone();
+    let t = token(&mut e, 2, "1234", Some(0x02), Some("example.com")).unwrap();
+    call(
+        &mut e,
+        0x02,
+        Some(ga("example.com", &[], with_token_ga(2, &t, &CDH_GA))),
+    )
+    .unwrap();
+    clock.advance(Duration::from_secs(29));
+    call(&mut e, 0x08, None).expect("29 s later: still open");
+    clock.advance(Duration::from_secs(31));
+    assert_eq!(
+        call(&mut e, 0x08, None).err(),
+        Some(Status::NotAllowed),
+        "31 s after the previous response: closed"
+    );
+}
+
+/// A token requested through our own UV prompt without an rpId can be used for any site:
+/// the prompt says so, instead of naming none.
+#[test]
+fn a_uv_token_without_an_rp_id_is_shown_as_for_any_site() {
+    let mut e = setup();
+    let s = agree(&mut e, 2);
+    call(
+        &mut e,
+        0x06,
+        Some(cbor!({ 1 => 2, 2 => 6, 3 => s.cose(), 9 => 2 }).unwrap()),
+    )
+    .unwrap();
+    let p = e.approver_mut().seen.last().unwrap().clone();
+    assert!(p.any_site && p.rp_id.is_none() && p.pin_required);
+    let s = agree(&mut e, 2);
+    call(
+        &mut e,
+        0x06,
+        Some(cbor!({ 1 => 2, 2 => 6, 3 => s.cose(), 9 => 2, 0x0a => "example.com" }).unwrap()),
+    )
+    .unwrap();
+    let p = e.approver_mut().seen.last().unwrap().clone();
+    assert!(!p.any_site);
+    assert_eq!(p.rp_id.as_deref(), Some("example.com"));
+}

@@ -1,47 +1,22 @@
 //! A test platform: builds CTAP requests with ciborium (not the engine's encoder), runs
 //! the PIN/UV auth protocol from the platform side, and checks signatures with p256.
 
-use std::collections::VecDeque;
-
 use ciborium::value::Value;
 use p256::ecdsa::{signature::Verifier, Signature, VerifyingKey};
-use tpm_passkey_core::soft::SoftKeys;
 use tpm_passkey_core::wire::{cbor, cose::P256Key, Status};
-use tpm_passkey_core::{Approver, Engine, PinHash, Prompt, Refusal, Store};
+use tpm_passkey_core::{Engine, Store};
+pub use tpm_passkey_testkit::{ManualClock, Script, SoftKeys};
 
 pub use ciborium::cbor;
 
-/// Answers prompts from a script; with an empty script it approves, typing `pin` when one
-/// is asked for. Every prompt is recorded.
-#[derive(Debug, Default)]
-pub struct Script {
-    pub answers: VecDeque<Result<Option<String>, Refusal>>,
-    pub pin: Option<String>,
-    pub seen: Vec<Prompt>,
-}
-
-impl Approver for Script {
-    fn ask(&mut self, prompt: &Prompt) -> Result<Option<PinHash>, Refusal> {
-        self.seen.push(prompt.clone());
-        let answer = match self.answers.pop_front() {
-            Some(a) => a,
-            None => Ok(if prompt.pin_required {
-                self.pin.clone()
-            } else {
-                None
-            }),
-        };
-        answer.map(|p| p.map(|p| PinHash::from_pin(&p)))
-    }
-}
-
-pub type TestEngine = Engine<SoftKeys, Script>;
+pub type TestEngine = Engine<SoftKeys, Script, ManualClock>;
 
 pub fn engine() -> TestEngine {
-    Engine::new(
+    Engine::with_clock(
         SoftKeys::new(),
         Script::default(),
         Store::open_in_memory().unwrap(),
+        ManualClock::new(),
     )
     .unwrap()
 }
@@ -67,47 +42,7 @@ pub fn call(e: &mut TestEngine, cmd: u8, params: Option<Value>) -> Result<Value,
 }
 
 fn status_from(code: u8) -> Status {
-    use Status::*;
-    for s in [
-        InvalidCommand,
-        InvalidParameter,
-        InvalidLength,
-        CborUnexpectedType,
-        InvalidCbor,
-        MissingParameter,
-        LimitExceeded,
-        CredentialExcluded,
-        UnsupportedAlgorithm,
-        OperationDenied,
-        KeyStoreFull,
-        UnsupportedOption,
-        InvalidOption,
-        KeepaliveCancel,
-        NoCredentials,
-        UserActionTimeout,
-        NotAllowed,
-        PinInvalid,
-        PinBlocked,
-        PinAuthInvalid,
-        PinAuthBlocked,
-        PinNotSet,
-        PuatRequired,
-        PinPolicyViolation,
-        RequestTooLarge,
-        UpRequired,
-        UvBlocked,
-        IntegrityFailure,
-        InvalidSubcommand,
-        UvInvalid,
-        UnauthorizedPermission,
-        ExtensionFirst,
-        Other,
-    ] {
-        if s.code() == code {
-            return s;
-        }
-    }
-    panic!("unknown status {code:#x}")
+    Status::try_from(code).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Looks up integer key `k` in a response map.

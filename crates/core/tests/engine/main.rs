@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod ceremonies;
+mod cred_mgmt_and_config;
 mod harness;
 mod info_and_pin;
-mod manage;
-mod management;
+mod local;
 mod robustness;
 mod u2f;

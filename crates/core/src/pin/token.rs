@@ -5,11 +5,11 @@
 //! the pinHash in hand. The token therefore carries the pinHash it was issued for, and
 //! drops it (zeroized) whenever the token's permissions are cleared or it expires.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tpm_passkey_wire::Status;
 
-use crate::pin_protocol::Protocol;
+use crate::pin::protocol::Protocol;
 use crate::secret::{random, SecretBytes};
 use crate::PinHash;
 
@@ -37,7 +37,8 @@ struct Active {
     /// built-in UV prompt is also a presence check), so the next ceremony needs no
     /// second prompt.
     user_present: bool,
-    issued: Instant,
+    /// When it was issued, on the engine's monotonic clock.
+    issued: Duration,
     used: bool,
 }
 
@@ -51,12 +52,14 @@ pub struct PinToken {
 impl PinToken {
     /// resetPinUvAuthToken + beginUsingPinUvAuthToken(userIsPresent): a fresh random token
     /// with the given permissions, optional rpId binding, and the pinHash that unlocked it.
+    /// `now` is the engine's monotonic time.
     pub fn issue(
         &mut self,
         permissions: u64,
         rp_id: Option<String>,
         pin: Option<PinHash>,
         user_present: bool,
+        now: Duration,
     ) -> Result<SecretBytes, Status> {
         let mut t = vec![0u8; 32];
         random(&mut t)?;
@@ -67,7 +70,7 @@ impl PinToken {
             rp_id,
             pin,
             user_present,
-            issued: Instant::now(),
+            issued: now,
             used: false,
         });
         Ok(token)
@@ -79,9 +82,11 @@ impl PinToken {
         self.state = None;
     }
 
-    fn expire_if_due(&mut self) {
+    /// pinUvAuthTokenUsageTimerObserver (§6.5.2.2): past the initial usage limit unused, or
+    /// past the maximum usage period, the token expires.
+    fn expire_if_due(&mut self, now: Duration) {
         if let Some(s) = &self.state {
-            let age = s.issued.elapsed();
+            let age = now.saturating_sub(s.issued);
             if age > MAX_USAGE_PERIOD || (!s.used && age > INITIAL_USAGE_LIMIT) {
                 self.reset();
             }
@@ -98,8 +103,9 @@ impl PinToken {
         param: &[u8],
         permission: u64,
         rp_id: Option<&str>,
+        now: Duration,
     ) -> Result<(), Status> {
-        self.expire_if_due();
+        self.expire_if_due(now);
         let (Some(token), Some(state)) = (&self.token, &mut self.state) else {
             return Err(Status::PinAuthInvalid);
         };

@@ -3,17 +3,17 @@
 use tpm_passkey_wire::ctap2::{Config, ConfigSubCommand};
 use tpm_passkey_wire::Status;
 
-use crate::approver::Approver;
-use crate::engine::Engine;
-use crate::pin_protocol::Protocol;
-use crate::token::permission;
-use crate::{AuditEvent, KeyStore};
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::engine::MAX_PIN_BYTES;
+use crate::pin::protocol::Protocol;
+use crate::pin::token::permission;
+use crate::{Approver, Clock, Engine, KeyStore};
 
 /// §6.11.4: how many relying parties may read minPINLength.
 const MAX_MIN_PIN_LENGTH_RP_IDS: usize = 8;
 
-impl<K: KeyStore, A: Approver> Engine<K, A> {
-    pub(crate) fn config(&mut self, req: Config) -> Result<(), Status> {
+impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
+    pub(crate) fn config_cmd(&mut self, req: Config) -> Result<(), Status> {
         // §6.11.1: once a PIN exists, every subcommand needs a token with acfg over
         // 32×0xff || 0x0d || subCommand || subCommandParams.
         if self.keys.pin_is_set() {
@@ -26,8 +26,10 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             message.push(0x0d);
             message.push(req.sub_command.code());
             message.extend_from_slice(&req.params_bytes);
-            self.token
-                .check(protocol, &message, param, permission::ACFG, None)?;
+            let now = self.now();
+            self.pin
+                .token
+                .check(protocol, &message, param, permission::ACFG, None, now)?;
         }
         match req.sub_command {
             // §6.11.2: not enterprise-attestation capable.
@@ -39,7 +41,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                     "alwaysUv {}",
                     if self.settings.always_uv { "on" } else { "off" }
                 );
-                self.audit(AuditEvent::new("config", None, "ok").detail(detail));
+                self.audit(AuditEvent::new(AuditKind::Config, None, Outcome::Ok).detail(detail));
                 Ok(())
             }
             ConfigSubCommand::SetMinPinLength {
@@ -52,9 +54,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                     Some(n) => u8::try_from(n).map_err(|_| Status::PinPolicyViolation)?,
                     None => self.settings.min_pin_length,
                 };
-                if new_min < self.settings.min_pin_length
-                    || usize::from(new_min) > crate::engine::MAX_PIN_BYTES
-                {
+                if new_min < self.settings.min_pin_length || usize::from(new_min) > MAX_PIN_BYTES {
                     return Err(Status::PinPolicyViolation);
                 }
                 if let Some(ids) = &rp_ids {
@@ -73,7 +73,8 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                 self.settings.force_pin_change |= force_change_pin || too_short;
                 self.save_settings()?;
                 self.audit(
-                    AuditEvent::new("config", None, "ok").detail(format!("minPINLength {new_min}")),
+                    AuditEvent::new(AuditKind::Config, None, Outcome::Ok)
+                        .detail(format!("minPINLength {new_min}")),
                 );
                 Ok(())
             }

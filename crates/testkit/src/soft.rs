@@ -1,16 +1,14 @@
 //! A software key store with the TPM's semantics, for fast engine tests: PIN-bound keys
 //! refuse to sign without the right PIN, wrong PINs count up to a limit of 8 and the right
-//! one resets the count, and reset makes every older blob useless. Not for production: the
-//! keys live in this process's memory.
+//! one resets the count, hmac-secret's with-UV value needs the PIN, and reset makes every
+//! older blob useless. Never in the product: its blobs hold raw private scalars.
 
 use hmac::{Hmac, Mac};
 use p256::ecdsa::{signature::hazmat::PrehashSigner, Signature, SigningKey};
 use p256::elliptic_curve::sec1::ToSec1Point;
 use sha2::Sha256;
-use tpm_passkey_wire::cose::P256Key;
-
-use crate::secret::random;
-use crate::{KeyError, KeyStore, NewKey, PinHash, PinProtection, SecretBytes};
+use tpm_passkey_core::wire::cose::P256Key;
+use tpm_passkey_core::{KeyError, KeyStore, NewKey, PinHash, PinProtection, SecretBytes};
 
 /// The TPM PIN index's pinLimit.
 pub const PIN_LIMIT: u8 = 8;
@@ -54,7 +52,7 @@ impl KeyStore for SoftKeys {
         }
         let mut scalar = [0u8; 32];
         let key = loop {
-            random(&mut scalar).map_err(|_| KeyError::Other("no randomness".into()))?;
+            getrandom::fill(&mut scalar).map_err(|_| KeyError::Other("no randomness".into()))?;
             if let Ok(k) = SigningKey::from_slice(&scalar) {
                 break k;
             }

@@ -2,7 +2,7 @@ use crate::harness::{platform::*, *};
 use ciborium::value::Value;
 use sha2::{Digest, Sha256};
 use tpm_passkey_core::wire::Status;
-use tpm_passkey_core::{Operation, Refusal};
+use tpm_passkey_core::{KeyStore, Operation, Refusal};
 
 fn setup() -> TestEngine {
     let mut e = engine();
@@ -254,11 +254,31 @@ fn reset_needs_approval_and_erases_everything() {
         1,
         "a denied reset erases nothing"
     );
-    call(&mut e, 0x07, None).unwrap();
+    // With a PIN set, the reset prompt takes the PIN and the TPM checks it: an approval
+    // without it, or with a wrong one, erases nothing.
+    e.approver_mut().answers.push_back(Ok(None));
+    assert_eq!(call(&mut e, 0x07, None).err(), Some(Status::UvInvalid));
+    for _ in 0..3 {
+        e.approver_mut().answers.push_back(Ok(Some("0000".into())));
+    }
+    assert_eq!(call(&mut e, 0x07, None).err(), Some(Status::PinAuthBlocked));
     assert_eq!(
-        e.approver_mut().seen.last().unwrap().operation,
-        Operation::Reset
+        e.store().credential_count().unwrap(),
+        1,
+        "still nothing erased"
     );
+    assert_eq!(
+        e.keys_mut().pin_retries().unwrap(),
+        5,
+        "each wrong PIN counted"
+    );
+    // (Three wrong PINs pause PIN checks until the daemon restarts: a new engine on
+    // the same key store stands for that.)
+    let mut e = restarted(e);
+    call(&mut e, 0x07, None).unwrap();
+    let last = e.approver_mut().seen.last().unwrap().clone();
+    assert_eq!(last.operation, Operation::Reset);
+    assert!(last.pin_required, "the reset prompt asks for the PIN");
     assert_eq!(e.store().credential_count().unwrap(), 0);
     let info = call(&mut e, 0x04, None).unwrap();
     assert_eq!(
@@ -276,6 +296,99 @@ fn reset_needs_approval_and_erases_everything() {
         Some(Status::NoCredentials)
     );
     assert!(e.store().verify_audit_chain().unwrap());
+}
+
+/// The engine after a daemon restart: same key store, store and approver, fresh PIN state.
+fn restarted(e: TestEngine) -> TestEngine {
+    let (keys, approver, store, clock) = e.into_parts();
+    TestEngine::with_clock(keys, approver, store, clock).unwrap()
+}
+
+#[test]
+fn without_a_pin_reset_needs_presence_only() {
+    let mut e = engine();
+    e.set_settings_local(Some(false), None, None).unwrap();
+    register(&mut e, "a.example", 1);
+    call(&mut e, 0x07, None).unwrap();
+    assert!(!e.approver_mut().seen.last().unwrap().pin_required);
+    assert_eq!(e.store().credential_count().unwrap(), 0);
+}
+
+/// Regression: enumeration state used to survive a reset, so getNextRP /
+/// getNextCredential returned users that no longer existed (the fido2-tests
+/// `test_rpnext_without_rpbegin` class of bug).
+#[test]
+fn a_reset_ends_any_enumeration() {
+    for local in [false, true] {
+        let mut e = setup();
+        register(&mut e, "a.example", 1);
+        register(&mut e, "b.example", 1);
+        let a = Sha256::digest(b"a.example").to_vec();
+        register(&mut e, "a.example", 2);
+        cm(&mut e, 0x02, None).unwrap();
+        if local {
+            e.reset_local(Some(&tpm_passkey_core::ipc::Pin::new("1234".into())))
+                .unwrap();
+        } else {
+            call(&mut e, 0x07, None).unwrap();
+        }
+        assert_eq!(
+            call(&mut e, 0x0a, Some(cbor!({ 1 => 3 }).unwrap())).err(),
+            Some(Status::NotAllowed),
+            "no next RP after a reset (local: {local})"
+        );
+        set_pin(&mut e, 2, "1234").unwrap();
+        register(&mut e, "a.example", 1);
+        register(&mut e, "a.example", 2);
+        cm(&mut e, 0x04, Some(cbor!({ 1 => bytes(&a) }).unwrap())).unwrap();
+        if local {
+            e.reset_local(Some(&tpm_passkey_core::ipc::Pin::new("1234".into())))
+                .unwrap();
+        } else {
+            call(&mut e, 0x07, None).unwrap();
+        }
+        assert_eq!(
+            call(&mut e, 0x0a, Some(cbor!({ 1 => 5 }).unwrap())).err(),
+            Some(Status::NotAllowed),
+            "no next credential after a reset (local: {local})"
+        );
+    }
+}
+
+#[test]
+fn an_enumeration_skips_what_was_deleted_meanwhile_and_any_other_command_ends_it() {
+    let mut e = setup();
+    let a1 = register(&mut e, "a.example", 1);
+    register(&mut e, "a.example", 2);
+    register(&mut e, "a.example", 3);
+    let hash = Sha256::digest(b"a.example").to_vec();
+    let first = cm(&mut e, 0x04, Some(cbor!({ 1 => bytes(&hash) }).unwrap())).unwrap();
+    let first_id = as_bytes(get_text(&get(&first, 7).unwrap(), "id"));
+    // Delete one of the two remaining ones locally: the next answers skip it.
+    let victim = e
+        .store()
+        .credentials_for_rp("a.example")
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .find(|id| *id != first_id)
+        .unwrap();
+    e.store().delete_credential(&victim).unwrap();
+    let next = call(&mut e, 0x0a, Some(cbor!({ 1 => 5 }).unwrap())).unwrap();
+    let next_id = as_bytes(get_text(&get(&next, 7).unwrap(), "id"));
+    assert!(next_id != victim && next_id != first_id);
+    assert_eq!(
+        call(&mut e, 0x0a, Some(cbor!({ 1 => 5 }).unwrap())).err(),
+        Some(Status::NotAllowed)
+    );
+    // getInfo in between ends an enumeration.
+    cm(&mut e, 0x04, Some(cbor!({ 1 => bytes(&hash) }).unwrap())).unwrap();
+    call(&mut e, 0x04, None).unwrap();
+    assert_eq!(
+        call(&mut e, 0x0a, Some(cbor!({ 1 => 5 }).unwrap())).err(),
+        Some(Status::NotAllowed)
+    );
+    let _ = a1;
 }
 
 #[test]

@@ -8,10 +8,12 @@ mod cert;
 
 use tpm_passkey_wire::u2f::{self, sw, AuthenticateMode, U2fRequest};
 
-use crate::approver::{Approver, Operation, Prompt};
-use crate::cred_id;
-use crate::engine::{key_err, sha256, Engine};
-use crate::{AuditEvent, KeyStore};
+use tpm_passkey_ipc::{Operation, Prompt};
+
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::credential::id as cred_id;
+use crate::secret::sha256;
+use crate::{Approver, Clock, Engine, KeyStore};
 
 fn with_sw(mut data: Vec<u8>, status: u16) -> Vec<u8> {
     data.extend_from_slice(&status.to_be_bytes());
@@ -22,7 +24,7 @@ fn status(s: u16) -> Vec<u8> {
     s.to_be_bytes().to_vec()
 }
 
-impl<K: KeyStore, A: Approver> Engine<K, A> {
+impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     /// Whether CTAP1/U2F is offered (CTAPHID_INIT leaves NMSG clear).
     pub fn u2f_enabled(&self) -> bool {
         !self.settings.always_uv
@@ -30,7 +32,8 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
 
     /// Processes one APDU; the answer is the response data followed by the status word.
     pub fn process_u2f(&mut self, apdu: &[u8]) -> Vec<u8> {
-        self.next_assertion = None;
+        // Any command ends a CTAP2 multi-step command (§6.3).
+        self.end_session_unless_continued_by(None);
         if !self.u2f_enabled() {
             return status(sw::INS_NOT_SUPPORTED);
         }
@@ -57,26 +60,20 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
     /// signature over 0x00 || application || challenge || key handle || public key.
     fn u2f_register(&mut self, challenge: &[u8; 32], application: &[u8; 32]) -> Vec<u8> {
         if self
-            .ask_presence(&Prompt::new(Operation::U2fRegister), "u2f_register")
+            .ask_presence(&Prompt::new(Operation::U2fRegister), AuditKind::U2fRegister)
             .is_err()
         {
             return status(sw::CONDITIONS_NOT_SATISFIED);
         }
         let made = (|| {
-            let key = self.keys.create_key(false).map_err(key_err)?;
+            let key = self.keys.create_key(false)?;
             let handle = cred_id::wrap_u2f(&self.install_secret, application, &key.blob);
             let tbs = cert::tbs(&key.public);
-            let cert_sig = self
-                .keys
-                .sign(&key.blob, &sha256(&tbs), None)
-                .map_err(key_err)?;
+            let cert_sig = self.keys.sign(&key.blob, &sha256(&tbs), None)?;
             let certificate = cert::certificate(&tbs, &cert_sig);
             let public = key.public.to_sec1();
             let signed = [&[0u8][..], application, challenge, &handle, &public].concat();
-            let signature = self
-                .keys
-                .sign(&key.blob, &sha256(&signed), None)
-                .map_err(key_err)?;
+            let signature = self.keys.sign(&key.blob, &sha256(&signed), None)?;
             let mut out = vec![0x05];
             out.extend_from_slice(&public);
             out.push(handle.len() as u8); // at most 255: see cred_id::wrap_u2f
@@ -87,7 +84,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         })();
         match made {
             Ok(out) => {
-                self.audit(AuditEvent::new("u2f_register", None, "ok"));
+                self.audit(AuditEvent::new(AuditKind::U2fRegister, None, Outcome::Ok));
                 with_sw(out, sw::NO_ERROR)
             }
             Err(_) => status(sw::WRONG_DATA),
@@ -110,7 +107,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             AuthenticateMode::CheckOnly => return status(sw::CONDITIONS_NOT_SATISFIED),
             AuthenticateMode::EnforceUserPresence => {
                 if self
-                    .ask_presence(&Prompt::new(Operation::U2fSignIn), "u2f_sign_in")
+                    .ask_presence(&Prompt::new(Operation::U2fSignIn), AuditKind::U2fSignIn)
                     .is_err()
                 {
                     return status(sw::CONDITIONS_NOT_SATISFIED);
@@ -132,7 +129,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         .concat();
         match self.keys.sign(&blob, &sha256(&signed), None) {
             Ok(sig) => {
-                self.audit(AuditEvent::new("u2f_sign_in", None, "ok"));
+                self.audit(AuditEvent::new(AuditKind::U2fSignIn, None, Outcome::Ok));
                 let mut out = vec![flags];
                 out.extend_from_slice(&counter.to_be_bytes());
                 out.extend_from_slice(&sig);

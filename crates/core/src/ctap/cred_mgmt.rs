@@ -5,18 +5,14 @@ use tpm_passkey_wire::ctap2::{
 };
 use tpm_passkey_wire::Status;
 
-use crate::approver::Approver;
-use crate::engine::{sha256, store_err, Engine, MAX_DISCOVERABLE};
-use crate::pin_protocol::Protocol;
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::engine::MAX_DISCOVERABLE;
+use crate::pin::protocol::Protocol;
+use crate::pin::token::permission;
+use crate::secret::sha256;
+use crate::session::Session;
 use crate::store::Credential;
-use crate::token::permission;
-use crate::{AuditEvent, KeyStore};
-
-/// The state of an enumeration in progress (§6.8.3 / §6.8.5): what GetNext returns next.
-pub(crate) enum Enumeration {
-    Rps(Vec<RpEntity>),
-    Credentials(Vec<Credential>),
-}
+use crate::{Approver, Clock, Engine, KeyStore};
 
 fn credential_response(c: &Credential, total: Option<u64>) -> CredMgmtResponse {
     CredMgmtResponse {
@@ -33,8 +29,17 @@ fn credential_response(c: &Credential, total: Option<u64>) -> CredMgmtResponse {
     }
 }
 
-impl<K: KeyStore, A: Approver> Engine<K, A> {
-    pub(crate) fn credential_management(
+fn rp_response(rp: RpEntity, total: Option<u64>) -> CredMgmtResponse {
+    CredMgmtResponse {
+        rp_id_hash: Some(sha256(rp.id.as_bytes())),
+        rp: Some(rp),
+        total_rps: total,
+        ..Default::default()
+    }
+}
+
+impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
+    pub(crate) fn credential_management_cmd(
         &mut self,
         req: CredMgmt,
     ) -> Result<CredMgmtResponse, Status> {
@@ -45,7 +50,6 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             EnumerateCredentialsGetNextCredential => return self.next_credential(),
             _ => {}
         }
-        self.enumeration = None;
         // §6.8.2 steps: pinUvAuthParam over subCommand || subCommandParams, cm permission.
         let param = req
             .pin_uv_auth_param
@@ -53,16 +57,18 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             .ok_or(Status::PuatRequired)?;
         let protocol = Protocol::from_number(req.protocol.ok_or(Status::MissingParameter)?)?;
         let message = [&[req.sub_command.code()][..], &req.params_bytes].concat();
-        self.token
-            .check(protocol, &message, param, permission::CM, None)?;
-        let bound_rp = self.token.rp_bound().map(str::to_owned);
+        let now = self.now();
+        self.pin
+            .token
+            .check(protocol, &message, param, permission::CM, None, now)?;
+        let bound_rp = self.pin.token.rp_bound().map(str::to_owned);
 
         match req.sub_command {
             GetCredsMetadata | EnumerateRpsBegin if bound_rp.is_some() => {
                 Err(Status::PinAuthInvalid)
             }
             GetCredsMetadata => {
-                let n = self.store.credential_count().map_err(store_err)?;
+                let n = self.store.credential_count()?;
                 Ok(CredMgmtResponse {
                     existing_count: Some(n),
                     remaining_count: Some(MAX_DISCOVERABLE.saturating_sub(n)),
@@ -71,7 +77,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             }
             EnumerateRpsBegin => {
                 let mut rps: Vec<RpEntity> = Vec::new();
-                for c in self.store.all_credentials().map_err(store_err)? {
+                for c in self.store.all_credentials()? {
                     if !rps.iter().any(|r| r.id == c.rp_id) {
                         rps.push(RpEntity {
                             id: c.rp_id,
@@ -84,58 +90,48 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                 }
                 let total = rps.len() as u64;
                 let first = rps.remove(0);
-                self.enumeration = Some(Enumeration::Rps(rps));
-                Ok(CredMgmtResponse {
-                    rp_id_hash: Some(sha256(first.id.as_bytes())),
-                    rp: Some(first),
-                    total_rps: Some(total),
-                    ..Default::default()
-                })
+                self.session = Session::Rps(rps.into_iter().map(|r| r.id).collect());
+                Ok(rp_response(first, Some(total)))
             }
             EnumerateCredentialsBegin => {
                 let hash = req.params.rp_id_hash.ok_or(Status::MissingParameter)?;
-                let mut creds: Vec<Credential> = self
-                    .store
-                    .all_credentials()
-                    .map_err(store_err)?
-                    .into_iter()
-                    .filter(|c| sha256(c.rp_id.as_bytes()) == hash)
-                    .collect();
                 if let Some(rp) = &bound_rp {
                     if sha256(rp.as_bytes()) != hash {
                         return Err(Status::PinAuthInvalid);
                     }
                 }
+                let mut creds: Vec<Credential> = self
+                    .store
+                    .all_credentials()?
+                    .into_iter()
+                    .filter(|c| sha256(c.rp_id.as_bytes()) == hash)
+                    .collect();
                 if creds.is_empty() {
                     return Err(Status::NoCredentials);
                 }
                 let total = creds.len() as u64;
                 let first = creds.remove(0);
-                self.enumeration = Some(Enumeration::Credentials(creds));
+                self.session = Session::Credentials(creds.into_iter().map(|c| c.id).collect());
                 Ok(credential_response(&first, Some(total)))
             }
             DeleteCredential => {
                 let id = req.params.credential_id.ok_or(Status::MissingParameter)?.id;
-                let c = self
-                    .store
-                    .credential(&id)
-                    .map_err(store_err)?
-                    .ok_or(Status::NoCredentials)?;
+                let c = self.store.credential(&id)?.ok_or(Status::NoCredentials)?;
                 if bound_rp.as_deref().is_some_and(|rp| rp != c.rp_id) {
                     return Err(Status::PinAuthInvalid);
                 }
-                self.store.delete_credential(&id).map_err(store_err)?;
-                self.audit(AuditEvent::new("delete", Some(&c.rp_id), "ok"));
+                self.store.delete_credential(&id)?;
+                self.audit(AuditEvent::new(
+                    AuditKind::Delete,
+                    Some(&c.rp_id),
+                    Outcome::Ok,
+                ));
                 Ok(CredMgmtResponse::default())
             }
             UpdateUserInformation => {
                 let id = req.params.credential_id.ok_or(Status::MissingParameter)?.id;
                 let user = req.params.user.ok_or(Status::MissingParameter)?;
-                let c = self
-                    .store
-                    .credential(&id)
-                    .map_err(store_err)?
-                    .ok_or(Status::NoCredentials)?;
+                let c = self.store.credential(&id)?.ok_or(Status::NoCredentials)?;
                 if bound_rp.as_deref().is_some_and(|rp| rp != c.rp_id) {
                     return Err(Status::PinAuthInvalid);
                 }
@@ -144,47 +140,57 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
                     return Err(Status::InvalidParameter);
                 }
                 self.store
-                    .update_user(&id, user.name.as_deref(), user.display_name.as_deref())
-                    .map_err(store_err)?;
-                self.audit(AuditEvent::new("update_user", Some(&c.rp_id), "ok"));
+                    .update_user(&id, user.name.as_deref(), user.display_name.as_deref())?;
+                self.audit(AuditEvent::new(
+                    AuditKind::UpdateUser,
+                    Some(&c.rp_id),
+                    Outcome::Ok,
+                ));
                 Ok(CredMgmtResponse::default())
             }
             _ => Err(Status::InvalidSubcommand),
         }
     }
 
-    /// enumerateRPsGetNextRP (§6.8.3).
+    /// enumerateRPsGetNextRP (§6.8.3): the next relying party that still has credentials
+    /// (looked up again, so that nothing erased meanwhile comes back).
     fn next_rp(&mut self) -> Result<CredMgmtResponse, Status> {
-        let rp = match &mut self.enumeration {
-            Some(Enumeration::Rps(rps)) => next_of(rps),
-            _ => None,
-        };
-        let Some(rp) = rp else {
-            self.enumeration = None;
+        let Session::Rps(mut rest) = std::mem::take(&mut self.session) else {
             return Err(Status::NotAllowed);
         };
-        Ok(CredMgmtResponse {
-            rp_id_hash: Some(sha256(rp.id.as_bytes())),
-            rp: Some(rp),
-            ..Default::default()
-        })
+        while !rest.is_empty() {
+            let rp_id = rest.remove(0);
+            if let Some(c) = self.store.credentials_for_rp(&rp_id)?.into_iter().next() {
+                if !rest.is_empty() {
+                    self.session = Session::Rps(rest);
+                }
+                return Ok(rp_response(
+                    RpEntity {
+                        id: c.rp_id,
+                        name: c.rp_name,
+                    },
+                    None,
+                ));
+            }
+        }
+        Err(Status::NotAllowed)
     }
 
-    /// enumerateCredentialsGetNextCredential (§6.8.5).
+    /// enumerateCredentialsGetNextCredential (§6.8.5): the next credential that still
+    /// exists.
     fn next_credential(&mut self) -> Result<CredMgmtResponse, Status> {
-        let c = match &mut self.enumeration {
-            Some(Enumeration::Credentials(creds)) => next_of(creds),
-            _ => None,
-        };
-        let Some(c) = c else {
-            self.enumeration = None;
+        let Session::Credentials(mut rest) = std::mem::take(&mut self.session) else {
             return Err(Status::NotAllowed);
         };
-        Ok(credential_response(&c, None))
+        while !rest.is_empty() {
+            let id = rest.remove(0);
+            if let Some(c) = self.store.credential(&id)? {
+                if !rest.is_empty() {
+                    self.session = Session::Credentials(rest);
+                }
+                return Ok(credential_response(&c, None));
+            }
+        }
+        Err(Status::NotAllowed)
     }
-}
-
-/// The next item of an enumeration, in order.
-fn next_of<T>(items: &mut Vec<T>) -> Option<T> {
-    (!items.is_empty()).then(|| items.remove(0))
 }

@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use tpm_passkey_core::wire::ctaphid::keepalive;
 use tpm_passkey_core::{Approver, PinHash, Prompt, Refusal};
-use tpm_passkey_ipc::PromptView;
-use zeroize::Zeroize;
 
 use crate::agent_hub::AgentHub;
 
@@ -22,7 +20,7 @@ pub struct JobSignals {
     pub client: Option<(u32, String)>,
 }
 
-/// The process name of `pid` (/proc/PID/comm), for the prompt.
+/// The process name of `pid` (/proc/PID/comm), for prompts and the audit log.
 pub fn process_name(pid: u32) -> Option<String> {
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
     Some(comm.trim_end().to_owned()).filter(|c| !c.is_empty())
@@ -33,24 +31,6 @@ pub struct HubApprover {
     pub hub: Arc<AgentHub>,
     pub timeout: Duration,
     pub job: Option<JobSignals>,
-}
-
-pub fn view(p: &Prompt, client: Option<&(u32, String)>) -> PromptView {
-    let operation = serde_json::to_value(p.operation)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".into());
-    PromptView {
-        operation,
-        rp_id: p.rp_id.clone(),
-        rp_name: p.rp_name.clone(),
-        user: p.user.clone(),
-        pin_required: p.pin_required,
-        pin_retries: p.pin_retries,
-        pin_was_wrong: p.pin_was_wrong,
-        client_name: client.map(|c| c.1.clone()),
-        client_pid: client.map(|c| c.0),
-    }
 }
 
 impl Approver for HubApprover {
@@ -67,17 +47,16 @@ impl Approver for HubApprover {
         if let Some(s) = status {
             s.store(keepalive::UPNEEDED, Ordering::SeqCst);
         }
-        let client = self.job.as_ref().and_then(|j| j.client.as_ref());
-        let answer = self.hub.ask(view(prompt, client), self.timeout, cancel);
+        let mut shown = prompt.clone();
+        if let Some((pid, name)) = self.job.as_ref().and_then(|j| j.client.as_ref()) {
+            shown.client_pid = Some(*pid);
+            shown.client_name = Some(name.clone());
+        }
+        let answer = self.hub.ask(shown, self.timeout, cancel);
         if let Some(s) = status {
             s.store(keepalive::PROCESSING, Ordering::SeqCst);
         }
-        answer.map(|pin| {
-            pin.map(|mut p| {
-                let h = PinHash::from_pin(&p);
-                p.zeroize();
-                h
-            })
-        })
+        // The typed PIN becomes its hash at once; the Pin zeroizes itself when dropped.
+        answer.map(|pin| pin.map(|p| PinHash::from_pin(p.expose_secret())))
     }
 }

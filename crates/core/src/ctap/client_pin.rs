@@ -1,26 +1,25 @@
 //! authenticatorClientPIN, CTAP 2.1 §6.5.5, and the PIN checks shared with built-in user
 //! verification. The PIN itself is checked by the key store (the TPM), never compared here.
 
+use tpm_passkey_ipc::{Operation, Prompt};
 use tpm_passkey_wire::ctap2::{ClientPin, ClientPinResponse, PinSubCommand};
 use tpm_passkey_wire::Status;
 use zeroize::Zeroize;
 
-use crate::approver::{Approver, Operation, Prompt};
-use crate::engine::{key_err, outcome, refusal, Engine, MAX_PIN_BYTES, PIN_FAILURES_PER_BOOT};
-use crate::pin_protocol::{KeyAgreement, Protocol, SharedSecret};
-use crate::token::permission;
-use crate::{AuditEvent, KeyError, KeyStore, PinHash};
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::ctap::verify::audit_kind;
+use crate::engine::MAX_PIN_BYTES;
+use crate::pin::protocol::{Protocol, SharedSecret};
+use crate::pin::token::permission;
+use crate::{Approver, Clock, Engine, KeyStore, PinHash};
 
-/// Retries reported when no PIN is set yet (the TPM's pinLimit).
-const RETRIES_WITHOUT_PIN: u8 = 8;
-
-impl<K: KeyStore, A: Approver> Engine<K, A> {
-    pub(crate) fn client_pin(&mut self, req: ClientPin) -> Result<ClientPinResponse, Status> {
+impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
+    pub(crate) fn client_pin_cmd(&mut self, req: ClientPin) -> Result<ClientPinResponse, Status> {
         use PinSubCommand::*;
         match req.sub_command {
             GetPinRetries => Ok(ClientPinResponse {
                 pin_retries: Some(self.pin_retries()?),
-                power_cycle_state: Some(self.pin_failures >= PIN_FAILURES_PER_BOOT),
+                power_cycle_state: Some(self.pin.paused()),
                 ..Default::default()
             }),
             GetUvRetries => {
@@ -35,7 +34,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             GetKeyAgreement => {
                 protocol(&req)?;
                 Ok(ClientPinResponse {
-                    key_agreement: Some(self.key_agreement.public()),
+                    key_agreement: Some(self.pin.key_agreement().public()),
                     ..Default::default()
                 })
             }
@@ -58,13 +57,6 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         }
     }
 
-    fn pin_retries(&mut self) -> Result<u8, Status> {
-        if !self.keys.pin_is_set() {
-            return Ok(RETRIES_WITHOUT_PIN);
-        }
-        self.keys.pin_retries().map_err(key_err)
-    }
-
     /// §6.5.5.5 setPIN.
     fn set_pin(&mut self, req: ClientPin) -> Result<(), Status> {
         let protocol = protocol(&req)?;
@@ -78,17 +70,17 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         if self.keys.pin_is_set() {
             return Err(Status::NotAllowed);
         }
-        let shared = self.key_agreement.shared_secret(protocol, ka)?;
+        let shared = self.pin.key_agreement().shared_secret(protocol, ka)?;
         if !shared.verify(new_pin_enc, param) {
             return Err(Status::PinAuthInvalid);
         }
         let (pin, length) = self.decrypt_new_pin(&shared, new_pin_enc)?;
-        self.keys.set_pin(&pin).map_err(key_err)?;
+        self.keys.set_pin(&pin)?;
         self.save_key_state()?;
         self.settings.pin_length = length;
         self.settings.force_pin_change = false;
         self.save_settings()?;
-        self.audit(AuditEvent::new("pin_set", None, "ok"));
+        self.audit(AuditEvent::new(AuditKind::PinSet, None, Outcome::Ok));
         Ok(())
     }
 
@@ -109,21 +101,21 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             return Err(Status::PinNotSet);
         }
         self.refuse_if_blocked()?;
-        let shared = self.key_agreement.shared_secret(protocol, ka)?;
+        let shared = self.pin.key_agreement().shared_secret(protocol, ka)?;
         let message = [new_pin_enc, pin_hash_enc].concat();
         if !shared.verify(&message, param) {
             return Err(Status::PinAuthInvalid);
         }
         let old = self.decrypt_pin_hash(&shared, pin_hash_enc)?;
-        self.verify_pin(&old, "pin_change")?;
+        self.verify_pin(&old, AuditKind::PinChange)?;
         let (new, length) = self.decrypt_new_pin(&shared, new_pin_enc)?;
-        self.keys.change_pin(&old, &new).map_err(key_err)?;
+        self.keys.change_pin(&old, &new)?;
         self.save_key_state()?;
         self.settings.pin_length = length;
         self.settings.force_pin_change = false;
         self.save_settings()?;
-        self.token.reset();
-        self.audit(AuditEvent::new("pin_change", None, "ok"));
+        self.pin.token.reset();
+        self.audit(AuditEvent::new(AuditKind::PinChange, None, Outcome::Ok));
         Ok(())
     }
 
@@ -144,14 +136,18 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
             return Err(Status::PinNotSet);
         }
         self.refuse_if_blocked()?;
-        let shared = self.key_agreement.shared_secret(protocol, ka)?;
+        let shared = self.pin.key_agreement().shared_secret(protocol, ka)?;
         let pin = self.decrypt_pin_hash(&shared, pin_hash_enc)?;
-        self.verify_pin(&pin, "pin_verify")?;
+        self.verify_pin(&pin, AuditKind::PinVerify)?;
         // §6.5.5.7: with forcePINChange set, a token is refused until the PIN changes.
         if self.settings.force_pin_change {
             return Err(Status::PinPolicyViolation);
         }
-        let token = self.token.issue(permissions, rp_id, Some(pin), false)?;
+        let now = self.now();
+        let token = self
+            .pin
+            .token
+            .issue(permissions, rp_id, Some(pin), false, now)?;
         let encrypted = shared.encrypt(token.expose_secret_bytes())?;
         Ok(ClientPinResponse {
             pin_uv_auth_token: Some(encrypted),
@@ -168,7 +164,7 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         if !self.keys.pin_is_set() {
             return Err(Status::NotAllowed);
         }
-        let shared = self.key_agreement.shared_secret(protocol, ka)?;
+        let shared = self.pin.key_agreement().shared_secret(protocol, ka)?;
         // The token's permissions say what the client is about to do: name it, so that the
         // user reads "Create a passkey for …" rather than a bare "verify".
         let operation = match perms & (permission::MC | permission::GA) {
@@ -178,108 +174,28 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         };
         // A blocked site gets no prompt at all.
         if let Some(rp) = req.rp_id.as_deref() {
-            self.apply_site_rule(rp, audit_name(operation))?;
+            self.apply_site_rule(rp, audit_kind(operation))?;
         }
         let mut prompt = Prompt::new(operation);
         prompt.rp_id = req.rp_id.clone();
+        // Without an rpId the token will work for whichever site uses it first (§6.5.5.7):
+        // the prompt must say so instead of naming one.
+        prompt.any_site = req.rp_id.is_none();
         let pin = self.built_in_uv(prompt)?;
         if self.settings.force_pin_change {
             return Err(Status::PinPolicyViolation);
         }
         // The prompt that took the PIN also saw the user: userIsPresent = true.
-        let token = self.token.issue(perms, req.rp_id, Some(pin), true)?;
+        let now = self.now();
+        let token = self
+            .pin
+            .token
+            .issue(perms, req.rp_id, Some(pin), true, now)?;
         let encrypted = shared.encrypt(token.expose_secret_bytes())?;
         Ok(ClientPinResponse {
             pin_uv_auth_token: Some(encrypted),
             ..Default::default()
         })
-    }
-
-    /// Built-in user verification: ask the user (presence and PIN in one prompt), check the
-    /// PIN with the key store; up to three tries within one request.
-    pub(crate) fn built_in_uv(&mut self, mut prompt: Prompt) -> Result<PinHash, Status> {
-        prompt.pin_required = true;
-        for _ in 0..PIN_FAILURES_PER_BOOT {
-            // One read of the TPM's counter per attempt (each read is a salted session).
-            prompt.pin_retries = Some(self.refuse_if_blocked()?);
-            let answer = match self.approver.ask(&prompt) {
-                Ok(a) => a,
-                Err(r) => {
-                    self.audit(AuditEvent::new(
-                        audit_name(prompt.operation),
-                        prompt.rp_id.as_deref(),
-                        outcome(r),
-                    ));
-                    return Err(refusal(r));
-                }
-            };
-            let Some(pin) = answer else {
-                // An approval without the PIN cannot verify the user.
-                return Err(Status::UvInvalid);
-            };
-            match self.verify_pin(&pin, "uv") {
-                Ok(()) => return Ok(pin),
-                Err(Status::PinInvalid) => prompt.pin_was_wrong = true,
-                Err(Status::PinAuthBlocked) | Err(Status::PinBlocked) => {
-                    return Err(Status::PinBlocked)
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Status::UvInvalid)
-    }
-
-    /// Three wrong PINs since start-up (§6.5.5.7 PIN_AUTH_BLOCKED): no PIN is checked again
-    /// until the daemon restarts, which a user must do on purpose.
-    pub fn pin_auth_blocked(&self) -> bool {
-        self.pin_failures >= PIN_FAILURES_PER_BOOT
-    }
-
-    /// §6.5.5.7 steps shared by every PIN check: CTAP2_ERR_PIN_BLOCKED at no retries,
-    /// CTAP2_ERR_PIN_AUTH_BLOCKED after three wrong PINs since start-up. Returns the
-    /// retries left.
-    pub(crate) fn refuse_if_blocked(&mut self) -> Result<u8, Status> {
-        let retries = self.pin_retries()?;
-        if retries == 0 {
-            return Err(Status::PinBlocked);
-        }
-        if self.pin_failures >= PIN_FAILURES_PER_BOOT {
-            return Err(Status::PinAuthBlocked);
-        }
-        Ok(retries)
-    }
-
-    /// Checks `pin` in the key store. On a wrong PIN, regenerates the key-agreement key
-    /// (§6.5.5.7 "obtain a new key agreement key") and counts the failure.
-    pub(crate) fn verify_pin(&mut self, pin: &PinHash, event: &'static str) -> Result<(), Status> {
-        match self.keys.verify_pin(pin) {
-            Ok(()) => {
-                self.pin_failures = 0;
-                Ok(())
-            }
-            Err(KeyError::PinInvalid) => {
-                self.key_agreement = KeyAgreement::generate()?;
-                self.pin_failures += 1;
-                self.token.reset();
-                let left = self.keys.pin_retries().unwrap_or(0);
-                self.audit(
-                    AuditEvent::new(event, None, "wrong_pin")
-                        .detail(format!("{left} retries left")),
-                );
-                if left == 0 {
-                    Err(Status::PinBlocked)
-                } else if self.pin_failures >= PIN_FAILURES_PER_BOOT {
-                    Err(Status::PinAuthBlocked)
-                } else {
-                    Err(Status::PinInvalid)
-                }
-            }
-            Err(KeyError::PinBlocked) => {
-                self.audit(AuditEvent::new(event, None, "blocked"));
-                Err(Status::PinBlocked)
-            }
-            Err(e) => Err(key_err(e)),
-        }
     }
 
     /// pinHashEnc → the 16-byte pinHash. A ciphertext of the wrong size is refused the way
@@ -329,14 +245,6 @@ impl<K: KeyStore, A: Approver> Engine<K, A> {
         };
         pin.zeroize();
         result
-    }
-}
-
-fn audit_name(op: Operation) -> &'static str {
-    match op {
-        Operation::Register => "register",
-        Operation::SignIn => "sign_in",
-        _ => "uv",
     }
 }
 

@@ -1,0 +1,31 @@
+//! Asking the user: presence, consent, and — for built-in user verification and reset —
+//! the PIN typed into our own prompt. What is asked is an [`ipc::Prompt`](Prompt), the
+//! same type the approval agent shows.
+
+use tpm_passkey_ipc::Prompt;
+
+use crate::PinHash;
+
+/// Why the user did not approve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    #[error("denied by the user")]
+    Denied,
+    #[error("no answer in time")]
+    Timeout,
+    #[error("cancelled by the client")]
+    Cancelled,
+}
+
+/// The approval channel. `ask` blocks until the user answers (or the request is
+/// cancelled or times out). When `prompt.pin_required`, an approval must carry the PIN;
+/// the engine checks it with the key store.
+pub trait Approver {
+    fn ask(&mut self, prompt: &Prompt) -> Result<Option<PinHash>, Refusal>;
+    /// The application behind the request being processed (a process name), when the
+    /// transport could tell; the audit log records it beside each event.
+    fn requester(&self) -> Option<String> {
+        None
+    }
+}

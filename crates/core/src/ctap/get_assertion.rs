@@ -1,0 +1,224 @@
+//! authenticatorGetAssertion (§6.2.2) and authenticatorGetNextAssertion (§6.3).
+
+use tpm_passkey_ipc::{Operation, Prompt};
+use tpm_passkey_wire::auth_data::{self, flags};
+use tpm_passkey_wire::ctap2::{
+    GetAssertion, GetAssertionOutputs, GetAssertionResponse, HmacSecretInput,
+};
+use tpm_passkey_wire::Status;
+
+use super::ceremony::{user_label, Uv};
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::credential::Found;
+use crate::pin::token::permission;
+use crate::secret::sha256;
+use crate::session::{NextAssertion, Session};
+use crate::{Approver, Clock, Engine, KeyStore, PinHash};
+
+/// §6.3: getNextAssertion must come within 30 s of the previous assertion.
+pub(crate) const NEXT_ASSERTION_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
+    pub(crate) fn get_assertion_cmd(
+        &mut self,
+        req: GetAssertion,
+    ) -> Result<GetAssertionResponse, Status> {
+        let rp_id = req.rp_id.clone();
+        let rp_id_hash = sha256(rp_id.as_bytes());
+        // Steps 1–2.
+        let protocol =
+            self.pin_uv_preamble(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
+        // Step 4: "rk" is not an option of getAssertion.
+        if req.options.rk.is_some() {
+            return Err(Status::UnsupportedOption);
+        }
+        let up = req.options.up.unwrap_or(true);
+        let site_requires_pin = self.apply_site_rule(&rp_id, AuditKind::SignIn)?;
+        let mut uv = self.choose_uv(
+            req.options.uv.unwrap_or(false),
+            protocol.is_some(),
+            site_requires_pin,
+        )?;
+        // Step 6: the pinUvAuthParam, with ga permission and rpId binding.
+        let mut pin: Option<PinHash> = None;
+        if let (Some(protocol), Some(param)) = (protocol, req.pin_uv_auth_param.as_deref()) {
+            pin = self.check_token(
+                protocol,
+                &req.client_data_hash,
+                param,
+                permission::GA,
+                &rp_id,
+            )?;
+        }
+        let uv_claimed = uv != Uv::None;
+
+        // Step 7: the applicable credentials, credProtect applied (§12.1).
+        let with_list = !req.allow_list.is_empty();
+        let mut found: Vec<Found> = Vec::new();
+        if with_list {
+            for d in req.allow_list.iter().filter(|d| d.public_key) {
+                if let Some(f) = self.find_credential(&rp_id, &rp_id_hash, &d.id)? {
+                    if !f.cred_protect.allows(uv_claimed, true) {
+                        continue;
+                    }
+                    found.push(f);
+                    break;
+                }
+            }
+        } else {
+            found = self
+                .store
+                .credentials_for_rp(&rp_id)?
+                .into_iter()
+                .map(Found::from)
+                .filter(|f| f.cred_protect.allows(uv_claimed, false))
+                .collect();
+        }
+        if found.is_empty() {
+            return Err(Status::NoCredentials);
+        }
+
+        // A PIN-bound key cannot sign without the PIN: the TPM enforces what the
+        // credential was made with. Ask for it in our prompt, or tell a silent request to
+        // come back with a token.
+        if found[0].pin_bound && pin.is_none() && uv == Uv::None {
+            if !up {
+                return Err(Status::PuatRequired);
+            }
+            uv = Uv::BuiltIn;
+        }
+
+        // Steps 9–10: user presence (and the PIN for built-in verification).
+        let user_hint = if found.len() == 1 {
+            found[0]
+                .user
+                .as_ref()
+                .and_then(|u| user_label(u.name.as_deref(), u.display_name.as_deref()))
+        } else {
+            Some(format!("{} accounts", found.len()))
+        };
+        let prompt = Prompt::new(Operation::SignIn)
+            .rp(&rp_id, None)
+            .user(user_hint);
+        let mut up_done = false;
+        match uv {
+            Uv::BuiltIn => {
+                pin = Some(self.built_in_uv(prompt)?);
+                up_done = true;
+            }
+            Uv::Token if up && self.pin.token.take_user_present() => up_done = true,
+            _ if up => {
+                self.ask_presence(&prompt, AuditKind::SignIn)?;
+                up_done = true;
+            }
+            _ => {}
+        }
+        let uv_done = uv != Uv::None;
+        let flag_bits = if up_done { flags::UP } else { 0 } | if uv_done { flags::UV } else { 0 };
+
+        let first = found.remove(0);
+        let total = found.len() + 1;
+        let response = self.sign_assertion(
+            &first,
+            &rp_id,
+            &req.client_data_hash,
+            flag_bits,
+            pin.as_ref(),
+            req.hmac_secret.as_ref(),
+            (!with_list && total > 1).then_some(total),
+        )?;
+        if up_done && protocol.is_some() {
+            self.pin.token.clear_permissions_except_lbw();
+        }
+        if !with_list && !found.is_empty() {
+            self.session = Session::NextAssertion(NextAssertion {
+                remaining: found,
+                rp_id: rp_id.clone(),
+                client_data_hash: req.client_data_hash,
+                flag_bits,
+                pin,
+                hmac_secret: req.hmac_secret,
+                deadline: self.now() + NEXT_ASSERTION_WINDOW,
+            });
+        }
+        // A silent assertion (up = false) is how clients probe an allowList before the real
+        // ceremony; the log keeps it apart from sign-ins the user approved.
+        let kind = if up {
+            AuditKind::SignIn
+        } else {
+            AuditKind::SilentCheck
+        };
+        self.audit(AuditEvent::new(kind, Some(&rp_id), Outcome::Ok));
+        Ok(response)
+    }
+
+    /// §6.3 authenticatorGetNextAssertion: the next credential of the last getAssertion,
+    /// within 30 s of the previous response.
+    pub(crate) fn get_next_assertion_cmd(&mut self) -> Result<GetAssertionResponse, Status> {
+        let Session::NextAssertion(mut state) = std::mem::take(&mut self.session) else {
+            return Err(Status::NotAllowed);
+        };
+        if self.now() > state.deadline || state.remaining.is_empty() {
+            return Err(Status::NotAllowed);
+        }
+        let next = state.remaining.remove(0);
+        let response = self.sign_assertion(
+            &next,
+            &state.rp_id,
+            &state.client_data_hash,
+            state.flag_bits,
+            state.pin.as_ref(),
+            state.hmac_secret.as_ref(),
+            None,
+        )?;
+        state.deadline = self.now() + NEXT_ASSERTION_WINDOW;
+        if !state.remaining.is_empty() {
+            self.session = Session::NextAssertion(state);
+        }
+        Ok(response)
+    }
+
+    /// Steps 11–12: counter, extensions, authenticator data, signature.
+    #[allow(clippy::too_many_arguments)]
+    fn sign_assertion(
+        &mut self,
+        cred: &Found,
+        rp_id: &str,
+        client_data_hash: &[u8],
+        flag_bits: u8,
+        pin: Option<&PinHash>,
+        hmac_secret: Option<&HmacSecretInput>,
+        number_of_credentials: Option<usize>,
+    ) -> Result<GetAssertionResponse, Status> {
+        let rp_id_hash = sha256(rp_id.as_bytes());
+        let uv = flag_bits & flags::UV != 0;
+        let outputs = GetAssertionOutputs {
+            hmac_secret: match (hmac_secret, cred.hmac_secret) {
+                (Some(input), true) => {
+                    Some(self.hmac_secret(cred, input, uv.then_some(pin).flatten(), uv)?)
+                }
+                _ => None,
+            },
+        };
+        let counter = if cred.user.is_some() {
+            self.store
+                .touch_credential(&cred.id, self.clock.unix_secs())?
+        } else {
+            self.next_global_counter()?
+        };
+        let auth_data = auth_data::build(&rp_id_hash, flag_bits, counter, None, outputs.to_cbor());
+        let digest = sha256(&[auth_data.as_slice(), client_data_hash].concat());
+        let signature =
+            self.keys
+                .sign(&cred.blob, &digest, if cred.pin_bound { pin } else { None })?;
+        Ok(GetAssertionResponse {
+            credential_id: cred.id.clone(),
+            auth_data,
+            signature,
+            // §6.2.2 step 12: user id for discoverable credentials; name and displayName
+            // only after user verification.
+            user: cred.user.clone().map(|u| (u, uv)),
+            number_of_credentials,
+        })
+    }
+}

@@ -1,0 +1,196 @@
+//! authenticatorMakeCredential, CTAP 2.1 §6.1.2. Step numbers in comments are the spec's.
+
+use tpm_passkey_ipc::{Operation, Prompt};
+use tpm_passkey_wire::auth_data::{self, flags, AttestedCredential};
+use tpm_passkey_wire::cose::ALG_ES256;
+use tpm_passkey_wire::ctap2::{MakeCredential, MakeCredentialOutputs, MakeCredentialResponse};
+use tpm_passkey_wire::Status;
+
+use super::ceremony::{user_label, CredProtect, Uv};
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::credential::id::{self, Wrapped};
+use crate::engine::{AAGUID, MAX_DISCOVERABLE};
+use crate::pin::token::permission;
+use crate::secret::{random, sha256};
+use crate::store::Credential;
+use crate::{Approver, Clock, Engine, KeyStore, PinHash};
+
+impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
+    pub(crate) fn make_credential_cmd(
+        &mut self,
+        req: MakeCredential,
+    ) -> Result<MakeCredentialResponse, Status> {
+        let rp_id = req.rp.id.clone();
+        // Steps 1–2.
+        let protocol =
+            self.pin_uv_preamble(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
+        let site_requires_pin = self.apply_site_rule(&rp_id, AuditKind::Register)?;
+        // Step 3: ES256 is the only algorithm a TPM key here can be.
+        if !req
+            .algorithms
+            .iter()
+            .any(|&(pk, alg)| pk && alg == ALG_ES256)
+        {
+            return Err(Status::UnsupportedAlgorithm);
+        }
+        // Step 4: options.
+        if req.options.up == Some(false) {
+            return Err(Status::InvalidOption);
+        }
+        let rk = req.options.rk.unwrap_or(false);
+        // Step 7 (enterprise attestation is not offered).
+        if req.enterprise_attestation.is_some() {
+            return Err(Status::InvalidParameter);
+        }
+        let uv = self.choose_uv(
+            req.options.uv.unwrap_or(false),
+            protocol.is_some(),
+            site_requires_pin,
+        )?;
+        // makeCredUvNotRqd (§6.4): without alwaysUv, a discoverable credential still needs
+        // user verification once a PIN is set.
+        if uv == Uv::None && rk && self.keys.pin_is_set() {
+            return Err(Status::PuatRequired);
+        }
+        // Step 6: the pinUvAuthParam over clientDataHash, with mc permission and rpId.
+        let mut pin: Option<PinHash> = None;
+        if let (Some(protocol), Some(param)) = (protocol, req.pin_uv_auth_param.as_deref()) {
+            pin = self.check_token(
+                protocol,
+                &req.client_data_hash,
+                param,
+                permission::MC,
+                &rp_id,
+            )?;
+        }
+        let uv_done = uv != Uv::None;
+        let rp_id_hash = sha256(rp_id.as_bytes());
+
+        // Step 11: excludeList.
+        for d in req.exclude_list.iter().filter(|d| d.public_key) {
+            if let Some(found) = self.find_credential(&rp_id, &rp_id_hash, &d.id)? {
+                if found.cred_protect == CredProtect::Required && !uv_done {
+                    continue;
+                }
+                let prompt =
+                    Prompt::new(Operation::AlreadyRegistered).rp(&rp_id, req.rp.name.as_deref());
+                self.approver.ask(&prompt)?;
+                self.audit(AuditEvent::new(
+                    AuditKind::Register,
+                    Some(&rp_id),
+                    Outcome::Excluded,
+                ));
+                return Err(Status::CredentialExcluded);
+            }
+        }
+
+        // Steps 8–9: user presence, and the PIN for built-in user verification.
+        let prompt = Prompt::new(Operation::Register)
+            .rp(&rp_id, req.rp.name.as_deref())
+            .user(user_label(
+                req.user.name.as_deref(),
+                req.user.display_name.as_deref(),
+            ));
+        match uv {
+            Uv::BuiltIn => pin = Some(self.built_in_uv(prompt)?),
+            // A token from our own UV prompt already carries the user's presence.
+            Uv::Token if self.pin.token.take_user_present() => {}
+            _ => self.ask_presence(&prompt, AuditKind::Register)?,
+        }
+
+        // Extensions (§12.1 credProtect, §12.5 hmac-secret, §12.4 minPinLength).
+        let requested_protect = req.extensions.cred_protect.and_then(CredProtect::requested);
+        let outputs = MakeCredentialOutputs {
+            cred_protect: requested_protect.map(CredProtect::level),
+            hmac_secret: req.extensions.hmac_secret.then_some(true),
+            min_pin_length: (req.extensions.min_pin_length
+                && self.settings.min_pin_length_rp_ids.contains(&rp_id))
+            .then_some(self.settings.min_pin_length),
+        };
+
+        // Step 12: the key. It is PIN-bound in the key store whenever the user was verified
+        // with a PIN we hold (always, under alwaysUv): the TPM will refuse it without the PIN.
+        let pin_bound = pin.is_some();
+        let key = self.keys.create_key(pin_bound)?;
+        let cred_protect = requested_protect.unwrap_or(CredProtect::Optional);
+        let credential_id = if rk {
+            if self.store.credential_count()? >= MAX_DISCOVERABLE {
+                return Err(Status::KeyStoreFull);
+            }
+            let mut cid = vec![0u8; 32];
+            random(&mut cid)?;
+            self.store.put_credential(&Credential {
+                id: cid.clone(),
+                rp_id: rp_id.clone(),
+                rp_name: req.rp.name.clone(),
+                user_id: req.user.id.clone(),
+                user_name: req.user.name.clone(),
+                user_display_name: req.user.display_name.clone(),
+                key_blob: key.blob.clone(),
+                public_key: key.public.clone(),
+                pin_bound,
+                cred_protect: cred_protect.level(),
+                hmac_secret: req.extensions.hmac_secret,
+                prf_in_key_store: true,
+                created: self.clock.unix_secs(),
+                last_used: None,
+                sign_count: 0,
+            })?;
+            cid
+        } else {
+            let mut nonce = [0u8; 16];
+            random(&mut nonce)?;
+            let w = Wrapped {
+                nonce,
+                pin_bound,
+                hmac_secret: req.extensions.hmac_secret,
+                cred_protect: cred_protect.level(),
+                blob: key.blob.clone(),
+                prf_in_key_store: true,
+            };
+            id::wrap(&self.install_secret, &rp_id_hash, &w)
+        };
+
+        // Steps 13–16: authenticator data and packed self-attestation (WebAuthn §8.2.1:
+        // signed by the credential key itself).
+        let flag_bits = flags::UP | if uv_done { flags::UV } else { 0 };
+        let attested = AttestedCredential {
+            aaguid: AAGUID,
+            credential_id: &credential_id,
+            public_key: &key.public,
+        };
+        let auth_data = auth_data::build(
+            &rp_id_hash,
+            flag_bits,
+            0,
+            Some(&attested),
+            outputs.to_cbor(),
+        );
+        let digest = sha256(&[auth_data.as_slice(), &req.client_data_hash].concat());
+        let signature = match self.keys.sign(&key.blob, &digest, pin.as_ref()) {
+            Ok(s) => s,
+            Err(e) => {
+                if rk {
+                    let _ = self.store.delete_credential(&credential_id);
+                }
+                return Err(e.into());
+            }
+        };
+        // Step 14 (up = true): the token cannot be reused for another ceremony.
+        if protocol.is_some() {
+            self.pin.token.clear_permissions_except_lbw();
+        }
+        self.audit(
+            AuditEvent::new(AuditKind::Register, Some(&rp_id), Outcome::Ok).detail(if rk {
+                "discoverable"
+            } else {
+                "server-side"
+            }),
+        );
+        Ok(MakeCredentialResponse {
+            auth_data,
+            alg: ALG_ES256,
+            signature,
+        })
+    }
+}

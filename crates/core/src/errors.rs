@@ -1,0 +1,88 @@
+//! Errors between the capabilities and the outside world, each mapped in one place.
+//!
+//! * To CTAP statuses: `From<KeyError>`, `From<StoreError>`, `From<Refusal>` for
+//!   [`Status`], so handlers use `?` and the mapping is written once. A key-store or store
+//!   failure reaches the client as CTAP1_ERR_OTHER; its detail goes to the log only.
+//! * To people: [`ManageError`], what the control socket answers (the app and the CLI show
+//!   its `Display` as is).
+
+use tpm_passkey_wire::Status;
+
+use crate::{KeyError, Refusal, StoreError};
+
+impl From<KeyError> for Status {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::PinInvalid => Status::PinInvalid,
+            KeyError::PinBlocked => Status::PinBlocked,
+            KeyError::PinRequired => Status::PuatRequired,
+            KeyError::PinNotSet => Status::PinNotSet,
+            KeyError::BadBlob => Status::InvalidParameter,
+            KeyError::Other(detail) => {
+                tracing::error!(%detail, "key store failure");
+                Status::Other
+            }
+        }
+    }
+}
+
+impl From<StoreError> for Status {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "credential store failure");
+        Status::Other
+    }
+}
+
+impl From<Refusal> for Status {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Denied => Status::OperationDenied,
+            Refusal::Timeout => Status::UserActionTimeout,
+            Refusal::Cancelled => Status::KeepaliveCancel,
+        }
+    }
+}
+
+/// Why a request on the control socket was refused. `Display` is the text the user reads:
+/// what went wrong and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManageError {
+    #[error("this needs your PIN")]
+    PinRequired,
+    #[error("wrong PIN: {left} attempts left before the TPM blocks it")]
+    WrongPin { left: u8 },
+    #[error("the PIN is blocked after too many wrong attempts; only a reset (which erases every passkey) makes the authenticator usable again")]
+    PinBlocked,
+    #[error("three wrong PINs in a row: restart the service (`systemctl --user restart tpm-passkey`) to try again")]
+    PinPaused,
+    #[error("the PIN must be {min} to 63 bytes long, and the minimum length can only go up")]
+    PinPolicy { min: u8 },
+    #[error("a PIN is already set: change it instead (`tpm-passkey pin change`)")]
+    PinAlreadySet,
+    #[error("no PIN is set yet: set one first (`tpm-passkey pin set`)")]
+    PinNotSet,
+    /// `id` is cut to what a person needs to recognise it.
+    #[error("no passkey with id {id} (see `tpm-passkey list`)")]
+    NoSuchPasskey { id: String },
+    #[error("that is not a passkey id (see `tpm-passkey list`)")]
+    NotAPasskeyId,
+    #[error("that is not a site name (for example github.com)")]
+    NotASite,
+    #[error("the confirmation does not match: type the words exactly as shown")]
+    NotConfirmed,
+    #[error("the authenticator could not do that ({0}); see the daemon's log")]
+    Failed(Status),
+}
+
+impl ManageError {
+    /// A passkey id echoed back, cut to 32 characters: the daemon never repeats a
+    /// megabyte it was sent.
+    pub fn no_such_passkey(id: &str) -> Self {
+        let shown: String = id.chars().take(32).collect();
+        let ellipsis = if id.chars().count() > 32 { "…" } else { "" };
+        ManageError::NoSuchPasskey {
+            id: format!("{shown}{ellipsis}"),
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Passkeys from the user's own session: the list (audited: it reveals accounts) and
+//! deletion (needs the PIN).
+
+use tpm_passkey_ipc::{AuditRecord, Passkey, Pin};
+
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::{Approver, Clock, Engine, KeyStore, ManageError};
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
+    /// Every discoverable passkey, grouped by site, without key material. `reader` (the
+    /// asking process) is recorded in the audit log.
+    pub fn passkeys(&mut self, reader: Option<String>) -> Result<Vec<Passkey>, ManageError> {
+        let all = self
+            .store
+            .all_credentials()
+            .map_err(|e| ManageError::Failed(e.into()))?;
+        self.audit_read(AuditKind::ReadPasskeys, reader);
+        Ok(all
+            .into_iter()
+            .map(|c| Passkey {
+                id: hex(&c.id),
+                rp_id: c.rp_id,
+                rp_name: c.rp_name,
+                user_name: c.user_name,
+                user_display_name: c.user_display_name,
+                created: c.created,
+                last_used: c.last_used,
+                sign_count: c.sign_count,
+                pin_bound: c.pin_bound,
+                cred_protect: c.cred_protect,
+            })
+            .collect())
+    }
+
+    /// Deletes one passkey by its hex id, after the PIN (once one is set).
+    pub fn delete_passkey(&mut self, id_hex: &str, pin: Option<&Pin>) -> Result<(), ManageError> {
+        let id = unhex(id_hex).ok_or(ManageError::NotAPasskeyId)?;
+        let c = self
+            .store
+            .credential(&id)
+            .map_err(|e| ManageError::Failed(e.into()))?
+            .ok_or_else(|| ManageError::no_such_passkey(id_hex))?;
+        self.require_pin(pin, AuditKind::Delete)?;
+        self.store
+            .delete_credential(&id)
+            .map_err(|e| ManageError::Failed(e.into()))?;
+        self.end_session_unless_continued_by(None);
+        self.audit(AuditEvent::new(AuditKind::Delete, Some(&c.rp_id), Outcome::Ok).detail("local"));
+        Ok(())
+    }
+
+    /// The last `limit` audit records, oldest first. `reader` is recorded.
+    pub fn audit_tail(
+        &mut self,
+        limit: u32,
+        reader: Option<String>,
+    ) -> Result<Vec<AuditRecord>, ManageError> {
+        let records = self
+            .store
+            .audit_tail(limit)
+            .map_err(|e| ManageError::Failed(e.into()))?;
+        self.audit_read(AuditKind::ReadAudit, reader);
+        Ok(records)
+    }
+}

@@ -1,0 +1,88 @@
+//! Settings and site rules from the user's own session. Strengthening needs nothing;
+//! weakening (alwaysUv off, lifting a rule, a block turned into require-PIN) needs the PIN.
+
+use tpm_passkey_ipc::{Pin, SiteRule, SiteRuleEntry};
+
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::engine::MAX_PIN_BYTES;
+use crate::{Approver, Clock, Engine, KeyStore, ManageError};
+
+impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
+    /// Turns alwaysUv on or off and sets the minimum PIN length (never lower). Turning
+    /// alwaysUv off needs the PIN.
+    pub fn set_settings_local(
+        &mut self,
+        always_uv: Option<bool>,
+        min_pin_length: Option<u8>,
+        pin: Option<&Pin>,
+    ) -> Result<(), ManageError> {
+        if let Some(n) = min_pin_length {
+            if n < self.settings.min_pin_length || usize::from(n) > MAX_PIN_BYTES {
+                return Err(ManageError::PinPolicy {
+                    min: self.settings.min_pin_length,
+                });
+            }
+        }
+        if always_uv == Some(false) && self.settings.always_uv {
+            self.require_pin(pin, AuditKind::Config)?;
+        }
+        if let Some(on) = always_uv {
+            self.settings.always_uv = on;
+        }
+        if let Some(n) = min_pin_length {
+            self.settings.min_pin_length = n;
+            if self.keys.pin_is_set() && self.settings.pin_length < n {
+                self.settings.force_pin_change = true;
+            }
+        }
+        self.save_settings().map_err(ManageError::Failed)?;
+        let detail = format!(
+            "alwaysUv {}, minPINLength {}",
+            if self.settings.always_uv { "on" } else { "off" },
+            self.settings.min_pin_length
+        );
+        self.audit(AuditEvent::new(AuditKind::Config, None, Outcome::Ok).detail(detail));
+        Ok(())
+    }
+
+    pub fn site_rules(&self) -> Result<Vec<SiteRuleEntry>, ManageError> {
+        Ok(self
+            .store
+            .site_rules()
+            .map_err(|e| ManageError::Failed(e.into()))?
+            .into_iter()
+            .map(|(rp_id, rule)| SiteRuleEntry { rp_id, rule })
+            .collect())
+    }
+
+    /// Sets or clears a site's rule. Weakening protection (clearing a rule, or turning a
+    /// block into require-PIN) needs the PIN once one is set, as turning alwaysUv off does.
+    pub fn set_site_rule_local(
+        &mut self,
+        rp_id: &str,
+        rule: Option<SiteRule>,
+        pin: Option<&Pin>,
+    ) -> Result<(), ManageError> {
+        let rp_id = rp_id.trim().to_ascii_lowercase();
+        if rp_id.is_empty() || rp_id.len() > 253 || rp_id.contains(char::is_whitespace) {
+            return Err(ManageError::NotASite);
+        }
+        let old = self
+            .store
+            .site_rule(&rp_id)
+            .map_err(|e| ManageError::Failed(e.into()))?;
+        let weaker = matches!(
+            (old, rule),
+            (Some(_), None) | (Some(SiteRule::Block), Some(SiteRule::RequirePin))
+        );
+        if weaker {
+            self.require_pin(pin, AuditKind::Config)?;
+        }
+        self.store
+            .set_site_rule(&rp_id, rule)
+            .map_err(|e| ManageError::Failed(e.into()))?;
+        let detail = format!("site {}", rule.map_or("no rule", SiteRule::as_str));
+        self.audit(AuditEvent::new(AuditKind::Config, Some(&rp_id), Outcome::Ok).detail(detail));
+        Ok(())
+    }
+}

@@ -1,0 +1,144 @@
+//! The one control-socket client, used by the CLI, the app and the agents: connect and
+//! greet, send a message (zeroizing the encoded line, which may carry a PIN), read the
+//! next message, or both at once.
+
+use std::io::{BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::{decode, encode, read_line_bounded, ClientMessage, DaemonMessage, PROTOCOL_VERSION};
+
+/// The longest line a client accepts from the daemon (an audit export of 10,000 records is
+/// about 2 MB).
+pub const MAX_DAEMON_LINE: usize = 16 << 20;
+
+/// What can go wrong talking to the daemon. `Display` is written for the user.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// No daemon listens at the path.
+    NotRunning {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// XDG_RUNTIME_DIR is unset and no path was given.
+    NoRuntimeDir,
+    Io(std::io::Error),
+    /// The daemon closed the connection.
+    Closed,
+    /// A line that is not one of our messages (another version?).
+    Malformed(String),
+    /// The daemon refused the request; the text says why and what to do.
+    Refused(String),
+    /// A valid message of another kind than the request calls for.
+    Unexpected(Box<DaemonMessage>),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::NotRunning { path, source } => write!(
+                f,
+                "the daemon is not running (no control socket at {}: {source}); start it with `systemctl --user start tpm-passkey` or `tpm-passkey daemon`",
+                path.display()
+            ),
+            ClientError::NoRuntimeDir => {
+                f.write_str("XDG_RUNTIME_DIR is not set; pass --control PATH")
+            }
+            ClientError::Io(e) => write!(f, "the connection to the daemon failed: {e}"),
+            ClientError::Closed => f.write_str("the daemon closed the connection"),
+            ClientError::Malformed(e) => write!(f, "the daemon sent something unexpected: {e}"),
+            ClientError::Refused(m) => f.write_str(m),
+            ClientError::Unexpected(m) => write!(f, "unexpected answer from the daemon: {m:?}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<std::io::Error> for ClientError {
+    fn from(e: std::io::Error) -> Self {
+        ClientError::Io(e)
+    }
+}
+
+/// `explicit`, else `$XDG_RUNTIME_DIR/tpm-passkey/control.sock`.
+pub fn control_path(explicit: Option<&Path>) -> Result<PathBuf, ClientError> {
+    match explicit {
+        Some(p) => Ok(p.to_owned()),
+        None => crate::default_control_path().ok_or(ClientError::NoRuntimeDir),
+    }
+}
+
+/// One greeted connection.
+#[derive(Debug)]
+pub struct Client {
+    writer: UnixStream,
+    reader: BufReader<UnixStream>,
+}
+
+impl Client {
+    /// Connects and greets; waits at most `timeout` for each answer (None: forever).
+    pub fn connect(path: &Path, timeout: Option<Duration>) -> Result<Self, ClientError> {
+        let stream = UnixStream::connect(path).map_err(|source| ClientError::NotRunning {
+            path: path.to_owned(),
+            source,
+        })?;
+        stream.set_read_timeout(timeout)?;
+        let mut c = Client {
+            writer: stream.try_clone()?,
+            reader: BufReader::new(stream),
+        };
+        match c.call(&ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+        })? {
+            DaemonMessage::Hello { .. } => Ok(c),
+            other => Err(ClientError::Unexpected(Box::new(other))),
+        }
+    }
+
+    /// From now on, wait at most `timeout` for a message (None: forever, as an agent does).
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<(), ClientError> {
+        Ok(self.reader.get_ref().set_read_timeout(timeout)?)
+    }
+
+    /// A second handle on the connection for writing (an agent answers on it while
+    /// another thread reads).
+    pub fn try_clone_writer(&self) -> Result<UnixStream, ClientError> {
+        Ok(self.writer.try_clone()?)
+    }
+
+    /// Sends one message. The encoded line is zeroized afterwards: it may carry a PIN.
+    pub fn send(&mut self, msg: &ClientMessage) -> Result<(), ClientError> {
+        send_on(&mut self.writer, msg)
+    }
+
+    /// The next message from the daemon, whatever it is (an `error` included).
+    pub fn receive(&mut self) -> Result<DaemonMessage, ClientError> {
+        let mut line = String::new();
+        match read_line_bounded(&mut self.reader, &mut line, MAX_DAEMON_LINE) {
+            Ok(0) => Err(ClientError::Closed),
+            Ok(_) => decode(&line).map_err(|e| ClientError::Malformed(e.to_string())),
+            Err(e) => Err(ClientError::Io(e)),
+        }
+    }
+
+    /// Sends a request and returns the answer; an `error` answer becomes
+    /// [`ClientError::Refused`].
+    pub fn call(&mut self, msg: &ClientMessage) -> Result<DaemonMessage, ClientError> {
+        self.send(msg)?;
+        match self.receive()? {
+            DaemonMessage::Error { message } => Err(ClientError::Refused(message)),
+            other => Ok(other),
+        }
+    }
+}
+
+/// Sends `msg` on `w`, zeroizing the encoded line afterwards.
+pub fn send_on(w: &mut impl Write, msg: &ClientMessage) -> Result<(), ClientError> {
+    let mut line = encode(msg);
+    let sent = w.write_all(line.as_bytes());
+    zeroize::Zeroize::zeroize(&mut line);
+    Ok(sent?)
+}

@@ -1,0 +1,124 @@
+//! The messages, one JSON object per line, tagged by `type` (docs/CONTROL.md).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    AgentKind, AgentNotice, AuditRecord, Passkey, Pin, Prompt, SiteRule, SiteRuleEntry, StatusView,
+    TpmView,
+};
+
+/// The words the user types to erase everything when they forgot the PIN (the app's
+/// Settings → "I forgot my PIN"). The daemon checks them.
+pub const FORGOTTEN_PIN_PHRASE: &str = "erase all passkeys";
+
+/// Client → daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientMessage {
+    Hello {
+        protocol: u32,
+    },
+    /// Become the approval agent. Refused while another agent is connected (which is told,
+    /// and the refusal audited), unless `take_over` carries the PIN (checked by the TPM).
+    RegisterAgent {
+        kind: AgentKind,
+        #[serde(default)]
+        take_over: Option<Pin>,
+    },
+    /// The user's decision on prompt `id`. `pin` is the PIN typed into the prompt when the
+    /// prompt asked for one; the daemon hashes it and forgets it.
+    Answer {
+        id: u64,
+        approve: bool,
+        pin: Option<Pin>,
+    },
+    Status,
+    /// The TPM in use: maker, firmware, simulated or not, dictionary-attack lockout state.
+    TpmInfo,
+    ListPasskeys,
+    /// `id` is the credential id in hex, as [`Passkey::id`].
+    DeletePasskey {
+        id: String,
+        pin: Option<Pin>,
+    },
+    SetPin {
+        pin: Pin,
+    },
+    ChangePin {
+        old: Pin,
+        new: Pin,
+    },
+    /// Erase every passkey and the PIN. Needs the PIN once one is set.
+    Reset {
+        pin: Option<Pin>,
+    },
+    /// Erase every passkey and the PIN without it (forgotten PIN): `confirm` must be
+    /// [`FORGOTTEN_PIN_PHRASE`], typed by the user. Audited.
+    ResetForgottenPin {
+        confirm: String,
+    },
+    SetSettings {
+        always_uv: Option<bool>,
+        min_pin_length: Option<u8>,
+        pin: Option<Pin>,
+    },
+    AuditTail {
+        limit: u32,
+    },
+    ListSiteRules,
+    /// The wizard's test sign-in: a built-in relying party registers and signs in, with the
+    /// usual prompts; `ok` when the signature verified, else an error saying why.
+    TestSignIn,
+    /// Set or clear (`rule`: null) a site's rule. Clearing a rule (or turning a block into
+    /// require_pin) needs the PIN once one is set.
+    SetSiteRule {
+        rp_id: String,
+        rule: Option<SiteRule>,
+        pin: Option<Pin>,
+    },
+}
+
+/// Daemon → client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DaemonMessage {
+    Hello {
+        protocol: u32,
+        version: String,
+    },
+    Prompt {
+        id: u64,
+        prompt: Prompt,
+        timeout_ms: u64,
+        /// When the daemon sent it (Unix ms): the app measures its own display latency.
+        #[serde(default)]
+        sent_unix_ms: u64,
+    },
+    /// The prompt is no longer waiting: "cancelled" by the client, "timeout", "answered".
+    PromptClosed {
+        id: u64,
+        reason: String,
+    },
+    Status(StatusView),
+    TpmInfo(TpmView),
+    Passkeys {
+        passkeys: Vec<Passkey>,
+    },
+    Audit {
+        records: Vec<AuditRecord>,
+    },
+    SiteRules {
+        rules: Vec<SiteRuleEntry>,
+    },
+    /// CTAPHID_WINK from a client: "show yourself" (the app flashes its window).
+    Wink,
+    /// To the registered agent: another program tried to (or did) take its place.
+    AgentNotice(AgentNotice),
+    Ok,
+    /// The request was refused; `message` says why and what to do.
+    Error {
+        message: String,
+    },
+}

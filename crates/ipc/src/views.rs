@@ -1,0 +1,167 @@
+//! The things the daemon shows: produced by the engine (or the daemon) and shown as they
+//! are by the app and the CLI. One type each; nobody mirrors them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AgentKind, Operation, PinProtection, SiteRule};
+
+/// A request for the user's decision, as the approval agent shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prompt {
+    pub operation: Operation,
+    pub rp_id: Option<String>,
+    pub rp_name: Option<String>,
+    /// The account, as "name (display name)" when known.
+    pub user: Option<String>,
+    /// The approval yields a PIN/UV token for any site (no rpId was given): the prompt
+    /// must say so rather than name one.
+    #[serde(default)]
+    pub any_site: bool,
+    /// The PIN must be typed into the prompt (built-in user verification, or a reset).
+    pub pin_required: bool,
+    /// Retries left on the PIN, from the TPM.
+    pub pin_retries: Option<u8>,
+    /// The previous PIN typed for this request was wrong.
+    pub pin_was_wrong: bool,
+    /// The application that sent the request, when the transport can tell (its process
+    /// name from /proc and its pid). Filled in by the daemon.
+    #[serde(default)]
+    pub client_name: Option<String>,
+    #[serde(default)]
+    pub client_pid: Option<u32>,
+}
+
+impl Prompt {
+    pub fn new(operation: Operation) -> Self {
+        Prompt {
+            operation,
+            rp_id: None,
+            rp_name: None,
+            user: None,
+            any_site: false,
+            pin_required: false,
+            pin_retries: None,
+            pin_was_wrong: false,
+            client_name: None,
+            client_pid: None,
+        }
+    }
+
+    pub fn rp(mut self, id: &str, name: Option<&str>) -> Self {
+        self.rp_id = Some(id.to_owned());
+        self.rp_name = name.map(str::to_owned);
+        self
+    }
+
+    pub fn user(mut self, user: Option<String>) -> Self {
+        self.user = user;
+        self
+    }
+}
+
+/// One passkey (a discoverable credential), without key material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Passkey {
+    /// The credential id, hex.
+    pub id: String,
+    pub rp_id: String,
+    pub rp_name: Option<String>,
+    pub user_name: Option<String>,
+    pub user_display_name: Option<String>,
+    /// Unix seconds.
+    pub created: i64,
+    pub last_used: Option<i64>,
+    pub sign_count: u32,
+    pub pin_bound: bool,
+    pub cred_protect: u8,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub seq: i64,
+    /// Unix seconds.
+    pub time: i64,
+    pub event: String,
+    pub rp_id: Option<String>,
+    pub detail: Option<String>,
+    pub outcome: String,
+    /// The requesting application's process name, when the transport could tell.
+    #[serde(default)]
+    pub client: Option<String>,
+}
+
+/// One per-site rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteRuleEntry {
+    pub rp_id: String,
+    pub rule: SiteRule,
+}
+
+/// The TPM as the enrolment wizard and `tpm-passkey tpm` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TpmView {
+    /// The embedded swtpm: keys are not hardware-protected.
+    pub simulated: bool,
+    pub tcti: String,
+    /// TPM_PT_MANUFACTURER as letters ("IBM", "INTC", "STM", …).
+    pub manufacturer: String,
+    pub vendor: String,
+    pub firmware: String,
+    /// TPM-wide dictionary-attack state (the PIN has its own counter; see DESIGN.md).
+    pub lockout_counter: u32,
+    pub lockout_max_tries: u32,
+    /// Seconds after which one counted failure is forgotten.
+    pub lockout_recovery_secs: u32,
+    pub in_lockout: bool,
+}
+
+/// The registered approval agent, as the daemon saw it connect (SO_PEERCRED).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentView {
+    pub kind: AgentKind,
+    /// The agent's process name (/proc/PID/comm).
+    pub name: Option<String>,
+    pub pid: Option<u32>,
+}
+
+/// The daemon and authenticator at a glance (`tpm-passkey status`, the app's header).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub simulated: bool,
+    pub tcti: String,
+    pub pin_set: bool,
+    /// Wrong PINs the TPM still allows (None without a PIN).
+    pub pin_retries: Option<u8>,
+    /// How the PIN is protected; `legacy` and `lost` need the user's attention.
+    pub pin_protection: PinProtection,
+    pub always_uv: bool,
+    pub min_pin_length: u8,
+    pub credentials: u64,
+    /// An approval agent is connected.
+    pub agent: bool,
+    /// Which one.
+    #[serde(default)]
+    pub agent_info: Option<AgentView>,
+    /// Three wrong PINs since the daemon started: PIN checks are paused until it restarts
+    /// (CTAP2_ERR_PIN_AUTH_BLOCKED).
+    #[serde(default)]
+    pub pin_auth_blocked: bool,
+}
+
+/// Told to the registered agent when another program tried to take its place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentNoticeKind {
+    /// Another program asked to be the agent and was refused: you stay.
+    Contested,
+    /// Another program proved the PIN and took over: you no longer get prompts.
+    Replaced,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentNotice {
+    pub notice: AgentNoticeKind,
+    /// The other program.
+    pub by: AgentView,
+}

@@ -1,0 +1,81 @@
+//! Extension outputs, typed (WebAuthn §9, CTAP 2.1 §12): the engine fills these, and they
+//! encode themselves into the authenticator data's extensions map — canonical CBOR, keys
+//! by their identifiers.
+
+use crate::cbor::{MapBuilder, Value};
+
+/// makeCredential extension outputs (§12.1 credProtect, §12.5 hmac-secret, §12.4
+/// minPinLength).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MakeCredentialOutputs {
+    pub cred_protect: Option<u8>,
+    pub hmac_secret: Option<bool>,
+    pub min_pin_length: Option<u8>,
+}
+
+impl MakeCredentialOutputs {
+    /// The extensions map, or None when no extension produced output (then the ED flag
+    /// stays clear).
+    pub fn to_cbor(&self) -> Option<Value> {
+        if *self == Self::default() {
+            return None;
+        }
+        let mut m = MapBuilder::new();
+        if let Some(l) = self.cred_protect {
+            m = m.put_text("credProtect", u64::from(l));
+        }
+        if let Some(b) = self.hmac_secret {
+            m = m.put_text("hmac-secret", b);
+        }
+        if let Some(l) = self.min_pin_length {
+            m = m.put_text("minPinLength", u64::from(l));
+        }
+        Some(m.build())
+    }
+}
+
+/// getAssertion extension outputs (§12.5 hmac-secret: the encrypted HMAC outputs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GetAssertionOutputs {
+    pub hmac_secret: Option<Vec<u8>>,
+}
+
+impl GetAssertionOutputs {
+    pub fn to_cbor(&self) -> Option<Value> {
+        let out = self.hmac_secret.as_ref()?;
+        Some(
+            MapBuilder::new()
+                .put_text("hmac-secret", Value::Bytes(out.clone()))
+                .build(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cbor;
+
+    #[test]
+    fn outputs_encode_canonically_and_empty_means_none() {
+        assert_eq!(MakeCredentialOutputs::default().to_cbor(), None);
+        assert_eq!(GetAssertionOutputs::default().to_cbor(), None);
+        let all = MakeCredentialOutputs {
+            cred_protect: Some(2),
+            hmac_secret: Some(true),
+            min_pin_length: Some(6),
+        };
+        // Canonical order: shorter keys first ("credProtect" 11, "hmac-secret" 11,
+        // "minPinLength" 12), then bytewise.
+        let bytes = cbor::encode(all.to_cbor().unwrap());
+        let keys = ciborium::de::from_reader::<ciborium::Value, _>(&bytes[..]).unwrap();
+        let ciborium::Value::Map(m) = keys else {
+            panic!()
+        };
+        let names: Vec<_> = m
+            .iter()
+            .map(|(k, _)| k.as_text().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["credProtect", "hmac-secret", "minPinLength"]);
+    }
+}
