@@ -152,6 +152,26 @@ def scenario_pin_credentials():
         pass
 
 
+def scenario_reset_needs_pin():
+    """With a PIN set, authenticatorReset is approved only with the PIN typed into the
+    prompt: an approval without it (this daemon's agent has no PIN) is UV_INVALID, and
+    nothing is erased."""
+    dev = device()
+    ctap = set_pin(dev)
+    server = Fido2Server(RP)
+    register(client(dev, PinOnly(PIN)), server, b"user-r", "rita", rk=True)
+    try:
+        ctap.reset()
+        raise AssertionError("reset without the PIN succeeded")
+    except CtapError as e:
+        assert e.code == CtapError.ERR.UV_INVALID, e.code
+    cp = ClientPin(ctap)
+    token = cp.get_pin_token(PIN, ClientPin.PERMISSION.CREDENTIAL_MGMT)
+    cm = CredentialManagement(ctap, cp.protocol, token)
+    assert cm.get_metadata()[CredentialManagement.RESULT.EXISTING_CRED_COUNT] == 1
+    assert ctap.get_info().options["clientPin"] is True
+
+
 def scenario_hmac_secret():
     """hmac-secret (through WebAuthn PRF) gives the same secret for the same salt and
     another for another salt."""

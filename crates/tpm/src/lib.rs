@@ -33,6 +33,7 @@ mod policy;
 mod prf;
 mod secret;
 mod session;
+mod stale;
 mod swtpm;
 mod tcti;
 mod templates;

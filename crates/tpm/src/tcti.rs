@@ -91,6 +91,13 @@ impl TctiChoice {
         &self.conf
     }
 
+    /// Whether a resource manager stands between us and the TPM (the kernel's
+    /// /dev/tpmrm*, or tabrmd), flushing a dead client's objects and hiding other clients'.
+    pub fn has_resource_manager(&self) -> bool {
+        let s = self.as_str();
+        s.starts_with("tabrmd") || (s.starts_with("device:") && s.contains("/tpmrm"))
+    }
+
     pub fn source(&self) -> TctiSource {
         self.source
     }

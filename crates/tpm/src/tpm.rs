@@ -36,6 +36,9 @@ impl Tpm {
         seed: &RootSeed,
         owner_auth: Option<&OwnerAuth>,
     ) -> Result<Self> {
+        if !tcti.has_resource_manager() {
+            crate::stale::flush_stale(tcti);
+        }
         let mut ctx = Context::new(tcti.name_conf()?).map_err(|e| Error::Connect {
             tcti: tcti.as_str().to_owned(),
             detail: e.to_string(),

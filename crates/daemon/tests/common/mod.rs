@@ -15,10 +15,15 @@ pub struct Daemon {
     agent: Option<Child>,
     prompt_timeout_secs: u64,
     extra_args: Vec<String>,
+    /// `--tcti` of a TPM the test runs itself (it then outlives the daemon), else the
+    /// embedded simulator.
+    tcti: Option<String>,
 }
 
 pub enum Agent {
     ApproveAll,
+    /// Approves everything but types no PIN.
+    ApproveWithoutPin,
     DenyAll,
     None,
 }
@@ -42,7 +47,16 @@ impl Daemon {
         Self::launch(Agent::None, 10, args)
     }
 
+    /// On a TPM the test started (`swtpm:…`), which survives the daemon being killed.
+    pub fn start_on(tcti: &str, agent: Agent) -> Self {
+        Self::launch_on(agent, 10, &[], Some(tcti.to_owned()))
+    }
+
     fn launch(agent: Agent, secs: u64, extra: &[&str]) -> Self {
+        Self::launch_on(agent, secs, extra, None)
+    }
+
+    fn launch_on(agent: Agent, secs: u64, extra: &[&str], tcti: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
         let mut d = Daemon {
@@ -51,6 +65,7 @@ impl Daemon {
             agent: None,
             prompt_timeout_secs: secs,
             extra_args: extra.iter().map(|a| a.to_string()).collect(),
+            tcti,
         };
         d.spawn_daemon();
         d.spawn_agent(agent);
@@ -76,8 +91,14 @@ impl Daemon {
     }
 
     fn spawn_daemon(&mut self) {
-        let mut child = Command::new(bin())
-            .args(["daemon", "--simulator", "--prompt-timeout-secs"])
+        let mut cmd = Command::new(bin());
+        cmd.arg("daemon");
+        match &self.tcti {
+            Some(t) => cmd.args(["--tcti", t]),
+            None => cmd.arg("--simulator"),
+        };
+        let mut child = cmd
+            .arg("--prompt-timeout-secs")
             .arg(self.prompt_timeout_secs.to_string())
             .arg("--state-dir")
             .arg(self.state())
@@ -113,15 +134,19 @@ impl Daemon {
     }
 
     pub fn spawn_agent(&mut self, agent: Agent) {
-        let mode = match agent {
-            Agent::ApproveAll => "--approve-all",
-            Agent::DenyAll => "--deny-all",
+        let (mode, pin) = match agent {
+            Agent::ApproveAll => ("--approve-all", true),
+            Agent::ApproveWithoutPin => ("--approve-all", false),
+            Agent::DenyAll => ("--deny-all", true),
             Agent::None => return,
         };
         let out = std::fs::File::create(self.dir.path().join("agent.jsonl")).unwrap();
-        let child = Command::new(bin())
-            .args(["agent", mode, "--pin-file"])
-            .arg(self.dir.path().join("pin"))
+        let mut cmd = Command::new(bin());
+        cmd.args(["agent", mode]);
+        if pin {
+            cmd.arg("--pin-file").arg(self.dir.path().join("pin"));
+        }
+        let child = cmd
             .arg("--control")
             .arg(self.control())
             .stdout(out)
@@ -154,6 +179,33 @@ impl Daemon {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    /// Kills the daemon with SIGKILL (no clean-up at all) and waits for it to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut a) = self.agent.take() {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
+        if let Some(mut d) = self.daemon.take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+    }
+
+    /// The daemon's pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(Child::id)
+    }
+
+    /// Runs the CLI against this daemon.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(bin())
+            .args(args)
+            .arg("--control")
+            .arg(self.control())
+            .output()
+            .unwrap()
     }
 
     /// Stops the daemon with SIGTERM, as systemd does, waits for it, and checks that it
