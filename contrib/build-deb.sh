@@ -1,6 +1,7 @@
 #!/bin/sh
-# Builds the Debian package: the app, the daemon, the systemd user unit, the udev rule and
-# the uhid module-load file (tauri.conf.json → bundle.linux.deb).
+# Builds the Debian package: the app, the daemon, the systemd user unit, the uhid helper's
+# system units, the udev rule and the uhid module-load file (tauri.conf.json →
+# bundle.linux.deb).
 #
 #   contrib/build-deb.sh            → target/release/bundle/deb/tpm-passkey_<version>_amd64.deb
 #
@@ -15,6 +16,7 @@ stage=src-tauri/deb-staging
 rm -rf "$stage"; mkdir -p "$stage"
 cp "$target/release/tpm-passkey" "$stage/tpm-passkey"
 sed "s|@BINDIR@|/usr/bin|g" contrib/tpm-passkey.service.in > "$stage/tpm-passkey.service"
+sed "s|@BINDIR@|/usr/bin|g" contrib/tpm-passkey-uhid@.service.in > "$stage/tpm-passkey-uhid@.service"
 tauri=${TAURI:-$(command -v tauri || echo "$root/node_modules/.bin/tauri")}
 [ -x "$tauri" ] || { echo "build-deb.sh: no Tauri CLI; run: npm install @tauri-apps/cli@2" >&2; exit 1; }
 TAURI_APP_PATH=src-tauri "$tauri" build --bundles deb

@@ -8,5 +8,9 @@ if [ "$1" = "configure" ]; then
     udevadm control --reload-rules 2>/dev/null || true
     udevadm trigger --subsystem-match=misc --subsystem-match=hidraw --subsystem-match=tpmrm 2>/dev/null || true
   fi
+  if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload || true
+    systemctl enable --now tpm-passkey-uhid.socket || true
+  fi
 fi
 exit 0

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs tpm-passkey's session integration: the daemon binary, the systemd user unit, the
-# udev rule, the uhid module-load file, the .desktop entry and the icon.
+# uhid helper (a socket-activated system service), the udev rule, the uhid module-load file,
+# the .desktop entry and the icon.
 #
 #   sudo contrib/install.sh [--prefix /usr/local] [--bin PATH] [--app PATH]
 #
@@ -31,6 +32,9 @@ install -D -m 0755 "$bin" "$root$bindir/tpm-passkey"
 [ -z "$app" ] || install -D -m 0755 "$app" "$root$bindir/tpm-passkey-app"
 sed "s|@BINDIR@|$bindir|g" "$here/tpm-passkey.service.in" > "$tmp/tpm-passkey.service"
 install -D -m 0644 "$tmp/tpm-passkey.service" "$root/usr/lib/systemd/user/tpm-passkey.service"
+sed "s|@BINDIR@|$bindir|g" "$here/tpm-passkey-uhid@.service.in" > "$tmp/tpm-passkey-uhid@.service"
+install -D -m 0644 "$tmp/tpm-passkey-uhid@.service" "$root/usr/lib/systemd/system/tpm-passkey-uhid@.service"
+install -D -m 0644 "$here/tpm-passkey-uhid.socket" "$root/usr/lib/systemd/system/tpm-passkey-uhid.socket"
 install -D -m 0644 "$here/70-tpm-passkey.rules" "$root/etc/udev/rules.d/70-tpm-passkey.rules"
 install -D -m 0644 "$here/tpm-passkey-modules.conf" "$root/etc/modules-load.d/tpm-passkey.conf"
 sed "s|@BINDIR@|$bindir|g" "$here/tpm-passkey.desktop.in" > "$tmp/tpm-passkey.desktop"
@@ -43,6 +47,10 @@ if [ -z "$root" ]; then
   if command -v udevadm >/dev/null; then
     udevadm control --reload-rules || true
     udevadm trigger --subsystem-match=misc --subsystem-match=tpmrm --subsystem-match=hidraw || true
+  fi
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl daemon-reload || true
+    systemctl enable --now tpm-passkey-uhid.socket || echo "install.sh: could not start tpm-passkey-uhid.socket" >&2
   fi
 fi
 echo "installed under ${root:-/}$prefix; now, as your user:"

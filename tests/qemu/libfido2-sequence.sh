@@ -10,19 +10,36 @@ B=$R/tpm-passkey
 # find another.
 PY=$(cat $R/python)
 ANSWER="$PY $R/pty-answer.py $R/pin"
-CTL=/tmp/control.sock
+CTL=/tmp/user/control.sock
 step() { echo "$1" > $R/step; echo "== $1"; }
 b64() { head -c "$1" /dev/urandom | base64 -w0; }
 
-echo 4711 > $R/pin
-$B daemon --simulator --state-dir /tmp/state --control $CTL > $R/daemon.log 2>&1 &
+# Users do not get /dev/uhid: the privileged helper (root here, a socket-activated system
+# service on a real machine) creates the FIDO device; the daemon, its agent and the CLI run
+# as an unprivileged user (nobody), as a desktop user's daemon would.
+HELPER=/run/tpm-passkey/uhid.sock
+AS_USER="setpriv --reuid=65534 --regid=65534 --clear-groups"
+chmod 600 /dev/uhid
+step helper; $B uhid-helper --listen $HELPER > $R/helper.log 2>&1 &
+helper=$!
+for i in $(seq 50); do [ -S $HELPER ] && break; sleep 0.1; done
+step attack; $AS_USER $PY $R/uhid-attack.py $HELPER > $R/attack
+echo 4711 > $R/pin; chmod 644 $R/pin
+mkdir -p /tmp/user; chown 65534:65534 /tmp/user
+step daemon
+$AS_USER $B daemon --simulator --hid uhid-helper:$HELPER --state-dir /tmp/user/state --control $CTL > $R/daemon.log 2>&1 &
 daemon=$!
 for i in $(seq 150); do [ -S $CTL ] && break; sleep 0.2; done
-$B agent --approve-all --pin-file $R/pin --control $CTL > $R/agent.log 2>&1 &
+$AS_USER $B agent --approve-all --pin-file $R/pin --control $CTL > $R/agent.log 2>&1 &
 sleep 1
 
 step list;    fido2-token -L > $R/list
 dev=$(cut -d: -f1 $R/list | head -n1)
+# What udev's uaccess does on a desktop: the logged-in user may open the FIDO node. The
+# tools then run as that user, as the daemon does, which is how the daemon can name them.
+chmod 666 "$dev"; chmod 777 $R
+ANSWER="$AS_USER $ANSWER"
+fido2() { $AS_USER "$@"; }
 step info;    fido2-token -I "$dev" > $R/info
 step concurrent; $PY $R/hidraw-clients.py "$dev" 4 15 > $R/concurrent
 step set-pin; $ANSWER fido2-token -S "$dev" > $R/set-pin
@@ -30,18 +47,18 @@ step set-pin; $ANSWER fido2-token -S "$dev" > $R/set-pin
 # A non-discoverable credential: make (-M), verify its attestation (-V), assert, verify.
 printf '%s\nexample.org\nalice\n%s\n' "$(b64 32)" "$(b64 16)" > $R/cred.in
 step cred-make;     $ANSWER fido2-cred -M -i $R/cred.in -o $R/cred.out "$dev" > $R/cred-make
-step cred-verify;   fido2-cred -V -i $R/cred.out -o $R/cred.pem
+step cred-verify;   fido2 fido2-cred -V -i $R/cred.out -o $R/cred.pem
 printf '%s\nexample.org\n%s\n' "$(b64 32)" "$(sed -n 5p $R/cred.out)" > $R/assert.in
 step assert-get;    $ANSWER fido2-assert -G -i $R/assert.in -o $R/assert.out "$dev" > $R/assert-get
-step assert-verify; fido2-assert -V -i $R/assert.out $R/cred.pem es256
+step assert-verify; fido2 fido2-assert -V -i $R/assert.out $R/cred.pem es256
 
 # A discoverable credential: found by -G -r without a credential id, then deleted (-D).
 printf '%s\nexample.com\nbob\n%s\n' "$(b64 32)" "$(b64 16)" > $R/rk.in
 step rk-make;       $ANSWER fido2-cred -M -r -i $R/rk.in -o $R/rk.out "$dev" > $R/rk-make
-step rk-verify;     fido2-cred -V -i $R/rk.out -o $R/rk.pem
+step rk-verify;     fido2 fido2-cred -V -i $R/rk.out -o $R/rk.pem
 printf '%s\nexample.com\n' "$(b64 32)" > $R/rk-assert.in
 step rk-assert;     $ANSWER fido2-assert -G -r -i $R/rk-assert.in -o $R/rk-assert.out "$dev" > $R/rk-assert
-step rk-assert-verify; fido2-assert -V -i $R/rk-assert.out $R/rk.pem es256
+step rk-assert-verify; fido2 fido2-assert -V -i $R/rk-assert.out $R/rk.pem es256
 step rk-list;       $ANSWER fido2-token -L -k example.com "$dev" > $R/rk-list
 step rk-delete;     $ANSWER fido2-token -D -i "$(sed -n 5p $R/rk.out)" "$dev" > $R/rk-delete
 # Gone: credMgmt now finds no relying party at all.
@@ -51,17 +68,18 @@ grep -q FIDO_ERR_NO_CREDENTIALS $R/rk-list-after
 
 # alwaysUv off: libfido2 now asks for the PIN on its own terminal (PUAT_REQUIRED, then a
 # pinUvAuthToken via clientPIN getPinToken over the hidraw node) instead of built-in UV.
-step always-uv-off; $B settings --control $CTL --pin-file $R/pin --always-uv off
+step always-uv-off; $AS_USER $B settings --control $CTL --pin-file $R/pin --always-uv off
 printf '%s\nexample.net\ncarol\n%s\n' "$(b64 32)" "$(b64 16)" > $R/pin-cred.in
 step pin-cred-make;   $ANSWER fido2-cred -M -v -i $R/pin-cred.in -o $R/pin-cred.out "$dev" > $R/pin-cred-make
-step pin-cred-verify; fido2-cred -V -v -i $R/pin-cred.out -o $R/pin-cred.pem
+step pin-cred-verify; fido2 fido2-cred -V -v -i $R/pin-cred.out -o $R/pin-cred.pem
 printf '%s\nexample.net\n%s\n' "$(b64 32)" "$(sed -n 5p $R/pin-cred.out)" > $R/pin-assert.in
 step pin-assert-get;  $ANSWER fido2-assert -G -v -i $R/pin-assert.in -o $R/pin-assert.out "$dev" > $R/pin-assert-get
-step pin-assert-verify; fido2-assert -V -v -i $R/pin-assert.out $R/pin-cred.pem es256
+step pin-assert-verify; fido2 fido2-assert -V -v -i $R/pin-assert.out $R/pin-cred.pem es256
 # SIGTERM: the daemon destroys its device (UHID_DESTROY) and the hidraw node goes away.
 step teardown
-kill -TERM $daemon; wait $daemon
+kill -TERM $daemon; wait $daemon || true
 for i in $(seq 50); do [ -e "$dev" ] || break; sleep 0.1; done
 [ ! -e "$dev" ]
 if fido2-token -L | grep -q 0x7a50; then exit 1; fi
+kill $helper
 step done

@@ -52,7 +52,9 @@ impl ControlServer {
         hub: Arc<AgentHub>,
         engine: Arc<EngineHandle>,
     ) -> std::io::Result<Self> {
-        if let Some(dir) = path.parent() {
+        // A directory we make is ours alone (0700); one that exists (say /tmp, for a path
+        // given on the command line) is left as it is.
+        if let Some(dir) = path.parent().filter(|d| !d.exists()) {
             std::fs::create_dir_all(dir)?;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }

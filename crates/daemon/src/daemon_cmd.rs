@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use tpm_passkey_hid::socket::SocketTransport;
-use tpm_passkey_hid::uhid::UhidTransport;
+use tpm_passkey_hid::uhid::{Target, UhidTransport, HELPER_SOCKET};
 
 use crate::agent_hub::{AgentHub, Launcher};
 use crate::control::ControlServer;
@@ -19,9 +19,10 @@ use crate::tpm_choice::{TpmSelect, SIMULATED_WARNING};
 pub struct DaemonArgs {
     #[command(flatten)]
     select: TpmSelect,
-    /// HID back end: `uhid` (a virtual USB FIDO device through /dev/uhid, the default),
-    /// `uhid:PATH`, or `socket:PATH` (a SOCK_SEQPACKET socket, one datagram per 64-byte
-    /// report). May be given more than once.
+    /// HID back end: `uhid` (a virtual USB FIDO device, the default: /dev/uhid when it may
+    /// be opened, else through the uhid helper), `uhid:PATH` (that uhid device),
+    /// `uhid-helper[:PATH]` (the privileged helper's socket), or `socket:PATH` (a
+    /// SOCK_SEQPACKET socket, one datagram per 64-byte report). May be given more than once.
     #[arg(long = "hid", value_name = "BACKEND")]
     hid: Vec<String>,
     /// Control socket [default: $XDG_RUNTIME_DIR/tpm-passkey/control.sock].
@@ -72,19 +73,23 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
     for h in &backends {
         match h.split_once(':') {
             Some(("socket", p)) if !p.is_empty() => sockets.push(PathBuf::from(p)),
-            Some(("uhid", p)) if !p.is_empty() => uhids.push(PathBuf::from(p)),
-            None if h == "uhid" => uhids.push(PathBuf::from("/dev/uhid")),
+            Some(("uhid", p)) if !p.is_empty() => uhids.push(Target::Device(PathBuf::from(p))),
+            Some(("uhid-helper", p)) if !p.is_empty() => {
+                uhids.push(Target::Helper(PathBuf::from(p)))
+            }
+            None if h == "uhid" => uhids.push(Target::auto()),
+            None if h == "uhid-helper" => uhids.push(Target::Helper(PathBuf::from(HELPER_SOCKET))),
             _ => {
                 return Err(format!(
-                    "unknown HID back end {h:?}: use uhid, uhid:PATH or socket:PATH"
+                    "unknown HID back end {h:?}: use uhid, uhid:PATH, uhid-helper[:PATH] or socket:PATH"
                 )
                 .into())
             }
         }
     }
     // Fail before the TPM and the simulator are started, with advice on how to fix it.
-    for path in &uhids {
-        tpm_passkey_hid::uhid::check_access(path)?;
+    for target in &uhids {
+        target.check()?;
     }
     let state_dir = args.select.state_dir();
     std::fs::create_dir_all(&state_dir)?;
@@ -118,8 +123,8 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
         transports.push(SocketTransport::serve(path, engine.clone())?);
     }
     let mut devices = Vec::new();
-    for path in &uhids {
-        devices.push(UhidTransport::serve(path, engine.clone())?);
+    for target in &uhids {
+        devices.push(UhidTransport::serve(target, engine.clone())?);
     }
     eprintln!("tpm-passkey: ready (control {})", control.display());
 

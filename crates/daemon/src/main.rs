@@ -18,6 +18,7 @@ mod requests;
 mod site_cmd;
 mod tpm_choice;
 mod tpm_cmd;
+mod uhid_helper_cmd;
 
 #[cfg(feature = "scripted-agent")]
 mod agent_cmd;
@@ -62,6 +63,9 @@ enum Command {
     TestSignIn(cli::Conn),
     /// Show the TPM in use and run a create/sign/verify self-test.
     Tpm(tpm_cmd::TpmArgs),
+    /// The privileged uhid helper (a system service): creates the FIDO device for a user's
+    /// daemon and relays its reports.
+    UhidHelper(uhid_helper_cmd::HelperArgs),
     /// Answer every approval prompt from a script (tests and automation only).
     #[cfg(feature = "scripted-agent")]
     Agent(agent_cmd::AgentArgs),
@@ -69,7 +73,10 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    logging::init(matches!(cli.command, Command::Daemon(_)));
+    logging::init(matches!(
+        cli.command,
+        Command::Daemon(_) | Command::UhidHelper(_)
+    ));
     let result = match cli.command {
         Command::Daemon(args) => daemon_cmd::run(&args),
         Command::Status(args) => cli::status(&args),
@@ -83,6 +90,7 @@ fn main() {
         Command::Site(args) => site_cmd::set(&args),
         Command::TestSignIn(conn) => cli::test_sign_in(&conn),
         Command::Tpm(args) => tpm_cmd::run(&args),
+        Command::UhidHelper(args) => uhid_helper_cmd::run(&args),
         #[cfg(feature = "scripted-agent")]
         Command::Agent(args) => agent_cmd::run(&args),
     };

@@ -38,8 +38,28 @@ fn install_stages_every_file_and_systemd_accepts_the_unit() {
     );
     assert!(unit.contains("WantedBy=default.target"));
     let rules = std::fs::read_to_string(r("/etc/udev/rules.d/70-tpm-passkey.rules")).unwrap();
-    assert!(rules.contains("KERNEL==\"uhid\"") && rules.contains("TAG+=\"uaccess\""));
+    // Users get our hidraw node, never /dev/uhid itself (any rule line naming uhid).
+    assert!(rules.contains("TAG+=\"uaccess\""));
+    assert!(
+        !rules
+            .lines()
+            .any(|l| !l.starts_with('#') && l.contains("uhid")),
+        "{rules}"
+    );
     assert!(rules.contains("GROUP=\"tss\""));
+    let socket =
+        std::fs::read_to_string(r("/usr/lib/systemd/system/tpm-passkey-uhid.socket")).unwrap();
+    assert!(
+        socket.contains("Accept=yes")
+            && socket.contains("ListenSequentialPacket=/run/tpm-passkey/uhid.sock")
+    );
+    let helper =
+        std::fs::read_to_string(r("/usr/lib/systemd/system/tpm-passkey-uhid@.service")).unwrap();
+    assert!(
+        helper.contains("ExecStart=/usr/local/bin/tpm-passkey uhid-helper\n"),
+        "{helper}"
+    );
+    assert!(helper.contains("DeviceAllow=/dev/uhid rw"));
     assert_eq!(
         std::fs::read_to_string(r("/etc/modules-load.d/tpm-passkey.conf"))
             .unwrap()
@@ -76,6 +96,31 @@ fn install_stages_every_file_and_systemd_accepts_the_unit() {
         v.status.success() && v.stderr.is_empty(),
         "systemd-analyze verify: {}",
         String::from_utf8_lossy(&v.stderr)
+    );
+
+    // The helper's system units, the same way (the instance unit needs its socket beside it).
+    let sys = check.path().join("system");
+    std::fs::create_dir(&sys).unwrap();
+    std::fs::write(
+        sys.join("tpm-passkey-uhid@.service"),
+        helper.replace(
+            "ExecStart=/usr/local/bin/",
+            &format!("ExecStart={}/", bin.parent().unwrap().display()),
+        ),
+    )
+    .unwrap();
+    std::fs::write(sys.join("tpm-passkey-uhid.socket"), &socket).unwrap();
+    let v = Command::new("systemd-analyze")
+        .args(["verify", "--system"])
+        .arg(sys.join("tpm-passkey-uhid.socket"))
+        .arg(sys.join("tpm-passkey-uhid@.service"))
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", sys.display()))
+        .output()
+        .unwrap();
+    let complaints = String::from_utf8_lossy(&v.stderr);
+    assert!(
+        v.status.success() && !complaints.contains("tpm-passkey"),
+        "systemd-analyze verify --system: {complaints}"
     );
 }
 

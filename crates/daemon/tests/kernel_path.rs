@@ -1,6 +1,7 @@
 //! The real kernel HID path: Debian's kernel under qemu (TCG) with the host root shared
-//! read-only (tests/qemu/vm-run.sh). Inside, the daemon creates its virtual FIDO device on
-//! /dev/uhid with the embedded swtpm, the scripted agent answers its prompts, and libfido2's
+//! read-only (tests/qemu/vm-run.sh). Inside, the privileged uhid helper (root) creates the
+//! virtual FIDO device for the daemon, which runs unprivileged with the embedded swtpm
+//! (an unprivileged attacker first tries to get an input device of its own), the scripted agent answers its prompts, and libfido2's
 //! own tools drive it through /dev/hidraw (tests/qemu/libfido2-sequence.sh): list, getInfo,
 //! set a PIN, make and verify credentials, get and verify assertions, find a discoverable
 //! credential and delete it, and the same with the PIN typed at libfido2's own prompt; and
@@ -18,7 +19,12 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
     // The guest mounts its own tmpfs on /tmp, which would hide files under the host's
     // /tmp (a clone or target dir there): hand everything over through the results dir.
     std::fs::copy(env!("CARGO_BIN_EXE_tpm-passkey"), dir.join("tpm-passkey")).unwrap();
-    for f in ["pty-answer.py", "libfido2-sequence.sh", "hidraw-clients.py"] {
+    for f in [
+        "pty-answer.py",
+        "libfido2-sequence.sh",
+        "hidraw-clients.py",
+        "uhid-attack.py",
+    ] {
         std::fs::copy(qemu.join(f), dir.join(f)).unwrap();
     }
     // The python3 on the host's PATH (with python-fido2), by its real path: the guest's
@@ -49,6 +55,20 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
         read("console.log")
     );
 
+    // The daemon ran unprivileged, through the helper; an unprivileged program got no
+    // input device of its own making, and /dev/uhid stayed closed to it.
+    let attack = read("attack");
+    assert!(!attack.contains("FAIL"), "{attack}");
+    assert_eq!(
+        attack.lines().filter(|l| l.starts_with("ok")).count(),
+        5,
+        "{attack}"
+    );
+    assert!(
+        read("daemon.log").contains("CTAPHID over uhid"),
+        "{}",
+        read("daemon.log")
+    );
     let list = read("list");
     assert!(list.starts_with("/dev/hidraw"), "{list}");
     assert!(list.contains("vendor=0x1209, product=0x7a50"), "{list}");
