@@ -322,6 +322,17 @@ class E2E:
         # Audited as the registration it was, refused because of the site.
         self.el('tr[data-event="register"][data-outcome="blocked_site"]')
 
+        # One trusted approval path: another program asking to be the agent is refused,
+        # and the app says so (the attempt is in the activity log).
+        other = subprocess.run([self.args.daemon, "agent", "--approve-all", "--control", str(self.control)],
+                               capture_output=True, text=True, timeout=30)
+        assert other.returncode != 0 and "another approval agent is connected" in other.stderr, other.stderr
+        self.text_of("#banner-agent", "tried to take over approvals and was refused")
+        self.shot("agent-contested")
+        self.el("#tab-passkeys").click()
+        self.el("#tab-activity").click()
+        self.el('tr[data-event="agent_refused"][data-outcome="denied"]')
+
     def dark(self):
         """The same app with the desktop in dark mode (GTK_THEME=Adwaita:dark): WebKitGTK
         reports prefers-color-scheme: dark and the CSS follows."""
@@ -358,6 +369,18 @@ class E2E:
         self.el("#tab-activity").click()
         self.el('tr[data-rp="tpm-passkey.test"][data-event="register"][data-outcome="denied"]')
 
+    def forgot_pin(self):
+        """Settings → "I forgot my PIN": the typed words erase everything without the PIN,
+        and the wizard greets the user again."""
+        self.el("#tab-settings").click()
+        self.el("#reset-forgot").click()
+        self.text_of("#confirm-title", "Forgot your PIN?")
+        assert not self.el("#confirm-phrase").get_attribute("value")
+        self.el("#confirm-phrase").send_keys("erase all passkeys")
+        self.shot("forgot-pin")
+        self.el("#confirm-ok").click()
+        self.text_of("#wizard-title", "Welcome to tpm-passkey")
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -372,6 +395,7 @@ def main():
         e.start()
         e.run()
         e.dark()
+        e.forgot_pin()
         print(f"ui e2e: passed; {e.n} screenshots in {e.shots}")
     except BaseException:
         for log in ("daemon.log", "driver.log"):

@@ -8,11 +8,13 @@ const words = {
   pin_verify: "PIN check", delete: "Passkey deleted", reset: "Authenticator reset", config: "Settings changed",
   u2f_register: "Security key registration", u2f_sign_in: "Security key sign-in", update_user: "User details updated",
   uv: "PIN check", silent_check: "Passkey lookup (no approval)",
+  agent_registered: "Approval agent connected", agent_refused: "Approval agent refused",
+  agent_replaced: "Approval agent replaced", read_passkeys: "Passkey list read", read_audit: "Activity read",
 };
 const approvals = new Set(["register", "sign_in", "u2f_register", "u2f_sign_in", "uv", "reset"]);
 const outcomes = {
   ok: ["Approved", "ok"], denied: ["Denied", "bad"], timeout: ["Timed out", "bad"], cancelled: ["Cancelled", "other"],
-  wrong_pin: ["Wrong PIN", "bad"], blocked: ["Blocked", "bad"], error: ["Error", "bad"], excluded: ["Already registered", "other"],
+  wrong_pin: ["Wrong PIN", "bad"], blocked: ["Blocked", "bad"], excluded: ["Already registered", "other"],
   blocked_site: ["Site blocked", "bad"],
 };
 const filters = {
@@ -21,7 +23,8 @@ const filters = {
   register: (r) => r.event === "register" || r.event === "u2f_register",
   refused: (r) => ["denied", "timeout", "cancelled", "blocked_site"].includes(r.outcome),
   pin: (r) => r.event.startsWith("pin") || r.outcome === "wrong_pin" || r.outcome === "blocked",
-  manage: (r) => ["delete", "reset", "config", "update_user", "pin_set", "pin_change"].includes(r.event),
+  manage: (r) => ["delete", "reset", "config", "update_user", "pin_set", "pin_change",
+    "agent_registered", "agent_refused", "agent_replaced", "read_passkeys", "read_audit"].includes(r.event),
 };
 
 function render() {

@@ -1,5 +1,5 @@
 // Boot: navigation, the service state (header pill, banners, tray), and the views.
-import { $, call, on, toast } from "./util.js";
+import { $, call, confirmDialog, on, toast } from "./util.js";
 import { initPrompts } from "./prompt.js";
 import { showWizard } from "./wizard.js";
 import { initPasskeys, loadPasskeys } from "./passkeys.js";
@@ -37,6 +37,8 @@ export async function refreshStatus() {
     app.status = s;
     $("banner-down").hidden = true;
     $("banner-simulated").hidden = !s.simulated;
+    $("banner-legacy").hidden = s.pin_protection !== "legacy";
+    $("banner-lost").hidden = s.pin_protection !== "lost";
     if (s.pin_set && s.pin_retries === 0) pill("PIN blocked", "danger");
     else if (s.pin_auth_blocked) pill("PIN paused: restart the service", "danger");
     else if (s.simulated) pill("Simulated TPM", "warn");
@@ -80,6 +82,24 @@ initPasskeys();
 initActivity();
 initSettings();
 on("daemon", () => { refreshStatus(); if (!app.wizard) loaders[app.view](); });
+// The approval slot: another program holds it (we are refused), tried to take it (refused),
+// or proved the PIN and took it. Never silent.
+on("agent-state", ({ state, message }) => {
+  const show = state === "refused" || state === "replaced" || state === "contested";
+  $("banner-agent").hidden = !show;
+  $("banner-agent-text").textContent = state === "refused"
+    ? `This app is not approving requests: ${message}`
+    : message;
+  $("agent-take-over").hidden = !(state === "refused" || state === "replaced");
+});
+$("agent-take-over").addEventListener("click", () => confirmDialog({
+  title: "Approve requests with this app?",
+  text: "Another program is the approval agent now. Taking over needs your PIN; the other program is told, and the change is in the activity log.",
+  ok: "Take over", pin: true,
+}, async ({ pin }) => {
+  await call("take_over_agent", { pin });
+  $("banner-agent").hidden = true;
+}));
 on("wink", () => toast("An application is looking for this authenticator."));
 document.addEventListener("prompts-changed", () => { refreshStatus(); if (!app.wizard) loaders[app.view](); });
 refreshStatus().then(() => { if (!app.wizard) go("passkeys"); });

@@ -13,11 +13,16 @@ let ticker = null;
 export function describe(p) {
   const site = p.rp_name && p.rp_name !== p.rp_id ? `${p.rp_name} (${p.rp_id})` : p.rp_id || "a website";
   const as = p.user ? ` as ${p.user}` : "";
+  // A token without an rpId works for whichever site uses it first: say so.
+  if (p.any_site) {
+    const what = p.operation === "register" ? "create a passkey" : p.operation === "sign_in" ? "sign in" : "use your passkeys";
+    return [`Allow ${what} for any site`, `The requesting application did not name a site: approving lets it ${what} once, for any site it chooses.`];
+  }
   switch (p.operation) {
     case "register": return [`Create a passkey for ${p.rp_id || "a website"}`, `A new passkey for ${site}${as}, kept in this computer's TPM.`];
     case "sign_in": return [`Sign in to ${p.rp_id || "a website"}${as}`, `Use your passkey for ${site}.`];
     case "already_registered": return [`${p.rp_id} checks for an existing passkey`, "You already have a passkey for this site. Approving only confirms it; nothing is created."];
-    case "reset": return ["Erase all passkeys", "Every passkey and the PIN will be gone for good. Sites will no longer accept these passkeys."];
+    case "reset": return ["Erase all passkeys", `Every passkey and the PIN will be gone for good. Sites will no longer accept these passkeys.${p.pin_required ? " Type your PIN to confirm." : ""}`];
     case "select": return ["Use this authenticator?", "An application asks you to choose tpm-passkey among your security keys."];
     case "verify": return ["Confirm it's you", p.rp_id ? `Enter your PIN to continue with ${site}.` : "Enter your PIN to unlock passkey management."];
     case "u2f_register": return [`Register a security key for ${p.rp_id || "a website"}`, "A legacy (U2F) registration."];

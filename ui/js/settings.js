@@ -112,10 +112,22 @@ function resetCard(s) {
     toast("Everything was erased.");
     await refreshStatus();
   });
+  // Forgot the PIN: the same erasure without it, behind the typed words alone.
+  const forgot = () => confirmDialog({
+    title: "Forgot your PIN?",
+    text: "Without the PIN, the only way forward is to erase every passkey and the PIN. Sites will no longer accept them; register again afterwards. This is recorded in the activity log.",
+    ok: "Erase everything", pin: false, phrase: RESET_PHRASE,
+  }, async ({ phrase }) => {
+    await call("reset_forgotten_pin", { confirmation: phrase });
+    toast("Everything was erased.");
+    await refreshStatus();
+  });
   return el("section", { class: "card danger-card", "aria-labelledby": "h-reset" },
     el("h2", { id: "h-reset" }, "Reset authenticator"),
     el("p", { class: "lead" }, "Erases every passkey and the PIN. Use it when you hand this computer on, or when the PIN is blocked."),
-    el("div", { class: "actions" }, el("button", { class: "btn btn-danger", id: "reset-open", onclick: go }, "Reset…")));
+    el("div", { class: "actions" },
+      el("button", { class: "btn btn-danger", id: "reset-open", onclick: go }, "Reset…"),
+      s.pin_set ? el("button", { class: "btn btn-link", id: "reset-forgot", onclick: forgot }, "I forgot my PIN…") : null));
 }
 
 export async function loadSettings() {
