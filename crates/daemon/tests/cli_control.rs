@@ -211,3 +211,52 @@ fn a_stopped_daemon_is_a_clear_error() {
     let err = fails(&d, &["status"]);
     assert!(err.contains("the daemon is not running"), "{err}");
 }
+
+/// A store made before the rebuild-proof PIN index (key-store state version 1, an
+/// OWNERWRITE index): the daemon still opens it, nothing is rebound, and status says the
+/// PIN's protection is the older, weaker kind and how to re-enrol.
+#[test]
+fn a_store_from_an_earlier_version_is_reported_as_legacy() {
+    use tpm_passkey_core::{PinHash, SecretBytes, Store};
+    use tpm_passkey_tpm::{RootSeed, Swtpm, Tpm};
+    let tpm_dir = tempfile::tempdir().unwrap();
+    let swtpm = Swtpm::start(&tpm_dir.path().join("tpm")).unwrap();
+    let mut d = Daemon::start_on(swtpm.tcti().as_str(), Agent::None);
+    d.stop();
+    let path = d.state().join("store.sqlite");
+    let store = Store::open(&path).unwrap();
+    let v2 = store.secret("key_store_state").unwrap().unwrap();
+    let mut seed = [0u8; 32];
+    seed.copy_from_slice(&v2.expose_secret_bytes()[1..33]);
+    let index = Tpm::open(&swtpm.tcti(), &RootSeed::from_bytes(seed), None)
+        .unwrap()
+        .define_legacy_pin_index(None, &PinHash::from_pin(PIN))
+        .unwrap();
+    let mut v1 = vec![1u8];
+    v1.extend_from_slice(&seed);
+    v1.extend_from_slice(&index.handle().to_be_bytes());
+    store
+        .set_secret("key_store_state", &SecretBytes::new(v1))
+        .unwrap();
+    drop(store);
+    d.restart(Agent::None);
+    let s = json(&d, &["status", "--json"]);
+    assert_eq!(s["pin_protection"], "legacy", "{s}");
+    assert_eq!(s["pin_set"], true);
+    let text = ok(&d, &["status"]);
+    assert!(text.contains("older, weaker"), "{text}");
+    assert!(text.contains("tpm-passkey reset"), "{text}");
+    // The old PIN still works there (nothing was rebound).
+    let pin = d.dir.path().join("pin");
+    ok(
+        &d,
+        &[
+            "pin",
+            "change",
+            "--pin-file",
+            pin.to_str().unwrap(),
+            "--new-pin-file",
+            pin.to_str().unwrap(),
+        ],
+    );
+}
