@@ -3,7 +3,7 @@
 //! The I/O loop feeds it reports ([`Device::on_report`]) and ticks ([`Device::poll`],
 //! at least every 100 ms); both may produce reports to send.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,11 @@ const TRANSACTION_TIMEOUT: Duration = Duration::from_millis(500);
 const MAX_LOCK: u8 = 10;
 
 const PROTOCOL_VERSION: u8 = 2;
+/// Channels one device keeps (§11.2.9.1.3 leaves the number to the authenticator). A client
+/// that allocates more pushes out the least recently used idle channel, whose owner gets
+/// ERR_INVALID_CHANNEL and allocates again: a flood of INITs cannot grow memory, nor lock the
+/// other clients of a shared hidraw node out.
+pub const MAX_CHANNELS: usize = 128;
 const VERSION: [u8; 3] = [0, 1, 0];
 
 struct Receiving {
@@ -41,7 +46,9 @@ struct Running {
 /// See the module documentation.
 pub struct Device<B: Backend + ?Sized> {
     backend: std::sync::Arc<B>,
-    channels: HashSet<u32>,
+    /// Allocated channels, each with when it was last used (a tick, for eviction).
+    channels: HashMap<u32, u64>,
+    tick: u64,
     receiving: Option<Receiving>,
     running: Option<Running>,
     lock: Option<(u32, Instant)>,
@@ -79,7 +86,8 @@ impl<B: Backend + ?Sized> Device<B> {
     ) -> Self {
         Device {
             backend,
-            channels: HashSet::new(),
+            channels: HashMap::new(),
+            tick: 0,
             receiving: None,
             running: None,
             lock: None,
@@ -152,9 +160,11 @@ impl<B: Backend + ?Sized> Device<B> {
         if command == cmd::INIT {
             return self.init(cid, len, data);
         }
-        if cid == BROADCAST_CID || !self.channels.contains(&cid) {
+        if cid == BROADCAST_CID || !self.channels.contains_key(&cid) {
             return error(cid, err::INVALID_CHANNEL);
         }
+        self.tick += 1;
+        self.channels.insert(cid, self.tick);
         if command == cmd::CANCEL {
             // §11.2.9.1.5: cancels the channel's running request; no response of its own.
             if let Some(r) = &self.running {
@@ -204,7 +214,7 @@ impl<B: Backend + ?Sized> Device<B> {
                 None => return error(cid, err::OTHER),
             }
         } else {
-            if !self.channels.contains(&cid) {
+            if !self.channels.contains_key(&cid) {
                 return error(cid, err::INVALID_CHANNEL);
             }
             if self.receiving.as_ref().is_some_and(|r| r.msg.cid == cid) {
@@ -226,15 +236,35 @@ impl<B: Backend + ?Sized> Device<B> {
     }
 
     fn allocate(&mut self) -> Option<u32> {
+        if self.channels.len() >= MAX_CHANNELS {
+            // Never the channel with a request in flight or holding the lock: a flood must not
+            // cut a running ceremony short or let a stranger take a locked device.
+            let busy = self.busy_channel();
+            let locker = self.lock.map(|(c, _)| c);
+            let oldest = self
+                .channels
+                .iter()
+                .filter(|(c, _)| Some(**c) != busy && Some(**c) != locker)
+                .min_by_key(|(_, t)| **t)
+                .map(|(c, _)| *c)?;
+            self.channels.remove(&oldest);
+        }
+        self.tick += 1;
         for _ in 0..16 {
             let mut b = [0u8; 4];
             getrandom::fill(&mut b).ok()?;
             let c = u32::from_be_bytes(b);
-            if c != 0 && c != BROADCAST_CID && self.channels.insert(c) {
+            if c != 0 && c != BROADCAST_CID && !self.channels.contains_key(&c) {
+                self.channels.insert(c, self.tick);
                 return Some(c);
             }
         }
         None
+    }
+
+    /// How many channels are allocated (bounded by [`MAX_CHANNELS`]).
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
     }
 
     fn dispatch(&mut self, cid: u32, command: u8, payload: Vec<u8>) -> Vec<[u8; REPORT_LEN]> {

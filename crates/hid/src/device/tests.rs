@@ -247,3 +247,44 @@ fn lock_keeps_other_channels_out() {
         (cmd::PING, vec![1])
     );
 }
+
+#[test]
+fn an_init_flood_stays_bounded_and_keeps_the_busy_channel() {
+    let fake = Arc::new(Fake {
+        delay_ms: 400,
+        ..Default::default()
+    });
+    let mut dev = Device::new(fake);
+    let worker = init(&mut dev);
+    dev.on_report(&fragment(worker, cmd::CBOR, &[1, 2])[0]);
+    let idle = init(&mut dev);
+    for _ in 0..10_000 {
+        init(&mut dev);
+        assert!(dev.channel_count() <= MAX_CHANNELS);
+    }
+    assert_eq!(dev.channel_count(), MAX_CHANNELS);
+    // The channel with a request in flight still gets its answer.
+    let out = collect(&mut dev, Vec::new());
+    assert_eq!(message(&out), (cmd::CBOR, vec![2, 1]));
+    let next = dev.on_report(&fragment(worker, cmd::PING, &[3])[0]);
+    assert_eq!(message(&next), (cmd::PING, vec![3]), "the worker keeps its channel");
+    // The idle one was pushed out and is told so; it allocates again and works.
+    let gone = dev.on_report(&fragment(idle, cmd::PING, &[9])[0]);
+    assert_eq!(message(&gone), (cmd::ERROR, vec![err::INVALID_CHANNEL]));
+    let again = init(&mut dev);
+    let pong = dev.on_report(&fragment(again, cmd::PING, &[9])[0]);
+    assert_eq!(message(&pong), (cmd::PING, vec![9]));
+}
+
+#[test]
+fn an_init_flood_does_not_take_a_locked_device() {
+    let mut dev = Device::new(Arc::new(Fake::default()));
+    let holder = init(&mut dev);
+    let ok = dev.on_report(&fragment(holder, cmd::LOCK, &[5])[0]);
+    assert_eq!(message(&ok), (cmd::LOCK, vec![]));
+    for _ in 0..(MAX_CHANNELS * 4) {
+        init(&mut dev);
+    }
+    let pong = dev.on_report(&fragment(holder, cmd::PING, &[7])[0]);
+    assert_eq!(message(&pong), (cmd::PING, vec![7]), "the lock holder keeps its channel");
+}

@@ -40,6 +40,10 @@ impl GetAssertion {
         let mut m = Map::decode(params)?;
         let rp_id = cbor::text(m.require(0x01)?)?;
         let client_data_hash = cbor::bytes(m.require(0x02)?)?;
+        // A SHA-256 of the client data (WebAuthn §5.8.1): anything but 32 bytes is not one.
+        if client_data_hash.len() != 32 {
+            return Err(Status::InvalidLength);
+        }
         let allow_list = m
             .take(0x03)
             .map(CredentialDescriptor::parse_list)

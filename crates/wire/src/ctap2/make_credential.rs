@@ -41,6 +41,10 @@ impl MakeCredential {
     pub fn parse(params: &[u8]) -> Result<Self, Status> {
         let mut m = Map::decode(params)?;
         let client_data_hash = cbor::bytes(m.require(0x01)?)?;
+        // A SHA-256 of the client data (WebAuthn §5.8.1): anything but 32 bytes is not one.
+        if client_data_hash.len() != 32 {
+            return Err(Status::InvalidLength);
+        }
         let rp = RpEntity::parse(m.require(0x02)?)?;
         let user = UserEntity::parse(m.require(0x03)?)?;
         let params_list = cbor::array(m.require(0x04)?)?;

@@ -170,3 +170,40 @@ fn cred_mgmt_keeps_the_authenticated_param_bytes() {
         enc(cbor!({ 1 => ciborium::value::Value::Bytes(vec![5; 32]) }).unwrap())
     );
 }
+
+#[test]
+fn a_client_data_hash_of_another_length_is_refused() {
+    use crate::cbor;
+    for len in [0usize, 16, 31, 33, 64] {
+        let cdh = vec![0x11u8; len];
+        let mut mc = vec![0x01];
+        mc.extend(cbor::encode(
+            cbor::MapBuilder::new()
+                .put(1, cbor::Value::Bytes(cdh.clone()))
+                .put(2, cbor::MapBuilder::new().put_text("id", "example.com").build())
+                .put(
+                    3,
+                    cbor::MapBuilder::new()
+                        .put_text("id", cbor::Value::Bytes(vec![1]))
+                        .build(),
+                )
+                .put(
+                    4,
+                    cbor::Value::Array(vec![cbor::MapBuilder::new()
+                        .put_text("alg", -7i64)
+                        .put_text("type", "public-key")
+                        .build()]),
+                )
+                .build(),
+        ));
+        assert_eq!(Request::parse(&mc).err(), Some(Status::InvalidLength), "mc {len}");
+        let mut ga = vec![0x02];
+        ga.extend(cbor::encode(
+            cbor::MapBuilder::new()
+                .put(1, "example.com")
+                .put(2, cbor::Value::Bytes(cdh))
+                .build(),
+        ));
+        assert_eq!(Request::parse(&ga).err(), Some(Status::InvalidLength), "ga {len}");
+    }
+}
