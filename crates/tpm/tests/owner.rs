@@ -47,3 +47,32 @@ fn owner_password_from_the_keyring_opens_the_tpm() {
     assert!(store.load().unwrap().is_none());
     store.clear().unwrap();
 }
+
+/// Regression: a wrong owner-hierarchy password used to reach the client as a wrong PIN
+/// (`AuthFailed` → `KeyError::PinInvalid`). It is the TPM owner's password, not the user's
+/// PIN: the key store reports it as a TPM failure, and the PIN's retries are untouched.
+#[test]
+fn a_wrong_owner_password_is_not_a_wrong_pin() {
+    use tpm_passkey_core::{KeyError, KeyStore};
+    use tpm_passkey_tpm::TpmKeyStore;
+    let f = Fixture::new();
+    set_owner_password(&f, b"first");
+    let owner = OwnerAuth::new(b"first".to_vec());
+    let mut ks = TpmKeyStore::open(&f.swtpm.tcti(), Some(&owner), None).unwrap();
+    ks.set_pin(&PinHash::from_pin("2468")).unwrap();
+    assert_eq!(ks.pin_retries().unwrap(), 8);
+    // IT changes the owner password; this key store still holds the old one.
+    let mut ctx = Context::new(f.swtpm.tcti().as_str().parse().unwrap()).unwrap();
+    ctx.tr_set_auth(Hierarchy::Owner.into(), Auth::try_from(b"first".to_vec()).unwrap())
+        .unwrap();
+    ctx.execute_with_session(Some(tss_esapi::interface_types::session_handles::AuthSession::Password), |c| {
+        c.hierarchy_change_auth(AuthHandle::Owner, Auth::try_from(b"second".to_vec())?)
+    })
+    .unwrap();
+    drop(ctx);
+    let e = ks.pin_retries().unwrap_err();
+    assert!(matches!(e, KeyError::Other(_)), "{e:?}");
+    assert!(!format!("{e}").contains("first"), "{e}");
+    // The PIN itself still works and its retries never moved.
+    ks.verify_pin(&PinHash::from_pin("2468")).unwrap();
+}
