@@ -182,6 +182,23 @@ pub async fn reset_forgotten_pin<R: Runtime>(
     .await
 }
 
+/// Removes the passkeys this TPM cannot use (after a TPM clear or replacement); answers
+/// how many went.
+#[tauri::command]
+pub async fn prune_dead_passkeys<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Answer<u32> {
+    match request(&state, ClientMessage::PruneDeadPasskeys, |m| {
+        matches!(m, DaemonMessage::Pruned { .. })
+    })
+    .await?
+    {
+        DaemonMessage::Pruned { removed } => Ok(removed),
+        _ => Err(AppError::Unexpected),
+    }
+}
+
 /// Takes the approval-agent slot from another program, proving the PIN.
 #[tauri::command]
 pub async fn take_over_agent<R: Runtime>(

@@ -34,6 +34,7 @@ pub fn configure<R: Runtime>(
             commands::set_settings,
             commands::reset,
             commands::reset_forgotten_pin,
+            commands::prune_dead_passkeys,
             commands::take_over_agent,
             commands::audit_tail,
             commands::list_site_rules,

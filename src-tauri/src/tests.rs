@@ -118,6 +118,7 @@ fn status_answer() -> DaemonMessage {
         agent: false,
         agent_info: None,
         pin_auth_blocked: false,
+        tpm: Default::default(),
     })
 }
 
@@ -244,6 +245,22 @@ fn the_forgotten_pin_reset_sends_the_typed_phrase_only_when_it_matches() {
         .contains(&ClientMessage::ResetForgottenPin {
             confirm: commands::RESET_PHRASE.into()
         }));
+}
+
+#[test]
+fn pruning_dead_passkeys_reports_how_many_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, log) = fake_daemon(dir.path(), |m| match m {
+        ClientMessage::PruneDeadPasskeys => vec![DaemonMessage::Pruned { removed: 3 }],
+        _ => vec![DaemonMessage::Ok],
+    });
+    let app = app_with(path, dir);
+    let n = invoke(&app, "prune_dead_passkeys", json!({})).unwrap();
+    assert_eq!(n, json!(3));
+    assert!(log
+        .lock()
+        .unwrap()
+        .contains(&ClientMessage::PruneDeadPasskeys));
 }
 
 #[test]

@@ -293,6 +293,28 @@ def scenario_persist_authenticate():
     assert responses[0].response.user_handle == b"user-p"
 
 
+def scenario_tpm_unreachable():
+    """The TPM is away: getInfo still answers; requests that need the TPM fail at once
+    with the vendor status 0xF0 (CTAP2_ERR_VENDOR_FIRST: TPM unreachable), before any
+    prompt."""
+    import time
+
+    ctap = Ctap2(device())
+    assert "FIDO_2_1" in ctap.get_info().versions
+    for call in (
+        lambda: ctap.get_assertion("example.com", b"\x01" * 32),
+        lambda: ctap.make_credential(b"\x01" * 32, {"id": "example.com"}, {"id": b"u", "name": "u"}, [{"type": "public-key", "alg": -7}]),
+        lambda: ClientPin(ctap, PinProtocolV2()).get_pin_retries(),
+    ):
+        t = time.monotonic()
+        try:
+            call()
+            raise AssertionError("expected TPM unreachable")
+        except CtapError as e:
+            assert int(e.code) == 0xF0, e.code
+        assert time.monotonic() - t < 1.0, time.monotonic() - t
+
+
 def scenario_cancel():
     """The client cancels while the prompt waits (no agent answers): CTAPHID_CANCEL ends
     the request with KEEPALIVE_CANCEL, quickly."""

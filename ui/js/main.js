@@ -39,7 +39,11 @@ export async function refreshStatus() {
     $("banner-simulated").hidden = !s.simulated;
     $("banner-legacy").hidden = s.pin_protection !== "legacy";
     $("banner-lost").hidden = s.pin_protection !== "lost";
-    if (s.pin_set && s.pin_retries === 0) pill("PIN blocked", "danger");
+    $("banner-tpm-unreachable").hidden = s.tpm !== "unreachable";
+    $("banner-tpm-replaced").hidden = s.tpm !== "replaced";
+    if (s.tpm === "unreachable") pill("TPM unreachable", "danger");
+    else if (s.tpm === "replaced") pill("TPM replaced", "danger");
+    else if (s.pin_set && s.pin_retries === 0) pill("PIN blocked", "danger");
     else if (s.pin_auth_blocked) pill("PIN paused: restart the service", "danger");
     else if (s.simulated) pill("Simulated TPM", "warn");
     else pill("Ready", "ok");
@@ -69,6 +73,15 @@ function initNav() {
       n.focus(); go(n.dataset.view);
     });
   });
+  $("prune-dead").addEventListener("click", () => confirmDialog({
+    title: "Remove dead passkeys?",
+    text: "Every passkey this TPM cannot use is removed for good. Passkeys made on this TPM stay.",
+    ok: "Remove",
+  }, async () => {
+    const n = await call("prune_dead_passkeys");
+    toast(`Removed ${n} passkey${n === 1 ? "" : "s"} this TPM cannot use.`);
+    await refreshStatus();
+  }));
   $("start-daemon").addEventListener("click", async () => {
     try { const how = await call("start_daemon"); toast(how === "systemd" ? "Starting the service…" : "Started the service."); }
     catch (e) { toast(String(e)); }

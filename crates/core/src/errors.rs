@@ -18,6 +18,7 @@ impl From<KeyError> for Status {
             KeyError::PinRequired => Status::PuatRequired,
             KeyError::PinNotSet => Status::PinNotSet,
             KeyError::BadBlob => Status::InvalidParameter,
+            KeyError::Unreachable => Status::TpmUnreachable,
             KeyError::Other(detail) => {
                 tracing::error!(%detail, "key store failure");
                 Status::Other
@@ -71,11 +72,22 @@ pub enum ManageError {
     NotASite,
     #[error("the confirmation does not match: type the words exactly as shown")]
     NotConfirmed,
+    #[error("the TPM cannot be reached right now; the daemon reconnects on its own, try again in a moment (`tpm-passkey status` shows when it is back)")]
+    TpmUnreachable,
     #[error("the authenticator could not do that ({0}); see the daemon's log")]
     Failed(Status),
 }
 
 impl ManageError {
+    /// A failure from a shared code path: an unreachable TPM says so, the rest name the
+    /// CTAP status.
+    pub fn from_status(s: Status) -> Self {
+        match s {
+            Status::TpmUnreachable => ManageError::TpmUnreachable,
+            other => ManageError::Failed(other),
+        }
+    }
+
     /// A passkey id echoed back, cut to 32 characters: the daemon never repeats a
     /// megabyte it was sent.
     pub fn no_such_passkey(id: &str) -> Self {

@@ -3,7 +3,7 @@
 
 use tpm_passkey_wire::cose::P256Key;
 
-use tpm_passkey_ipc::PinProtection;
+use tpm_passkey_ipc::{PinProtection, TpmHealth};
 
 use crate::{PinHash, SecretBytes};
 
@@ -31,6 +31,10 @@ pub enum KeyError {
     PinNotSet,
     #[error("key blob not usable by this key store")]
     BadBlob,
+    /// The key store's device cannot be reached now (the TPM connection broke or hung);
+    /// it is being reconnected. Nothing was decided about the request.
+    #[error("the TPM cannot be reached right now")]
+    Unreachable,
     #[error("key store: {0}")]
     Other(String),
 }
@@ -73,4 +77,28 @@ pub trait KeyStore {
     fn reset(&mut self) -> Result<(), KeyError>;
     /// The state to persist.
     fn state(&self) -> SecretBytes;
+
+    /// Makes sure the device answers before a request starts (so that a person is not
+    /// asked to approve what cannot be done): reconnects if the link is down and an
+    /// attempt is due, else fails at once with [`KeyError::Unreachable`].
+    fn ensure_ready(&mut self) -> Result<(), KeyError> {
+        Ok(())
+    }
+    /// How the device is, as last seen (no round trip).
+    fn health(&self) -> TpmHealth {
+        TpmHealth::Ready
+    }
+    /// How the device is now: one cheap round trip (reconnecting first if due). For status
+    /// displays, not for every request.
+    fn probe(&mut self) -> TpmHealth {
+        self.health()
+    }
+    /// Whether a key made earlier can still work here: false for keys of a cleared or
+    /// replaced TPM, and for PIN-bound keys of a PIN index that is gone.
+    fn key_usable(&mut self, _blob: &[u8]) -> Result<bool, KeyError> {
+        Ok(true)
+    }
+    /// The person has been told that the device was replaced and its dead passkeys were
+    /// removed: from now on this device is the one the state belongs to.
+    fn accept_device(&mut self) {}
 }

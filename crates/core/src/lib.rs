@@ -42,5 +42,5 @@ pub use secret::{PinHash, SecretBytes};
 pub use settings::Settings;
 pub use store::{Credential, Store, StoreError};
 pub use tpm_passkey_ipc as ipc;
-pub use tpm_passkey_ipc::{Operation, PinProtection, Prompt, SiteRule};
+pub use tpm_passkey_ipc::{Operation, PinProtection, Prompt, SiteRule, TpmHealth};
 pub use tpm_passkey_wire as wire;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use tpm_passkey_core::ipc::{
-    control_path, Client, ClientMessage, DaemonMessage, Pin, PinProtection,
+    control_path, Client, ClientMessage, DaemonMessage, Pin, PinProtection, TpmHealth,
 };
 
 use crate::tpm_choice::SIMULATED_WARNING;
@@ -194,7 +194,10 @@ pub fn status(args: &ReadArgs) -> CliResult {
         (true, None) => "set".to_owned(),
     };
     println!("daemon     running");
-    println!("TPM        {}", s.tcti);
+    match s.tpm {
+        TpmHealth::Ready => println!("TPM        {}", s.tcti),
+        other => println!("TPM        {} — {}", s.tcti, other.explain()),
+    }
     println!("PIN        {pin}");
     if s.pin_protection == PinProtection::Legacy {
         println!(
@@ -388,6 +391,35 @@ pub fn reset(args: &ResetArgs) -> CliResult {
     client.call(&ClientMessage::Reset { pin })?;
     println!("erased: every passkey and the PIN are gone");
     Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    conn: Conn,
+    /// Confirm the removal of the passkeys this TPM cannot use.
+    #[arg(long)]
+    yes: bool,
+}
+
+/// `tpm-passkey prune`: removes the passkeys this TPM refuses (it was cleared or replaced,
+/// or their PIN index is gone).
+pub fn prune(args: &PruneArgs) -> CliResult {
+    let mut client = args.conn.client()?;
+    if !args.yes {
+        let DaemonMessage::Status(s) = client.call(&ClientMessage::Status)? else {
+            return Err("unexpected answer from the daemon".into());
+        };
+        println!("TPM: {}", s.tpm.explain());
+        return Err("prune removes, for good, every passkey this TPM cannot use; run again with --yes to confirm".into());
+    }
+    match client.call(&ClientMessage::PruneDeadPasskeys)? {
+        DaemonMessage::Pruned { removed } => {
+            println!("removed {removed} passkey(s) this TPM cannot use");
+            Ok(())
+        }
+        _ => Err("unexpected answer from the daemon".into()),
+    }
 }
 
 /// `tpm-passkey test-sign-in`: the built-in relying party registers and signs in (approve

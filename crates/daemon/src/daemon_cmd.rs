@@ -2,7 +2,6 @@
 //! transports, until SIGTERM or SIGINT.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +34,10 @@ pub struct DaemonArgs {
     /// request needs approval and no approval agent is connected. The systemd unit sets it.
     #[arg(long, value_name = "APP", num_args = 0..=1, default_missing_value = "tpm-passkey-app")]
     start_app: Option<PathBuf>,
+    /// The longest one TPM operation may take before the daemon cuts the connection,
+    /// answers "TPM unreachable" and reconnects.
+    #[arg(long, default_value_t = tpm_passkey_tpm::DEFAULT_DEADLINE.as_millis() as u64)]
+    tpm_deadline_ms: u64,
 }
 
 /// `tpm-passkey-app` → the app beside our own binary when it is there.
@@ -100,6 +103,7 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     let chosen = args.select.choose()?;
     let simulated = chosen.simulator.is_some();
+    let simulator = chosen.simulator.map(|s| Arc::new(std::sync::Mutex::new(s)));
     if simulated {
         tracing::warn!("{SIMULATED_WARNING}");
         eprintln!("tpm-passkey: {SIMULATED_WARNING}");
@@ -112,8 +116,10 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
         EngineConfig {
             tcti: chosen.tcti.clone(),
             simulated,
+            simulator: simulator.clone(),
             store_path: state_dir.join("store.sqlite"),
             prompt_timeout: Duration::from_secs(args.prompt_timeout_secs),
+            tpm_deadline: Duration::from_millis(args.tpm_deadline_ms.max(100)),
         },
         hub.clone(),
     )?;
@@ -128,17 +134,17 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     eprintln!("tpm-passkey: ready (control {})", control.display());
 
-    let stop = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
-    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
-    while !stop.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Sleep until SIGTERM or SIGINT: no polling while idle.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])?;
+    let _ = signals.forever().next();
     tracing::info!("stopping");
     drop(devices);
     drop(transports);
     drop(control_server);
     engine.shutdown();
-    drop(chosen);
+    drop(simulator);
     Ok(())
 }

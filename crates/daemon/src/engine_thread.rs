@@ -13,7 +13,7 @@ use tpm_passkey_core::ipc::{ClientMessage, DaemonMessage};
 use tpm_passkey_core::wire::ctaphid::{capability, keepalive};
 use tpm_passkey_core::{Engine, Store};
 use tpm_passkey_hid::{Backend, Job, MessageKind, Origin};
-use tpm_passkey_tpm::{OwnerAuth, OwnerAuthStore, TctiChoice, TpmKeyStore};
+use tpm_passkey_tpm::{OwnerAuth, OwnerAuthStore, Swtpm, TctiChoice, TpmKeyStore};
 
 use crate::agent_hub::AgentHub;
 use crate::control::Peer;
@@ -46,9 +46,17 @@ enum Work {
 pub struct EngineConfig {
     pub tcti: TctiChoice,
     pub simulated: bool,
+    /// The embedded swtpm, restarted by the key store if it dies.
+    pub simulator: Option<Arc<Mutex<Swtpm>>>,
     pub store_path: PathBuf,
     pub prompt_timeout: Duration,
+    /// The longest one TPM operation may take before its connection is cut and re-made.
+    pub tpm_deadline: Duration,
 }
+
+/// While the TPM is away, the engine thread tries to reconnect this often (and sleeps
+/// without a timeout while it is there).
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
 /// The transports' and control socket's handle on the engine thread.
 #[derive(Debug)]
@@ -196,8 +204,25 @@ fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, Strin
     let state = Engine::<TpmKeyStore, HubApprover>::saved_key_store_state(&store)
         .map_err(|e| e.to_string())?;
     let owner_auth = owner_auth();
-    let keys = TpmKeyStore::open(&config.tcti, owner_auth.as_ref(), state.as_ref())
-        .map_err(|e| e.to_string())?;
+    let mut keys = TpmKeyStore::open_with_deadline(
+        &config.tcti,
+        owner_auth.as_ref(),
+        state.as_ref(),
+        config.tpm_deadline,
+    )
+    .map_err(|e| e.to_string())?;
+    if let Some(sim) = config.simulator.clone() {
+        keys.set_reviver(Box::new(move || {
+            let mut sim = sim.lock().ok()?;
+            match sim.revive() {
+                Ok(tcti) => tcti,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot restart the embedded swtpm");
+                    None
+                }
+            }
+        }));
+    }
     let approver = HubApprover {
         hub,
         timeout: config.prompt_timeout,
@@ -228,7 +253,22 @@ fn serve(
     config: &EngineConfig,
     hub: &AgentHub,
 ) {
-    while let Ok(work) = rx.recv() {
+    loop {
+        let work = if engine.keys_mut().connected() {
+            match rx.recv() {
+                Ok(w) => w,
+                Err(_) => break,
+            }
+        } else {
+            match rx.recv_timeout(RECONNECT_EVERY) {
+                Ok(w) => w,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    engine.keys_mut().reconnect();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        };
         match work {
             Work::Ctap {
                 kind,

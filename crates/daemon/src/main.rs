@@ -53,6 +53,8 @@ enum Command {
     Settings(cli::SettingsArgs),
     /// Erase every passkey and the PIN (needs the PIN and --yes).
     Reset(cli::ResetArgs),
+    /// Remove the passkeys this TPM cannot use (after a TPM clear or replacement; --yes).
+    Prune(cli::PruneArgs),
     /// The latest approvals, denials, PIN failures and management actions.
     Audit(cli::AuditArgs),
     /// The per-site rules (blocked sites, sites that always get the PIN).
@@ -85,6 +87,7 @@ fn main() {
         Command::Pin(cmd) => cli::pin(&cmd),
         Command::Settings(args) => cli::settings(&args),
         Command::Reset(args) => cli::reset(&args),
+        Command::Prune(args) => cli::prune(&args),
         Command::Audit(args) => cli::audit(&args),
         Command::Sites(args) => site_cmd::list(&args),
         Command::Site(args) => site_cmd::set(&args),

@@ -28,6 +28,8 @@ pub fn status(
     config: &EngineConfig,
     agent: Option<AgentView>,
 ) -> StatusView {
+    // First, so that a reconnection (if due) happens before the PIN retries are read.
+    let tpm = engine.tpm_health();
     StatusView {
         simulated: config.simulated,
         tcti: config.tcti.as_str().to_owned(),
@@ -40,6 +42,7 @@ pub fn status(
         agent: agent.is_some(),
         agent_info: agent,
         pin_auth_blocked: engine.pin_auth_blocked(),
+        tpm,
     }
 }
 
@@ -63,6 +66,10 @@ pub fn answer(
         ClientMessage::ChangePin { old, new } => done(engine.change_pin_local(&old, &new)),
         ClientMessage::Reset { pin } => done(engine.reset_local(pin.as_ref())),
         ClientMessage::ResetForgottenPin { confirm } => done(engine.reset_forgotten_pin(&confirm)),
+        ClientMessage::PruneDeadPasskeys => match engine.prune_dead_passkeys() {
+            Ok(removed) => DaemonMessage::Pruned { removed },
+            Err(e) => done(Err(e)),
+        },
         ClientMessage::SetSettings {
             always_uv,
             min_pin_length,
@@ -104,9 +111,12 @@ pub fn answer(
 }
 
 fn tpm_info(engine: &mut DaemonEngine, config: &EngineConfig) -> DaemonMessage {
-    let tpm = engine.keys_mut().tpm();
-    match (tpm.info(), tpm.da_state()) {
-        (Ok(info), Ok(da)) => DaemonMessage::TpmInfo(TpmView {
+    let read = engine.keys_mut().run(|k| {
+        let tpm = k.tpm()?;
+        Ok((tpm.info()?, tpm.da_state()?))
+    });
+    match read {
+        Ok((info, da)) => DaemonMessage::TpmInfo(TpmView {
             simulated: config.simulated || info.simulated,
             tcti: config.tcti.as_str().to_owned(),
             manufacturer: info.manufacturer,
@@ -117,7 +127,7 @@ fn tpm_info(engine: &mut DaemonEngine, config: &EngineConfig) -> DaemonMessage {
             lockout_recovery_secs: da.recovery_secs,
             in_lockout: da.in_lockout,
         }),
-        (Err(e), _) | (_, Err(e)) => DaemonMessage::Error {
+        Err(e) => DaemonMessage::Error {
             message: format!("the TPM did not answer: {e}"),
         },
     }

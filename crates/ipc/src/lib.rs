@@ -29,7 +29,7 @@ pub use views::{
     AgentNotice, AgentNoticeKind, AgentView, AuditRecord, Passkey, Prompt, SiteRuleEntry,
     StatusView, TpmView,
 };
-pub use vocab::{AgentKind, Operation, PinProtection, SiteRule};
+pub use vocab::{AgentKind, Operation, PinProtection, SiteRule, TpmHealth};
 
 /// Bumped on any incompatible change; the daemon refuses other versions.
 /// 2: agents are no longer replaced silently; `Pin` strings; status carries
@@ -115,6 +115,7 @@ mod tests {
             agent: false,
             agent_info: None,
             pin_auth_blocked: false,
+            tpm: Default::default(),
         });
         let v: serde_json::Value = serde_json::from_str(&encode(&s)).unwrap();
         assert_eq!(v["type"], "status");

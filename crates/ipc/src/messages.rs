@@ -58,6 +58,10 @@ pub enum ClientMessage {
     ResetForgottenPin {
         confirm: String,
     },
+    /// Remove the passkeys this TPM cannot use (it was cleared or replaced, or their PIN
+    /// index is gone) and take this TPM as the authenticator's from now on. No PIN: only
+    /// keys the TPM refuses are removed. Answered with [`DaemonMessage::Pruned`].
+    PruneDeadPasskeys,
     SetSettings {
         always_uv: Option<bool>,
         min_pin_length: Option<u8>,
@@ -111,6 +115,10 @@ pub enum DaemonMessage {
     },
     SiteRules {
         rules: Vec<SiteRuleEntry>,
+    },
+    /// How many passkeys [`ClientMessage::PruneDeadPasskeys`] removed.
+    Pruned {
+        removed: u32,
     },
     /// CTAPHID_WINK from a client: "show yourself" (the app flashes its window).
     Wink,

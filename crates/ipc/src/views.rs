@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AgentKind, Operation, PinProtection, SiteRule};
+use crate::{AgentKind, Operation, PinProtection, SiteRule, TpmHealth};
 
 /// A request for the user's decision, as the approval agent shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +147,9 @@ pub struct StatusView {
     /// (CTAP2_ERR_PIN_AUTH_BLOCKED).
     #[serde(default)]
     pub pin_auth_blocked: bool,
+    /// Whether the TPM answers, and is the one the passkeys were made on.
+    #[serde(default)]
+    pub tpm: TpmHealth,
 }
 
 /// Told to the registered agent when another program tried to take its place.

@@ -97,3 +97,29 @@ impl PinProtection {
         }
     }
 }
+
+/// The TPM as the daemon last saw it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TpmHealth {
+    #[default]
+    Ready,
+    /// The connection broke or hung; the daemon reconnects on its own and requests fail
+    /// at once meanwhile.
+    Unreachable,
+    /// The TPM answers but is not the one the passkeys were made on (it was cleared, or
+    /// the store was moved to another machine): earlier passkeys cannot work here.
+    Replaced,
+}
+
+impl TpmHealth {
+    /// What the user reads, with what to do.
+    pub fn explain(self) -> &'static str {
+        match self {
+            TpmHealth::Ready => "ready",
+            TpmHealth::Unreachable => "TPM unreachable: requests fail until it answers again; the daemon reconnects on its own",
+            TpmHealth::Replaced => "this TPM was cleared or is not the one your passkeys were made on: they cannot work here. `tpm-passkey prune` removes them (the app: Passkeys → Remove dead passkeys)",
+        }
+    }
+}

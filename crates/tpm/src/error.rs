@@ -46,6 +46,11 @@ pub enum Error {
     /// The TPM is busy (testing, yielded, retry); the operation may succeed if repeated.
     #[error("the TPM is busy during {op}; try again")]
     Busy { op: &'static str },
+    /// The connection to the TPM broke (TCTI I/O error, a response cut short, or a command
+    /// that outlived its deadline and was cut off by the watchdog): nothing the TPM said,
+    /// so the caller reconnects rather than report a TPM verdict.
+    #[error("the TPM stopped answering during {op}")]
+    Unreachable { op: &'static str },
     /// Any other TPM or TSS failure, with the response code for the log.
     #[error("TPM error during {op}: {code}")]
     Tpm { op: &'static str, code: String },
@@ -61,6 +66,9 @@ impl Error {
     /// Sorts an ESAPI error raised during `op` into a variant. `op` is a static label,
     /// never data, so no secret can reach the message.
     pub(crate) fn tss(op: &'static str, e: tss_esapi::Error) -> Self {
+        if connection_lost(&e) {
+            return Error::Unreachable { op };
+        }
         match Self::kind_of(&e) {
             Some(Kind::AuthFail | Kind::BadAuth) => Error::AuthFailed { op },
             Some(Kind::Lockout) => Error::Lockout,
@@ -81,12 +89,42 @@ impl Error {
         }
     }
 
+    /// True when the connection, not the TPM, failed: reconnecting may help.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Unreachable { .. } | Error::Connect { .. })
+    }
+
     /// The response-code kind of an ESAPI error, for call sites that give a kind a
     /// meaning of their own (e.g. AuthUnavailable on the PIN index means "blocked").
     pub(crate) fn kind_of(e: &tss_esapi::Error) -> Option<Kind> {
+        if connection_lost(e) {
+            // Not a TPM response code: its low bits mean something else.
+            return None;
+        }
         match e {
             tss_esapi::Error::Tss2Error(rc) => rc.kind(),
             tss_esapi::Error::WrapperError(_) => None,
         }
     }
+}
+
+/// TSS2_RC layers (tss2_common.h): bits 16..24 name who raised the code.
+const TCTI_LAYER: u32 = 10;
+const ESYS_LAYER: u32 = 7;
+const SYS_LAYER: u32 = 8;
+/// TSS2_BASE_RC_INSUFFICIENT_RESPONSE and _MALFORMED_RESPONSE: the bytes that came back were
+/// not a whole TPM response (the peer hung up mid-answer).
+const CUT_SHORT: [u32; 2] = [26, 27];
+
+/// Whether an ESAPI error means the transport to the TPM failed: anything the TCTI layer
+/// raised (I/O error, no connection, bad context after a hang-up), or a response the
+/// ESYS/SAPI layers found cut short.
+fn connection_lost(e: &tss_esapi::Error) -> bool {
+    let tss_esapi::Error::Tss2Error(rc) = e else {
+        return false;
+    };
+    let raw = rc.raw();
+    let (layer, base) = ((raw >> 16) & 0xff, raw & 0xffff);
+    layer == TCTI_LAYER
+        || ((layer == ESYS_LAYER || layer == SYS_LAYER) && CUT_SHORT.contains(&base))
 }

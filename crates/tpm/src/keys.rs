@@ -74,6 +74,19 @@ impl Tpm {
         out
     }
 
+    /// Whether the TPM loads `blob` under the current root (a key of a cleared or
+    /// replaced TPM, or of another seed, does not).
+    pub fn key_loads(&mut self, blob: &KeyBlob) -> Result<bool> {
+        match self.load(blob) {
+            Ok(key) => {
+                self.flush_object(key.into());
+                Ok(true)
+            }
+            Err(Error::BadBlob(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     fn load(&mut self, blob: &KeyBlob) -> Result<KeyHandle> {
         self.load_object(&blob.public, &blob.private)
     }

@@ -19,10 +19,11 @@
 //!
 //! [`Tpm`] is not `Send` (the ESAPI context is a raw C handle): a program that wants the
 //! TPM from several threads gives it one thread of its own.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod blob;
 mod error;
+mod hangup;
 mod info;
 mod key_store;
 mod keys;
@@ -38,6 +39,7 @@ mod swtpm;
 mod tcti;
 mod templates;
 mod tpm;
+mod watchdog;
 
 pub use blob::{KeyBlob, Protection};
 pub use error::{Error, Result};
@@ -52,3 +54,4 @@ pub use secret::{OwnerAuth, PinHash, RootSeed};
 pub use swtpm::Swtpm;
 pub use tcti::{TctiChoice, TctiSource};
 pub use tpm::Tpm;
+pub use watchdog::{Watchdog, DEFAULT_DEADLINE};

@@ -43,7 +43,14 @@ impl std::fmt::Debug for RootSeed {
 }
 
 /// The owner-hierarchy authorization, when IT has set one (empty on most machines).
+/// Cloned only to reconnect after a TPM outage; each copy zeroizes itself.
 pub struct OwnerAuth(SecretBox<Vec<u8>>);
+
+impl Clone for OwnerAuth {
+    fn clone(&self) -> Self {
+        OwnerAuth::new(self.expose_secret_bytes().to_vec())
+    }
+}
 
 impl OwnerAuth {
     pub fn new(bytes: Vec<u8>) -> Self {

@@ -123,23 +123,26 @@ fn flush_all(t: &mut dyn Transport) -> std::io::Result<usize> {
 
 /// The raw transport of `tcti` when it has no resource manager and we know how to speak
 /// to it; None otherwise (tabrmd, /dev/tpmrm*, mssim's framed protocol).
-fn transport(tcti: &TctiChoice) -> Option<Box<dyn Transport>> {
+fn transport(tcti: &TctiChoice, timeout: Duration) -> Result<Option<Box<dyn Transport>>, String> {
     let conf = tcti.as_str();
-    if let Some(args) = conf.strip_prefix("swtpm:") {
-        let mut host = "127.0.0.1".to_owned();
-        let mut port = 2321u16;
-        for kv in args.split(',') {
-            match kv.split_once('=') {
-                Some(("host", h)) => host = h.to_owned(),
-                Some(("port", p)) => port = p.parse().ok()?,
-                _ => {}
-            }
-        }
-        let s = TcpStream::connect((host.as_str(), port)).ok()?;
-        s.set_read_timeout(Some(IO_TIMEOUT)).ok()?;
-        s.set_write_timeout(Some(IO_TIMEOUT)).ok()?;
-        return Some(Box::new(Tcp(s)));
+    if let Some((host, port)) = tcti.swtpm_endpoint() {
+        // Bounded: a stopped swtpm leaves connections in its backlog unanswered, and an
+        // unbounded connect would retry SYNs for two minutes.
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+            .map_err(|e| e.to_string())?
+            .next()
+            .ok_or("no address")?;
+        let s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(timeout))
+            .map_err(|e| e.to_string())?;
+        s.set_write_timeout(Some(timeout))
+            .map_err(|e| e.to_string())?;
+        return Ok(Some(Box::new(Tcp(s))));
     }
+    Ok(device(conf))
+}
+
+fn device(conf: &str) -> Option<Box<dyn Transport>> {
     if let Some(path) = conf.strip_prefix("device:") {
         if path.contains("/tpmrm") {
             return None;
@@ -156,22 +159,34 @@ fn transport(tcti: &TctiChoice) -> Option<Box<dyn Transport>> {
 
 /// Flushes every transient object and session a TPM without a resource manager holds;
 /// returns how many. Call before connecting for real: the transport is closed on return.
-pub(crate) fn flush_stale(tcti: &TctiChoice) -> usize {
-    let Some(mut t) = transport(tcti) else {
-        return 0;
+///
+/// It doubles as a liveness probe: with a `timeout`, a swtpm that does not accept or
+/// answer within it is reported as unreachable (`Err`), so that a reconnection attempt to
+/// a hung TPM costs at most that long.
+pub(crate) fn flush_stale(tcti: &TctiChoice, timeout: Option<Duration>) -> Result<usize, String> {
+    let probing = timeout.is_some();
+    let mut t = match transport(tcti, timeout.unwrap_or(IO_TIMEOUT).min(IO_TIMEOUT)) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(0),
+        Err(e) if probing => return Err(e),
+        Err(e) => {
+            tracing::debug!(error = %e, "could not look for stale TPM handles");
+            return Ok(0);
+        }
     };
     match flush_all(&mut *t) {
-        Ok(0) => 0,
+        Ok(0) => Ok(0),
         Ok(n) => {
             tracing::warn!(
                 flushed = n,
                 "flushed objects and sessions a previous process left in the TPM (it has no resource manager)"
             );
-            n
+            Ok(n)
         }
+        Err(e) if probing => Err(e.to_string()),
         Err(e) => {
             tracing::debug!(error = %e, "could not look for stale TPM handles");
-            0
+            Ok(0)
         }
     }
 }

@@ -98,6 +98,21 @@ impl TctiChoice {
         s.starts_with("tabrmd") || (s.starts_with("device:") && s.contains("/tpmrm"))
     }
 
+    /// Host and port of a `swtpm:` interface (defaults as tpm2-tss has them).
+    pub(crate) fn swtpm_endpoint(&self) -> Option<(String, u16)> {
+        let args = self.as_str().strip_prefix("swtpm:")?;
+        let mut host = "127.0.0.1".to_owned();
+        let mut port = 2321u16;
+        for kv in args.split(',') {
+            match kv.split_once('=') {
+                Some(("host", h)) => host = h.to_owned(),
+                Some(("port", p)) => port = p.parse().ok()?,
+                _ => {}
+            }
+        }
+        Some((host, port))
+    }
+
     pub fn source(&self) -> TctiSource {
         self.source
     }

@@ -12,8 +12,12 @@ use crate::{
         run_then_flush, start_salted_hmac, with_empty_password, ParamEncryption,
         NO_PARAM_ENCRYPTION,
     },
-    templates, Error, OwnerAuth, Result, RootSeed, TctiChoice, TctiSource,
+    templates, Error, OwnerAuth, Result, RootSeed, TctiChoice, TctiSource, Watchdog,
 };
+
+/// How long the liveness probe before a (re)connection waits for a TPM without a resource
+/// manager (swtpm answers a GetCapability in well under a millisecond).
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// An open TPM with this install's root key loaded.
 #[derive(Debug)]
@@ -25,6 +29,8 @@ pub struct Tpm {
     pub(crate) nv_cache: Option<(u32, NvIndexHandle)>,
     tcti: TctiChoice,
     owner_auth_set: bool,
+    /// The connection broke: nothing can be flushed any more.
+    lost: bool,
 }
 
 impl Tpm {
@@ -36,8 +42,25 @@ impl Tpm {
         seed: &RootSeed,
         owner_auth: Option<&OwnerAuth>,
     ) -> Result<Self> {
+        Self::open_watched(tcti, seed, owner_auth, None)
+    }
+
+    /// [`Tpm::open`] with the connection's sockets handed to `watchdog` as soon as they
+    /// exist, and the root's creation under its deadline.
+    pub fn open_watched(
+        tcti: &TctiChoice,
+        seed: &RootSeed,
+        owner_auth: Option<&OwnerAuth>,
+        watchdog: Option<&Watchdog>,
+    ) -> Result<Self> {
         if !tcti.has_resource_manager() {
-            crate::stale::flush_stale(tcti);
+            // With a watchdog (the daemon) this is also the liveness probe: a TPM that does
+            // not answer a raw GetCapability within PROBE_TIMEOUT is not connected to.
+            let probe = watchdog.map(|w| w.deadline().min(PROBE_TIMEOUT));
+            crate::stale::flush_stale(tcti, probe).map_err(|detail| Error::Connect {
+                tcti: tcti.as_str().to_owned(),
+                detail,
+            })?;
         }
         let mut ctx = Context::new(tcti.name_conf()?).map_err(|e| Error::Connect {
             tcti: tcti.as_str().to_owned(),
@@ -53,7 +76,17 @@ impl Tpm {
             ctx.tr_set_auth(Hierarchy::Owner.into(), auth)
                 .map_err(|e| Error::tss("owner auth", e))?;
         }
-        let root = create_root(&mut ctx, seed, owner_auth_set)?;
+        let armed = watchdog.map(|w| {
+            w.watch(crate::watchdog::connection_target(&mut ctx, tcti));
+            w.arm()
+        });
+        let root = create_root(&mut ctx, seed, owner_auth_set);
+        drop(armed);
+        let root = root.inspect_err(|_| {
+            if let Some(w) = watchdog {
+                w.forget();
+            }
+        })?;
         tracing::debug!(tcti = tcti.as_str(), "TPM opened, root key loaded");
         Ok(Tpm {
             ctx,
@@ -61,7 +94,32 @@ impl Tpm {
             nv_cache: None,
             tcti: tcti.clone(),
             owner_auth_set,
+            lost: false,
         })
+    }
+
+    /// One TPM2_GetRandom of a byte: the cheapest command that proves the TPM answers.
+    pub fn ping(&mut self) -> Result<()> {
+        self.ctx
+            .execute_without_session(|c| c.get_random(1))
+            .map(|_| ())
+            .map_err(|e| Error::tss("ping", e))
+    }
+
+    /// Marks the connection broken: dropping it then sends nothing more to the TPM.
+    pub(crate) fn abandon(&mut self) {
+        self.lost = true;
+    }
+
+    /// The root key's Name (TPM 2.0 Part 1 §16): a digest of its public area, which is
+    /// derived from the owner hierarchy's seed and ours. Another value for the same seed
+    /// means the TPM was cleared or is another TPM.
+    pub fn root_name(&mut self) -> Result<Vec<u8>> {
+        let name = self
+            .ctx
+            .tr_get_name(self.root.into())
+            .map_err(|e| Error::tss("root name", e))?;
+        Ok(name.value().to_vec())
     }
 
     /// Replaces the root with the one derived from `seed` (authenticator reset: the old
@@ -137,6 +195,9 @@ impl Drop for Tpm {
     fn drop(&mut self) {
         // The root is re-derived on every open; leaving it loaded would use up one of the
         // TPM's few transient slots for other programs.
+        if self.lost {
+            return;
+        }
         let root = self.root;
         self.flush_object(root.into());
     }

@@ -63,11 +63,15 @@ fn a_wrong_owner_password_is_not_a_wrong_pin() {
     assert_eq!(ks.pin_retries().unwrap(), 8);
     // IT changes the owner password; this key store still holds the old one.
     let mut ctx = Context::new(f.swtpm.tcti().as_str().parse().unwrap()).unwrap();
-    ctx.tr_set_auth(Hierarchy::Owner.into(), Auth::try_from(b"first".to_vec()).unwrap())
-        .unwrap();
-    ctx.execute_with_session(Some(tss_esapi::interface_types::session_handles::AuthSession::Password), |c| {
-        c.hierarchy_change_auth(AuthHandle::Owner, Auth::try_from(b"second".to_vec())?)
-    })
+    ctx.tr_set_auth(
+        Hierarchy::Owner.into(),
+        Auth::try_from(b"first".to_vec()).unwrap(),
+    )
+    .unwrap();
+    ctx.execute_with_session(
+        Some(tss_esapi::interface_types::session_handles::AuthSession::Password),
+        |c| c.hierarchy_change_auth(AuthHandle::Owner, Auth::try_from(b"second".to_vec())?),
+    )
     .unwrap();
     drop(ctx);
     let e = ks.pin_retries().unwrap_err();

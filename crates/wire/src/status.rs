@@ -73,6 +73,12 @@ pub enum Status {
     ExtensionFirst = 0xE0,
     #[error("CTAP1_ERR_OTHER")]
     Other = 0x7F,
+    /// The authenticator's TPM cannot be reached right now (its connection broke or a
+    /// command outlived its deadline). CTAP 2.1 §8.2 reserves 0xF0–0xFF for vendor errors
+    /// and has no code of its own for this; clients that do not know it treat it like
+    /// CTAP1_ERR_OTHER, and tools that do can tell the user to wait rather than retry.
+    #[error("CTAP2_ERR_VENDOR_FIRST (tpm-passkey: the TPM is unreachable)")]
+    TpmUnreachable = 0xF0,
 }
 
 impl Status {
@@ -83,7 +89,7 @@ impl Status {
 }
 
 /// Every status, for [`TryFrom<u8>`] (and tests that walk them all).
-pub const ALL: [Status; 33] = [
+pub const ALL: [Status; 34] = [
     Status::InvalidCommand,
     Status::InvalidParameter,
     Status::InvalidLength,
@@ -117,6 +123,7 @@ pub const ALL: [Status; 33] = [
     Status::UnauthorizedPermission,
     Status::ExtensionFirst,
     Status::Other,
+    Status::TpmUnreachable,
 ];
 
 /// A status byte that is not one of ours (0x00 is success, not a [`Status`]).

@@ -9,6 +9,9 @@ pub mod sw {
     pub const WRONG_LENGTH: u16 = 0x6700;
     pub const CLA_NOT_SUPPORTED: u16 = 0x6e00;
     pub const INS_NOT_SUPPORTED: u16 = 0x6d00;
+    /// ISO 7816-4 "no precise diagnosis": the authenticator cannot serve the request now
+    /// (its TPM is unreachable). Not CONDITIONS_NOT_SATISFIED, which clients poll on.
+    pub const NO_PRECISE_DIAGNOSIS: u16 = 0x6f00;
 }
 
 /// authenticate control byte (P1), U2F Raw Message Formats §5.1.

@@ -32,16 +32,22 @@ use tpm_passkey_wire::Status;
 
 use crate::{Approver, Clock, Engine, KeyStore};
 
+/// Every command that reaches the key store first makes sure it answers
+/// ([`KeyStore::ensure_ready`]): with the TPM away the client hears so at once, before any
+/// prompt, and nothing is half done. getInfo and selection need no TPM.
 impl<K: KeyStore, A: Approver, C: Clock> Authenticator for Engine<K, A, C> {
     fn make_credential(&mut self, req: MakeCredential) -> Result<MakeCredentialResponse, Status> {
+        self.keys.ensure_ready()?;
         self.make_credential_cmd(req)
     }
 
     fn get_assertion(&mut self, req: GetAssertion) -> Result<GetAssertionResponse, Status> {
+        self.keys.ensure_ready()?;
         self.get_assertion_cmd(req)
     }
 
     fn get_next_assertion(&mut self) -> Result<GetAssertionResponse, Status> {
+        self.keys.ensure_ready()?;
         self.get_next_assertion_cmd()
     }
 
@@ -50,14 +56,17 @@ impl<K: KeyStore, A: Approver, C: Clock> Authenticator for Engine<K, A, C> {
     }
 
     fn client_pin(&mut self, req: ClientPin) -> Result<ClientPinResponse, Status> {
+        self.keys.ensure_ready()?;
         self.client_pin_cmd(req)
     }
 
     fn reset(&mut self) -> Result<(), Status> {
+        self.keys.ensure_ready()?;
         self.reset_cmd()
     }
 
     fn credential_management(&mut self, req: CredMgmt) -> Result<CredMgmtResponse, Status> {
+        self.keys.ensure_ready()?;
         self.credential_management_cmd(req)
     }
 
@@ -66,6 +75,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Authenticator for Engine<K, A, C> {
     }
 
     fn config(&mut self, req: Config) -> Result<(), Status> {
+        self.keys.ensure_ready()?;
         self.config_cmd(req)
     }
 }

@@ -18,7 +18,7 @@ mod pin;
 mod reset;
 mod settings;
 
-use tpm_passkey_ipc::PinProtection;
+use tpm_passkey_ipc::{PinProtection, TpmHealth};
 use tpm_passkey_wire::Status;
 
 use crate::audit::AuditEvent;
@@ -38,13 +38,20 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 min: self.settings.min_pin_length,
             },
             Status::PinNotSet => ManageError::PinNotSet,
-            other => ManageError::Failed(other),
+            other => ManageError::from_status(other),
         }
     }
 
     /// How the PIN is protected where it lives (status, the app's header).
     pub fn pin_protection(&self) -> PinProtection {
         self.keys.pin_protection()
+    }
+
+    /// The TPM as it is now (one cheap round trip; a reconnection first if the link is down
+    /// and an attempt is due), so that `status` never reports a stale "unreachable" nor a
+    /// stale "ready".
+    pub fn tpm_health(&mut self) -> TpmHealth {
+        self.keys.probe()
     }
 
     /// Three wrong PINs since start-up (§6.5.5.7 PIN_AUTH_BLOCKED): no PIN is checked again

@@ -27,7 +27,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let all = self
             .store
             .all_credentials()
-            .map_err(|e| ManageError::Failed(e.into()))?;
+            .map_err(|e| ManageError::from_status(e.into()))?;
         self.audit_read(AuditKind::ReadPasskeys, reader);
         Ok(all
             .into_iter()
@@ -52,15 +52,49 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let c = self
             .store
             .credential(&id)
-            .map_err(|e| ManageError::Failed(e.into()))?
+            .map_err(|e| ManageError::from_status(e.into()))?
             .ok_or_else(|| ManageError::no_such_passkey(id_hex))?;
         self.require_pin(pin, AuditKind::Delete)?;
         self.store
             .delete_credential(&id)
-            .map_err(|e| ManageError::Failed(e.into()))?;
+            .map_err(|e| ManageError::from_status(e.into()))?;
         self.end_session_unless_continued_by(None);
         self.audit(AuditEvent::new(AuditKind::Delete, Some(&c.rp_id), Outcome::Ok).detail("local"));
         Ok(())
+    }
+
+    /// Removes the passkeys that cannot work on this TPM — made on a TPM that was since
+    /// cleared or replaced, or bound to a PIN index that is gone — and from then on takes
+    /// this TPM as the one the state belongs to. No PIN: only keys the TPM itself refuses
+    /// to load (or whose PIN index no longer exists) are removed, each audited. Returns how
+    /// many.
+    pub fn prune_dead_passkeys(&mut self) -> Result<u32, ManageError> {
+        let all = self
+            .store
+            .all_credentials()
+            .map_err(|e| ManageError::from_status(e.into()))?;
+        let mut removed = 0u32;
+        for c in all {
+            let usable = self
+                .keys
+                .key_usable(&c.key_blob)
+                .map_err(|e| ManageError::from_status(e.into()))?;
+            if usable {
+                continue;
+            }
+            self.store
+                .delete_credential(&c.id)
+                .map_err(|e| ManageError::from_status(e.into()))?;
+            removed += 1;
+            self.audit(
+                AuditEvent::new(AuditKind::Delete, Some(&c.rp_id), Outcome::Ok)
+                    .detail("dead: this TPM cannot use it"),
+            );
+        }
+        self.keys.accept_device();
+        self.save_key_state().map_err(ManageError::from_status)?;
+        self.end_session_unless_continued_by(None);
+        Ok(removed)
     }
 
     /// The last `limit` audit records, oldest first. `reader` is recorded.
@@ -72,7 +106,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let records = self
             .store
             .audit_tail(limit)
-            .map_err(|e| ManageError::Failed(e.into()))?;
+            .map_err(|e| ManageError::from_status(e.into()))?;
         self.audit_read(AuditKind::ReadAudit, reader);
         Ok(records)
     }

@@ -13,7 +13,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     /// Erases every passkey and the PIN, after the PIN (once one is set).
     pub fn reset_local(&mut self, pin: Option<&Pin>) -> Result<(), ManageError> {
         self.require_pin(pin, AuditKind::Reset)?;
-        self.erase_all(Some("local")).map_err(ManageError::Failed)
+        self.erase_all(Some("local"))
+            .map_err(ManageError::from_status)
     }
 
     /// Erases every passkey and the PIN without the PIN, when `confirm` is the phrase the
@@ -23,6 +24,6 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             return Err(ManageError::NotConfirmed);
         }
         self.erase_all(Some("forgotten PIN"))
-            .map_err(ManageError::Failed)
+            .map_err(ManageError::from_status)
     }
 }

@@ -35,7 +35,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 self.settings.force_pin_change = true;
             }
         }
-        self.save_settings().map_err(ManageError::Failed)?;
+        self.save_settings().map_err(ManageError::from_status)?;
         let detail = format!(
             "alwaysUv {}, minPINLength {}",
             if self.settings.always_uv { "on" } else { "off" },
@@ -49,7 +49,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         Ok(self
             .store
             .site_rules()
-            .map_err(|e| ManageError::Failed(e.into()))?
+            .map_err(|e| ManageError::from_status(e.into()))?
             .into_iter()
             .map(|(rp_id, rule)| SiteRuleEntry { rp_id, rule })
             .collect())
@@ -70,7 +70,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let old = self
             .store
             .site_rule(&rp_id)
-            .map_err(|e| ManageError::Failed(e.into()))?;
+            .map_err(|e| ManageError::from_status(e.into()))?;
         let weaker = matches!(
             (old, rule),
             (Some(_), None) | (Some(SiteRule::Block), Some(SiteRule::RequirePin))
@@ -80,7 +80,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         }
         self.store
             .set_site_rule(&rp_id, rule)
-            .map_err(|e| ManageError::Failed(e.into()))?;
+            .map_err(|e| ManageError::from_status(e.into()))?;
         let detail = format!("site {}", rule.map_or("no rule", SiteRule::as_str));
         self.audit(AuditEvent::new(AuditKind::Config, Some(&rp_id), Outcome::Ok).detail(detail));
         Ok(())

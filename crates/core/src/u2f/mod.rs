@@ -41,6 +41,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             Ok(r) => r,
             Err(s) => return status(s),
         };
+        if !matches!(req, U2fRequest::Version) && self.keys.ensure_ready().is_err() {
+            return status(sw::NO_PRECISE_DIAGNOSIS);
+        }
         match req {
             U2fRequest::Version => with_sw(b"U2F_V2".to_vec(), sw::NO_ERROR),
             U2fRequest::Register {

@@ -52,6 +52,11 @@ impl Daemon {
         Self::launch_on(agent, 10, &[], Some(tcti.to_owned()))
     }
 
+    /// [`Daemon::start_on`] with extra `daemon` arguments.
+    pub fn start_on_with(tcti: &str, agent: Agent, extra: &[&str]) -> Self {
+        Self::launch_on(agent, 10, extra, Some(tcti.to_owned()))
+    }
+
     fn launch(agent: Agent, secs: u64, extra: &[&str]) -> Self {
         Self::launch_on(agent, secs, extra, None)
     }

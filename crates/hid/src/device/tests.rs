@@ -267,7 +267,11 @@ fn an_init_flood_stays_bounded_and_keeps_the_busy_channel() {
     let out = collect(&mut dev, Vec::new());
     assert_eq!(message(&out), (cmd::CBOR, vec![2, 1]));
     let next = dev.on_report(&fragment(worker, cmd::PING, &[3])[0]);
-    assert_eq!(message(&next), (cmd::PING, vec![3]), "the worker keeps its channel");
+    assert_eq!(
+        message(&next),
+        (cmd::PING, vec![3]),
+        "the worker keeps its channel"
+    );
     // The idle one was pushed out and is told so; it allocates again and works.
     let gone = dev.on_report(&fragment(idle, cmd::PING, &[9])[0]);
     assert_eq!(message(&gone), (cmd::ERROR, vec![err::INVALID_CHANNEL]));
@@ -286,5 +290,9 @@ fn an_init_flood_does_not_take_a_locked_device() {
         init(&mut dev);
     }
     let pong = dev.on_report(&fragment(holder, cmd::PING, &[7])[0]);
-    assert_eq!(message(&pong), (cmd::PING, vec![7]), "the lock holder keeps its channel");
+    assert_eq!(
+        message(&pong),
+        (cmd::PING, vec![7]),
+        "the lock holder keeps its channel"
+    );
 }

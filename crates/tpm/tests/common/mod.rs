@@ -9,7 +9,7 @@ use tpm_passkey_tpm::{RootSeed, Swtpm, Tpm};
 pub struct Fixture {
     pub swtpm: Swtpm,
     pub seed: [u8; 32],
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl Fixture {
@@ -18,11 +18,7 @@ impl Fixture {
         let swtpm = Swtpm::start(&dir.path().join("tpm")).expect("swtpm starts");
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).expect("random");
-        Fixture {
-            swtpm,
-            seed,
-            _dir: dir,
-        }
+        Fixture { swtpm, seed, dir }
     }
 
     /// A fresh connection with this fixture's seed.

@@ -376,6 +376,27 @@ impl Context {
         Ok(None)
     }
 
+    /// The file descriptors through which the TCTI reaches the TPM (`Esys_GetPollHandles`),
+    /// e.g. for a watchdog that shuts a hung connection down.
+    ///
+    /// (Added by tpm-passkey to its vendored copy of tss-esapi 7.7.0; see
+    /// crates/vendor/README.md.)
+    pub fn poll_fds(&mut self) -> Result<Vec<i32>> {
+        let mut handles: *mut TSS2_TCTI_POLL_HANDLE = null_mut();
+        let mut count: size_t = 0;
+        let ret = unsafe { Esys_GetPollHandles(self.mut_context(), &mut handles, &mut count) };
+        let ret = Error::from_tss_rc(ret);
+        if !ret.is_success() {
+            return Err(ret);
+        }
+        let mut fds = Vec::with_capacity(count as usize);
+        for i in 0..count as usize {
+            fds.push(unsafe { (*handles.add(i)).fd });
+        }
+        unsafe { Esys_Free(handles.cast()) };
+        Ok(fds)
+    }
+
     // ////////////////////////////////////////////////////////////////////////
     //  Private Methods Section
     // ////////////////////////////////////////////////////////////////////////

@@ -180,7 +180,12 @@ fn a_client_data_hash_of_another_length_is_refused() {
         mc.extend(cbor::encode(
             cbor::MapBuilder::new()
                 .put(1, cbor::Value::Bytes(cdh.clone()))
-                .put(2, cbor::MapBuilder::new().put_text("id", "example.com").build())
+                .put(
+                    2,
+                    cbor::MapBuilder::new()
+                        .put_text("id", "example.com")
+                        .build(),
+                )
                 .put(
                     3,
                     cbor::MapBuilder::new()
@@ -196,7 +201,11 @@ fn a_client_data_hash_of_another_length_is_refused() {
                 )
                 .build(),
         ));
-        assert_eq!(Request::parse(&mc).err(), Some(Status::InvalidLength), "mc {len}");
+        assert_eq!(
+            Request::parse(&mc).err(),
+            Some(Status::InvalidLength),
+            "mc {len}"
+        );
         let mut ga = vec![0x02];
         ga.extend(cbor::encode(
             cbor::MapBuilder::new()
@@ -204,6 +213,10 @@ fn a_client_data_hash_of_another_length_is_refused() {
                 .put(2, cbor::Value::Bytes(cdh))
                 .build(),
         ));
-        assert_eq!(Request::parse(&ga).err(), Some(Status::InvalidLength), "ga {len}");
+        assert_eq!(
+            Request::parse(&ga).err(),
+            Some(Status::InvalidLength),
+            "ga {len}"
+        );
     }
 }

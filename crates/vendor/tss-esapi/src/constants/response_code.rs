@@ -77,6 +77,19 @@ impl Tss2ResponseCode {
         }
     }
 
+    /// The raw TSS2_RC, layer included (e.g. to tell a TCTI failure — the connection to
+    /// the TPM — from a TPM response).
+    ///
+    /// (Added by tpm-passkey to its vendored copy of tss-esapi 7.7.0; see
+    /// crates/vendor/README.md.)
+    pub fn raw(self) -> TSS2_RC {
+        match self {
+            Tss2ResponseCode::Success => 0,
+            Tss2ResponseCode::FormatZero(rc) => rc.0,
+            Tss2ResponseCode::FormatOne(rc) => rc.0,
+        }
+    }
+
     /// Check whether the response code is successful
     pub fn is_success(self) -> bool {
         self == Tss2ResponseCode::Success

@@ -1,0 +1,204 @@
+//! The [`KeyStore`] operations, each one [`TpmKeyStore::run`] on the TPM.
+
+use tpm_passkey_core::wire::cose::P256Key;
+use tpm_passkey_core::{KeyError, KeyStore, NewKey, PinProtection, SecretBytes, TpmHealth};
+
+use super::{state, TpmKeyStore};
+use crate::{Error, KeyAuth, KeyBlob, PinHash, Protection, RootSeed};
+
+/// What the hmac-secret keys MAC before the credential's material.
+const PRF_LABEL: &[u8] = b"tpm-passkey hmac-secret v2";
+
+/// TPM errors as the engine sees them: PIN outcomes distinct, the rest opaque (detail in
+/// the message, which never carries a secret). Only the PIN index's own authorization
+/// failure is a wrong PIN; an owner-password failure is not the user's PIN.
+pub(super) fn to_key_error(e: Error) -> KeyError {
+    match e {
+        Error::AuthFailed { op } if op == crate::pin::PIN_CHECK_OP => KeyError::PinInvalid,
+        Error::PinBlocked => KeyError::PinBlocked,
+        Error::PinRequired => KeyError::PinRequired,
+        Error::BadBlob(_) => KeyError::BadBlob,
+        Error::Unreachable { .. } | Error::Connect { .. } => KeyError::Unreachable,
+        other => KeyError::Other(other.to_string()),
+    }
+}
+
+impl KeyStore for TpmKeyStore {
+    fn create_key(&mut self, pin_bound: bool) -> Result<NewKey, KeyError> {
+        let index = if pin_bound { Some(self.index()?) } else { None };
+        let made = self.run(|s| s.tpm()?.create_key(index.as_ref()))?;
+        let public = P256Key::from_sec1(made.public.to_sec1_point(false).as_bytes())
+            .map_err(|_| KeyError::Other("TPM returned an unusable public key".into()))?;
+        Ok(NewKey {
+            blob: made.blob.to_bytes().map_err(to_key_error)?,
+            public,
+        })
+    }
+
+    fn sign(
+        &mut self,
+        blob: &[u8],
+        digest: &[u8; 32],
+        pin: Option<&PinHash>,
+    ) -> Result<Vec<u8>, KeyError> {
+        let blob = KeyBlob::from_bytes(blob).map_err(|_| KeyError::BadBlob)?;
+        let index = self.pin.clone();
+        let sig = self.run(|s| {
+            let auth = match (pin, index.as_ref()) {
+                (Some(p), Some(i)) => KeyAuth::pin(i, p),
+                _ => KeyAuth::None,
+            };
+            s.tpm()?.sign(&blob, digest, auth)
+        })?;
+        Ok(sig.to_der().as_bytes().to_vec())
+    }
+
+    fn pin_is_set(&self) -> bool {
+        self.pin.is_some()
+    }
+
+    fn pin_retries(&mut self) -> Result<u8, KeyError> {
+        let index = self.index()?;
+        let r = self.run(|s| s.tpm()?.pin_retries(&index))?;
+        Ok(u8::try_from(r.remaining).unwrap_or(u8::MAX))
+    }
+
+    fn set_pin(&mut self, pin: &PinHash) -> Result<(), KeyError> {
+        if self.pin.is_some() {
+            return Err(KeyError::Other("a PIN index already exists".into()));
+        }
+        let (index, prf_uv) = self.run(|s| {
+            let tpm = s.tpm()?;
+            let index = tpm.define_pin_index(None, pin)?;
+            let prf_uv = tpm.create_prf_key(Some(&index))?;
+            Ok((index, prf_uv))
+        })?;
+        self.pin = Some(index);
+        self.prf_uv = Some(prf_uv);
+        self.pin_lost = false;
+        Ok(())
+    }
+
+    fn verify_pin(&mut self, pin: &PinHash) -> Result<(), KeyError> {
+        let index = self.index()?;
+        self.run(|s| s.tpm()?.verify_pin(&index, pin))
+    }
+
+    fn change_pin(&mut self, old: &PinHash, new: &PinHash) -> Result<(), KeyError> {
+        let index = self.index()?;
+        self.run(|s| s.tpm()?.change_pin(&index, old, new))
+    }
+
+    fn cred_random(
+        &mut self,
+        material: &[u8],
+        pin: Option<&PinHash>,
+    ) -> Result<SecretBytes, KeyError> {
+        let input = [PRF_LABEL, material].concat();
+        let (key, index) = match pin {
+            Some(_) => (
+                self.prf_uv.clone().ok_or(KeyError::PinNotSet)?,
+                Some(self.index()?),
+            ),
+            None => (
+                self.prf
+                    .clone()
+                    .ok_or_else(|| KeyError::Other("no hmac-secret key".into()))?,
+                None,
+            ),
+        };
+        let mut bytes = self.run(|s| {
+            let auth = match (pin, index.as_ref()) {
+                (Some(p), Some(i)) => KeyAuth::pin(i, p),
+                _ => KeyAuth::None,
+            };
+            s.tpm()?.prf(&key, &input, auth)
+        })?;
+        let secret = SecretBytes::new(bytes.to_vec());
+        zeroize::Zeroize::zeroize(&mut bytes);
+        Ok(secret)
+    }
+
+    fn pin_protection(&self) -> PinProtection {
+        match &self.pin {
+            Some(i) if i.is_legacy() => PinProtection::Legacy,
+            Some(_) => PinProtection::Sealed,
+            None if self.pin_lost => PinProtection::Lost,
+            None => PinProtection::NotSet,
+        }
+    }
+
+    fn reset(&mut self) -> Result<(), KeyError> {
+        let seed = RootSeed::generate().map_err(to_key_error)?;
+        let old_index = self.pin.clone();
+        let prf = self.run(|s| {
+            let tpm = s.tpm()?;
+            if let Some(index) = old_index {
+                if let Err(e) = tpm.undefine_pin_index(index) {
+                    if e.is_unreachable() {
+                        return Err(e);
+                    }
+                    tracing::error!(error = %e, "could not delete the PIN index during reset");
+                }
+            }
+            tpm.replace_root(&seed)?;
+            let name = tpm.root_name()?;
+            let prf = tpm.create_prf_key(None)?;
+            Ok((prf, name))
+        })?;
+        self.pin = None;
+        self.seed = seed;
+        self.pin_lost = false;
+        self.prf_uv = None;
+        self.prf = Some(prf.0);
+        // A reset makes this TPM the one everything belongs to.
+        self.root_name = Some(prf.1);
+        self.replaced = false;
+        Ok(())
+    }
+
+    fn state(&self) -> SecretBytes {
+        SecretBytes::new(state::encode(
+            &self.seed,
+            self.pin.as_ref(),
+            [self.prf.as_ref(), self.prf_uv.as_ref()],
+            self.root_name.as_deref(),
+        ))
+    }
+
+    fn ensure_ready(&mut self) -> Result<(), KeyError> {
+        self.ready()
+    }
+
+    fn health(&self) -> TpmHealth {
+        self.health_now()
+    }
+
+    fn probe(&mut self) -> TpmHealth {
+        TpmKeyStore::probe(self)
+    }
+
+    fn key_usable(&mut self, blob: &[u8]) -> Result<bool, KeyError> {
+        let Ok(blob) = KeyBlob::from_bytes(blob) else {
+            return Ok(false);
+        };
+        if let Protection::Pin { policy } = blob.protection() {
+            // Bound to a PIN index: it must be this one (PolicySecret names it).
+            match &self.pin {
+                Some(i) if i.key_policy() == policy => {}
+                _ => return Ok(false),
+            }
+        }
+        self.run(|s| s.tpm()?.key_loads(&blob))
+    }
+
+    fn accept_device(&mut self) {
+        if !self.replaced {
+            return;
+        }
+        if let Ok(name) = self.run(|s| s.tpm()?.root_name()) {
+            self.root_name = Some(name);
+            self.replaced = false;
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The key store's saved state, opaque to the engine, which keeps it in the credential
+//! store.
+//!
+//! Version 3: `3 ‖ root seed (32) ‖ part(PIN index record) ‖ part(hmac-secret key) ‖
+//! part(PIN-bound hmac-secret key) ‖ part(root Name)`, each part a big-endian u16 length
+//! and its bytes (zero length for an absent part). The seed is the only secret: with this
+//! TPM it re-creates the root, and so loads the blobs — what a stolen security key allows,
+//! no more: PIN-bound keys still need the PIN at the TPM. The root's Name tells, at the
+//! next start, whether this is still the TPM the keys were made on.
+//!
+//! Version 2 is version 3 without the root Name; version 1 (stores made before the
+//! rebuild-proof PIN index) was `1 ‖ seed ‖ handle (4)` and is read as a legacy index.
+//! Both are written back as version 3.
+
+use crate::{Error, PinIndex, PrfKey, Result, RootSeed};
+
+const STATE_V1: u8 = 1;
+const STATE_V2: u8 = 2;
+const STATE_V3: u8 = 3;
+
+/// The parts of a saved state.
+#[derive(Default)]
+pub(super) struct Saved {
+    pub seed: Option<RootSeed>,
+    pub pin: Option<PinIndex>,
+    pub prf: Option<PrfKey>,
+    pub prf_uv: Option<PrfKey>,
+    pub root_name: Option<Vec<u8>>,
+}
+
+fn take_part(b: &[u8]) -> Result<(&[u8], &[u8])> {
+    if b.len() < 2 {
+        return Err(Error::BadBlob("saved key-store state is truncated"));
+    }
+    let len = usize::from(u16::from_be_bytes([b[0], b[1]]));
+    let rest = &b[2..];
+    if rest.len() < len {
+        return Err(Error::BadBlob("saved key-store state is truncated"));
+    }
+    Ok(rest.split_at(len))
+}
+
+fn put_part(out: &mut Vec<u8>, part: &[u8]) {
+    // Every part is far below 64 KiB (a record is < 200 bytes, a key blob < 400).
+    let len = u16::try_from(part.len()).unwrap_or(0);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&part[..usize::from(len)]);
+}
+
+fn seed_of(b: &[u8]) -> RootSeed {
+    let mut seed = [0u8; 32];
+    seed.copy_from_slice(&b[..32]);
+    RootSeed::from_bytes(seed)
+}
+
+fn opt(b: &[u8]) -> Option<&[u8]> {
+    (!b.is_empty()).then_some(b)
+}
+
+pub(super) fn parse(b: &[u8]) -> Result<Saved> {
+    match b.split_first() {
+        Some((&STATE_V1, rest)) if rest.len() == 36 => {
+            let handle = u32::from_be_bytes([rest[32], rest[33], rest[34], rest[35]]);
+            Ok(Saved {
+                seed: Some(seed_of(rest)),
+                pin: (handle != 0).then(|| PinIndex::legacy_at(handle)),
+                ..Saved::default()
+            })
+        }
+        Some((&v @ (STATE_V2 | STATE_V3), rest)) if rest.len() >= 32 => {
+            let seed = seed_of(rest);
+            let (pin, rest) = take_part(&rest[32..])?;
+            let (prf, rest) = take_part(rest)?;
+            let (prf_uv, rest) = take_part(rest)?;
+            let (root_name, rest) = if v == STATE_V3 {
+                take_part(rest)?
+            } else {
+                (&[][..], rest)
+            };
+            if !rest.is_empty() {
+                return Err(Error::BadBlob("saved key-store state has trailing bytes"));
+            }
+            Ok(Saved {
+                seed: Some(seed),
+                pin: opt(pin).map(PinIndex::from_record).transpose()?,
+                prf: opt(prf).map(PrfKey::from_bytes).transpose()?,
+                prf_uv: opt(prf_uv).map(PrfKey::from_bytes).transpose()?,
+                root_name: opt(root_name).map(<[u8]>::to_vec),
+            })
+        }
+        _ => Err(Error::BadBlob("saved key-store state has the wrong format")),
+    }
+}
+
+pub(super) fn encode(
+    seed: &RootSeed,
+    pin: Option<&PinIndex>,
+    prf: [Option<&PrfKey>; 2],
+    root_name: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut b = Vec::with_capacity(1024);
+    b.push(STATE_V3);
+    b.extend_from_slice(seed.expose_secret_bytes());
+    put_part(&mut b, &pin.map(PinIndex::to_record).unwrap_or_default());
+    for key in prf {
+        let bytes = key.and_then(|k| k.to_bytes().ok()).unwrap_or_default();
+        put_part(&mut b, &bytes);
+    }
+    put_part(&mut b, root_name.unwrap_or_default());
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_3_round_trips_and_version_2_reads_without_a_root_name() {
+        let seed = RootSeed::from_bytes([7; 32]);
+        let v3 = encode(&seed, None, [None, None], Some(&[0, 11, 1, 2, 3]));
+        let back = parse(&v3).expect("parses");
+        assert_eq!(back.root_name.as_deref(), Some(&[0, 11, 1, 2, 3][..]));
+        assert_eq!(back.seed.expect("seed").expose_secret_bytes(), &[7; 32]);
+        // The same bytes without the last part, as version 2.
+        let mut v2 = v3[..v3.len() - 7].to_vec();
+        v2[0] = STATE_V2;
+        let back = parse(&v2).expect("parses");
+        assert_eq!(back.root_name, None);
+        for cut in 1..v3.len() {
+            assert!(parse(&v3[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}
