@@ -93,7 +93,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             None => Settings::default(),
         };
         let pin = PinState::new().map_err(|_| StoreError::Malformed("no OS randomness"))?;
-        Ok(Engine {
+        let mut engine = Engine {
             keys,
             approver,
             clock,
@@ -103,7 +103,26 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             pin,
             session: Session::None,
             last_read: None,
-        })
+        };
+        // A reset interrupted after its store commit left the old PIN index behind.
+        engine.collect_key_garbage();
+        Ok(engine)
+    }
+
+    /// Lets the key store destroy what a reset retired, and saves its state if that changed.
+    /// A failure is logged and retried at the next start.
+    pub(crate) fn collect_key_garbage(&mut self) {
+        match self.keys.collect_garbage() {
+            Ok(true) => {
+                if let Err(e) = self.save_key_state() {
+                    tracing::error!(%e, "could not save the key store's state");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(%e, "could not clean up after a reset; retried at the next start")
+            }
+        }
     }
 
     /// Takes the engine apart (tests restart it on the same parts, as the daemon would).
@@ -253,6 +272,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             s.set_secret(INSTALL_SECRET, &secret)
         })?;
         self.install_secret = secret;
+        // The old PIN index goes only now that the store no longer names it.
+        self.collect_key_garbage();
         self.settings = Settings::default();
         self.pin.reset()?;
         self.end_session_unless_continued_by(None);

@@ -73,8 +73,16 @@ pub trait KeyStore {
     ) -> Result<SecretBytes, KeyError>;
     /// How the PIN is protected.
     fn pin_protection(&self) -> PinProtection;
-    /// Forgets the PIN and makes every existing key blob useless.
+    /// Forgets the PIN and makes every existing key blob useless. Nothing already saved is
+    /// destroyed yet: what the old state needs (the TPM's PIN index) is only marked for
+    /// [`KeyStore::collect_garbage`], which the engine calls once the new state is saved —
+    /// so that a crash in between leaves the old state whole.
     fn reset(&mut self) -> Result<(), KeyError>;
+    /// Destroys what an earlier [`KeyStore::reset`] retired, now that the new state is
+    /// saved. True when the state changed (the engine saves it again).
+    fn collect_garbage(&mut self) -> Result<bool, KeyError> {
+        Ok(false)
+    }
     /// The state to persist.
     fn state(&self) -> SecretBytes;
 

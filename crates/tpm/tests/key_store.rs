@@ -5,7 +5,7 @@
 mod common;
 
 use p256::ecdsa::{signature::hazmat::PrehashVerifier, Signature, VerifyingKey};
-use tpm_passkey_core::{KeyError, KeyStore};
+use tpm_passkey_core::{KeyError, KeyStore, PinProtection};
 use tpm_passkey_tpm::{PinHash, TpmKeyStore};
 
 fn verify(public: &tpm_passkey_core::wire::cose::P256Key, digest: &[u8; 32], der: &[u8]) {
@@ -202,4 +202,37 @@ fn a_version_1_state_opens_as_legacy() {
     assert_eq!(ks.state().expose_secret_bytes()[0], 3);
     let reopened = TpmKeyStore::open(&fx.swtpm.tcti(), None, Some(&ks.state())).unwrap();
     assert_eq!(reopened.pin_protection(), PinProtection::Legacy);
+}
+
+/// A reset interrupted before the engine saved its new state (SIGKILL between the TPM work
+/// and the store commit) must leave the old state whole: the old PIN index is destroyed only
+/// by `collect_garbage`, after that save.
+#[test]
+fn a_reset_destroys_the_old_pin_index_only_once_the_new_state_is_saved() {
+    let fx = common::Fixture::new();
+    let tcti = fx.swtpm.tcti();
+    let pin = PinHash::from_pin("1234");
+    let mut ks = TpmKeyStore::open(&tcti, None, None).unwrap();
+    ks.set_pin(&pin).unwrap();
+    let key = ks.create_key(true).unwrap();
+    let before = ks.state();
+
+    ks.reset().unwrap();
+    assert!(!ks.pin_is_set());
+    let after = ks.state();
+    drop(ks);
+    // "Crashed" before the store commit: the old state still works in full.
+    {
+        let mut old = TpmKeyStore::open(&tcti, None, Some(&before)).unwrap();
+        assert_eq!(old.pin_protection(), PinProtection::Sealed);
+        let d = common::digest(b"old state");
+        old.sign(&key.blob, &d, Some(&pin))
+            .expect("the old PIN still signs");
+    }
+    // The commit happened: the new state's garbage is collected, the old index is gone.
+    let mut new = TpmKeyStore::open(&tcti, None, Some(&after)).unwrap();
+    assert!(new.collect_garbage().unwrap(), "state changed");
+    assert!(!new.collect_garbage().unwrap(), "nothing left");
+    let old = TpmKeyStore::open(&tcti, None, Some(&before)).unwrap();
+    assert_eq!(old.pin_protection(), PinProtection::Lost);
 }

@@ -65,6 +65,8 @@ pub struct TpmKeyStore {
     root_name: Option<Vec<u8>>,
     /// The TPM answers with another root Name: cleared or replaced.
     replaced: bool,
+    /// A PIN index a reset replaced, undefined once the new state is saved.
+    retired: Option<PinIndex>,
 }
 
 impl TpmKeyStore {
@@ -111,6 +113,7 @@ impl TpmKeyStore {
             prf_uv: saved.prf_uv,
             root_name: saved.root_name,
             replaced: false,
+            retired: saved.retired,
         };
         store.connect()?;
         if store.pin_lost {

@@ -130,31 +130,40 @@ impl KeyStore for TpmKeyStore {
 
     fn reset(&mut self) -> Result<(), KeyError> {
         let seed = RootSeed::generate().map_err(to_key_error)?;
-        let old_index = self.pin.clone();
-        let prf = self.run(|s| {
+        let (prf, name) = self.run(|s| {
             let tpm = s.tpm()?;
-            if let Some(index) = old_index {
-                if let Err(e) = tpm.undefine_pin_index(index) {
-                    if e.is_unreachable() {
-                        return Err(e);
-                    }
-                    tracing::error!(error = %e, "could not delete the PIN index during reset");
-                }
-            }
             tpm.replace_root(&seed)?;
             let name = tpm.root_name()?;
             let prf = tpm.create_prf_key(None)?;
             Ok((prf, name))
         })?;
-        self.pin = None;
+        // The old index is undefined by `collect_garbage`, after the engine has saved the
+        // state that no longer names it: a crash before that save keeps the old PIN.
+        if let Some(old) = self.pin.take() {
+            self.retired = Some(old);
+        }
         self.seed = seed;
         self.pin_lost = false;
         self.prf_uv = None;
-        self.prf = Some(prf.0);
+        self.prf = Some(prf);
         // A reset makes this TPM the one everything belongs to.
-        self.root_name = Some(prf.1);
+        self.root_name = Some(name);
         self.replaced = false;
         Ok(())
+    }
+
+    fn collect_garbage(&mut self) -> Result<bool, KeyError> {
+        let Some(old) = self.retired.clone() else {
+            return Ok(false);
+        };
+        match self.run(|s| s.tpm()?.undefine_pin_index(old)) {
+            Ok(()) | Err(KeyError::Other(_)) | Err(KeyError::BadBlob) => {
+                // Gone already, or not ours to delete any more: nothing to retry.
+                self.retired = None;
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn state(&self) -> SecretBytes {
@@ -163,6 +172,7 @@ impl KeyStore for TpmKeyStore {
             self.pin.as_ref(),
             [self.prf.as_ref(), self.prf_uv.as_ref()],
             self.root_name.as_deref(),
+            self.retired.as_ref(),
         ))
     }
 

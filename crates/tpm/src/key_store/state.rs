@@ -2,11 +2,12 @@
 //! store.
 //!
 //! Version 3: `3 ‖ root seed (32) ‖ part(PIN index record) ‖ part(hmac-secret key) ‖
-//! part(PIN-bound hmac-secret key) ‖ part(root Name)`, each part a big-endian u16 length
+//! part(PIN-bound hmac-secret key) ‖ part(root Name) ‖ part(retired PIN index record)`, each part a big-endian u16 length
 //! and its bytes (zero length for an absent part). The seed is the only secret: with this
 //! TPM it re-creates the root, and so loads the blobs — what a stolen security key allows,
 //! no more: PIN-bound keys still need the PIN at the TPM. The root's Name tells, at the
-//! next start, whether this is still the TPM the keys were made on.
+//! next start, whether this is still the TPM the keys were made on. The retired index is
+//! one a reset replaced: it is undefined only after the state without it is saved.
 //!
 //! Version 2 is version 3 without the root Name; version 1 (stores made before the
 //! rebuild-proof PIN index) was `1 ‖ seed ‖ handle (4)` and is read as a legacy index.
@@ -26,6 +27,7 @@ pub(super) struct Saved {
     pub prf: Option<PrfKey>,
     pub prf_uv: Option<PrfKey>,
     pub root_name: Option<Vec<u8>>,
+    pub retired: Option<PinIndex>,
 }
 
 fn take_part(b: &[u8]) -> Result<(&[u8], &[u8])> {
@@ -77,6 +79,11 @@ pub(super) fn parse(b: &[u8]) -> Result<Saved> {
             } else {
                 (&[][..], rest)
             };
+            let (retired, rest) = if v == STATE_V3 {
+                take_part(rest)?
+            } else {
+                (&[][..], rest)
+            };
             if !rest.is_empty() {
                 return Err(Error::BadBlob("saved key-store state has trailing bytes"));
             }
@@ -86,6 +93,7 @@ pub(super) fn parse(b: &[u8]) -> Result<Saved> {
                 prf: opt(prf).map(PrfKey::from_bytes).transpose()?,
                 prf_uv: opt(prf_uv).map(PrfKey::from_bytes).transpose()?,
                 root_name: opt(root_name).map(<[u8]>::to_vec),
+                retired: opt(retired).map(PinIndex::from_record).transpose()?,
             })
         }
         _ => Err(Error::BadBlob("saved key-store state has the wrong format")),
@@ -97,6 +105,7 @@ pub(super) fn encode(
     pin: Option<&PinIndex>,
     prf: [Option<&PrfKey>; 2],
     root_name: Option<&[u8]>,
+    retired: Option<&PinIndex>,
 ) -> Vec<u8> {
     let mut b = Vec::with_capacity(1024);
     b.push(STATE_V3);
@@ -107,6 +116,10 @@ pub(super) fn encode(
         put_part(&mut b, &bytes);
     }
     put_part(&mut b, root_name.unwrap_or_default());
+    put_part(
+        &mut b,
+        &retired.map(PinIndex::to_record).unwrap_or_default(),
+    );
     b
 }
 
@@ -117,12 +130,12 @@ mod tests {
     #[test]
     fn version_3_round_trips_and_version_2_reads_without_a_root_name() {
         let seed = RootSeed::from_bytes([7; 32]);
-        let v3 = encode(&seed, None, [None, None], Some(&[0, 11, 1, 2, 3]));
+        let v3 = encode(&seed, None, [None, None], Some(&[0, 11, 1, 2, 3]), None);
         let back = parse(&v3).expect("parses");
         assert_eq!(back.root_name.as_deref(), Some(&[0, 11, 1, 2, 3][..]));
         assert_eq!(back.seed.expect("seed").expose_secret_bytes(), &[7; 32]);
-        // The same bytes without the last part, as version 2.
-        let mut v2 = v3[..v3.len() - 7].to_vec();
+        // The same bytes without the last two parts, as version 2.
+        let mut v2 = v3[..v3.len() - 9].to_vec();
         v2[0] = STATE_V2;
         let back = parse(&v2).expect("parses");
         assert_eq!(back.root_name, None);
