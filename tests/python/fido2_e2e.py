@@ -315,6 +315,51 @@ def scenario_tpm_unreachable():
         assert time.monotonic() - t < 1.0, time.monotonic() - t
 
 
+def scenario_create_loop():
+    """For the crash test: registers discoverable passkeys one after another and prints each
+    credential id (hex) as soon as the authenticator has returned it, until the daemon goes
+    away (then this fails, as it should)."""
+    dev = device()
+    c = client(dev, PinOnly(PIN))
+    server = Fido2Server(RP)
+    print("ready", flush=True)
+    i = 0
+    while True:
+        cred, _ = register(c, server, os.urandom(8), f"crash{i}", rk=True)
+        print("created", cred.credential_id.hex(), flush=True)
+        i += 1
+
+
+def scenario_all_sign():
+    """Every discoverable passkey signs in (empty allowList) and its signature verifies under
+    the public key credential management reports for it; prints how many."""
+    from fido2.cose import CoseKey
+
+    dev = device()
+    ctap = Ctap2(dev)
+    cp = ClientPin(ctap)
+    cm = CredentialManagement(ctap, cp.protocol, cp.get_pin_token(PIN, ClientPin.PERMISSION.CREDENTIAL_MGMT))
+    keys = {}
+    for rp in cm.enumerate_rps():
+        for c in cm.enumerate_creds(rp[CredentialManagement.RESULT.RP_ID_HASH]):
+            cid = c[CredentialManagement.RESULT.CREDENTIAL_ID]
+            cid = cid["id"] if isinstance(cid, dict) else cid.id
+            keys[bytes(cid)] = CoseKey.parse(c[CredentialManagement.RESULT.PUBLIC_KEY])
+    if not keys:
+        print("signed 0")
+        return
+    server = Fido2Server(RP)
+    options, _ = server.authenticate_begin(None, user_verification=UserVerificationRequirement.REQUIRED)
+    selection = client(dev, PinOnly(PIN)).get_assertion(options.public_key)
+    n = len(selection.get_assertions())
+    assert n == len(keys), (n, len(keys))
+    for i in range(n):
+        r = selection.get_response(i)
+        a = r.response
+        keys[bytes(r.raw_id)].verify(bytes(a.authenticator_data) + a.client_data.hash, a.signature)
+    print(f"signed {n}")
+
+
 def scenario_cancel():
     """The client cancels while the prompt waits (no agent answers): CTAPHID_CANCEL ends
     the request with KEEPALIVE_CANCEL, quickly."""
