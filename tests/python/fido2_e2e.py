@@ -360,6 +360,46 @@ def scenario_all_sign():
     print(f"signed {n}")
 
 
+def scenario_leak_probe():
+    """For the secrets scan: every path a secret takes — set the PIN, tokens of both
+    protocols, a wrong PIN, register with PRF, sign in (allowList and discoverable), built-in
+    UV (the agent types the PIN), credential management, a PIN change — and writes the
+    tokens and PRF outputs it saw (hex, one per line) to TPM_PASSKEY_OUT for the scan."""
+    new_pin = os.environ["TPM_PASSKEY_NEW_PIN"]
+    wrong = os.environ["TPM_PASSKEY_WRONG_PIN"]
+    seen = []
+    dev = device()
+    ctap = set_pin(dev)
+    for proto in (PinProtocolV1(), PinProtocolV2()):
+        cp = ClientPin(ctap, proto)
+        seen.append(cp.get_pin_token(PIN, ClientPin.PERMISSION.MAKE_CREDENTIAL, "example.com"))
+        try:
+            cp.get_pin_token(wrong)
+            raise AssertionError("wrong PIN accepted")
+        except CtapError as e:
+            assert e.code == CtapError.ERR.PIN_INVALID, e.code
+    server = Fido2Server(RP)
+    c = client(dev, PinOnly(PIN))
+    cred, _ = register(c, server, b"user-l", "leak", rk=True, extensions={"prf": {}})
+    authenticate(c, server, [cred])
+    options, state = server.authenticate_begin([cred], user_verification=UserVerificationRequirement.REQUIRED)
+    opts = options.public_key
+    opts = type(opts)(challenge=opts.challenge, timeout=opts.timeout, rp_id=opts.rp_id,
+                      allow_credentials=opts.allow_credentials, user_verification=opts.user_verification,
+                      extensions={"prf": {"eval": {"first": b"\x05" * 32}}})
+    first = c.get_assertion(opts).get_response(0).client_extension_results["prf"]["results"]["first"]
+    seen.append(base64.urlsafe_b64decode(first + "=" * (-len(first) % 4)))
+    authenticate(client(dev, BuiltInUv()), server, [cred], allow=False)
+    cp = ClientPin(ctap)
+    token = cp.get_pin_token(PIN, ClientPin.PERMISSION.CREDENTIAL_MGMT)
+    seen.append(token)
+    cm = CredentialManagement(ctap, cp.protocol, token)
+    assert cm.get_metadata()[CredentialManagement.RESULT.EXISTING_CRED_COUNT] == 1
+    cp.change_pin(PIN, new_pin)
+    with open(os.environ["TPM_PASSKEY_OUT"], "w") as f:
+        f.write("\n".join(bytes(s).hex() for s in seen))
+
+
 def scenario_cancel():
     """The client cancels while the prompt waits (no agent answers): CTAPHID_CANCEL ends
     the request with KEEPALIVE_CANCEL, quickly."""

@@ -31,6 +31,12 @@ mod settings;
 mod store;
 mod u2f;
 
+/// The credential-ID codec, for the fuzz target that attacks it directly (fuzz/).
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::credential::id::{unwrap, unwrap_u2f, wrap, wrap_u2f, Wrapped};
+}
+
 pub use approval::{Approver, Refusal};
 pub use audit::{AuditEvent, AuditKind, Outcome};
 pub use clock::{Clock, SystemClock};

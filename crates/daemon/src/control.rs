@@ -194,6 +194,7 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
             }
             Err(_) => break,
         }
+        crate::corpus::record("control_message", line.as_bytes());
         let reply = match decode::<ClientMessage>(&line) {
             Err(e) => error(format!("malformed message: {e}")),
             Ok(ClientMessage::Hello { protocol }) if protocol == PROTOCOL_VERSION => {

@@ -277,6 +277,13 @@ fn serve(
                 signals,
             } => {
                 engine.approver_mut().job = Some(signals);
+                crate::corpus::record(
+                    match kind {
+                        MessageKind::Cbor => "ctap2_request",
+                        MessageKind::Msg => "u2f_apdu",
+                    },
+                    &payload,
+                );
                 let response = match kind {
                     MessageKind::Cbor => engine.process(&payload),
                     MessageKind::Msg => engine.process_u2f(&payload),

@@ -9,6 +9,7 @@
 mod agent_hub;
 mod cli;
 mod control;
+mod corpus;
 mod daemon_cmd;
 mod demo;
 mod engine_thread;

@@ -407,7 +407,9 @@ fn kills_at_random_points_of_every_write_lose_nothing_acknowledged() {
     );
     let signed = format!("signed {}", m.passkeys.len());
     assert!(
-        String::from_utf8_lossy(&out.stdout).lines().any(|l| l == signed),
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == signed),
         "{signed}: {}",
         String::from_utf8_lossy(&out.stdout)
     );

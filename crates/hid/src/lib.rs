@@ -14,7 +14,7 @@ pub mod holders;
 pub mod socket;
 pub mod uhid;
 
-pub use device::{Device, REPORT_LEN};
+pub use device::{Device, MAX_CHANNELS, REPORT_LEN};
 
 use std::sync::atomic::{AtomicBool, AtomicU8};
 use std::sync::{mpsc, Arc};

@@ -18,6 +18,8 @@ pub struct Daemon {
     /// `--tcti` of a TPM the test runs itself (it then outlives the daemon), else the
     /// embedded simulator.
     tcti: Option<String>,
+    /// TPM_PASSKEY_LOG for the daemon.
+    log_level: String,
 }
 
 pub enum Agent {
@@ -57,6 +59,23 @@ impl Daemon {
         Self::launch_on(agent, 10, extra, Some(tcti.to_owned()))
     }
 
+    /// With the daemon logging at `level` (e.g. "trace"); no agent yet.
+    pub fn start_logging(level: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
+        let mut d = Daemon {
+            dir,
+            daemon: None,
+            agent: None,
+            prompt_timeout_secs: 10,
+            extra_args: Vec::new(),
+            tcti: None,
+            log_level: level.into(),
+        };
+        d.spawn_daemon();
+        d
+    }
+
     fn launch(agent: Agent, secs: u64, extra: &[&str]) -> Self {
         Self::launch_on(agent, secs, extra, None)
     }
@@ -71,6 +90,7 @@ impl Daemon {
             prompt_timeout_secs: secs,
             extra_args: extra.iter().map(|a| a.to_string()).collect(),
             tcti,
+            log_level: "info".into(),
         };
         d.spawn_daemon();
         d.spawn_agent(agent);
@@ -112,7 +132,7 @@ impl Daemon {
             .arg("--control")
             .arg(self.control())
             .args(&self.extra_args)
-            .env("TPM_PASSKEY_LOG", "info")
+            .env("TPM_PASSKEY_LOG", &self.log_level)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
