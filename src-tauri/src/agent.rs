@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
-use tpm_passkey_ipc::{send_on, AgentKind, ClientMessage, DaemonMessage, Pin, Prompt};
+use tpm_passkey_ipc::{send_on, AgentKind, ClientMessage, DaemonMessage, Pin, Prompt, Wording};
 
 use crate::daemon::{self, AppError};
 
@@ -21,6 +21,8 @@ use crate::daemon::{self, AppError};
 pub struct PendingPrompt {
     pub id: u64,
     pub prompt: Prompt,
+    /// What the window shows: the same words as the terminal agent (`Prompt::wording`).
+    pub wording: Wording,
     /// Milliseconds left when this copy was made.
     pub timeout_ms: u64,
     /// When the daemon sent the prompt (Unix ms), for the window's latency measurement.
@@ -131,6 +133,7 @@ impl AgentLink {
             } => {
                 let p = PendingPrompt {
                     id,
+                    wording: prompt.wording(),
                     prompt,
                     timeout_ms,
                     sent_unix_ms,

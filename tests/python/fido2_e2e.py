@@ -210,6 +210,53 @@ def scenario_builtin_uv():
     authenticate(c, server, [cred], allow=False)
 
 
+def scenario_builtin_uv_with_pin_set():
+    """Built-in UV with the PIN set beforehand (by the CLI): registration and a discoverable
+    sign-in, every PIN typed into the approval agent's own prompt."""
+    dev = device()
+    server = Fido2Server(RP)
+    c = client(dev, BuiltInUv())
+    cred, _ = register(c, server, b"user-t", "tess", rk=True)
+    authenticate(c, server, [cred], allow=False)
+
+
+def scenario_pin_protocol_points():
+    """What independent clients check: getPINRetries before any PIN is PIN_NOT_SET; the
+    third wrong PIN in a row is PIN_AUTH_BLOCKED (retries remain), not PIN_BLOCKED; with
+    forcePINChange the legacy getPinToken is PIN_INVALID and the with-permissions one
+    PIN_POLICY_VIOLATION."""
+    ctap = Ctap2(device())
+    try:
+        ClientPin(ctap).get_pin_retries()
+        raise AssertionError("retries without a PIN")
+    except CtapError as e:
+        assert e.code == CtapError.ERR.PIN_NOT_SET, e.code
+    ClientPin(ctap).set_pin(PIN)
+    cp = ClientPin(ctap, PinProtocolV2())
+    # forcePINChange through authenticatorConfig (setMinPINLength, forceChangePin).
+    token = cp.get_pin_token(PIN, ClientPin.PERMISSION.AUTHENTICATOR_CFG)
+    Config(ctap, cp.protocol, token).set_min_pin_length(force_change_pin=True)
+    assert ctap.get_info().force_pin_change is True
+    for perms, code in ((None, CtapError.ERR.PIN_INVALID), (ClientPin.PERMISSION.GET_ASSERTION, CtapError.ERR.PIN_POLICY_VIOLATION)):
+        try:
+            cp.get_pin_token(PIN, perms, "example.com" if perms else None)
+            raise AssertionError("a token while the PIN must change")
+        except CtapError as e:
+            assert e.code == code, (perms, e.code)
+    new = PIN + "9"
+    cp.change_pin(PIN, new)
+    assert ctap.get_info().force_pin_change is False
+    for i in range(3):
+        try:
+            cp.get_pin_token("0000", ClientPin.PERMISSION.GET_ASSERTION, "example.com")
+            raise AssertionError("wrong PIN accepted")
+        except CtapError as e:
+            want = CtapError.ERR.PIN_AUTH_BLOCKED if i == 2 else CtapError.ERR.PIN_INVALID
+            assert e.code == want, (i, e.code)
+    retries, power_cycle = cp.get_pin_retries()
+    assert retries == 5 and power_cycle is True, (retries, power_cycle)
+
+
 def scenario_denied():
     """The agent denies: the client sees the request refused, nothing is stored."""
     dev = device()

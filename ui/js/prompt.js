@@ -9,52 +9,22 @@ let deadline = 0;          // ms timestamp
 let total = 1;
 let ticker = null;
 
-/** Plain words for what is asked. */
-export function describe(p) {
-  const site = p.rp_name && p.rp_name !== p.rp_id ? `${p.rp_name} (${p.rp_id})` : p.rp_id || "a website";
-  const as = p.user ? ` as ${p.user}` : "";
-  // A token without an rpId works for whichever site uses it first: say so.
-  if (p.any_site) {
-    const what = p.operation === "register" ? "create a passkey" : p.operation === "sign_in" ? "sign in" : "use your passkeys";
-    return [`Allow ${what} for any site`, `The requesting application did not name a site: approving lets it ${what} once, for any site it chooses.`];
-  }
-  switch (p.operation) {
-    case "register": return [`Create a passkey for ${p.rp_id || "a website"}`, `A new passkey for ${site}${as}, kept in this computer's TPM.`];
-    case "sign_in": return [`Sign in to ${p.rp_id || "a website"}${as}`, `Use your passkey for ${site}.`];
-    case "already_registered": return [`${p.rp_id} checks for an existing passkey`, "You already have a passkey for this site. Approving only confirms it; nothing is created."];
-    case "reset": return ["Erase all passkeys", `Every passkey and the PIN will be gone for good. Sites will no longer accept these passkeys.${p.pin_required ? " Type your PIN to confirm." : ""}`];
-    case "select": return ["Use this authenticator?", "An application asks you to choose tpm-passkey among your security keys."];
-    case "verify": return ["Confirm it's you", p.rp_id ? `Enter your PIN to continue with ${site}.` : "Enter your PIN to unlock passkey management."];
-    case "u2f_register": return [`Register a security key for ${p.rp_id || "a website"}`, "A legacy (U2F) registration."];
-    case "u2f_sign_in": return [`Sign in to ${p.rp_id || "a website"}`, "A legacy (U2F) sign-in with your security key."];
-    default: return ["Approve this request?", ""];
-  }
-}
-
-function clientLine(p) {
-  if (p.client_name) return `Requested by ${p.client_name}${p.client_pid ? ` (process ${p.client_pid})` : ""}`;
-  return "Requested by an application that could not be identified";
-}
-
 function show(next) {
   current = next;
   const p = next.prompt;
-  const [title, detail] = describe(p);
-  $("prompt-title").textContent = title;
-  $("prompt-detail").textContent = detail;
-  $("prompt-client").textContent = clientLine(p);
+  // The words come from the daemon's vocabulary (Prompt::wording), the same the terminal
+  // agent shows.
+  const w = next.wording;
+  $("prompt-title").textContent = w.title;
+  $("prompt-detail").textContent = w.detail;
+  $("prompt-client").textContent = w.requested_by;
   const needPin = p.pin_required;
   $("prompt-pin-row").hidden = !needPin;
   $("prompt-pin").value = "";
   const note = $("prompt-pin-note");
   note.className = p.pin_was_wrong || p.pin_retries === 0 ? "error-text" : "note";
-  if (needPin) {
-    const left = p.pin_retries;
-    if (left === 0) note.textContent = "Your PIN is blocked: only a reset makes this authenticator usable again.";
-    else if (p.pin_was_wrong) note.textContent = `Wrong PIN. ${left ?? "Some"} attempt${left === 1 ? "" : "s"} left before the TPM blocks it.`;
-    else note.textContent = left != null ? `${left} attempt${left === 1 ? "" : "s"} left.` : "";
-  }
-  $("prompt-approve").textContent = p.operation === "reset" ? "Erase everything" : "Approve";
+  note.textContent = w.pin_note || "";
+  $("prompt-approve").textContent = w.approve;
   $("prompt-approve").className = p.operation === "reset" ? "btn btn-danger" : "btn btn-primary";
   total = Math.max(next.timeout_ms, 1);
   deadline = Date.now() + next.timeout_ms;

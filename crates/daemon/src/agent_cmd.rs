@@ -1,33 +1,41 @@
-//! `tpm-passkey agent --approve-all`: a scripted approval agent for tests and automation.
-//! It exists only in builds with the `scripted-agent` feature; the daemon logs a warning
-//! whenever one registers and audits it. Each prompt (and notice) is printed to stdout as
-//! one JSON line.
+//! `tpm-passkey agent`: the approval agent on this terminal (`terminal_agent`), for a
+//! machine without a desktop.
+//!
+//! `tpm-passkey agent --approve-all` / `--deny-all`: a scripted approval agent for tests and
+//! automation. It exists only in builds with the `scripted-agent` feature; the daemon logs a
+//! warning whenever one registers and audits it. Each prompt (and notice) is printed to
+//! stdout as one JSON line.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use tpm_passkey_core::ipc::{control_path, AgentKind, Client, ClientMessage, DaemonMessage};
+use tpm_passkey_core::ipc::control_path;
 
-use crate::cli::{read_pin, CliResult};
+use crate::cli::CliResult;
+#[cfg(feature = "scripted-agent")]
+use {
+    crate::cli::read_pin,
+    std::io::Write,
+    tpm_passkey_core::ipc::{AgentKind, Client, ClientMessage, DaemonMessage},
+};
 
 #[derive(Debug, Args)]
 pub struct AgentArgs {
-    /// Approve every prompt (the only mode besides --deny-all).
-    #[arg(
-        long,
-        required_unless_present = "deny_all",
-        conflicts_with = "deny_all"
-    )]
+    /// Scripted (tests only): approve every prompt.
+    #[cfg(feature = "scripted-agent")]
+    #[arg(long, conflicts_with = "deny_all")]
     approve_all: bool,
-    /// Deny every prompt.
+    /// Scripted (tests only): deny every prompt.
+    #[cfg(feature = "scripted-agent")]
     #[arg(long)]
     deny_all: bool,
-    /// A file whose first line is the PIN to type when a prompt asks for one.
+    /// Scripted (tests only): a file whose first line is the PIN to type when a prompt
+    /// asks for one.
+    #[cfg(feature = "scripted-agent")]
     #[arg(long)]
     pin_file: Option<PathBuf>,
-    /// Take the place of a connected agent, proving the PIN from --pin-file.
-    #[arg(long, requires = "pin_file")]
+    /// Take the place of a connected agent (the app, another terminal), proving the PIN.
+    #[arg(long)]
     take_over: bool,
     /// Control socket [default: $XDG_RUNTIME_DIR/tpm-passkey/control.sock].
     #[arg(long)]
@@ -35,6 +43,18 @@ pub struct AgentArgs {
 }
 
 pub fn run(args: &AgentArgs) -> CliResult {
+    #[cfg(feature = "scripted-agent")]
+    if args.approve_all || args.deny_all {
+        return scripted(args);
+    }
+    crate::terminal_agent::run(&control_path(args.control.as_deref())?, args.take_over)
+}
+
+#[cfg(feature = "scripted-agent")]
+fn scripted(args: &AgentArgs) -> CliResult {
+    if args.take_over && args.pin_file.is_none() {
+        return Err("--take-over in a scripted agent needs --pin-file".into());
+    }
     let pin = match &args.pin_file {
         Some(f) => Some(read_pin(Some(f), "")?),
         None => None,

@@ -3,7 +3,8 @@
 //! * `tpm-passkey daemon`: the authenticator (TPM, engine, control socket, HID transports).
 //! * `tpm-passkey tpm`: which TPM would be used, what it is, its dictionary-attack state,
 //!   and a create/sign/verify self-test.
-//! * `tpm-passkey agent` (feature `scripted-agent` only): a scripted approval agent.
+//! * `tpm-passkey agent`: approve requests on this terminal; with the `scripted-agent`
+//!   feature also a scripted approval agent for tests.
 #![forbid(unsafe_code)]
 
 mod agent_hub;
@@ -21,8 +22,8 @@ mod tpm_choice;
 mod tpm_cmd;
 mod uhid_helper_cmd;
 
-#[cfg(feature = "scripted-agent")]
 mod agent_cmd;
+mod terminal_agent;
 
 use clap::{Parser, Subcommand};
 
@@ -69,8 +70,8 @@ enum Command {
     /// The privileged uhid helper (a system service): creates the FIDO device for a user's
     /// daemon and relays its reports.
     UhidHelper(uhid_helper_cmd::HelperArgs),
-    /// Answer every approval prompt from a script (tests and automation only).
-    #[cfg(feature = "scripted-agent")]
+    /// Approve requests on this terminal (no desktop needed): Enter approves, Escape
+    /// denies, the PIN is typed masked.
     Agent(agent_cmd::AgentArgs),
 }
 
@@ -95,7 +96,6 @@ fn main() {
         Command::TestSignIn(conn) => cli::test_sign_in(&conn),
         Command::Tpm(args) => tpm_cmd::run(&args),
         Command::UhidHelper(args) => uhid_helper_cmd::run(&args),
-        #[cfg(feature = "scripted-agent")]
         Command::Agent(args) => agent_cmd::run(&args),
     };
     if let Err(e) = result {

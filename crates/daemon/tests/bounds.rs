@@ -28,7 +28,8 @@ fn connect(d: &Daemon) -> (UnixStream, BufReader<UnixStream>) {
 }
 
 fn hello(s: &mut UnixStream, r: &mut BufReader<UnixStream>) {
-    s.write_all(b"{\"type\":\"hello\",\"protocol\":2}\n").unwrap();
+    s.write_all(b"{\"type\":\"hello\",\"protocol\":2}\n")
+        .unwrap();
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
     assert!(line.contains("\"hello\""), "{line}");
@@ -52,7 +53,10 @@ fn an_endless_line_is_cut_at_64_kib_and_costs_no_memory() {
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
     assert!(line.contains("request too long"), "{line}");
-    assert!(sent < 64 << 20, "the daemon stopped reading (sent {sent} bytes)");
+    assert!(
+        sent < 64 << 20,
+        "the daemon stopped reading (sent {sent} bytes)"
+    );
     let after = rss_kib(pid);
     assert!(after < before + 8 * 1024, "RSS {before} KiB → {after} KiB");
     // Everyone else is still served.
@@ -80,7 +84,10 @@ fn a_flood_of_connections_is_refused_beyond_32_and_served_again_after() {
     assert!(threads < 32 + 16, "{threads} threads");
     drop(held);
     // The slots come back once the flood is gone.
-    common::wait_for(|| d.cli(&["status"]).status.success(), "status served again");
+    common::wait_for(
+        || d.cli(&["status"]).status.success(),
+        "status served again",
+    );
 }
 
 #[test]
@@ -89,8 +96,10 @@ fn a_huge_passkey_id_is_not_echoed_back() {
     let (mut s, mut r) = connect(&d);
     hello(&mut s, &mut r);
     let id = "ab".repeat(30_000);
-    s.write_all(format!("{{\"type\":\"delete_passkey\",\"id\":\"{id}\",\"pin\":null}}\n").as_bytes())
-        .unwrap();
+    s.write_all(
+        format!("{{\"type\":\"delete_passkey\",\"id\":\"{id}\",\"pin\":null}}\n").as_bytes(),
+    )
+    .unwrap();
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
     assert!(line.contains("no passkey with id"), "{line}");

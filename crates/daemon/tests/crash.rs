@@ -269,7 +269,7 @@ fn kills_at_random_points_of_every_write_lose_nothing_acknowledged() {
         let now = h.passkeys();
         let status = h.status();
         let pin_set = status["pin_set"].as_bool().unwrap();
-        let mut done = cli_ok;
+        let done;
         match op {
             Op::Reset => {
                 let erased = now.is_empty() && !pin_set;

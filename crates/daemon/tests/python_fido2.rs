@@ -34,6 +34,12 @@ fn pin_credentials_management_and_reset() {
 }
 
 #[test]
+fn pin_protocol_points_independent_clients_check() {
+    let d = Daemon::start(Agent::ApproveAll);
+    d.assert_python("fido2_e2e.py", "pin_protocol_points");
+}
+
+#[test]
 fn hmac_secret_is_stable() {
     let d = Daemon::start(Agent::ApproveAll);
     d.assert_python("fido2_e2e.py", "hmac_secret");

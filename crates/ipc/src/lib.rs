@@ -16,6 +16,7 @@ mod messages;
 mod pin;
 mod views;
 mod vocab;
+mod wording;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ pub use views::{
     StatusView, TpmView,
 };
 pub use vocab::{AgentKind, Operation, PinProtection, SiteRule, TpmHealth};
+pub use wording::Wording;
 
 /// Bumped on any incompatible change; the daemon refuses other versions.
 /// 2: agents are no longer replaced silently; `Pin` strings; status carries

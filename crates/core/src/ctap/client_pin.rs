@@ -17,6 +17,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     pub(crate) fn client_pin_cmd(&mut self, req: ClientPin) -> Result<ClientPinResponse, Status> {
         use PinSubCommand::*;
         match req.sub_command {
+            // With no PIN there is nothing to count: PIN_NOT_SET, as libfido2 and
+            // python-fido2 expect (they read it as "set a PIN first").
+            GetPinRetries if !self.keys.pin_is_set() => Err(Status::PinNotSet),
             GetPinRetries => Ok(ClientPinResponse {
                 pin_retries: Some(self.pin_retries()?),
                 power_cycle_state: Some(self.pin.paused()),
@@ -45,12 +48,20 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 if req.permissions.is_some() || req.rp_id.is_some() {
                     return Err(Status::InvalidParameter);
                 }
-                self.token_using_pin(req, permission::MC | permission::GA, None)
+                // §6.5.5.7.1: the legacy command answers PIN_INVALID while forcePINChange is
+                // set (only the with-permissions one says PIN_POLICY_VIOLATION).
+                self.token_using_pin(
+                    req,
+                    permission::MC | permission::GA,
+                    None,
+                    Status::PinInvalid,
+                )
             }
             GetPinUvAuthTokenUsingPinWithPermissions => {
                 let perms = permissions(&req)?;
                 let rp_id = req.rp_id.clone();
-                self.token_using_pin(req, perms, rp_id)
+                // §6.5.5.7.2.
+                self.token_using_pin(req, perms, rp_id, Status::PinPolicyViolation)
             }
             GetPinUvAuthTokenUsingUvWithPermissions => self.token_using_uv(req),
             _ => Err(Status::InvalidSubcommand),
@@ -125,6 +136,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         req: ClientPin,
         permissions: u64,
         rp_id: Option<String>,
+        while_forced_change: Status,
     ) -> Result<ClientPinResponse, Status> {
         let protocol = protocol(&req)?;
         let ka = req.key_agreement.as_ref().ok_or(Status::MissingParameter)?;
@@ -141,7 +153,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         self.verify_pin(&pin, AuditKind::PinVerify)?;
         // §6.5.5.7: with forcePINChange set, a token is refused until the PIN changes.
         if self.settings.force_pin_change {
-            return Err(Status::PinPolicyViolation);
+            return Err(while_forced_change);
         }
         let now = self.now();
         let token = self

@@ -8,8 +8,6 @@ use tpm_passkey_wire::Status;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::pin::PIN_FAILURES_PER_BOOT;
 
-/// Retries reported when no PIN is set yet (the TPM's pinLimit).
-const RETRIES_WITHOUT_PIN: u8 = 8;
 use crate::{Approver, Clock, Engine, KeyError, KeyStore, PinHash};
 
 /// The audit kind of a prompt's operation.
@@ -23,10 +21,10 @@ pub(crate) fn audit_kind(op: Operation) -> AuditKind {
 }
 
 impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
-    /// The PIN's retries left, from the key store (the TPM's pinLimit when no PIN is set).
+    /// The PIN's retries left, from the key store; PIN_NOT_SET without a PIN.
     pub(crate) fn pin_retries(&mut self) -> Result<u8, Status> {
         if !self.keys.pin_is_set() {
-            return Ok(RETRIES_WITHOUT_PIN);
+            return Err(Status::PinNotSet);
         }
         Ok(self.keys.pin_retries()?)
     }

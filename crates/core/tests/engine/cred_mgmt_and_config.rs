@@ -208,6 +208,11 @@ fn config_toggles_always_uv_and_sets_min_pin_length() {
         token(&mut e, 2, "1234", Some(0x01), None).err(),
         Some(Status::PinPolicyViolation)
     );
+    // §6.5.5.7.1: the legacy getPinToken says PIN_INVALID while the change is forced.
+    assert_eq!(
+        token(&mut e, 2, "1234", None, None).err(),
+        Some(Status::PinInvalid)
+    );
 }
 
 #[test]

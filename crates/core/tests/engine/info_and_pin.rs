@@ -17,6 +17,18 @@ fn get_info_reports_always_uv_and_no_u2f_by_default() {
 }
 
 #[test]
+fn pin_retries_without_a_pin_is_pin_not_set() {
+    let mut e = engine();
+    assert_eq!(
+        call(&mut e, 0x06, Some(cbor!({ 1 => 2, 2 => 1 }).unwrap())).err(),
+        Some(Status::PinNotSet)
+    );
+    set_pin(&mut e, 2, "1234").unwrap();
+    let r = call(&mut e, 0x06, Some(cbor!({ 1 => 2, 2 => 1 }).unwrap())).unwrap();
+    assert_eq!(as_int(get(&r, 3)), 8);
+}
+
+#[test]
 fn set_pin_both_protocols_and_policy() {
     for protocol in [1u8, 2] {
         let mut e = engine();
