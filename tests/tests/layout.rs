@@ -94,3 +94,43 @@ fn deb_bundle_names_files_that_exist() {
     let script = std::fs::read_to_string(root().join("contrib/build-deb.sh")).unwrap();
     assert!(script.contains("deb-staging/tpm-passkey") || script.contains("$stage/tpm-passkey"));
 }
+
+/// The README starts with exactly two commands for a fresh machine: one runs the product
+/// (builds the daemon and the app, then `tpm-passkey up`), one runs every test.
+#[test]
+fn readme_starts_with_the_run_and_the_test_command() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let block = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a sh block at the top");
+    assert!(
+        readme.find("```sh") < readme.find("\n## "),
+        "the commands come before any section"
+    );
+    let commands: Vec<&str> = block
+        .lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    assert_eq!(
+        commands[0],
+        "bash .ci/setup && cargo build --release -p tpm-passkey -p tpm-passkey-app && target/release/tpm-passkey up"
+    );
+    assert_eq!(commands[1], "bash .ci/run");
+    for pkg in ["crates/daemon/Cargo.toml", "src-tauri/Cargo.toml"] {
+        let manifest = std::fs::read_to_string(root().join(pkg)).unwrap();
+        assert!(
+            manifest.contains("name = \"tpm-passkey\"")
+                || manifest.contains("name = \"tpm-passkey-app\""),
+            "{pkg}"
+        );
+    }
+    let run = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    assert!(
+        run.contains(".ci/setup") && run.contains(".ci/test"),
+        "{run}"
+    );
+}

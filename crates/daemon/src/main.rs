@@ -21,6 +21,7 @@ mod site_cmd;
 mod tpm_choice;
 mod tpm_cmd;
 mod uhid_helper_cmd;
+mod up_cmd;
 
 mod agent_cmd;
 mod terminal_agent;
@@ -40,6 +41,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start everything for a first try: the authenticator, an approval agent (the app, or
+    /// this terminal), the PIN if none is set, and the test sign-in.
+    Up(up_cmd::UpArgs),
     /// Run the authenticator.
     Daemon(daemon_cmd::DaemonArgs),
     /// Is the daemon running, which TPM, PIN state, settings.
@@ -82,6 +86,7 @@ fn main() {
         Command::Daemon(_) | Command::UhidHelper(_)
     ));
     let result = match cli.command {
+        Command::Up(args) => up_cmd::run(&args),
         Command::Daemon(args) => daemon_cmd::run(&args),
         Command::Status(args) => cli::status(&args),
         Command::List(args) => cli::list(&args),

@@ -51,7 +51,7 @@ fn helper_error(path: &Path, e: std::io::Error) -> std::io::Error {
     std::io::Error::new(
         e.kind(),
         format!(
-            "cannot reach the uhid helper at {}: {e}; install it (sudo contrib/install.sh --system, or the .deb) and make sure `systemctl status tpm-passkey-uhid.socket` is active",
+            "cannot reach the uhid helper at {}: {e}; install it (sudo contrib/install.sh, or the .deb) and make sure `systemctl status tpm-passkey-uhid.socket` is active",
             path.display()
         ),
     )
