@@ -257,6 +257,41 @@ def scenario_pin_protocol_points():
     assert retries == 5 and power_cycle is True, (retries, power_cycle)
 
 
+def scenario_cred_blob_and_prf_at_registration():
+    """credBlob (CTAP 2.1 §12.2) is kept with a discoverable passkey and returned on request;
+    hmac-secret-mc (CTAP 2.2) gives the PRF output at registration, the same a later sign-in
+    gives for the same salt; getInfo advertises both and maxCredBlobLength."""
+    dev = device()
+    ctap = set_pin(dev)
+    info = ctap.get_info()
+    for ext in ("credBlob", "hmac-secret-mc", "hmac-secret"):
+        assert ext in info.extensions, info.extensions
+    assert info.max_cred_blob_length >= 32, info.max_cred_blob_length
+    server = Fido2Server(RP)
+    c = client(dev, PinOnly(PIN))
+    blob = b"tpm-passkey blob \x00\x01\x02" + bytes(range(16))
+    salt = b"\x07" * 32
+    cred, reg = register(c, server, b"user-b", "blob", rk=True,
+                         extensions={"credBlob": blob, "prf": {"eval": {"first": salt}}})
+    ext_out = reg.response.attestation_object.auth_data.extensions
+    assert ext_out.get("credBlob") is True, ext_out
+    assert "hmac-secret-mc" in ext_out, ext_out
+    at_registration = reg.client_extension_results["prf"]["results"]["first"]
+    options, state = server.authenticate_begin([cred], user_verification=UserVerificationRequirement.REQUIRED)
+    opts = options.public_key
+    opts = type(opts)(challenge=opts.challenge, timeout=opts.timeout, rp_id=opts.rp_id,
+                      allow_credentials=opts.allow_credentials, user_verification=opts.user_verification,
+                      extensions={"getCredBlob": True, "prf": {"eval": {"first": salt}}})
+    resp = c.get_assertion(opts).get_response(0)
+    server.authenticate_complete(state, [cred], resp)
+    assert resp.response.authenticator_data.extensions.get("credBlob") == blob, resp.response.authenticator_data.extensions
+    assert resp.client_extension_results["prf"]["results"]["first"] == at_registration
+    # A blob too long for maxCredBlobLength is not sent by the client; one for a
+    # non-discoverable credential is refused (credBlob: false).
+    _, reg2 = register(c, server, b"user-c", "noblob", rk=False, extensions={"credBlob": b"x" * 8})
+    assert reg2.response.attestation_object.auth_data.extensions.get("credBlob") is False
+
+
 def scenario_denied():
     """The agent denies: the client sees the request refused, nothing is stored."""
     dev = device()

@@ -28,6 +28,8 @@ pub const AAGUID: [u8; 16] = [
 ];
 /// How many discoverable credentials the store accepts.
 pub const MAX_DISCOVERABLE: u64 = 256;
+/// The longest credBlob kept (§12.2: maxCredBlobLength, at least 32).
+pub const MAX_CRED_BLOB: usize = 64;
 /// The longest PIN in bytes (§6.5.5.5: at most 63 bytes).
 pub const MAX_PIN_BYTES: usize = 63;
 

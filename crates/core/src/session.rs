@@ -36,6 +36,7 @@ pub(crate) struct NextAssertion {
     /// The pinHash that unlocked the first assertion (PIN-bound keys need it again).
     pub pin: Option<PinHash>,
     pub hmac_secret: Option<HmacSecretInput>,
+    pub get_cred_blob: bool,
     /// Monotonic time (the engine's clock) after which the window is closed.
     pub deadline: Duration,
 }

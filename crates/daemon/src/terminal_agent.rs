@@ -114,7 +114,10 @@ fn ask(
         ));
     }
     tty.say(&text);
-    let mut pin = String::new();
+    // The PIN as typed, in UTF-8 bytes (a PIN may be any Unicode text, §6.5.5.5); one '*'
+    // per character, not per byte.
+    let mut pin: Vec<u8> = Vec::new();
+    let is_char_start = |b: u8| b & 0xC0 != 0x80;
     let outcome = loop {
         if let Ok(DaemonMessage::PromptClosed { id: closed, reason }) = events.try_recv() {
             if closed == id {
@@ -130,7 +133,16 @@ fn ask(
         match b {
             b'\r' | b'\n' if prompt.pin_required && pin.is_empty() => {}
             b'\r' | b'\n' => {
-                let typed = (!pin.is_empty()).then(|| Pin::new(std::mem::take(&mut pin)));
+                let typed = match String::from_utf8(std::mem::take(&mut pin)) {
+                    Ok(p) if !p.is_empty() => Some(Pin::new(p)),
+                    Ok(_) => None,
+                    Err(e) => {
+                        let mut bytes = e.into_bytes();
+                        bytes.zeroize();
+                        tty.say("\r\nthat was not valid text; type the PIN again: ");
+                        continue;
+                    }
+                };
                 break Outcome::Approve(typed);
             }
             // Escape alone denies; an escape sequence (arrow keys) is read and ignored.
@@ -142,14 +154,17 @@ fn ask(
             }
             // Ctrl-C and Ctrl-D deny too.
             0x03 | 0x04 => break Outcome::Deny,
-            0x7f | 0x08 if prompt.pin_required => {
-                if pin.pop().is_some() {
-                    tty.say("\x08 \x08");
+            0x7f | 0x08 if !pin.is_empty() => {
+                while let Some(last) = pin.pop() {
+                    if is_char_start(last) {
+                        break;
+                    }
                 }
+                tty.say("\x08 \x08");
             }
-            c if prompt.pin_required && (0x20..0x7f).contains(&c) || c >= 0x80 => {
-                if prompt.pin_required {
-                    pin.push(char::from(c));
+            c if prompt.pin_required && c >= 0x20 && c != 0x7f => {
+                pin.push(c);
+                if is_char_start(c) {
                     tty.say("*");
                 }
             }

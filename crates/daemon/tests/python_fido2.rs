@@ -40,6 +40,12 @@ fn pin_protocol_points_independent_clients_check() {
 }
 
 #[test]
+fn cred_blob_and_prf_at_registration() {
+    let d = Daemon::start(Agent::ApproveAll);
+    d.assert_python("fido2_e2e.py", "cred_blob_and_prf_at_registration");
+}
+
+#[test]
 fn hmac_secret_is_stable() {
     let d = Daemon::start(Agent::ApproveAll);
     d.assert_python("fido2_e2e.py", "hmac_secret");

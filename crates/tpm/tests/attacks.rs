@@ -287,6 +287,7 @@ fn the_store_and_the_tpm_without_the_pin_yield_nothing_pin_bound() {
                     cred_protect: 1,
                     hmac_secret: true,
                     prf_in_key_store: true,
+                    cred_blob: None,
                     created: 0,
                     last_used: None,
                     sign_count: 0,

@@ -24,6 +24,8 @@ pub(crate) struct Found {
     pub material: Vec<u8>,
     /// hmac-secret is computed in the key store (false for credentials made before).
     pub prf_in_key_store: bool,
+    /// §12.2 credBlob (discoverable credentials only).
+    pub cred_blob: Option<Vec<u8>>,
 }
 
 impl From<Credential> for Found {
@@ -36,6 +38,7 @@ impl From<Credential> for Found {
             cred_protect: CredProtect::from_level(c.cred_protect),
             hmac_secret: c.hmac_secret,
             prf_in_key_store: c.prf_in_key_store,
+            cred_blob: c.cred_blob,
             user: Some(UserEntity {
                 id: c.user_id,
                 name: c.user_name,
@@ -65,6 +68,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 cred_protect: CredProtect::from_level(w.cred_protect),
                 hmac_secret: w.hmac_secret,
                 prf_in_key_store: w.prf_in_key_store,
+                cred_blob: None,
                 user: None,
                 material: w.nonce.to_vec(),
             }),

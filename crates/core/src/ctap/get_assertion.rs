@@ -125,6 +125,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             flag_bits,
             pin.as_ref(),
             req.hmac_secret.as_ref(),
+            req.get_cred_blob,
             (!with_list && total > 1).then_some(total),
         )?;
         if up_done && protocol.is_some() {
@@ -138,6 +139,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 flag_bits,
                 pin,
                 hmac_secret: req.hmac_secret,
+                get_cred_blob: req.get_cred_blob,
                 deadline: self.now() + NEXT_ASSERTION_WINDOW,
             });
         }
@@ -169,6 +171,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             state.flag_bits,
             state.pin.as_ref(),
             state.hmac_secret.as_ref(),
+            state.get_cred_blob,
             None,
         )?;
         state.deadline = self.now() + NEXT_ASSERTION_WINDOW;
@@ -188,6 +191,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         flag_bits: u8,
         pin: Option<&PinHash>,
         hmac_secret: Option<&HmacSecretInput>,
+        get_cred_blob: bool,
         number_of_credentials: Option<usize>,
     ) -> Result<GetAssertionResponse, Status> {
         let rp_id_hash = sha256(rp_id.as_bytes());
@@ -199,6 +203,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 }
                 _ => None,
             },
+            // §12.2: the blob kept at registration, an empty one when there is none.
+            cred_blob: get_cred_blob.then(|| cred.cred_blob.clone().unwrap_or_default()),
         };
         let counter = if cred.user.is_some() {
             self.store

@@ -2,7 +2,7 @@
 
 use tpm_passkey_wire::ctap2::GetInfo;
 
-use crate::engine::{AAGUID, MAX_DISCOVERABLE};
+use crate::engine::{AAGUID, MAX_CRED_BLOB, MAX_DISCOVERABLE};
 use crate::{Approver, Clock, Engine, KeyStore};
 
 impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
@@ -17,7 +17,13 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             .saturating_sub(self.store.credential_count().unwrap_or(MAX_DISCOVERABLE));
         GetInfo {
             versions,
-            extensions: vec!["credProtect", "hmac-secret", "minPinLength"],
+            extensions: vec![
+                "credBlob",
+                "credProtect",
+                "hmac-secret",
+                "hmac-secret-mc",
+                "minPinLength",
+            ],
             aaguid: AAGUID,
             options: vec![
                 ("rk", true),
@@ -41,6 +47,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             force_pin_change: self.settings.force_pin_change,
             min_pin_length: u64::from(self.settings.min_pin_length),
             firmware_version: 1,
+            max_cred_blob_length: MAX_CRED_BLOB as u64,
             remaining_discoverable_credentials: remaining,
         }
     }

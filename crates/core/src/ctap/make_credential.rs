@@ -9,7 +9,8 @@ use tpm_passkey_wire::Status;
 use super::ceremony::{user_label, CredProtect, Uv};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::credential::id::{self, Wrapped};
-use crate::engine::{AAGUID, MAX_DISCOVERABLE};
+use crate::credential::Found;
+use crate::engine::{AAGUID, MAX_CRED_BLOB, MAX_DISCOVERABLE};
 use crate::pin::token::permission;
 use crate::secret::{random, sha256};
 use crate::store::Credential;
@@ -98,11 +99,25 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             _ => self.ask_presence(&prompt, AuditKind::Register)?,
         }
 
-        // Extensions (§12.1 credProtect, §12.5 hmac-secret, §12.4 minPinLength).
+        // Extensions (§12.1 credProtect, §12.2 credBlob, §12.5 hmac-secret, §12.4
+        // minPinLength; hmac-secret-mc below, once the credential exists).
         let requested_protect = req.extensions.cred_protect.and_then(CredProtect::requested);
-        let outputs = MakeCredentialOutputs {
+        // credBlob is kept with discoverable credentials only: a non-discoverable one's ID
+        // travels in the clear, and the blob is the relying party's secret.
+        let cred_blob = req
+            .extensions
+            .cred_blob
+            .clone()
+            .filter(|b| rk && b.len() <= MAX_CRED_BLOB);
+        let mut outputs = MakeCredentialOutputs {
             cred_protect: requested_protect.map(CredProtect::level),
+            cred_blob: req
+                .extensions
+                .cred_blob
+                .as_ref()
+                .map(|_| cred_blob.is_some()),
             hmac_secret: req.extensions.hmac_secret.then_some(true),
+            hmac_secret_mc: None,
             min_pin_length: (req.extensions.min_pin_length
                 && self.settings.min_pin_length_rp_ids.contains(&rp_id))
             .then_some(self.settings.min_pin_length),
@@ -113,7 +128,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let pin_bound = pin.is_some();
         let key = self.keys.create_key(pin_bound)?;
         let cred_protect = requested_protect.unwrap_or(CredProtect::Optional);
-        let credential_id = if rk {
+        // What CredRandom is derived from (hmac-secret): the random ID, or the wrapped ID's
+        // nonce.
+        let (credential_id, material) = if rk {
             if self.store.credential_count()? >= MAX_DISCOVERABLE {
                 return Err(Status::KeyStoreFull);
             }
@@ -135,11 +152,13 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 created: self.clock.unix_secs(),
                 last_used: None,
                 sign_count: 0,
+                cred_blob: cred_blob.clone(),
             })?;
-            cid
+            (cid.clone(), cid)
         } else {
             let mut nonce = [0u8; 16];
             random(&mut nonce)?;
+
             let w = Wrapped {
                 nonce,
                 pin_bound,
@@ -148,8 +167,36 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 blob: key.blob.clone(),
                 prf_in_key_store: true,
             };
-            id::wrap(&self.install_secret, &rp_id_hash, &w)
+            (
+                id::wrap(&self.install_secret, &rp_id_hash, &w),
+                nonce.to_vec(),
+            )
         };
+
+        // CTAP 2.2 §12.7 hmac-secret-mc: the PRF outputs at registration, as getAssertion's
+        // hmac-secret would give them for this credential (with UV when UV was done).
+        if let (true, Some(input)) = (req.extensions.hmac_secret, &req.extensions.hmac_secret_mc) {
+            let found = Found {
+                id: credential_id.clone(),
+                blob: key.blob.clone(),
+                pin_bound,
+                cred_protect,
+                hmac_secret: true,
+                user: None,
+                material,
+                prf_in_key_store: true,
+                cred_blob: None,
+            };
+            match self.hmac_secret(&found, input, pin.as_ref().filter(|_| uv_done), uv_done) {
+                Ok(out) => outputs.hmac_secret_mc = Some(out),
+                Err(e) => {
+                    if rk {
+                        let _ = self.store.delete_credential(&credential_id);
+                    }
+                    return Err(e);
+                }
+            }
+        }
 
         // Steps 13–16: authenticator data and packed self-attestation (WebAuthn §8.2.1:
         // signed by the credential key itself).

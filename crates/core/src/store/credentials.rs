@@ -28,11 +28,14 @@ pub struct Credential {
     pub created: i64,
     pub last_used: Option<i64>,
     pub sign_count: u32,
+    /// §12.2 credBlob, kept for the relying party (at most MAX_CRED_BLOB bytes).
+    pub cred_blob: Option<Vec<u8>>,
 }
 
 const COLUMNS: &str =
     "id, rp_id, rp_name, user_id, user_name, user_display_name, key_blob, public_key,
-    pin_bound, cred_protect, hmac_secret, created, last_used, sign_count, prf_in_key_store";
+    pin_bound, cred_protect, hmac_secret, created, last_used, sign_count, prf_in_key_store,
+    cred_blob";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Credential> {
     let pk: Vec<u8> = r.get(7)?;
@@ -59,6 +62,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Credential> {
         last_used: r.get(12)?,
         sign_count: r.get(13)?,
         prf_in_key_store: r.get(14)?,
+        cred_blob: r.get(15)?,
     })
 }
 
@@ -75,7 +79,7 @@ impl Store {
             params![c.rp_id, c.user_id],
         )?;
         self.conn.execute(
-            &format!("INSERT INTO credentials ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+            &format!("INSERT INTO credentials ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
             params![
                 c.id,
                 c.rp_id,
@@ -91,7 +95,8 @@ impl Store {
                 c.created,
                 c.last_used,
                 c.sign_count,
-                c.prf_in_key_store
+                c.prf_in_key_store,
+                c.cred_blob
             ],
         )?;
         Ok(())

@@ -43,6 +43,8 @@ const MIGRATIONS: &[&str] = &[
     // before), 1 = in the key store (the TPM). Existing rows keep 0, so their PRF outputs
     // do not change.
     "ALTER TABLE credentials ADD COLUMN prf_in_key_store INTEGER NOT NULL DEFAULT 0;",
+    // 5: credBlob (CTAP 2.1 §12.2), kept for the relying party.
+    "ALTER TABLE credentials ADD COLUMN cred_blob BLOB;",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -19,6 +19,7 @@ fn cred(id: u8, rp: &str, user: u8, created: i64) -> Credential {
         cred_protect: 2,
         hmac_secret: false,
         prf_in_key_store: true,
+        cred_blob: None,
         created,
         last_used: None,
         sign_count: 0,

@@ -17,6 +17,9 @@ pub struct GetAssertion {
     pub allow_list: Vec<CredentialDescriptor>,
     /// 0x04 extensions: hmac-secret
     pub hmac_secret: Option<HmacSecretInput>,
+    /// 0x04 extensions: credBlob = true (§12.2: the authenticator input of the client's
+    /// getCredBlob)
+    pub get_cred_blob: bool,
     /// 0x05 options
     pub options: Options,
     /// 0x06 pinUvAuthParam
@@ -49,14 +52,20 @@ impl GetAssertion {
             .map(CredentialDescriptor::parse_list)
             .transpose()?
             .unwrap_or_default();
-        let hmac_secret = match m.take(0x04) {
+        let (hmac_secret, get_cred_blob) = match m.take(0x04) {
             Some(ext) => {
                 let mut e = Map::from_value(ext)?;
-                e.take_text("hmac-secret")
-                    .map(HmacSecretInput::parse)
-                    .transpose()?
+                (
+                    e.take_text("hmac-secret")
+                        .map(HmacSecretInput::parse)
+                        .transpose()?,
+                    e.take_text("credBlob")
+                        .map(cbor::boolean)
+                        .transpose()?
+                        .unwrap_or(false),
+                )
             }
-            None => None,
+            None => (None, false),
         };
         let options = m
             .take(0x05)
@@ -70,6 +79,7 @@ impl GetAssertion {
             client_data_hash,
             allow_list,
             hmac_secret,
+            get_cred_blob,
             options,
             pin_uv_auth_param,
             pin_uv_auth_protocol,
@@ -78,7 +88,7 @@ impl GetAssertion {
 }
 
 impl HmacSecretInput {
-    fn parse(v: Value) -> Result<Self, Status> {
+    pub(crate) fn parse(v: Value) -> Result<Self, Status> {
         let mut m = Map::from_value(v)?;
         Ok(Self {
             key_agreement: P256Key::from_cose(m.require(0x01)?)?,

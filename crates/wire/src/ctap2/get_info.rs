@@ -17,6 +17,8 @@ pub struct GetInfo {
     pub force_pin_change: bool,
     pub min_pin_length: u64,
     pub firmware_version: u64,
+    /// 0x0F maxCredBlobLength (§12.2: at least 32).
+    pub max_cred_blob_length: u64,
     pub remaining_discoverable_credentials: u64,
 }
 
@@ -56,6 +58,7 @@ impl GetInfo {
                 .put(0x0c, self.force_pin_change)
                 .put(0x0d, self.min_pin_length)
                 .put(0x0e, self.firmware_version)
+                .put(0x0f, self.max_cred_blob_length)
                 .put(0x14, self.remaining_discoverable_credentials)
                 .build(),
         )

@@ -1,6 +1,7 @@
 //! authenticatorMakeCredential (0x01), CTAP 2.1 §6.1.
 
 use super::common::{CredentialDescriptor, Options, RpEntity, UserEntity, MAX_LIST};
+use super::HmacSecretInput;
 use crate::cbor::{self, Map, MapBuilder, Value};
 use crate::Status;
 
@@ -29,11 +30,16 @@ pub struct MakeCredential {
     pub enterprise_attestation: Option<u64>,
 }
 
-/// The extensions we implement (§12): credProtect, hmac-secret, minPinLength.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The extensions we implement (§12): credProtect, credBlob, hmac-secret, minPinLength,
+/// and CTAP 2.2's hmac-secret-mc (PRF outputs at registration).
+#[derive(Debug, Clone, Default)]
 pub struct MakeCredentialExtensions {
     pub cred_protect: Option<u64>,
+    /// §12.2 credBlob: a small blob to keep with the credential.
+    pub cred_blob: Option<Vec<u8>>,
     pub hmac_secret: bool,
+    /// CTAP 2.2 §12.7 hmac-secret-mc: salts to evaluate at once (with hmac-secret: true).
+    pub hmac_secret_mc: Option<HmacSecretInput>,
     pub min_pin_length: bool,
 }
 
@@ -98,6 +104,11 @@ impl MakeCredentialExtensions {
         let mut m = Map::from_value(v)?;
         Ok(Self {
             cred_protect: m.take_text("credProtect").map(cbor::uint).transpose()?,
+            cred_blob: m.take_text("credBlob").map(cbor::bytes).transpose()?,
+            hmac_secret_mc: m
+                .take_text("hmac-secret-mc")
+                .map(HmacSecretInput::parse)
+                .transpose()?,
             hmac_secret: m
                 .take_text("hmac-secret")
                 .map(cbor::boolean)
