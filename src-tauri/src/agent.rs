@@ -85,20 +85,31 @@ impl AgentLink {
     }
 
     /// Sends the user's answer. The PIN zeroizes itself, whatever happens.
-    pub fn answer(&self, id: u64, approve: bool, pin: Option<Pin>) -> Result<(), AppError> {
+    pub fn answer(
+        &self,
+        id: u64,
+        approve: bool,
+        pin: Option<Pin>,
+        choice: Option<u32>,
+    ) -> Result<(), AppError> {
         let waiting = lock(&self.pending).remove(&id);
         match (waiting, lock(&self.writer).as_mut()) {
             (None, _) => Err(AppError::Invalid("That request is no longer waiting.")),
             (Some(_), None) => Err(AppError::DaemonDown),
             (Some(p), Some(w)) => {
+                let accounts = p.prompt.accounts.len();
                 if approve && p.prompt.pin_required && pin.as_ref().is_none_or(Pin::is_empty) {
                     lock(&self.pending).insert(id, p);
                     Err(AppError::Invalid("Type your PIN to approve."))
+                } else if approve && accounts > 1 && choice.is_none_or(|c| c as usize >= accounts) {
+                    lock(&self.pending).insert(id, p);
+                    Err(AppError::Invalid("Choose the account to sign in with."))
                 } else {
                     let msg = ClientMessage::Answer {
                         id,
                         approve,
                         pin: if approve { pin } else { None },
+                        choice: if approve { choice } else { None },
                     };
                     send_on(w, &msg).map_err(AppError::from)
                 }
@@ -119,7 +130,7 @@ impl AgentLink {
     pub fn deny_all(&self) {
         let ids: Vec<u64> = lock(&self.pending).keys().copied().collect();
         for id in ids {
-            let _ = self.answer(id, false, None);
+            let _ = self.answer(id, false, None, None);
         }
     }
 

@@ -302,9 +302,10 @@ pub async fn answer_prompt<R: Runtime>(
     id: u64,
     approve: bool,
     pin: Option<Pin>,
+    choice: Option<u32>,
 ) -> Answer<()> {
     let link = state.link.clone();
-    blocking(move || link.answer(id, approve, pin)).await
+    blocking(move || link.answer(id, approve, pin, choice)).await
 }
 
 /// Starts the daemon: through systemd when the user unit is installed, else directly.

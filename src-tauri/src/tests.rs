@@ -327,7 +327,8 @@ fn prompts_arrive_and_approval_needs_the_pin() {
     assert!(log.lock().unwrap().contains(&ClientMessage::Answer {
         id: 5,
         approve: true,
-        pin: pin("4711")
+        pin: pin("4711"),
+        choice: None
     }));
 }
 

@@ -292,6 +292,34 @@ def scenario_cred_blob_and_prf_at_registration():
     assert reg2.response.attestation_object.auth_data.extensions.get("credBlob") is False
 
 
+def scenario_choose_account():
+    """Two accounts for one site: a discoverable sign-in lists both in the prompt; the agent
+    chooses the second listed (TPM_PASSKEY_CHOICE, from 1); exactly that account comes
+    back, with userSelected, and no numberOfCredentials. With an allowList: no
+    userSelected. A PIN typed into the browser (clientPIN) and built-in UV alike."""
+    dev = device()
+    ctap = set_pin(dev)
+    server = Fido2Server(RP)
+    c = client(dev, PinOnly(PIN))
+    cred_a, _ = register(c, server, b"user-a", "alice", rk=True)
+    cred_b, _ = register(c, server, b"user-b", "bob", rk=True)
+    # Most recent first: bob is listed first, alice second.
+    want = {"1": b"user-b", "2": b"user-a"}[os.environ.get("TPM_PASSKEY_CHOICE", "2")]
+    for interaction in (PinOnly(PIN), BuiltInUv()):
+        options, state = server.authenticate_begin(None, user_verification=UserVerificationRequirement.REQUIRED)
+        selection = client(dev, interaction).get_assertion(options.public_key)
+        assertions = selection.get_assertions()
+        assert len(assertions) == 1, len(assertions)
+        assert assertions[0].user_selected is True, assertions[0]
+        assert assertions[0].number_of_credentials is None, assertions[0]
+        r = selection.get_response(0)
+        assert r.response.user_handle == want, (r.response.user_handle, want)
+        server.authenticate_complete(state, [cred_a, cred_b], r)
+    _, responses = authenticate(c, server, [cred_a])
+    assertions = c.get_assertion(server.authenticate_begin([cred_a], user_verification=UserVerificationRequirement.REQUIRED)[0].public_key).get_assertions()
+    assert not assertions[0].user_selected, assertions[0]
+
+
 def scenario_denied():
     """The agent denies: the client sees the request refused, nothing is stored."""
     dev = device()

@@ -11,6 +11,7 @@ Activity log, and deleting the passkey. Each step saves DIR/NN-name.png. Any mis
 raises (non-zero exit).
 """
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -183,9 +184,9 @@ class E2E:
                            client_data_collector=DefaultClientDataCollector("https://example.com"),
                            user_interaction=BuiltInUv())
 
-    def register(self):
+    def register(self, user=(b"alice-id", "alice", "Alice")):
         options, state = self.server.register_begin(
-            PublicKeyCredentialUserEntity(id=b"alice-id", name="alice", display_name="Alice"),
+            PublicKeyCredentialUserEntity(id=user[0], name=user[1], display_name=user[2]),
             resident_key_requirement=ResidentKeyRequirement.REQUIRED,
             user_verification=UserVerificationRequirement.REQUIRED)
         result = self.client().make_credential(options.public_key)
@@ -195,6 +196,18 @@ class E2E:
         options, state = self.server.authenticate_begin(self.creds, user_verification=UserVerificationRequirement.REQUIRED)
         selection = self.client().get_assertion(options.public_key)
         return self.server.authenticate_complete(state, self.creds, selection.get_response(0))
+
+    def discoverable_sign_in(self):
+        """A sign-in without an allowList: which account, and whether the authenticator
+        says the person chose it (userSelected)."""
+        options, state = self.server.authenticate_begin(None, user_verification=UserVerificationRequirement.REQUIRED)
+        selection = self.client().get_assertion(options.public_key)
+        first = selection.get_assertions()[0]
+        return selection.get_response(0).response.user_handle, first.user_selected
+
+    def cli(self, *args):
+        return subprocess.run([self.args.daemon, *args, "--control", str(self.control)],
+                              capture_output=True, text=True, timeout=60)
 
     # --- the walk --------------------------------------------------------------------
     def run(self):
@@ -273,6 +286,33 @@ class E2E:
         self.gone("#prompt-layer", timeout=PROMPT_TIMEOUT + 10)
         _, err = late.result()
         assert isinstance(err, ClientError), f"an unanswered sign-in must fail: {err!r}"
+
+        # Two accounts for the site: a discoverable sign-in lists both in the prompt, the
+        # person picks one, and the site gets exactly that one (userSelected), without a
+        # chooser of its own.
+        bob = Background(lambda: self.register((b"bob-id", "bob", "Bob")))
+        self.text_of("#prompt-title", "Create a passkey for example.com", job=bob)
+        self.el("#prompt-pin").send_keys(PIN, Keys.ENTER)
+        _, err = bob.result()
+        assert err is None, f"registration failed: {err!r}"
+        self.gone("#prompt-layer")
+        pick = Background(self.discoverable_sign_in)
+        self.text_of("#prompt-detail", "Choose the account", job=pick)
+        self.text_of("#prompt-accounts", "alice (Alice)")
+        self.el("#prompt-account-1").click()  # listed second: alice (bob is the newest)
+        self.el("#prompt-pin").send_keys(PIN)
+        self.shot("prompt-choose-account")
+        self.el("#prompt-pin").send_keys(Keys.ENTER)
+        (handle, selected), err = pick.result()
+        assert err is None and handle == b"alice-id" and selected is True, (handle, selected, err)
+        self.gone("#prompt-layer")
+        # Bob leaves again, so that the passkey list below holds alice alone.
+        listed = json.loads(self.cli("list", "--json").stdout)
+        bob_id = next(p["id"] for p in listed if p["user_name"] == "bob")
+        pin_file = self.tmp / "pin"
+        pin_file.write_text(PIN + "\n")
+        gone = self.cli("delete", bob_id, "--pin-file", str(pin_file))
+        assert gone.returncode == 0, gone.stderr
 
         # Activity: each of them, with the application that asked.
         self.el("#tab-activity").click()

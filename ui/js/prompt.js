@@ -18,6 +18,24 @@ function show(next) {
   $("prompt-title").textContent = w.title;
   $("prompt-detail").textContent = w.detail;
   $("prompt-client").textContent = w.requested_by;
+  // Several accounts for the site: the person picks one here, and the site gets that one
+  // without asking again.
+  const box = $("prompt-accounts");
+  box.querySelectorAll("label").forEach((l) => l.remove());
+  const accounts = p.accounts || [];
+  box.hidden = accounts.length < 2;
+  accounts.forEach((name, i) => {
+    const label = document.createElement("label");
+    label.className = "account-choice";
+    const radio = document.createElement("input");
+    radio.type = "radio";
+    radio.name = "prompt-account";
+    radio.value = String(i);
+    radio.id = `prompt-account-${i}`;
+    if (i === 0) radio.checked = true;
+    label.append(radio, document.createTextNode(` ${name}`));
+    box.append(label);
+  });
   const needPin = p.pin_required;
   $("prompt-pin-row").hidden = !needPin;
   $("prompt-pin").value = "";
@@ -77,8 +95,10 @@ async function answer(approve) {
   }
   const id = current.id;
   $("prompt-pin").value = "";
+  const picked = document.querySelector('input[name="prompt-account"]:checked');
+  const choice = approve && (current.prompt.accounts || []).length > 1 && picked ? Number(picked.value) : null;
   try {
-    await call("answer_prompt", { id, approve, pin: approve && pinNeeded ? pin : null });
+    await call("answer_prompt", { id, approve, pin: approve && pinNeeded ? pin : null, choice });
   } catch (e) {
     console.warn("answer", e);
   }

@@ -6,6 +6,14 @@ use tpm_passkey_ipc::Prompt;
 
 use crate::PinHash;
 
+/// An approval: the PIN typed (when the prompt asked for one) and the account chosen
+/// (when it listed several).
+#[derive(Debug, Default)]
+pub struct Approval {
+    pub pin: Option<PinHash>,
+    pub choice: Option<usize>,
+}
+
 /// Why the user did not approve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -23,6 +31,14 @@ pub enum Refusal {
 /// the engine checks it with the key store.
 pub trait Approver {
     fn ask(&mut self, prompt: &Prompt) -> Result<Option<PinHash>, Refusal>;
+    /// As [`Approver::ask`], for a prompt that may list accounts ([`Prompt::accounts`]):
+    /// also which one the person chose (an index into them), when the agent let them.
+    fn ask_choosing(&mut self, prompt: &Prompt) -> Result<Approval, Refusal> {
+        Ok(Approval {
+            pin: self.ask(prompt)?,
+            choice: None,
+        })
+    }
     /// The application behind the request being processed (a process name), when the
     /// transport could tell; the audit log records it beside each event.
     fn requester(&self) -> Option<String> {

@@ -208,8 +208,18 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
 
     /// Asks the user for presence; a refusal is audited as `kind` and mapped to its status.
     pub(crate) fn ask_presence(&mut self, prompt: &Prompt, kind: AuditKind) -> Result<(), Status> {
-        match self.approver.ask(prompt) {
-            Ok(_) => Ok(()),
+        self.ask_presence_choosing(prompt, kind).map(|_| ())
+    }
+
+    /// [`Engine::ask_presence`], returning the account chosen when the prompt listed
+    /// several (an index into [`Prompt::accounts`], checked).
+    pub(crate) fn ask_presence_choosing(
+        &mut self,
+        prompt: &Prompt,
+        kind: AuditKind,
+    ) -> Result<Option<usize>, Status> {
+        match self.approver.ask_choosing(prompt) {
+            Ok(a) => Ok(a.choice.filter(|&c| c < prompt.accounts.len())),
             Err(r) => {
                 self.audit(AuditEvent::new(kind, prompt.rp_id.as_deref(), r.into()));
                 Err(r.into())

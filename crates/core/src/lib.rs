@@ -37,7 +37,7 @@ pub mod fuzzing {
     pub use crate::credential::id::{unwrap, unwrap_u2f, wrap, wrap_u2f, Wrapped};
 }
 
-pub use approval::{Approver, Refusal};
+pub use approval::{Approval, Approver, Refusal};
 pub use audit::{AuditEvent, AuditKind, Outcome};
 pub use clock::{Clock, SystemClock};
 pub use engine::{Engine, AAGUID, MAX_DISCOVERABLE, MAX_PIN_BYTES};

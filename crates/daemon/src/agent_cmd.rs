@@ -34,6 +34,10 @@ pub struct AgentArgs {
     #[cfg(feature = "scripted-agent")]
     #[arg(long)]
     pin_file: Option<PathBuf>,
+    /// Scripted (tests only): when a prompt lists accounts, choose the Nth (from 1).
+    #[cfg(feature = "scripted-agent")]
+    #[arg(long, value_name = "N")]
+    choose: Option<u32>,
     /// Take the place of a connected agent (the app, another terminal), proving the PIN.
     #[arg(long)]
     take_over: bool,
@@ -86,10 +90,15 @@ fn scripted(args: &AgentArgs) -> CliResult {
                 } else {
                     None
                 };
+                let choice = args
+                    .choose
+                    .filter(|_| approve && !prompt.accounts.is_empty())
+                    .map(|n| n.saturating_sub(1));
                 client.send(&ClientMessage::Answer {
                     id,
                     approve,
                     pin: typed,
+                    choice,
                 })?;
             }
             DaemonMessage::Wink => {

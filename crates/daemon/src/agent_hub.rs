@@ -33,7 +33,7 @@ struct Hub {
     agent: Option<Agent>,
     /// Prompts waiting for an answer.
     waiting: HashSet<u64>,
-    answers: HashMap<u64, (bool, Option<Pin>)>,
+    answers: HashMap<u64, (bool, Option<Pin>, Option<u32>)>,
     next_id: u64,
 }
 
@@ -169,12 +169,19 @@ impl AgentHub {
 
     /// Records the agent's answer to prompt `id`, if it is waiting and `conn` is the agent.
     /// Any other answer is dropped (and its PIN zeroized) here.
-    pub fn answer(&self, conn: u64, id: u64, approve: bool, pin: Option<Pin>) -> bool {
+    pub fn answer(
+        &self,
+        conn: u64,
+        id: u64,
+        approve: bool,
+        pin: Option<Pin>,
+        choice: Option<u32>,
+    ) -> bool {
         let mut hub = self.lock();
         if hub.agent.as_ref().is_none_or(|a| a.conn != conn) || !hub.waiting.contains(&id) {
             return false;
         }
-        hub.answers.insert(id, (approve, pin));
+        hub.answers.insert(id, (approve, pin, choice));
         self.changed.notify_all();
         true
     }
@@ -204,13 +211,14 @@ impl AgentHub {
         (hub.waiting.len(), hub.answers.len())
     }
 
-    /// Shows `prompt` to the agent and waits. Returns the PIN typed (if any) on approval.
+    /// Shows `prompt` to the agent and waits. Returns the PIN typed (if any) and the
+    /// account chosen (if the prompt listed several) on approval.
     pub fn ask(
         &self,
         prompt: Prompt,
         timeout: Duration,
         cancel: &AtomicBool,
-    ) -> Result<Option<Pin>, Refusal> {
+    ) -> Result<(Option<Pin>, Option<u32>), Refusal> {
         let deadline = Instant::now() + timeout;
         if self.agent().is_none() {
             if let Some(l) = self
@@ -228,9 +236,9 @@ impl AgentHub {
         hub.waiting.insert(id);
         let mut shown_to: Option<u64> = None;
         let result = loop {
-            if let Some((approve, pin)) = hub.answers.remove(&id) {
+            if let Some((approve, pin, choice)) = hub.answers.remove(&id) {
                 break if approve {
-                    Ok(pin)
+                    Ok((pin, choice))
                 } else {
                     Err(Refusal::Denied)
                 };
@@ -388,9 +396,9 @@ mod tests {
         let DaemonMessage::Prompt { id, .. } = next(&mut r1) else {
             panic!("prompt expected")
         };
-        assert!(!hub.answer(1, id, true, Some(Pin::new("4711".into()))));
+        assert!(!hub.answer(1, id, true, Some(Pin::new("4711".into())), None));
         assert_eq!(hub.pending(), (0, 0), "nothing is kept");
-        assert!(!hub.answer(1, 999, true, None), "never asked");
+        assert!(!hub.answer(1, 999, true, None, None), "never asked");
         assert_eq!(hub.pending(), (0, 0));
     }
 
@@ -411,9 +419,11 @@ mod tests {
         let DaemonMessage::Prompt { id, .. } = next(&mut r1) else {
             panic!("prompt expected")
         };
-        assert!(!hub.answer(7, id, true, None), "not the agent");
-        assert!(hub.answer(1, id, true, Some(Pin::new("4711".into()))));
-        let pin = asker.join().unwrap().unwrap().unwrap();
+        assert!(!hub.answer(7, id, true, None, None), "not the agent");
+        assert!(hub.answer(1, id, true, Some(Pin::new("4711".into())), Some(1)));
+        let (pin, choice) = asker.join().unwrap().unwrap();
+        assert_eq!(choice, Some(1));
+        let pin = pin.unwrap();
         assert_eq!(pin.expose_secret(), "4711");
         assert_eq!(hub.pending(), (0, 0));
     }

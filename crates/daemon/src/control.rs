@@ -212,8 +212,13 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
                 Ok(w) => register_agent(conn, w, &peer, kind, take_over, hub, engine),
                 Err(_) => break,
             },
-            Ok(ClientMessage::Answer { id, approve, pin }) => {
-                if hub.answer(conn, id, approve, pin) {
+            Ok(ClientMessage::Answer {
+                id,
+                approve,
+                pin,
+                choice,
+            }) => {
+                if hub.answer(conn, id, approve, pin, choice) {
                     None
                 } else {
                     error("only the registered agent answers, and only prompts that are waiting")

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tpm_passkey_core::wire::ctaphid::keepalive;
-use tpm_passkey_core::{Approver, PinHash, Prompt, Refusal};
+use tpm_passkey_core::{Approval, Approver, PinHash, Prompt, Refusal};
 
 use crate::agent_hub::AgentHub;
 
@@ -39,6 +39,10 @@ impl Approver for HubApprover {
     }
 
     fn ask(&mut self, prompt: &Prompt) -> Result<Option<PinHash>, Refusal> {
+        self.ask_choosing(prompt).map(|a| a.pin)
+    }
+
+    fn ask_choosing(&mut self, prompt: &Prompt) -> Result<Approval, Refusal> {
         let never = AtomicBool::new(false);
         let (status, cancel) = match &self.job {
             Some(j) => (Some(&j.status), &*j.cancel),
@@ -57,6 +61,9 @@ impl Approver for HubApprover {
             s.store(keepalive::PROCESSING, Ordering::SeqCst);
         }
         // The typed PIN becomes its hash at once; the Pin zeroizes itself when dropped.
-        answer.map(|pin| pin.map(|p| PinHash::from_pin(p.expose_secret())))
+        answer.map(|(pin, choice)| Approval {
+            pin: pin.map(|p| PinHash::from_pin(p.expose_secret())),
+            choice: choice.and_then(|c| usize::try_from(c).ok()),
+        })
     }
 }

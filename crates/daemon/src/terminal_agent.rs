@@ -77,7 +77,8 @@ impl Drop for Tty {
 
 /// What the person did with a prompt.
 enum Outcome {
-    Approve(Option<Pin>),
+    /// With the PIN typed and the account chosen (an index), when the prompt asked.
+    Approve(Option<Pin>, Option<u32>),
     Deny,
     /// The daemon closed the prompt first (cancelled by the client, or timed out).
     Closed(String),
@@ -101,8 +102,15 @@ fn ask(
         text.push_str(note);
         text.push_str("\r\n");
     }
+    for (i, account) in prompt.accounts.iter().enumerate() {
+        text.push_str(&format!("  {}  {account}\r\n", i + 1));
+    }
     let secs = deadline.saturating_duration_since(Instant::now()).as_secs();
-    if prompt.pin_required {
+    if prompt.accounts.len() > 1 {
+        text.push_str(&format!(
+            "Account number, then Enter · Escape denies · {secs} s left\r\nAccount: "
+        ));
+    } else if prompt.pin_required {
         text.push_str(&format!(
             "PIN, then Enter to {} · Escape denies · {secs} s left\r\nPIN: ",
             w.approve.to_lowercase()
@@ -114,8 +122,11 @@ fn ask(
         ));
     }
     tty.say(&text);
-    // The PIN as typed, in UTF-8 bytes (a PIN may be any Unicode text, §6.5.5.5); one '*'
-    // per character, not per byte.
+    // First the account, when the prompt lists several; then the PIN, as UTF-8 bytes (a PIN
+    // may be any Unicode text, §6.5.5.5), one '*' per character, not per byte.
+    let mut choosing = prompt.accounts.len() > 1;
+    let mut number = String::new();
+    let mut choice: Option<u32> = None;
     let mut pin: Vec<u8> = Vec::new();
     let is_char_start = |b: u8| b & 0xC0 != 0x80;
     let outcome = loop {
@@ -130,6 +141,42 @@ fn ask(
         let Some(b) = tty.byte(Duration::from_millis(200)) else {
             continue;
         };
+        if choosing {
+            match b {
+                b'0'..=b'9' if number.len() < 4 => {
+                    number.push(char::from(b));
+                    tty.say(&char::from(b).to_string());
+                }
+                0x7f | 0x08 if number.pop().is_some() => tty.say("\x08 \x08"),
+                b'\r' | b'\n' => match number.parse::<usize>() {
+                    Ok(n) if (1..=prompt.accounts.len()).contains(&n) => {
+                        choice = u32::try_from(n - 1).ok();
+                        choosing = false;
+                        tty.say(&format!("  ({})", prompt.accounts[n - 1]));
+                        if !prompt.pin_required {
+                            break Outcome::Approve(None, choice);
+                        }
+                        tty.say("\r\nPIN, then Enter to approve · Escape denies\r\nPIN: ");
+                    }
+                    _ => {
+                        number.clear();
+                        tty.say(&format!(
+                            "\r\nA number from 1 to {}: ",
+                            prompt.accounts.len()
+                        ));
+                    }
+                },
+                0x1b => {
+                    if tty.byte(Duration::from_millis(30)).is_none() {
+                        break Outcome::Deny;
+                    }
+                    while tty.byte(Duration::from_millis(5)).is_some() {}
+                }
+                0x03 | 0x04 => break Outcome::Deny,
+                _ => {}
+            }
+            continue;
+        }
         match b {
             b'\r' | b'\n' if prompt.pin_required && pin.is_empty() => {}
             b'\r' | b'\n' => {
@@ -143,7 +190,7 @@ fn ask(
                         continue;
                     }
                 };
-                break Outcome::Approve(typed);
+                break Outcome::Approve(typed, choice);
             }
             // Escape alone denies; an escape sequence (arrow keys) is read and ignored.
             0x1b => {
@@ -173,7 +220,7 @@ fn ask(
     };
     pin.zeroize();
     let said = match &outcome {
-        Outcome::Approve(_) => "approved".to_owned(),
+        Outcome::Approve(..) => "approved".to_owned(),
         Outcome::Deny => "denied".to_owned(),
         Outcome::Closed(r) if r == "timeout" => "timed out".to_owned(),
         Outcome::Closed(r) => format!("closed ({r})"),
@@ -233,12 +280,20 @@ pub fn run(control: &Path, take_over: bool) -> CliResult {
                 ..
             } => {
                 let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-                let (approve, pin) = match ask(id, &prompt, deadline, &rx)? {
-                    Outcome::Approve(pin) => (true, pin),
-                    Outcome::Deny => (false, None),
+                let (approve, pin, choice) = match ask(id, &prompt, deadline, &rx)? {
+                    Outcome::Approve(pin, choice) => (true, pin, choice),
+                    Outcome::Deny => (false, None, None),
                     Outcome::Closed(_) => continue,
                 };
-                send_on(&mut writer, &ClientMessage::Answer { id, approve, pin })?;
+                send_on(
+                    &mut writer,
+                    &ClientMessage::Answer {
+                        id,
+                        approve,
+                        pin,
+                        choice,
+                    },
+                )?;
             }
             DaemonMessage::AgentNotice(n) => {
                 let who = n.by.name.as_deref().unwrap_or("another program");

@@ -46,6 +46,23 @@ fn cred_blob_and_prf_at_registration() {
 }
 
 #[test]
+fn the_account_chosen_in_the_prompt_comes_back_alone_with_user_selected() {
+    let d = Daemon::start(Agent::ApproveChoosing(2));
+    d.assert_python("fido2_e2e.py", "choose_account");
+    let prompts = d.prompts();
+    let listed = prompts
+        .iter()
+        .find(|p| {
+            p["prompt"]["accounts"]
+                .as_array()
+                .is_some_and(|a| a.len() == 2)
+        })
+        .expect("a prompt listed both accounts");
+    assert_eq!(listed["prompt"]["accounts"][0], "bob (Bob)");
+    assert_eq!(listed["prompt"]["accounts"][1], "alice (Alice)");
+}
+
+#[test]
 fn hmac_secret_is_stable() {
     let d = Daemon::start(Agent::ApproveAll);
     d.assert_python("fido2_e2e.py", "hmac_secret");

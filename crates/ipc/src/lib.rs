@@ -96,6 +96,7 @@ mod tests {
             id: 7,
             approve: true,
             pin: None,
+            choice: None,
         };
         let line = encode(&m);
         assert_eq!(

@@ -27,11 +27,14 @@ pub enum ClientMessage {
         take_over: Option<Pin>,
     },
     /// The user's decision on prompt `id`. `pin` is the PIN typed into the prompt when the
-    /// prompt asked for one; the daemon hashes it and forgets it.
+    /// prompt asked for one; the daemon hashes it and forgets it. `choice` is the index of
+    /// the account chosen when the prompt listed `accounts`.
     Answer {
         id: u64,
         approve: bool,
         pin: Option<Pin>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        choice: Option<u32>,
     },
     Status,
     /// The TPM in use: maker, firmware, simulated or not, dictionary-attack lockout state.

@@ -29,6 +29,10 @@ pub struct Prompt {
     pub client_name: Option<String>,
     #[serde(default)]
     pub client_pid: Option<u32>,
+    /// A sign-in with several accounts for the site: the person chooses one in the prompt
+    /// (the answer's `choice` is its index). Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
 }
 
 impl Prompt {
@@ -44,6 +48,7 @@ impl Prompt {
             pin_was_wrong: false,
             client_name: None,
             client_pid: None,
+            accounts: Vec::new(),
         }
     }
 

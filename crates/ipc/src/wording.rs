@@ -65,6 +65,13 @@ impl Prompt {
                 format!("Create a passkey for {rp}"),
                 format!("A new passkey for {site}{as_user}, kept in this computer's TPM."),
             ),
+            Operation::SignIn if self.accounts.len() > 1 => (
+                format!("Sign in to {rp}"),
+                format!(
+                    "Choose the account to use your passkey for {site} ({} accounts).",
+                    self.accounts.len()
+                ),
+            ),
             Operation::SignIn => (
                 format!("Sign in to {rp}{as_user}"),
                 format!("Use your passkey for {site}."),

@@ -7,6 +7,8 @@ use tpm_passkey_wire::Status;
 use zeroize::Zeroize;
 
 use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::credential::Found;
+use crate::ctap::ceremony::user_label;
 use crate::ctap::verify::audit_kind;
 use crate::engine::MAX_PIN_BYTES;
 use crate::pin::protocol::{Protocol, SharedSecret};
@@ -193,7 +195,34 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         // Without an rpId the token will work for whichever site uses it first (§6.5.5.7):
         // the prompt must say so instead of naming one.
         prompt.any_site = req.rp_id.is_none();
-        let pin = self.built_in_uv(prompt)?;
+        // A sign-in token for a site: this is the prompt the person sees, so it names the
+        // account, or lists the site's accounts to choose from; the discoverable
+        // getAssertion that follows returns the one chosen (with userSelected).
+        let accounts = match (&req.rp_id, operation) {
+            (Some(rp), Operation::SignIn) => self
+                .store
+                .credentials_for_rp(rp)?
+                .into_iter()
+                .map(Found::from)
+                .filter(|f| f.cred_protect.allows(true, false))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let labels: Vec<String> = accounts
+            .iter()
+            .map(|f| {
+                f.user
+                    .as_ref()
+                    .and_then(|u| user_label(u.name.as_deref(), u.display_name.as_deref()))
+                    .unwrap_or_else(|| "an unnamed account".into())
+            })
+            .collect();
+        match labels.len() {
+            0 => {}
+            1 => prompt.user = labels.into_iter().next(),
+            _ => prompt.accounts = labels,
+        }
+        let (pin, choice) = self.built_in_uv_choosing(prompt)?;
         if self.settings.force_pin_change {
             return Err(Status::PinPolicyViolation);
         }
@@ -203,6 +232,11 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             .pin
             .token
             .issue(perms, req.rp_id, Some(pin), true, now)?;
+        match (choice, accounts.len()) {
+            (Some(i), _) => self.pin.token.set_chosen(accounts[i].id.clone()),
+            (None, 1) => self.pin.token.set_chosen(accounts[0].id.clone()),
+            _ => {}
+        }
         let encrypted = shared.encrypt(token.expose_secret_bytes())?;
         Ok(ClientPinResponse {
             pin_uv_auth_token: Some(encrypted),

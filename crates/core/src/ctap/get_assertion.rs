@@ -81,37 +81,65 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         // A PIN-bound key cannot sign without the PIN: the TPM enforces what the
         // credential was made with. Ask for it in our prompt, or tell a silent request to
         // come back with a token.
-        if found[0].pin_bound && pin.is_none() && uv == Uv::None {
+        // (Any of them, when the person may choose among several.)
+        if found.iter().any(|f| f.pin_bound) && pin.is_none() && uv == Uv::None {
             if !up {
                 return Err(Status::PuatRequired);
             }
             uv = Uv::BuiltIn;
         }
 
-        // Steps 9–10: user presence (and the PIN for built-in verification).
-        let user_hint = if found.len() == 1 {
-            found[0]
-                .user
-                .as_ref()
-                .and_then(|u| user_label(u.name.as_deref(), u.display_name.as_deref()))
+        // Steps 9–10: user presence (and the PIN for built-in verification). A discoverable
+        // sign-in names its account, or lists them for the person to choose; the one
+        // chosen comes back alone with userSelected, so the platform does not ask again.
+        // (Not with an allowList: the platform chose already, and Chromium refuses
+        // userSelected there.)
+        let labels: Vec<String> = found
+            .iter()
+            .map(|f| {
+                f.user
+                    .as_ref()
+                    .and_then(|u| user_label(u.name.as_deref(), u.display_name.as_deref()))
+                    .unwrap_or_else(|| "an unnamed account".into())
+            })
+            .collect();
+        let mut prompt = Prompt::new(Operation::SignIn).rp(&rp_id, None);
+        if found.len() == 1 || with_list {
+            prompt = prompt.user(
+                found[0]
+                    .user
+                    .as_ref()
+                    .and_then(|u| user_label(u.name.as_deref(), u.display_name.as_deref())),
+            );
         } else {
-            Some(format!("{} accounts", found.len()))
-        };
-        let prompt = Prompt::new(Operation::SignIn)
-            .rp(&rp_id, None)
-            .user(user_hint);
+            prompt.accounts = labels;
+        }
         let mut up_done = false;
+        let mut chosen: Option<usize> = None;
         match uv {
             Uv::BuiltIn => {
-                pin = Some(self.built_in_uv(prompt)?);
+                let (p, c) = self.built_in_uv_choosing(prompt)?;
+                pin = Some(p);
+                chosen = c;
                 up_done = true;
             }
-            Uv::Token if up && self.pin.token.take_user_present() => up_done = true,
+            Uv::Token if up && self.pin.token.take_user_present() => {
+                // The token's own prompt may have listed these accounts.
+                let picked = self.pin.token.take_chosen();
+                chosen = picked.and_then(|id| found.iter().position(|f| f.id == id));
+                up_done = true;
+            }
             _ if up => {
-                self.ask_presence(&prompt, AuditKind::SignIn)?;
+                chosen = self.ask_presence_choosing(&prompt, AuditKind::SignIn)?;
                 up_done = true;
             }
             _ => {}
+        }
+        // userSelected: the person saw and approved exactly this account.
+        let user_selected = !with_list && up_done && (chosen.is_some() || found.len() == 1);
+        if let Some(i) = chosen {
+            let c = found.remove(i);
+            found = vec![c];
         }
         let uv_done = uv != Uv::None;
         let flag_bits = if up_done { flags::UP } else { 0 } | if uv_done { flags::UV } else { 0 };
@@ -127,6 +155,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             req.hmac_secret.as_ref(),
             req.get_cred_blob,
             (!with_list && total > 1).then_some(total),
+            user_selected,
         )?;
         if up_done && protocol.is_some() {
             self.pin.token.clear_permissions_except_lbw();
@@ -173,6 +202,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             state.hmac_secret.as_ref(),
             state.get_cred_blob,
             None,
+            false,
         )?;
         state.deadline = self.now() + NEXT_ASSERTION_WINDOW;
         if !state.remaining.is_empty() {
@@ -193,6 +223,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         hmac_secret: Option<&HmacSecretInput>,
         get_cred_blob: bool,
         number_of_credentials: Option<usize>,
+        user_selected: bool,
     ) -> Result<GetAssertionResponse, Status> {
         let rp_id_hash = sha256(rp_id.as_bytes());
         let uv = flag_bits & flags::UV != 0;
@@ -225,6 +256,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             // only after user verification.
             user: cred.user.clone().map(|u| (u, uv)),
             number_of_credentials,
+            user_selected,
         })
     }
 }

@@ -79,25 +79,34 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
 
     /// Built-in user verification: ask the user (presence and PIN in one prompt), check the
     /// PIN with the key store; up to three tries within one request.
-    pub(crate) fn built_in_uv(&mut self, mut prompt: Prompt) -> Result<PinHash, Status> {
+    pub(crate) fn built_in_uv(&mut self, prompt: Prompt) -> Result<PinHash, Status> {
+        self.built_in_uv_choosing(prompt).map(|(pin, _)| pin)
+    }
+
+    /// [`Engine::built_in_uv`], with the account chosen when the prompt listed several.
+    pub(crate) fn built_in_uv_choosing(
+        &mut self,
+        mut prompt: Prompt,
+    ) -> Result<(PinHash, Option<usize>), Status> {
         prompt.pin_required = true;
         let kind = audit_kind(prompt.operation);
         for _ in 0..PIN_FAILURES_PER_BOOT {
             // One read of the TPM's counter per attempt.
             prompt.pin_retries = Some(self.refuse_if_blocked()?);
-            let answer = match self.approver.ask(&prompt) {
+            let answer = match self.approver.ask_choosing(&prompt) {
                 Ok(a) => a,
                 Err(r) => {
                     self.audit(AuditEvent::new(kind, prompt.rp_id.as_deref(), r.into()));
                     return Err(r.into());
                 }
             };
-            let Some(pin) = answer else {
+            let choice = answer.choice.filter(|&c| c < prompt.accounts.len());
+            let Some(pin) = answer.pin else {
                 // An approval without the PIN cannot verify the user.
                 return Err(Status::UvInvalid);
             };
             match self.verify_pin(&pin, kind) {
-                Ok(()) => return Ok(pin),
+                Ok(()) => return Ok((pin, choice)),
                 Err(Status::PinInvalid) => prompt.pin_was_wrong = true,
                 Err(e @ (Status::PinAuthBlocked | Status::PinBlocked)) => return Err(e),
                 Err(e) => return Err(e),

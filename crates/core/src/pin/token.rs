@@ -40,6 +40,9 @@ struct Active {
     /// When it was issued, on the engine's monotonic clock.
     issued: Duration,
     used: bool,
+    /// The account the person chose in the prompt that issued the token (a credential ID),
+    /// for the discoverable getAssertion that follows.
+    chosen: Option<Vec<u8>>,
 }
 
 /// The authenticator's single pinUvAuthToken (shared by both protocols).
@@ -72,6 +75,7 @@ impl PinToken {
             user_present,
             issued: now,
             used: false,
+            chosen: None,
         });
         Ok(token)
     }
@@ -145,6 +149,18 @@ impl PinToken {
             .is_some_and(|s| std::mem::take(&mut s.user_present))
     }
 
+    /// Records the account the person chose in the prompt that issued the token.
+    pub fn set_chosen(&mut self, credential_id: Vec<u8>) {
+        if let Some(s) = &mut self.state {
+            s.chosen = Some(credential_id);
+        }
+    }
+
+    /// The account chosen when the token was issued (taken: it serves one ceremony).
+    pub fn take_chosen(&mut self) -> Option<Vec<u8>> {
+        self.state.as_mut().and_then(|s| s.chosen.take())
+    }
+
     /// clearPinUvAuthTokenPermissionsExceptLbw (§6.1.2 step 14, §6.2.2): after a
     /// makeCredential or getAssertion with user presence the token cannot be used again for
     /// either, and the pinHash it held is dropped.
@@ -153,6 +169,7 @@ impl PinToken {
             s.permissions &= permission::LBW;
             s.pin = None;
             s.user_present = false;
+            s.chosen = None;
         }
     }
 }

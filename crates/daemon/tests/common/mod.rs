@@ -27,6 +27,8 @@ pub enum Agent {
     /// Approves everything but types no PIN.
     ApproveWithoutPin,
     DenyAll,
+    /// Approves everything with the PIN and, when a prompt lists accounts, chooses the Nth.
+    ApproveChoosing(u32),
     None,
 }
 
@@ -159,15 +161,19 @@ impl Daemon {
     }
 
     pub fn spawn_agent(&mut self, agent: Agent) {
-        let (mode, pin) = match agent {
-            Agent::ApproveAll => ("--approve-all", true),
-            Agent::ApproveWithoutPin => ("--approve-all", false),
-            Agent::DenyAll => ("--deny-all", true),
+        let (mode, pin, choose) = match agent {
+            Agent::ApproveAll => ("--approve-all", true, None),
+            Agent::ApproveWithoutPin => ("--approve-all", false, None),
+            Agent::DenyAll => ("--deny-all", true, None),
+            Agent::ApproveChoosing(n) => ("--approve-all", true, Some(n)),
             Agent::None => return,
         };
         let out = std::fs::File::create(self.dir.path().join("agent.jsonl")).unwrap();
         let mut cmd = Command::new(bin());
         cmd.args(["agent", mode]);
+        if let Some(n) = choose {
+            cmd.args(["--choose", &n.to_string()]);
+        }
         if pin {
             cmd.arg("--pin-file").arg(self.dir.path().join("pin"));
         }

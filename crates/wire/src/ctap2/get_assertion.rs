@@ -112,6 +112,9 @@ pub struct GetAssertionResponse {
     pub user: Option<(UserEntity, bool)>,
     /// 0x05 numberOfCredentials
     pub number_of_credentials: Option<usize>,
+    /// 0x06 userSelected: the person chose this account on the authenticator's own
+    /// prompt, so the platform need not ask again (§6.2.2).
+    pub user_selected: bool,
 }
 
 impl GetAssertionResponse {
@@ -123,6 +126,7 @@ impl GetAssertionResponse {
                 .put(0x03, Value::Bytes(self.signature.clone()))
                 .put_opt(0x04, self.user.as_ref().map(|(u, ident)| u.to_cbor(*ident)))
                 .put_opt(0x05, self.number_of_credentials.map(|n| n as u64))
+                .put_opt(0x06, self.user_selected.then_some(true))
                 .build(),
         )
     }
