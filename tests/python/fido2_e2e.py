@@ -320,6 +320,78 @@ def scenario_choose_account():
     assert not assertions[0].user_selected, assertions[0]
 
 
+def scenario_large_blobs():
+    """largeBlobs (CTAP 2.1 §6.10) and largeBlobKey (§12.3): through WebAuthn's largeBlob
+    extension (support at registration, write then read at sign-in) and python-fido2's raw
+    LargeBlobs API; a write needs a token with lbw once a PIN is set; a torn array is
+    refused with INTEGRITY_FAILURE and changes nothing; largeBlobKey needs rk."""
+    from fido2.ctap2.blob import LargeBlobs
+
+    dev = device()
+    ctap = set_pin(dev)
+    info = ctap.get_info()
+    assert info.options.get("largeBlobs") is True and "largeBlobKey" in info.extensions, info
+    assert info.max_large_blob >= 1024, info.max_large_blob
+    server = Fido2Server(RP)
+    c = client(dev, PinOnly(PIN))
+    cred, reg = register(c, server, b"user-l", "lb", rk=True, extensions={"largeBlob": {"support": "required"}})
+    assert reg.client_extension_results["largeBlob"]["supported"] is True, reg.client_extension_results
+
+    def get(ext):
+        options, state = server.authenticate_begin([cred], user_verification=UserVerificationRequirement.REQUIRED)
+        o = options.public_key
+        o = type(o)(challenge=o.challenge, timeout=o.timeout, rp_id=o.rp_id,
+                    allow_credentials=o.allow_credentials, user_verification=o.user_verification,
+                    extensions={"largeBlob": ext})
+        r = c.get_assertion(o).get_response(0)
+        server.authenticate_complete(state, [cred], r)
+        return r.client_extension_results["largeBlob"]
+
+    def blob(out):
+        # WebAuthn JSON form: base64url without padding.
+        return base64.urlsafe_b64decode(out["blob"] + "=" * (-len(out["blob"]) % 4))
+
+    data = b"a certificate, or an SSH key: " + bytes(range(200))
+    assert get({"write": data})["written"] is True
+    assert blob(get({"read": True})) == data
+
+    # Raw: reading needs nothing; writing needs a token with lbw.
+    array = LargeBlobs(ctap).read_blob_array()
+    assert len(array) == 1, array
+    try:
+        LargeBlobs(ctap).write_blob_array([])
+        raise AssertionError("a write without a token")
+    except CtapError as e:
+        assert e.code == CtapError.ERR.PUAT_REQUIRED, e.code
+    cp = ClientPin(ctap)
+    token = cp.get_pin_token(PIN, ClientPin.PERMISSION.LARGE_BLOB_WRITE)
+    # A torn array (wrong trailing hash) is refused and the stored one stays.
+    bad = b"\x80" + b"\x00" * 16
+    msg = b"\xff" * 32 + b"\x0c\x00" + (0).to_bytes(4, "little") + sha256(bad)
+    try:
+        ctap.large_blobs(0, set=bad, length=len(bad), pin_uv_param=cp.protocol.authenticate(token, msg), pin_uv_protocol=cp.protocol.VERSION)
+        raise AssertionError("a torn array was stored")
+    except CtapError as e:
+        assert e.code == CtapError.ERR.INTEGRITY_FAILURE, e.code
+    assert blob(get({"read": True})) == data
+    # (The sign-in took its own token: the authenticator keeps one at a time.)
+    token = cp.get_pin_token(PIN, ClientPin.PERMISSION.LARGE_BLOB_WRITE)
+    LargeBlobs(ctap, cp.protocol, token).write_blob_array([])
+    assert LargeBlobs(ctap).read_blob_array() == []
+    # largeBlobKey for a credential that is not discoverable: INVALID_OPTION (§12.3).
+    cp = ClientPin(ctap)
+    t = cp.get_pin_token(PIN, ClientPin.PERMISSION.MAKE_CREDENTIAL, "example.com")
+    cdh = b"\x01" * 32
+    try:
+        ctap.make_credential(cdh, {"id": "example.com"}, {"id": b"x", "name": "x"},
+                             [{"type": "public-key", "alg": -7}], extensions={"largeBlobKey": True},
+                             options={"rk": False}, pin_uv_param=cp.protocol.authenticate(t, cdh),
+                             pin_uv_protocol=cp.protocol.VERSION)
+        raise AssertionError("largeBlobKey without rk")
+    except CtapError as e:
+        assert e.code == CtapError.ERR.INVALID_OPTION, e.code
+
+
 def scenario_denied():
     """The agent denies: the client sees the request refused, nothing is stored."""
     dev = device()

@@ -237,6 +237,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             (Session::NextAssertion(_), Some(Request::GetNextAssertion))
         ) || matches!(
             (&self.session, next),
+            (Session::LargeBlobWrite(_), Some(Request::LargeBlobs(_)))
+        ) || matches!(
+            (&self.session, next),
             (Session::Rps(_), Some(Request::CredentialManagement(r)))
                 if r.sub_command == Sub::EnumerateRpsGetNextRp
         ) || matches!(

@@ -24,6 +24,15 @@ pub(crate) enum Session {
     Rps(Vec<String>),
     /// enumerateCredentialsBegin was answered: the credential ids still to return (§6.8.5).
     Credentials(Vec<Vec<u8>>),
+    /// A large-blob array is being written in fragments (§6.10.2).
+    LargeBlobWrite(LargeBlobWrite),
+}
+
+/// The fragments of a large-blob array written so far.
+#[derive(Debug)]
+pub(crate) struct LargeBlobWrite {
+    pub expected_length: usize,
+    pub buffer: Vec<u8>,
 }
 
 /// What getNextAssertion needs to sign the remaining credentials.
@@ -37,6 +46,7 @@ pub(crate) struct NextAssertion {
     pub pin: Option<PinHash>,
     pub hmac_secret: Option<HmacSecretInput>,
     pub get_cred_blob: bool,
+    pub large_blob_key: bool,
     /// Monotonic time (the engine's clock) after which the window is closed.
     pub deadline: Duration,
 }

@@ -134,7 +134,8 @@ impl Store {
     pub fn erase(&self) -> Result<(), StoreError> {
         self.conn
             .execute_batch(
-            "DELETE FROM credentials; DELETE FROM settings; DELETE FROM secrets; DELETE FROM site_rules;",
+            "DELETE FROM credentials; DELETE FROM settings; DELETE FROM secrets; DELETE FROM site_rules;
+             DELETE FROM large_blobs;",
         )?;
         Ok(())
     }

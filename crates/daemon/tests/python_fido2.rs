@@ -63,6 +63,12 @@ fn the_account_chosen_in_the_prompt_comes_back_alone_with_user_selected() {
 }
 
 #[test]
+fn large_blobs_and_large_blob_key() {
+    let d = Daemon::start(Agent::ApproveAll);
+    d.assert_python("fido2_e2e.py", "large_blobs");
+}
+
+#[test]
 fn hmac_secret_is_stable() {
     let d = Daemon::start(Agent::ApproveAll);
     d.assert_python("fido2_e2e.py", "hmac_secret");

@@ -288,6 +288,7 @@ fn the_store_and_the_tpm_without_the_pin_yield_nothing_pin_bound() {
                     hmac_secret: true,
                     prf_in_key_store: true,
                     cred_blob: None,
+                    large_blob_key: None,
                     created: 0,
                     last_used: None,
                     sign_count: 0,

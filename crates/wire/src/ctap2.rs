@@ -9,6 +9,7 @@ mod cred_mgmt;
 mod extensions;
 mod get_assertion;
 mod get_info;
+mod large_blobs;
 mod make_credential;
 
 pub use authenticator::Authenticator;
@@ -19,6 +20,7 @@ pub use cred_mgmt::{CredMgmt, CredMgmtParams, CredMgmtResponse, CredMgmtSubComma
 pub use extensions::{GetAssertionOutputs, MakeCredentialOutputs};
 pub use get_assertion::{GetAssertion, GetAssertionResponse, HmacSecretInput};
 pub use get_info::GetInfo;
+pub use large_blobs::{LargeBlobs, LargeBlobsResponse};
 pub use make_credential::{MakeCredential, MakeCredentialExtensions, MakeCredentialResponse};
 
 use crate::Status;
@@ -33,6 +35,7 @@ pub mod command {
     pub const GET_NEXT_ASSERTION: u8 = 0x08;
     pub const CREDENTIAL_MANAGEMENT: u8 = 0x0a;
     pub const SELECTION: u8 = 0x0b;
+    pub const LARGE_BLOBS: u8 = 0x0c;
     pub const CONFIG: u8 = 0x0d;
     /// The pre-2.1 prototype number of credential management (§6.8, "credentialMgmtPreview").
     pub const CREDENTIAL_MANAGEMENT_PREVIEW: u8 = 0x41;
@@ -50,6 +53,7 @@ pub enum Request {
     GetNextAssertion,
     CredentialManagement(CredMgmt),
     Selection,
+    LargeBlobs(LargeBlobs),
     Config(Config),
 }
 
@@ -69,6 +73,7 @@ impl Request {
                 Request::CredentialManagement(CredMgmt::parse(params)?)
             }
             SELECTION => Request::Selection,
+            LARGE_BLOBS => Request::LargeBlobs(LargeBlobs::parse(params)?),
             CONFIG => Request::Config(Config::parse(params)?),
             _ => return Err(Status::InvalidCommand),
         })
@@ -85,6 +90,7 @@ impl Request {
             Request::GetNextAssertion => "getNextAssertion",
             Request::CredentialManagement(_) => "credentialManagement",
             Request::Selection => "selection",
+            Request::LargeBlobs(_) => "largeBlobs",
             Request::Config(_) => "config",
         }
     }

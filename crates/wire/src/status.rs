@@ -13,6 +13,10 @@ pub enum Status {
     InvalidParameter = 0x02,
     #[error("CTAP1_ERR_INVALID_LENGTH")]
     InvalidLength = 0x03,
+    #[error("CTAP1_ERR_INVALID_SEQ")]
+    InvalidSeq = 0x04,
+    #[error("CTAP2_ERR_LARGE_BLOB_STORAGE_FULL")]
+    LargeBlobStorageFull = 0x18,
     #[error("CTAP2_ERR_CBOR_UNEXPECTED_TYPE")]
     CborUnexpectedType = 0x11,
     #[error("CTAP2_ERR_INVALID_CBOR")]
@@ -89,10 +93,12 @@ impl Status {
 }
 
 /// Every status, for [`TryFrom<u8>`] (and tests that walk them all).
-pub const ALL: [Status; 34] = [
+pub const ALL: [Status; 36] = [
     Status::InvalidCommand,
     Status::InvalidParameter,
     Status::InvalidLength,
+    Status::InvalidSeq,
+    Status::LargeBlobStorageFull,
     Status::CborUnexpectedType,
     Status::InvalidCbor,
     Status::MissingParameter,

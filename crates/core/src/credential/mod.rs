@@ -26,6 +26,8 @@ pub(crate) struct Found {
     pub prf_in_key_store: bool,
     /// §12.2 credBlob (discoverable credentials only).
     pub cred_blob: Option<Vec<u8>>,
+    /// §12.3 largeBlobKey (discoverable credentials only).
+    pub large_blob_key: Option<Vec<u8>>,
 }
 
 impl From<Credential> for Found {
@@ -39,6 +41,7 @@ impl From<Credential> for Found {
             hmac_secret: c.hmac_secret,
             prf_in_key_store: c.prf_in_key_store,
             cred_blob: c.cred_blob,
+            large_blob_key: c.large_blob_key,
             user: Some(UserEntity {
                 id: c.user_id,
                 name: c.user_name,
@@ -69,6 +72,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 hmac_secret: w.hmac_secret,
                 prf_in_key_store: w.prf_in_key_store,
                 cred_blob: None,
+                large_blob_key: None,
                 user: None,
                 material: w.nonce.to_vec(),
             }),

@@ -306,7 +306,9 @@ fn permissions(req: &ClientPin) -> Result<u64, Status> {
     if p == 0 {
         return Err(Status::InvalidParameter);
     }
-    if p & (permission::BE | permission::LBW) != 0 {
+    // §6.5.5.7.2: a permission for a feature the authenticator lacks (bio enrollment).
+    // Large blobs are offered (§6.10), so lbw is granted.
+    if p & permission::BE != 0 {
         return Err(Status::UnauthorizedPermission);
     }
     Ok(p)

@@ -153,7 +153,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             flag_bits,
             pin.as_ref(),
             req.hmac_secret.as_ref(),
-            req.get_cred_blob,
+            (req.get_cred_blob, req.large_blob_key),
             (!with_list && total > 1).then_some(total),
             user_selected,
         )?;
@@ -169,6 +169,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 pin,
                 hmac_secret: req.hmac_secret,
                 get_cred_blob: req.get_cred_blob,
+                large_blob_key: req.large_blob_key,
                 deadline: self.now() + NEXT_ASSERTION_WINDOW,
             });
         }
@@ -200,7 +201,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             state.flag_bits,
             state.pin.as_ref(),
             state.hmac_secret.as_ref(),
-            state.get_cred_blob,
+            (state.get_cred_blob, state.large_blob_key),
             None,
             false,
         )?;
@@ -221,7 +222,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         flag_bits: u8,
         pin: Option<&PinHash>,
         hmac_secret: Option<&HmacSecretInput>,
-        get_cred_blob: bool,
+        (get_cred_blob, want_large_blob_key): (bool, bool),
         number_of_credentials: Option<usize>,
         user_selected: bool,
     ) -> Result<GetAssertionResponse, Status> {
@@ -257,6 +258,11 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             user: cred.user.clone().map(|u| (u, uv)),
             number_of_credentials,
             user_selected,
+            large_blob_key: if want_large_blob_key {
+                cred.large_blob_key.clone()
+            } else {
+                None
+            },
         })
     }
 }

@@ -22,6 +22,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 "credProtect",
                 "hmac-secret",
                 "hmac-secret-mc",
+                "largeBlobKey",
                 "minPinLength",
             ],
             aaguid: AAGUID,
@@ -39,6 +40,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 ("pinUvAuthToken", true),
                 ("setMinPINLength", true),
                 ("makeCredUvNotRqd", !self.settings.always_uv),
+                ("largeBlobs", true),
             ],
             max_msg_size: 7609,
             pin_uv_auth_protocols: vec![2, 1],
@@ -48,6 +50,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             min_pin_length: u64::from(self.settings.min_pin_length),
             firmware_version: 1,
             max_cred_blob_length: MAX_CRED_BLOB as u64,
+            max_serialized_large_blob_array: super::large_blobs::MAX_SERIALIZED_LARGE_BLOB_ARRAY
+                as u64,
             remaining_discoverable_credentials: remaining,
         }
     }

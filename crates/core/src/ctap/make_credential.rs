@@ -39,6 +39,10 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             return Err(Status::InvalidOption);
         }
         let rk = req.options.rk.unwrap_or(false);
+        // §12.3: a largeBlobKey only for a discoverable credential.
+        if req.extensions.large_blob_key && !rk {
+            return Err(Status::InvalidOption);
+        }
         // Step 7 (enterprise attestation is not offered).
         if req.enterprise_attestation.is_some() {
             return Err(Status::InvalidParameter);
@@ -130,6 +134,13 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let cred_protect = requested_protect.unwrap_or(CredProtect::Optional);
         // What CredRandom is derived from (hmac-secret): the random ID, or the wrapped ID's
         // nonce.
+        let large_blob_key = if req.extensions.large_blob_key {
+            let mut k = vec![0u8; 32];
+            random(&mut k)?;
+            Some(k)
+        } else {
+            None
+        };
         let (credential_id, material) = if rk {
             if self.store.credential_count()? >= MAX_DISCOVERABLE {
                 return Err(Status::KeyStoreFull);
@@ -153,6 +164,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 last_used: None,
                 sign_count: 0,
                 cred_blob: cred_blob.clone(),
+                large_blob_key: large_blob_key.clone(),
             })?;
             (cid.clone(), cid)
         } else {
@@ -186,6 +198,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 material,
                 prf_in_key_store: true,
                 cred_blob: None,
+                large_blob_key: None,
             };
             match self.hmac_secret(&found, input, pin.as_ref().filter(|_| uv_done), uv_done) {
                 Ok(out) => outputs.hmac_secret_mc = Some(out),
@@ -238,6 +251,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             auth_data,
             alg: ALG_ES256,
             signature,
+            large_blob_key,
         })
     }
 }

@@ -9,6 +9,7 @@
 //! | 0x06 clientPIN | `client_pin.rs` (+ `verify.rs`: every PIN check) |
 //! | 0x07 reset, 0x0B selection | `reset.rs` |
 //! | 0x0A credentialManagement | `cred_mgmt.rs` |
+//! | 0x0C largeBlobs | `large_blobs.rs` |
 //! | 0x0D config | `config.rs` |
 //!
 //! What makeCredential and getAssertion share is in `ceremony.rs`.
@@ -20,13 +21,15 @@ mod cred_mgmt;
 mod get_assertion;
 mod get_info;
 mod hmac_secret;
+mod large_blobs;
 mod make_credential;
 mod reset;
 pub(crate) mod verify;
 
 use tpm_passkey_wire::ctap2::{
     Authenticator, ClientPin, ClientPinResponse, Config, CredMgmt, CredMgmtResponse, GetAssertion,
-    GetAssertionResponse, GetInfo, MakeCredential, MakeCredentialResponse,
+    GetAssertionResponse, GetInfo, LargeBlobs, LargeBlobsResponse, MakeCredential,
+    MakeCredentialResponse,
 };
 use tpm_passkey_wire::Status;
 
@@ -72,6 +75,11 @@ impl<K: KeyStore, A: Approver, C: Clock> Authenticator for Engine<K, A, C> {
 
     fn selection(&mut self) -> Result<(), Status> {
         self.selection_cmd()
+    }
+
+    fn large_blobs(&mut self, req: LargeBlobs) -> Result<LargeBlobsResponse, Status> {
+        self.keys.ensure_ready()?;
+        self.large_blobs_cmd(req)
     }
 
     fn config(&mut self, req: Config) -> Result<(), Status> {

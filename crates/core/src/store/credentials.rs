@@ -30,12 +30,15 @@ pub struct Credential {
     pub sign_count: u32,
     /// §12.2 credBlob, kept for the relying party (at most MAX_CRED_BLOB bytes).
     pub cred_blob: Option<Vec<u8>>,
+    /// §12.3 largeBlobKey: the key the relying party encrypts this credential's large blob
+    /// with (32 random bytes), when one was asked for.
+    pub large_blob_key: Option<Vec<u8>>,
 }
 
 const COLUMNS: &str =
     "id, rp_id, rp_name, user_id, user_name, user_display_name, key_blob, public_key,
     pin_bound, cred_protect, hmac_secret, created, last_used, sign_count, prf_in_key_store,
-    cred_blob";
+    cred_blob, large_blob_key";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Credential> {
     let pk: Vec<u8> = r.get(7)?;
@@ -63,6 +66,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Credential> {
         sign_count: r.get(13)?,
         prf_in_key_store: r.get(14)?,
         cred_blob: r.get(15)?,
+        large_blob_key: r.get(16)?,
     })
 }
 
@@ -79,7 +83,7 @@ impl Store {
             params![c.rp_id, c.user_id],
         )?;
         self.conn.execute(
-            &format!("INSERT INTO credentials ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+            &format!("INSERT INTO credentials ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
             params![
                 c.id,
                 c.rp_id,
@@ -96,7 +100,8 @@ impl Store {
                 c.last_used,
                 c.sign_count,
                 c.prf_in_key_store,
-                c.cred_blob
+                c.cred_blob,
+                c.large_blob_key
             ],
         )?;
         Ok(())
@@ -130,6 +135,26 @@ impl Store {
         ))?;
         let rows = st.query_map([], from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The serialized large-blob array (§6.10), if one was ever written.
+    pub fn large_blob_array(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT data FROM large_blobs WHERE id = 0", [], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Replaces the serialized large-blob array.
+    pub fn set_large_blob_array(&self, data: &[u8]) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO large_blobs (id, data) VALUES (0, ?1)
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            [data],
+        )?;
+        Ok(())
     }
 
     pub fn credential_count(&self) -> Result<u64, StoreError> {

@@ -45,6 +45,10 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE credentials ADD COLUMN prf_in_key_store INTEGER NOT NULL DEFAULT 0;",
     // 5: credBlob (CTAP 2.1 §12.2), kept for the relying party.
     "ALTER TABLE credentials ADD COLUMN cred_blob BLOB;",
+    // 6: largeBlobs (CTAP 2.1 §6.10, §12.3): each credential's largeBlobKey, and the one
+    // serialized large-blob array.
+    "ALTER TABLE credentials ADD COLUMN large_blob_key BLOB;
+     CREATE TABLE large_blobs (id INTEGER PRIMARY KEY CHECK (id = 0), data BLOB NOT NULL);",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -20,6 +20,7 @@ fn cred(id: u8, rp: &str, user: u8, created: i64) -> Credential {
         hmac_secret: false,
         prf_in_key_store: true,
         cred_blob: None,
+        large_blob_key: None,
         created,
         last_used: None,
         sign_count: 0,

@@ -6,7 +6,8 @@
 
 use super::{
     ClientPin, ClientPinResponse, Config, CredMgmt, CredMgmtResponse, GetAssertion,
-    GetAssertionResponse, GetInfo, MakeCredential, MakeCredentialResponse, Request,
+    GetAssertionResponse, GetInfo, LargeBlobs, LargeBlobsResponse, MakeCredential,
+    MakeCredentialResponse, Request,
 };
 use crate::Status;
 
@@ -43,6 +44,10 @@ pub trait Authenticator {
     fn selection(&mut self) -> Result<(), Status> {
         Err(Status::InvalidCommand)
     }
+    /// §6.10 authenticatorLargeBlobs (0x0C).
+    fn large_blobs(&mut self, _req: LargeBlobs) -> Result<LargeBlobsResponse, Status> {
+        Err(Status::InvalidCommand)
+    }
     /// §6.11 authenticatorConfig (0x0D).
     fn config(&mut self, _req: Config) -> Result<(), Status> {
         Err(Status::InvalidCommand)
@@ -60,6 +65,7 @@ pub trait Authenticator {
             Request::Reset => self.reset().map(|()| Vec::new()),
             Request::CredentialManagement(r) => self.credential_management(r).map(|r| r.encode()),
             Request::Selection => self.selection().map(|()| Vec::new()),
+            Request::LargeBlobs(r) => self.large_blobs(r).map(|r| r.encode()),
             Request::Config(r) => self.config(r).map(|()| Vec::new()),
         }
     }

@@ -20,6 +20,8 @@ pub struct GetAssertion {
     /// 0x04 extensions: credBlob = true (§12.2: the authenticator input of the client's
     /// getCredBlob)
     pub get_cred_blob: bool,
+    /// 0x04 extensions: largeBlobKey = true (§12.3)
+    pub large_blob_key: bool,
     /// 0x05 options
     pub options: Options,
     /// 0x06 pinUvAuthParam
@@ -52,7 +54,7 @@ impl GetAssertion {
             .map(CredentialDescriptor::parse_list)
             .transpose()?
             .unwrap_or_default();
-        let (hmac_secret, get_cred_blob) = match m.take(0x04) {
+        let (hmac_secret, get_cred_blob, large_blob_key) = match m.take(0x04) {
             Some(ext) => {
                 let mut e = Map::from_value(ext)?;
                 (
@@ -63,9 +65,14 @@ impl GetAssertion {
                         .map(cbor::boolean)
                         .transpose()?
                         .unwrap_or(false),
+                    match e.take_text("largeBlobKey").map(cbor::boolean).transpose()? {
+                        Some(false) => return Err(Status::InvalidOption),
+                        Some(true) => true,
+                        None => false,
+                    },
                 )
             }
-            None => (None, false),
+            None => (None, false, false),
         };
         let options = m
             .take(0x05)
@@ -80,6 +87,7 @@ impl GetAssertion {
             allow_list,
             hmac_secret,
             get_cred_blob,
+            large_blob_key,
             options,
             pin_uv_auth_param,
             pin_uv_auth_protocol,
@@ -115,6 +123,8 @@ pub struct GetAssertionResponse {
     /// 0x06 userSelected: the person chose this account on the authenticator's own
     /// prompt, so the platform need not ask again (§6.2.2).
     pub user_selected: bool,
+    /// 0x07 largeBlobKey (§12.3)
+    pub large_blob_key: Option<Vec<u8>>,
 }
 
 impl GetAssertionResponse {
@@ -127,6 +137,7 @@ impl GetAssertionResponse {
                 .put_opt(0x04, self.user.as_ref().map(|(u, ident)| u.to_cbor(*ident)))
                 .put_opt(0x05, self.number_of_credentials.map(|n| n as u64))
                 .put_opt(0x06, self.user_selected.then_some(true))
+                .put_opt(0x07, self.large_blob_key.clone().map(Value::Bytes))
                 .build(),
         )
     }

@@ -17,6 +17,8 @@ pub struct GetInfo {
     pub force_pin_change: bool,
     pub min_pin_length: u64,
     pub firmware_version: u64,
+    /// 0x0B maxSerializedLargeBlobArray (§6.10: at least 1024).
+    pub max_serialized_large_blob_array: u64,
     /// 0x0F maxCredBlobLength (§12.2: at least 32).
     pub max_cred_blob_length: u64,
     pub remaining_discoverable_credentials: u64,
@@ -55,6 +57,7 @@ impl GetInfo {
                 .put(0x08, self.max_credential_id_length)
                 .put(0x09, text_list(&["usb"]))
                 .put(0x0a, algorithms)
+                .put(0x0b, self.max_serialized_large_blob_array)
                 .put(0x0c, self.force_pin_change)
                 .put(0x0d, self.min_pin_length)
                 .put(0x0e, self.firmware_version)

@@ -41,6 +41,8 @@ pub struct MakeCredentialExtensions {
     /// CTAP 2.2 §12.7 hmac-secret-mc: salts to evaluate at once (with hmac-secret: true).
     pub hmac_secret_mc: Option<HmacSecretInput>,
     pub min_pin_length: bool,
+    /// §12.3 largeBlobKey: true asks for the credential's large-blob key.
+    pub large_blob_key: bool,
 }
 
 impl MakeCredential {
@@ -119,6 +121,12 @@ impl MakeCredentialExtensions {
                 .map(cbor::boolean)
                 .transpose()?
                 .unwrap_or(false),
+            large_blob_key: match m.take_text("largeBlobKey").map(cbor::boolean).transpose()? {
+                // §12.3: only `true` is a valid input.
+                Some(false) => return Err(Status::InvalidOption),
+                Some(true) => true,
+                None => false,
+            },
         })
     }
 }
@@ -130,6 +138,8 @@ pub struct MakeCredentialResponse {
     pub auth_data: Vec<u8>,
     pub alg: i64,
     pub signature: Vec<u8>,
+    /// 0x05 largeBlobKey (§12.3).
+    pub large_blob_key: Option<Vec<u8>>,
 }
 
 impl MakeCredentialResponse {
@@ -143,6 +153,7 @@ impl MakeCredentialResponse {
                 .put(0x01, "packed")
                 .put(0x02, Value::Bytes(self.auth_data.clone()))
                 .put(0x03, att_stmt)
+                .put_opt(0x05, self.large_blob_key.clone().map(Value::Bytes))
                 .build(),
         )
     }
