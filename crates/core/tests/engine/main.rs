@@ -7,6 +7,7 @@ mod ceremonies;
 mod cred_mgmt_and_config;
 mod harness;
 mod info_and_pin;
+mod large_blobs;
 mod local;
 mod robustness;
 mod u2f;
