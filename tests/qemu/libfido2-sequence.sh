@@ -31,6 +31,7 @@ $AS_USER $B daemon --simulator --hid uhid-helper:$HELPER --state-dir /tmp/user/s
 daemon=$!
 for i in $(seq 150); do [ -S $CTL ] && break; sleep 0.2; done
 $AS_USER $B agent --approve-all --pin-file $R/pin --control $CTL > $R/agent.log 2>&1 &
+agent=$!
 sleep 1
 
 step list;    fido2-token -L > $R/list
@@ -75,6 +76,36 @@ step pin-cred-verify; fido2 fido2-cred -V -v -i $R/pin-cred.out -o $R/pin-cred.p
 printf '%s\nexample.net\n%s\n' "$(b64 32)" "$(sed -n 5p $R/pin-cred.out)" > $R/pin-assert.in
 step pin-assert-get;  $ANSWER fido2-assert -G -v -i $R/pin-assert.in -o $R/pin-assert.out "$dev" > $R/pin-assert-get
 step pin-assert-verify; fido2 fido2-assert -V -v -i $R/pin-assert.out $R/pin-cred.pem es256
+# Login and sudo: Debian 12's pam_u2f, enrolled with `tpm-passkey pam enroll` (its
+# pamu2fcfg cannot verify a self-attestation), driven by pamtester as sudo and a display
+# manager would drive it. Our PAM service lives in a tmpfs over /etc/pam.d: the guest's /etc
+# is the host's, read-only.
+ORIGIN=pam://tpm-passkey-vm
+step pam-enroll; $AS_USER $B pam enroll --control $CTL --user nobody --origin $ORIGIN --authfile $R/u2f_keys > $R/pam-enroll 2>&1
+mkdir -p /tmp/pamd; cp -a /etc/pam.d/. /tmp/pamd/; mount -t tmpfs tmpfs /etc/pam.d; cp -a /tmp/pamd/. /etc/pam.d/
+touch $R/pam_u2f.log
+# The line `pam enroll` prints, with required and debug.
+echo "auth required pam_u2f.so cue origin=$ORIGIN appid=$ORIGIN authfile=$R/u2f_keys debug debug_file=$R/pam_u2f.log" > /etc/pam.d/tpm-passkey-test
+# The agent approves and types the right PIN: authenticated.
+step pam-approve; pamtester tpm-passkey-test nobody authenticate > $R/pam-approve 2>&1 || { cat $R/pam_u2f.log >> $R/pam-approve; cat $R/u2f_keys >> $R/pam-approve; exit 1; }
+# The person denies: refused.
+kill $agent; sleep 0.5
+$AS_USER $B agent --deny-all --control $CTL > $R/agent-deny.log 2>&1 &
+agent=$!; sleep 1
+step pam-deny
+if pamtester tpm-passkey-test nobody authenticate > $R/pam-deny 2>&1; then exit 1; fi
+# A wrong PIN (three times, within the request): refused, and the TPM counted them.
+kill $agent; sleep 0.5
+echo 0000 > $R/wrong-pin; chmod 644 $R/wrong-pin
+$AS_USER $B agent --approve-all --pin-file $R/wrong-pin --control $CTL > $R/agent-wrong.log 2>&1 &
+agent=$!; sleep 1
+step pam-wrong-pin
+if pamtester tpm-passkey-test nobody authenticate > $R/pam-wrong-pin 2>&1; then exit 1; fi
+$AS_USER $B status --control $CTL > $R/pam-status 2>&1 || true
+# Undo: the authfile holds no credential of ours any more.
+step pam-remove; $AS_USER $B pam remove --control $CTL --user nobody --origin $ORIGIN --authfile $R/u2f_keys > $R/pam-remove 2>&1
+umount /etc/pam.d
+
 # SIGTERM: the daemon destroys its device (UHID_DESTROY) and the hidraw node goes away.
 step teardown
 kill -TERM $daemon; wait $daemon || true

@@ -73,29 +73,42 @@ fn challenge() -> [u8; 32] {
     Sha256::digest(c).into()
 }
 
-/// Registers, signs in, verifies.
-pub fn run<K: KeyStore>(engine: &mut Engine<K, HubApprover>) -> Result<(), DemoError> {
+/// A new credential (discoverable when `rk`) made through the engine's own makeCredential,
+/// with built-in user verification (the user's prompt): its ID and public key.
+pub fn register<K: KeyStore>(
+    engine: &mut Engine<K, HubApprover>,
+    rp_id: &str,
+    rp_name: &str,
+    user_id: &[u8],
+    user_name: &str,
+    rk: bool,
+) -> Result<(Vec<u8>, P256Key), DemoError> {
     let text = |k: &str| Value::Text(k.into());
     let rp = Value::Map(vec![
-        (text("id"), text(DEMO_RP)),
-        (text("name"), text("tpm-passkey test sign-in")),
+        (text("id"), text(rp_id)),
+        (text("name"), text(rp_name)),
     ]);
     let user = Value::Map(vec![
-        (text("id"), Value::Bytes(b"tpm-passkey-demo-user".to_vec())),
-        (text("name"), text("you")),
+        (text("id"), Value::Bytes(user_id.to_vec())),
+        (text("name"), text(user_name)),
     ]);
     let alg = Value::Array(vec![Value::Map(vec![
         (Value::Text("alg".into()), Value::from(-7)),
         (Value::Text("type".into()), Value::Text("public-key".into())),
     ])]);
-    let uv = || Value::Map(vec![(Value::Text("uv".into()), Value::Bool(true))]);
     // authenticatorMakeCredential (0x01), §6.1.
     let mc = MapBuilder::new()
         .put(1, Value::Bytes(challenge().to_vec()))
         .put(2, rp)
         .put(3, user)
         .put(4, alg)
-        .put(7, uv())
+        .put(
+            7,
+            Value::Map(vec![
+                (Value::Text("rk".into()), Value::Bool(rk)),
+                (Value::Text("uv".into()), Value::Bool(true)),
+            ]),
+        )
         .build();
     let mut made = ctap(engine, 0x01, mc)?;
     let auth = cbor::bytes(made.require(2).map_err(bad_cbor)?).map_err(bad_cbor)?;
@@ -111,6 +124,23 @@ pub fn run<K: KeyStore>(engine: &mut Engine<K, HubApprover>) -> Result<(), DemoE
     let key = cbor::decode(&auth[55 + len..])
         .and_then(P256Key::from_cose)
         .map_err(|_| DemoError::Bad("credential public key"))?;
+    Ok((id, key))
+}
+
+fn uv() -> Value {
+    Value::Map(vec![(Value::Text("uv".into()), Value::Bool(true))])
+}
+
+/// Registers, signs in, verifies.
+pub fn run<K: KeyStore>(engine: &mut Engine<K, HubApprover>) -> Result<(), DemoError> {
+    let (id, key) = register(
+        engine,
+        DEMO_RP,
+        "tpm-passkey test sign-in",
+        b"tpm-passkey-demo-user",
+        "you",
+        false,
+    )?;
     let key = VerifyingKey::from_sec1_bytes(&key.to_sec1())
         .map_err(|_| DemoError::Bad("credential public key"))?;
 

@@ -16,6 +16,8 @@ mod demo;
 mod engine_thread;
 mod hub_approver;
 mod logging;
+mod pam;
+mod pam_cmd;
 mod requests;
 mod site_cmd;
 mod tpm_choice;
@@ -59,6 +61,9 @@ enum Command {
     Settings(cli::SettingsArgs),
     /// Erase every passkey and the PIN (needs the PIN and --yes).
     Reset(cli::ResetArgs),
+    /// Login and sudo with the authenticator (pam_u2f): enroll, or remove.
+    #[command(subcommand)]
+    Pam(pam_cmd::PamCommand),
     /// Remove the passkeys this TPM cannot use (after a TPM clear or replacement; --yes).
     Prune(cli::PruneArgs),
     /// The latest approvals, denials, PIN failures and management actions.
@@ -95,6 +100,7 @@ fn main() {
         Command::Settings(args) => cli::settings(&args),
         Command::Reset(args) => cli::reset(&args),
         Command::Prune(args) => cli::prune(&args),
+        Command::Pam(cmd) => pam_cmd::run(&cmd),
         Command::Audit(args) => cli::audit(&args),
         Command::Sites(args) => site_cmd::list(&args),
         Command::Site(args) => site_cmd::set(&args),

@@ -66,6 +66,11 @@ pub fn answer(
         ClientMessage::ChangePin { old, new } => done(engine.change_pin_local(&old, &new)),
         ClientMessage::Reset { pin } => done(engine.reset_local(pin.as_ref())),
         ClientMessage::ResetForgottenPin { confirm } => done(engine.reset_forgotten_pin(&confirm)),
+        ClientMessage::PamEnroll { origin, user } => crate::pam::enroll(engine, &origin, &user),
+        ClientMessage::PamOwned {
+            origin,
+            public_keys,
+        } => crate::pam::owned(engine, &origin, public_keys),
         ClientMessage::PruneDeadPasskeys => match engine.prune_dead_passkeys() {
             Ok(removed) => DaemonMessage::Pruned { removed },
             Err(e) => done(Err(e)),

@@ -46,12 +46,14 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
     assert!(
         out.status.success() && read("step").trim() == "done",
-        "VM run failed ({}) at step {:?}\n{}\n--- guest output\n{}\n--- daemon\n{}\n--- console\n{}",
+        "VM run failed ({}) at step {:?}\n{}\n--- guest output\n{}\n--- that step's output\n{}\n--- daemon\n{}\n--- agent\n{}\n--- console\n{}",
         out.status,
         read("step").trim(),
         String::from_utf8_lossy(&out.stderr),
         read("output"),
+        read(read("step").trim()),
         read("daemon.log"),
+        read("agent.log").lines().rev().take(5).collect::<Vec<_>>().join("\n"),
         read("console.log")
     );
 
@@ -98,6 +100,44 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
     assert!(read("rk-list-after").contains("FIDO_ERR_NO_CREDENTIALS"));
     // libfido2's own PIN prompt was answered on its terminal.
     assert!(read("pin-assert-get").contains("Enter PIN for /dev/hidraw"));
+    // Login and sudo through pam_u2f: approved with the PIN, refused when denied or with a
+    // wrong PIN, and `pam remove` took our credential out again.
+    let enrolled = read("pam-enroll");
+    assert!(enrolled.contains("pam_u2f.so cue origin="), "{enrolled}");
+    assert!(read("pam-enroll").contains("added a credential for nobody"));
+    assert!(
+        read("pam-approve").contains("successfully authenticated"),
+        "{}",
+        read("pam-approve")
+    );
+    assert!(!read("pam-deny").contains("successfully authenticated"));
+    assert!(!read("pam-wrong-pin").contains("successfully authenticated"));
+    assert!(
+        read("pam-status").contains("paused") || read("pam-status").contains("attempts left"),
+        "{}",
+        read("pam-status")
+    );
+    assert!(
+        read("pam-remove").contains("removed 1 credential"),
+        "{}",
+        read("pam-remove")
+    );
+    assert!(
+        !read("u2f_keys").contains(",es256,"),
+        "{}",
+        read("u2f_keys")
+    );
+    // The login prompt named the account. (Not the program: pamtester, like sudo, runs as
+    // root, whose /proc entries the unprivileged daemon cannot read.)
+    let agent_pam = read("agent.log");
+    assert!(
+        agent_pam
+            .lines()
+            .any(|l| l.contains("\"rp_id\":\"pam://tpm-passkey-vm\"")
+                && l.contains("\"operation\":\"sign_in\"")
+                && l.contains("\"user\":\"nobody\"")),
+        "the login prompt names the account:\n{agent_pam}"
+    );
     // The prompts named the tool holding the hidraw node open.
     let agent = read("agent.log");
     for (tool, op) in [

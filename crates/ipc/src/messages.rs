@@ -61,6 +61,19 @@ pub enum ClientMessage {
     ResetForgottenPin {
         confirm: String,
     },
+    /// Make a credential for login and sudo through pam_u2f (`origin` is its relying party,
+    /// `pam://HOST` by default), with the usual prompt and the PIN. Answered with
+    /// [`DaemonMessage::PamCredential`].
+    PamEnroll {
+        origin: String,
+        user: String,
+    },
+    /// Which of these public keys (pam_u2f's x ‖ y, base64) belong to credentials this
+    /// authenticator holds for `origin`. Answered with [`DaemonMessage::PamOwned`].
+    PamOwned {
+        origin: String,
+        public_keys: Vec<String>,
+    },
     /// Remove the passkeys this TPM cannot use (it was cleared or replaced, or their PIN
     /// index is gone) and take this TPM as the authenticator's from now on. No PIN: only
     /// keys the TPM refuses are removed. Answered with [`DaemonMessage::Pruned`].
@@ -118,6 +131,16 @@ pub enum DaemonMessage {
     },
     SiteRules {
         rules: Vec<SiteRuleEntry>,
+    },
+    /// A pam_u2f credential, as pam_u2f's authfile holds it: the key handle (the credential
+    /// ID) and the public key (x ‖ y), both base64.
+    PamCredential {
+        key_handle: String,
+        public_key: String,
+    },
+    /// The public keys of [`ClientMessage::PamOwned`] that are ours.
+    PamOwned {
+        ours: Vec<String>,
     },
     /// How many passkeys [`ClientMessage::PruneDeadPasskeys`] removed.
     Pruned {

@@ -60,6 +60,17 @@ impl Prompt {
                 format!("The requesting application did not name a site: approving lets it {what} once, for any site it chooses."),
             );
         }
+        // pam_u2f's relying party: a login or sudo on this computer (pam_cmd in the daemon).
+        if let (Some(host), Operation::SignIn) = (
+            self.rp_id.as_deref().and_then(|r| r.strip_prefix("pam://")),
+            self.operation,
+        ) {
+            let who = self.user.as_deref().unwrap_or("you");
+            return (
+                format!("Log in or sudo on {host} as {who}"),
+                "A login or sudo on this computer asks for your passkey (pam_u2f). Approve only if you just started one.".into(),
+            );
+        }
         match self.operation {
             Operation::Register => (
                 format!("Create a passkey for {rp}"),

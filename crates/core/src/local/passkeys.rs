@@ -97,6 +97,16 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         Ok(removed)
     }
 
+    /// Whether `credential_id` is one this authenticator made for `rp_id` (a stored
+    /// passkey of that site, or an ID this install wrapped for it).
+    pub fn owns_credential(&self, rp_id: &str, credential_id: &[u8]) -> bool {
+        let rp_id_hash = crate::secret::sha256(rp_id.as_bytes());
+        matches!(
+            self.find_credential(rp_id, &rp_id_hash, credential_id),
+            Ok(Some(_))
+        )
+    }
+
     /// The last `limit` audit records, oldest first. `reader` is recorded.
     pub fn audit_tail(
         &mut self,
