@@ -76,6 +76,11 @@ step pin-cred-verify; fido2 fido2-cred -V -v -i $R/pin-cred.out -o $R/pin-cred.p
 printf '%s\nexample.net\n%s\n' "$(b64 32)" "$(sed -n 5p $R/pin-cred.out)" > $R/pin-assert.in
 step pin-assert-get;  $ANSWER fido2-assert -G -v -i $R/pin-assert.in -o $R/pin-assert.out "$dev" > $R/pin-assert-get
 step pin-assert-verify; fido2 fido2-assert -V -v -i $R/pin-assert.out $R/pin-cred.pem es256
+# Firefox's own CTAP stack (Mozilla's authenticator crate): register a discoverable
+# credential with UV (built-in: the agent types the PIN), sign in with an allowList and with
+# an empty one, and be refused by the excludeList.
+step mozilla; $AS_USER $R/tpm-passkey-mozilla-client > $R/mozilla 2>&1
+
 # Login and sudo: Debian 12's pam_u2f, enrolled with `tpm-passkey pam enroll` (its
 # pamu2fcfg cannot verify a self-attestation), driven by pamtester as sudo and a display
 # manager would drive it. Our PAM service lives in a tmpfs over /etc/pam.d: the guest's /etc

@@ -19,6 +19,19 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
     // The guest mounts its own tmpfs on /tmp, which would hide files under the host's
     // /tmp (a clone or target dir there): hand everything over through the results dir.
     std::fs::copy(env!("CARGO_BIN_EXE_tpm-passkey"), dir.join("tpm-passkey")).unwrap();
+    // Firefox's CTAP stack as a client (tests/mozilla-client, a workspace member: the
+    // workspace build puts it beside this test's own binaries).
+    let mozilla = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("tpm-passkey-mozilla-client");
+    assert!(
+        mozilla.is_file(),
+        "build the Mozilla client first: cargo build -p tpm-passkey-mozilla-client"
+    );
+    std::fs::copy(&mozilla, dir.join("tpm-passkey-mozilla-client")).unwrap();
     for f in [
         "pty-answer.py",
         "libfido2-sequence.sh",
@@ -100,6 +113,11 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
     assert!(read("rk-list-after").contains("FIDO_ERR_NO_CREDENTIALS"));
     // libfido2's own PIN prompt was answered on its terminal.
     assert!(read("pin-assert-get").contains("Enter PIN for /dev/hidraw"));
+    // Firefox's CTAP stack: every step, with no PIN dialog of its own (built-in UV).
+    assert_eq!(
+        read("mozilla"),
+        "ok register\nok sign-in-allow-list\nok sign-in-discoverable\nok exclude-list\n"
+    );
     // Login and sudo through pam_u2f: approved with the PIN, refused when denied or with a
     // wrong PIN, and `pam remove` took our credential out again.
     let enrolled = read("pam-enroll");

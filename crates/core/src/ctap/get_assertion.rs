@@ -15,6 +15,19 @@ use crate::secret::sha256;
 use crate::session::{NextAssertion, Session};
 use crate::{Approver, Clock, Engine, KeyStore, PinHash};
 
+/// Applications whose CTAP stack is Mozilla's authenticator-rs, which (through 0.5) refuses
+/// a getAssertion response with any key above numberOfCredentials (0x05): for them
+/// userSelected (0x06) is left out, and the chosen account comes back alone without it.
+/// Matched against the requesting process's name (as /proc shows it, at most 15 bytes).
+const CLIENTS_WITHOUT_USER_SELECTED: [&str; 5] = [
+    "firefox",
+    "librewolf",
+    "thunderbird",
+    "floorp",
+    // tests/mozilla-client: Mozilla's authenticator crate, as the kernel-path test runs it.
+    "tpm-passkey-moz",
+];
+
 /// §6.3: getNextAssertion must come within 30 s of the previous assertion.
 pub(crate) const NEXT_ASSERTION_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -135,8 +148,15 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             }
             _ => {}
         }
-        // userSelected: the person saw and approved exactly this account.
-        let user_selected = !with_list && up_done && (chosen.is_some() || found.len() == 1);
+        // userSelected: the person saw and approved exactly this account — unless the client
+        // cannot parse the key.
+        let client_parses_it = !self.approver.requester().is_some_and(|n| {
+            CLIENTS_WITHOUT_USER_SELECTED
+                .iter()
+                .any(|c| n.starts_with(c))
+        });
+        let user_selected =
+            client_parses_it && !with_list && up_done && (chosen.is_some() || found.len() == 1);
         if let Some(i) = chosen {
             let c = found.remove(i);
             found = vec![c];
