@@ -81,6 +81,23 @@ step pin-assert-verify; fido2 fido2-assert -V -v -i $R/pin-assert.out $R/pin-cre
 # an empty one, and be refused by the excludeList.
 step mozilla; $AS_USER $R/tpm-passkey-mozilla-client > $R/mozilla 2>&1
 
+# OpenSSH's security keys (ssh-keygen -t ecdsa-sk through its ssh-sk-helper and libfido2):
+# a key made on the device (libfido2 asks for the PIN: clientPin is set and we do not claim
+# makeCredUvNotRqd), a signature with it (the agent approves), verified against the public key;
+# and a resident key found again with `ssh-keygen -K`.
+SSHD=/tmp/user/ssh; $AS_USER mkdir -p $SSHD
+step ssh-keygen; env HOME=/tmp/user $ANSWER ssh-keygen -q -t ecdsa-sk -N "" -C ssh@vm -f $SSHD/id_ecdsa_sk > $R/ssh-keygen 2>&1
+echo "signed by the TPM" > $SSHD/message; chmod 644 $SSHD/message
+step ssh-sign; env HOME=/tmp/user $ANSWER ssh-keygen -Y sign -n file -f $SSHD/id_ecdsa_sk $SSHD/message > $R/ssh-sign 2>&1
+echo "ssh@vm $(cut -d' ' -f1,2 $SSHD/id_ecdsa_sk.pub)" > $SSHD/allowed_signers
+step ssh-verify; ssh-keygen -Y verify -f $SSHD/allowed_signers -I ssh@vm -n file -s $SSHD/message.sig < $SSHD/message > $R/ssh-verify 2>&1
+echo "signed by someone else" > $SSHD/forged
+if ssh-keygen -Y verify -f $SSHD/allowed_signers -I ssh@vm -n file -s $SSHD/message.sig < $SSHD/forged > $R/ssh-verify-forged 2>&1; then exit 1; fi
+step ssh-resident; env HOME=/tmp/user $ANSWER ssh-keygen -q -t ecdsa-sk -O resident -O application=ssh:vm -N "" -C rk@vm -f $SSHD/id_rk > $R/ssh-resident 2>&1
+$AS_USER mkdir -p $SSHD/found
+step ssh-find; (cd $SSHD/found && env HOME=/tmp/user $ANSWER ssh-keygen -K -N "" > $R/ssh-find 2>&1)
+ls $SSHD/found > $R/ssh-found; cat $SSHD/found/*.pub >> $R/ssh-found; cp $SSHD/id_rk.pub $R/ssh-rk.pub
+
 # Login and sudo: Debian 12's pam_u2f, enrolled with `tpm-passkey pam enroll` (its
 # pamu2fcfg cannot verify a self-attestation), driven by pamtester as sudo and a display
 # manager would drive it. Our PAM service lives in a tmpfs over /etc/pam.d: the guest's /etc

@@ -118,6 +118,18 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
         read("mozilla"),
         "ok register\nok sign-in-allow-list\nok sign-in-discoverable\nok exclude-list\n"
     );
+    // OpenSSH: an ecdsa-sk key made and used on the device, its signature verifies and a
+    // forged message does not; the resident key comes back with `ssh-keygen -K`.
+    assert!(
+        read("ssh-verify").contains("Good \"file\" signature for ssh@vm"),
+        "{}",
+        read("ssh-verify")
+    );
+    assert!(read("ssh-verify-forged").contains("Signature verification failed"));
+    let rk_pub = read("ssh-rk.pub");
+    let rk_blob = rk_pub.split_whitespace().nth(1).unwrap_or("missing");
+    assert!(rk_pub.starts_with("sk-ecdsa-sha2-nistp256@openssh.com "), "{rk_pub}");
+    assert!(read("ssh-found").contains(rk_blob), "{}\n{rk_pub}", read("ssh-found"));
     // Login and sudo through pam_u2f: approved with the PIN, refused when denied or with a
     // wrong PIN, and `pam remove` took our credential out again.
     let enrolled = read("pam-enroll");
