@@ -3,6 +3,7 @@
 
 use p256::ecdsa::{Signature, VerifyingKey};
 use tss_esapi::{
+    attributes::SessionAttributesBuilder,
     constants::{
         response_code::Tss2ResponseCodeKind as Kind,
         tss::{TPM2_RH_NULL, TPM2_ST_HASHCHECK},
@@ -137,9 +138,33 @@ impl Tpm {
                 if policy != index.key_policy() {
                     return Err(Error::BadBlob("bound to another PIN index"));
                 }
+                // The session of the PIN check that came just before, if any: the
+                // PolicySecret is done already (pin_session).
+                if let Some(session) = self.take_ready_policy(index.handle(), pin) {
+                    let out = self.ctx.execute_with_session(Some(session), |c| {
+                        c.sign(key, digest.clone(), SignatureScheme::Null, ticket.clone())
+                    });
+                    match out {
+                        Ok(sig) => return to_p256(sig),
+                        // Not used up by a failed command: flush it, and prove the PIN anew.
+                        Err(e) => {
+                            tracing::debug!(error = %e, "kept PIN session refused; checking again");
+                            flush_session(&mut self.ctx, session);
+                        }
+                    }
+                }
                 let session = start_policy(&mut self.ctx, "sign")?;
-                let out = PolicySession::try_from(session)
+                // Used once: with continueSession clear the TPM flushes it after the Sign.
+                let (attrs, mask) = SessionAttributesBuilder::new()
+                    .with_continue_session(false)
+                    .build();
+                let out = self
+                    .ctx
+                    .tr_sess_set_attributes(session, attrs, mask)
                     .map_err(|e| Error::tss("sign", e))
+                    .and_then(|()| {
+                        PolicySession::try_from(session).map_err(|e| Error::tss("sign", e))
+                    })
                     .and_then(|p| self.policy_secret(index, pin, p))
                     .and_then(|()| {
                         self.ctx
@@ -148,7 +173,9 @@ impl Tpm {
                             })
                             .map_err(|e| Error::tss("sign", e))
                     });
-                flush_session(&mut self.ctx, session);
+                if out.is_err() {
+                    flush_session(&mut self.ctx, session);
+                }
                 to_p256(out?)
             }
             // A user-presence key, or a PIN-bound key offered no PIN: try with the empty

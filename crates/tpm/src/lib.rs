@@ -22,6 +22,7 @@
 #![deny(unsafe_code)]
 
 mod blob;
+pub mod command_count;
 mod error;
 mod hangup;
 mod info;
@@ -30,6 +31,7 @@ mod keys;
 mod one_time_key;
 mod owner_auth;
 mod pin;
+mod pin_session;
 mod policy;
 mod prf;
 mod secret;

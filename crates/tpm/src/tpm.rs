@@ -27,6 +27,10 @@ pub struct Tpm {
     /// The ESYS object for the PIN index last opened, by TPM handle, so that each PIN
     /// operation does not read the index's public area again.
     pub(crate) nv_cache: Option<(u32, NvIndexHandle)>,
+    /// The salted HMAC session kept for PIN work (see `pin_session`).
+    pub(crate) pin_hmac: Option<tss_esapi::interface_types::session_handles::AuthSession>,
+    /// The policy session of the last PIN check, satisfied, waiting for its signature.
+    pub(crate) ready: Option<crate::pin_session::ReadyPolicy>,
     tcti: TctiChoice,
     owner_auth_set: bool,
     /// The connection broke: nothing can be flushed any more.
@@ -92,6 +96,8 @@ impl Tpm {
             ctx,
             root,
             nv_cache: None,
+            pin_hmac: None,
+            ready: None,
             tcti: tcti.clone(),
             owner_auth_set,
             lost: false,
@@ -125,6 +131,8 @@ impl Tpm {
     /// Replaces the root with the one derived from `seed` (authenticator reset: the old
     /// seed is gone, so is every key made under the old root).
     pub fn replace_root(&mut self, seed: &RootSeed) -> Result<()> {
+        self.drop_ready_policy();
+        self.drop_pin_hmac_session();
         let root = create_root(&mut self.ctx, seed, self.owner_auth_set)?;
         let old = std::mem::replace(&mut self.root, root);
         self.flush_object(old.into());
@@ -141,13 +149,22 @@ impl Tpm {
         self.tcti.source() == TctiSource::Simulator
     }
 
-    /// Runs `f` authorized as the owner through a fresh salted HMAC session.
+    /// Runs `f` authorized as the owner through a salted HMAC session: the kept one when
+    /// no parameter is encrypted (reading the PIN counter), else a fresh one.
     pub(crate) fn as_owner<T>(
         &mut self,
         enc: ParamEncryption,
         op: &'static str,
         f: impl FnOnce(&mut Context) -> Result<T>,
     ) -> Result<T> {
+        if !enc.decrypt && !enc.encrypt {
+            let session = self.pin_hmac_session(op)?;
+            let out = self.ctx.execute_with_session(Some(session), f);
+            if out.is_err() {
+                self.drop_pin_hmac_session();
+            }
+            return out;
+        }
         let session = start_salted_hmac(&mut self.ctx, self.root, enc, op)?;
         run_then_flush(&mut self.ctx, session, f)
     }
@@ -198,6 +215,8 @@ impl Drop for Tpm {
         if self.lost {
             return;
         }
+        self.drop_ready_policy();
+        self.drop_pin_hmac_session();
         let root = self.root;
         self.flush_object(root.into());
     }

@@ -257,6 +257,9 @@ impl TpmKeyStore {
         f: impl FnOnce(&mut Self) -> Result<T>,
     ) -> std::result::Result<T, KeyError> {
         self.ready()?;
+        if let Some(tpm) = self.tpm.as_mut() {
+            tpm.expire_ready_policy();
+        }
         let armed = self.link.watchdog.arm();
         let out = f(self);
         drop(armed);

@@ -32,7 +32,7 @@ use tss_esapi::{
 
 use crate::{
     policy::policy_secret_digest,
-    session::{flush_session, start_policy, start_salted_hmac, NO_PARAM_ENCRYPTION},
+    session::{flush_session, start_policy, NO_PARAM_ENCRYPTION},
     Error, PinHash, Result, Tpm,
 };
 
@@ -222,8 +222,7 @@ impl Tpm {
         self.ctx
             .tr_set_auth(nv.into(), pin_auth(pin)?)
             .map_err(|e| Error::tss("PIN auth", e))?;
-        let hmac = start_salted_hmac(&mut self.ctx, self.root, NO_PARAM_ENCRYPTION, PIN_CHECK_OP);
-        let out = hmac.and_then(|s| {
+        let out = self.pin_hmac_session(PIN_CHECK_OP).and_then(|s| {
             let r = self.ctx.execute_with_session(Some(s), |c| {
                 c.policy_secret(
                     policy,
@@ -234,7 +233,9 @@ impl Tpm {
                     None,
                 )
             });
-            flush_session(&mut self.ctx, s);
+            if r.is_err() {
+                self.drop_pin_hmac_session();
+            }
             r.map(|_| ()).map_err(|e| match Error::kind_of(&e) {
                 Some(Kind::AuthUnavailable) => Error::PinBlocked,
                 _ => Error::tss(PIN_CHECK_OP, e),
@@ -246,12 +247,18 @@ impl Tpm {
     }
 
     /// Checks `pin` against the TPM, as a real (not trial) policy session would use it:
-    /// a wrong PIN costs a retry, the right one restores them all.
+    /// a wrong PIN costs a retry, the right one restores them all. The satisfied session
+    /// is kept for the PIN-bound signature that usually follows (`pin_session`).
     pub fn verify_pin(&mut self, index: &PinIndex, pin: &PinHash) -> Result<()> {
+        self.drop_ready_policy();
         let session = start_policy(&mut self.ctx, "PIN check")?;
-        let policy = session.try_into().map_err(|e| Error::tss("PIN check", e))?;
-        let out = self.policy_secret(index, pin, policy);
-        flush_session(&mut self.ctx, session);
+        let out = PolicySession::try_from(session)
+            .map_err(|e| Error::tss("PIN check", e))
+            .and_then(|policy| self.policy_secret(index, pin, policy));
+        match out {
+            Ok(()) => self.keep_ready_policy(session, index.handle, pin),
+            Err(_) => flush_session(&mut self.ctx, session),
+        }
         out
     }
 
@@ -261,6 +268,7 @@ impl Tpm {
     /// leaves either PIN, never none. The Name does not change, so every key bound to the
     /// index stays usable — with the new PIN only.
     pub fn change_pin(&mut self, index: &PinIndex, old: &PinHash, new: &PinHash) -> Result<()> {
+        self.drop_ready_policy();
         match &index.kind {
             PinKind::Sealed(p) => self.change_sealed(index, p, old, new),
             PinKind::Legacy => self.change_legacy(index, old, new),
@@ -271,6 +279,7 @@ impl Tpm {
     /// it is the one thing they can do to it, and it kills the keys rather than opening
     /// them.
     pub fn undefine_pin_index(&mut self, index: PinIndex) -> Result<()> {
+        self.drop_ready_policy();
         let nv = self.nv_handle(index.handle)?;
         self.undefine(nv)
     }

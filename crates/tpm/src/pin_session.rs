@@ -1,0 +1,139 @@
+//! The sessions that PIN work reuses, so that a sign-in costs the TPM's own floor
+//! (docs/PERFORMANCE.md "TPM commands per operation"):
+//!
+//! * One salted HMAC session, started once per connection and kept (continueSession). It
+//!   authorizes every PolicySecret on the PIN index and the owner's read of the PIN
+//!   counter: an unbound session may authorize any entity, the HMAC key being sessionKey ‖
+//!   that entity's authValue (Part 1 §19.6.8), and its nonces roll with each command, so
+//!   reuse gives an observer nothing new. It saves a StartAuthSession — an ECDH on the
+//!   TPM — and a FlushContext per PIN operation. After any error in a command that used
+//!   it, it is flushed and a fresh one started on next use (the TPM's and ESYS's view of
+//!   its nonces could differ after a failure).
+//! * The policy session of the last successful PIN check, kept satisfied (its policyDigest
+//!   is PolicySecret(PIN index)) so that the PIN-bound signature that follows — the
+//!   getAssertion after getPinUvAuthTokenUsingUv — needs no second PolicySecret. It is
+//!   used once: the Sign clears continueSession, so the TPM flushes it (Part 1 §19.6.5).
+//!   It is kept only for the same PIN, for [`READY_FOR`], and only where no other program
+//!   can name our sessions (a resource manager isolates them per connection; swtpm's state
+//!   is the user's own file anyway); see DESIGN.md "Sessions kept between requests".
+//!
+//! With a resource manager neither occupies one of the TPM's few session slots while idle:
+//! the kernel or tabrmd context-saves them between commands.
+
+use std::time::{Duration, Instant};
+
+use tss_esapi::{
+    attributes::SessionAttributesBuilder, interface_types::session_handles::AuthSession,
+};
+
+use crate::{
+    session::{flush_session, start_salted_hmac, NO_PARAM_ENCRYPTION},
+    PinHash, Result, Tpm,
+};
+
+/// How long a satisfied policy session waits for its signature: the 30 s a CTAP token
+/// may stay unused (CTAP 2.1 §6.5.2.1), and no more.
+pub(crate) const READY_FOR: Duration = Duration::from_secs(30);
+
+/// A policy session in which the PIN was just proven.
+#[derive(Debug)]
+pub(crate) struct ReadyPolicy {
+    session: AuthSession,
+    index: u32,
+    pin: PinHash,
+    at: Instant,
+}
+
+/// Compares two pinHashes without an early exit.
+fn same_pin(a: &PinHash, b: &PinHash) -> bool {
+    a.expose_secret_bytes()
+        .iter()
+        .zip(b.expose_secret_bytes())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+impl Tpm {
+    /// The kept salted HMAC session, started now if there is none.
+    pub(crate) fn pin_hmac_session(&mut self, op: &'static str) -> Result<AuthSession> {
+        if let Some(s) = self.pin_hmac {
+            return Ok(s);
+        }
+        let s = start_salted_hmac(&mut self.ctx, self.root, NO_PARAM_ENCRYPTION, op)?;
+        self.pin_hmac = Some(s);
+        Ok(s)
+    }
+
+    /// Flushes the kept HMAC session (after an error in a command that used it).
+    pub(crate) fn drop_pin_hmac_session(&mut self) {
+        if let Some(s) = self.pin_hmac.take() {
+            flush_session(&mut self.ctx, s);
+        }
+    }
+
+    /// Keeps `session`, satisfied with `pin` for the index at `index`, for one signature;
+    /// any older one is flushed. Where sessions may not be kept, it is flushed at once.
+    pub(crate) fn keep_ready_policy(&mut self, session: AuthSession, index: u32, pin: &PinHash) {
+        self.drop_ready_policy();
+        if !self.keeps_sessions() {
+            flush_session(&mut self.ctx, session);
+            return;
+        }
+        self.ready = Some(ReadyPolicy {
+            session,
+            index,
+            pin: pin.clone(),
+            at: Instant::now(),
+        });
+    }
+
+    /// The satisfied policy session for `pin` on `index`, prepared for its last use
+    /// (continueSession clear): the TPM flushes it after the command it authorizes. None
+    /// when there is none, it is older than [`READY_FOR`], or it was for another PIN.
+    pub(crate) fn take_ready_policy(&mut self, index: u32, pin: &PinHash) -> Option<AuthSession> {
+        let ready = self.ready.take()?;
+        if ready.index != index || !same_pin(&ready.pin, pin) || ready.at.elapsed() > READY_FOR {
+            flush_session(&mut self.ctx, ready.session);
+            return None;
+        }
+        let (attrs, mask) = SessionAttributesBuilder::new()
+            .with_continue_session(false)
+            .build();
+        if self
+            .ctx
+            .tr_sess_set_attributes(ready.session, attrs, mask)
+            .is_err()
+        {
+            flush_session(&mut self.ctx, ready.session);
+            return None;
+        }
+        Some(ready.session)
+    }
+
+    /// Flushes the satisfied policy session, if one waits.
+    pub(crate) fn drop_ready_policy(&mut self) {
+        if let Some(r) = self.ready.take() {
+            flush_session(&mut self.ctx, r.session);
+        }
+    }
+
+    /// Flushes a satisfied policy session older than [`READY_FOR`] (called before each
+    /// operation, so that an unused one does not outlive its token by long).
+    pub(crate) fn expire_ready_policy(&mut self) {
+        if self
+            .ready
+            .as_ref()
+            .is_some_and(|r| r.at.elapsed() > READY_FOR)
+        {
+            self.drop_ready_policy();
+        }
+    }
+
+    /// Whether sessions may wait between requests: not on a TPM without a resource
+    /// manager that other programs can reach (`device:/dev/tpm0`, mssim), where another
+    /// client could name our satisfied policy session while it waits.
+    fn keeps_sessions(&self) -> bool {
+        let tcti = self.tcti();
+        tcti.has_resource_manager() || tcti.as_str().starts_with("swtpm:")
+    }
+}

@@ -1,0 +1,159 @@
+//! TPM commands per CTAP operation, counted on the wire by a proxy in front of swtpm
+//! (`command_count`). Counts are deterministic, unlike times: this is where the minimum
+//! TPM work per operation (docs/PERFORMANCE.md) is held to. Each operation runs as a
+//! browser runs it, through the engine over the real key store.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../benches/platform.rs"]
+mod platform;
+
+use platform::*;
+use tpm_passkey_core::{Engine, KeyStore, PinHash, Store};
+use tpm_passkey_tpm::command_count::{total, CommandCounter, Counts};
+use tpm_passkey_tpm::{Swtpm, TpmKeyStore};
+
+fn show(what: &str, c: &Counts) -> String {
+    format!("{what}: {} commands {c:?}", total(c))
+}
+
+#[test]
+fn each_operation_sends_the_fewest_tpm_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let swtpm = Swtpm::start(dir.path()).unwrap();
+    let counter = CommandCounter::start(swtpm.port()).unwrap();
+    let keys = TpmKeyStore::open(&counter.tcti(), None, None).unwrap();
+    let mut e = Engine::new(keys, Approve, Store::open_in_memory().unwrap()).unwrap();
+    // alwaysUv off while no PIN is set, for a user-presence credential.
+    ok(&mut e, &cbor(0x0d, map(vec![(1.into(), 2.into())])));
+    let up_id = credential_id(&ok(
+        &mut e,
+        &make_credential("up.example", b"u", false, false, None),
+    ));
+    counter.take();
+
+    ok(
+        &mut e,
+        &get_assertion("up.example", std::slice::from_ref(&up_id), false, None),
+    );
+    let up = counter.take();
+    println!("{}", show("UP getAssertion", &up));
+
+    e.keys_mut().set_pin(&PinHash::from_pin(PIN)).unwrap();
+    let shared = agree(&mut e);
+    counter.take();
+    let token = token_using_uv(&mut e, &shared, "bench.example");
+    let first_token = counter.take();
+    println!("{}", show("getPinUvAuthTokenUsingUv", &first_token));
+    let id = credential_id(&ok(
+        &mut e,
+        &make_credential("bench.example", b"b", true, false, Some(&token)),
+    ));
+    let make = counter.take();
+    println!("{}", show("makeCredential with a token", &make));
+
+    // A whole UV sign-in as browsers run it: a token by built-in UV, then the assertion.
+    let shared = agree(&mut e);
+    counter.take();
+    let token = token_using_uv(&mut e, &shared, "bench.example");
+    let uv_token = counter.take();
+    ok(
+        &mut e,
+        &get_assertion(
+            "bench.example",
+            std::slice::from_ref(&id),
+            false,
+            Some(&token),
+        ),
+    );
+    let uv_assert = counter.take();
+    println!("{}", show("sign-in: token", &uv_token));
+    println!("{}", show("sign-in: getAssertion", &uv_assert));
+
+    let counts = |pairs: &[(&'static str, u32)]| pairs.iter().copied().collect::<Counts>();
+    let load_sign_flush = counts(&[("Load", 1), ("Sign", 1), ("FlushContext", 1)]);
+    // A user-presence signature: the key in, the signature, the key out.
+    assert_eq!(up, load_sign_flush, "{}", show("UP", &up));
+    // The token: one policy session, the PIN proven in it through the kept salted session,
+    // and the counter read for the prompt. No salted session is started again.
+    assert_eq!(
+        uv_token,
+        counts(&[("StartAuthSession", 1), ("NV_Read", 1), ("PolicySecret", 1)]),
+        "{}",
+        show("token", &uv_token)
+    );
+    // The assertion that follows uses the token's satisfied session: no second PolicySecret,
+    // and the TPM flushes the session itself (continueSession clear).
+    assert_eq!(
+        uv_assert,
+        load_sign_flush,
+        "{}",
+        show("assertion", &uv_assert)
+    );
+    // Registration: the key is made, and its self-attestation signed the same way.
+    assert_eq!(
+        make,
+        counts(&[("Create", 1), ("Load", 1), ("Sign", 1), ("FlushContext", 1)]),
+        "{}",
+        show("makeCredential", &make)
+    );
+    // Only the very first PIN operation starts the kept salted session.
+    assert_eq!(first_token.get("StartAuthSession"), Some(&2));
+
+    // CTAP 2.0's built-in UV inside getAssertion (no token): the PIN check and the
+    // signature in one request, one PolicySecret.
+    ok(
+        &mut e,
+        &get_assertion("bench.example", std::slice::from_ref(&id), true, None),
+    );
+    let inline = counts_of(&counter);
+    assert_eq!(
+        inline,
+        counts(&[
+            ("StartAuthSession", 1),
+            ("NV_Read", 1),
+            ("PolicySecret", 1),
+            ("Load", 1),
+            ("Sign", 1),
+            ("FlushContext", 1)
+        ]),
+        "{}",
+        show("built-in UV getAssertion", &inline)
+    );
+}
+
+fn counts_of(c: &CommandCounter) -> Counts {
+    c.take()
+}
+
+/// A wrong PIN fails a command in the kept salted session: it is flushed, and the next
+/// check starts a fresh one and works.
+#[test]
+fn a_wrong_pin_costs_the_kept_session_and_the_next_check_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let swtpm = Swtpm::start(dir.path()).unwrap();
+    let counter = CommandCounter::start(swtpm.port()).unwrap();
+    let mut keys = TpmKeyStore::open(&counter.tcti(), None, None).unwrap();
+    keys.set_pin(&PinHash::from_pin(PIN)).unwrap();
+    keys.verify_pin(&PinHash::from_pin(PIN)).unwrap();
+    counter.take();
+    assert!(keys.verify_pin(&PinHash::from_pin("wrong")).is_err());
+    let wrong = counter.take();
+    // Flushed: the satisfied session of the check before, the kept salted session, and the
+    // failed check's policy session.
+    assert_eq!(
+        wrong.get("FlushContext"),
+        Some(&3),
+        "{}",
+        show("wrong PIN", &wrong)
+    );
+    assert_eq!(keys.pin_retries().unwrap(), 7);
+    keys.verify_pin(&PinHash::from_pin(PIN)).unwrap();
+    assert_eq!(keys.pin_retries().unwrap(), 8);
+    let after = counter.take();
+    assert_eq!(
+        after.get("StartAuthSession"),
+        Some(&2),
+        "{}",
+        show("after", &after)
+    );
+}
