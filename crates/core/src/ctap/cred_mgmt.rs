@@ -76,15 +76,12 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 })
             }
             EnumerateRpsBegin => {
-                let mut rps: Vec<RpEntity> = Vec::new();
-                for c in self.store.all_credentials()? {
-                    if !rps.iter().any(|r| r.id == c.rp_id) {
-                        rps.push(RpEntity {
-                            id: c.rp_id,
-                            name: c.rp_name,
-                        });
-                    }
-                }
+                let mut rps: Vec<RpEntity> = self
+                    .store
+                    .relying_parties()?
+                    .into_iter()
+                    .map(|(id, name)| RpEntity { id, name })
+                    .collect();
                 if rps.is_empty() {
                     return Err(Status::NoCredentials);
                 }
@@ -100,12 +97,16 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                         return Err(Status::PinAuthInvalid);
                     }
                 }
-                let mut creds: Vec<Credential> = self
+                // The site whose rpIdHash this is: one hash per site, not per credential.
+                let rp = self
                     .store
-                    .all_credentials()?
+                    .relying_parties()?
                     .into_iter()
-                    .filter(|c| sha256(c.rp_id.as_bytes()) == hash)
-                    .collect();
+                    .find(|(id, _)| sha256(id.as_bytes()) == hash);
+                let mut creds: Vec<Credential> = match rp {
+                    Some((id, _)) => self.store.credentials_for_rp(&id)?,
+                    None => Vec::new(),
+                };
                 if creds.is_empty() {
                     return Err(Status::NoCredentials);
                 }

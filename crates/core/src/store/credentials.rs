@@ -107,6 +107,27 @@ impl Store {
         Ok(())
     }
 
+    /// Stores many credentials in one transaction (bulk import, and the bench's seeding of
+    /// thousands of passkeys without a TPM create each).
+    pub fn put_credentials(&self, cs: &[Credential]) -> Result<(), StoreError> {
+        self.atomically(|s| cs.iter().try_for_each(|c| s.put_credential_steps(c)))
+    }
+
+    /// Each relying party with a stored credential, by rpId, with the name given by its
+    /// most recent registration: one row per site, read from the (rp_id, user_id) index,
+    /// so that listing the sites does not read every credential and its key blob.
+    pub fn relying_parties(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT rp_id, rp_name FROM credentials WHERE rowid IN
+               (SELECT (SELECT rowid FROM credentials AS c WHERE c.rp_id = r.rp_id
+                        ORDER BY created DESC, rowid DESC LIMIT 1)
+                FROM (SELECT DISTINCT rp_id FROM credentials) AS r)
+             ORDER BY rp_id",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn credential(&self, id: &[u8]) -> Result<Option<Credential>, StoreError> {
         Ok(self
             .conn

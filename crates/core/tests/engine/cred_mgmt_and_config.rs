@@ -64,7 +64,10 @@ fn credential_management_lists_updates_and_deletes() {
     let _b1 = register(&mut e, "b.example", 1);
     let meta = cm(&mut e, 0x01, None).unwrap();
     assert_eq!(as_int(get(&meta, 1)), 3);
-    assert_eq!(as_int(get(&meta, 2)), 253);
+    assert_eq!(
+        as_int(get(&meta, 2)),
+        i128::from(tpm_passkey_core::MAX_DISCOVERABLE) - 3
+    );
 
     let first = cm(&mut e, 0x02, None).unwrap();
     assert_eq!(as_int(get(&first, 5)), 2, "totalRPs");
@@ -131,6 +134,46 @@ fn credential_management_lists_updates_and_deletes() {
         cm(&mut e, 0x04, Some(cbor!({ 1 => bytes(&empty) }).unwrap())).err(),
         Some(Status::NoCredentials)
     );
+}
+
+/// The cap getInfo reports is the one enforced: with one place left, one more discoverable
+/// credential is stored and the next is KEY_STORE_FULL (§6.1.2 step 15); enumeration still
+/// finds a site among a thousand.
+#[test]
+fn the_discoverable_cap_is_reported_and_enforced() {
+    let mut e = setup();
+    let first = register(&mut e, "site0.example", 1);
+    let model = e.store().credential(&first).unwrap().unwrap();
+    let max = tpm_passkey_core::MAX_DISCOVERABLE;
+    let seeded: Vec<_> = (1..max - 1)
+        .map(|i| {
+            let mut c = model.clone();
+            c.id = format!("seeded-{i}").into_bytes();
+            c.rp_id = format!("site{}.example", i % 1000);
+            c.user_id = i.to_be_bytes().to_vec();
+            c
+        })
+        .collect();
+    e.store().put_credentials(&seeded).unwrap();
+    let info = call(&mut e, 0x04, None).unwrap();
+    assert_eq!(
+        as_int(get(&info, 0x14)),
+        1,
+        "remainingDiscoverableCredentials"
+    );
+    register(&mut e, "last.example", 1);
+    assert_eq!(
+        call(&mut e, 0x01, Some(mc("full.example", 1, true, vec![]))).err(),
+        Some(Status::KeyStoreFull)
+    );
+    let meta = cm(&mut e, 0x01, None).unwrap();
+    assert_eq!(as_int(get(&meta, 1)), i128::from(max));
+    assert_eq!(as_int(get(&meta, 2)), 0);
+    let rps = cm(&mut e, 0x02, None).unwrap();
+    assert_eq!(as_int(get(&rps, 5)), 1001, "totalRPs");
+    let hash = Sha256::digest(b"site7.example").to_vec();
+    let creds = cm(&mut e, 0x04, Some(cbor!({ 1 => bytes(&hash) }).unwrap())).unwrap();
+    assert_eq!(as_int(get(&creds, 9)), 10, "totalCredentials");
 }
 
 #[test]
