@@ -72,7 +72,6 @@ impl ControlServer {
         }
         let listener = UnixListener::bind(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
@@ -98,6 +97,10 @@ fn accept_loop(
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((mut stream, _)) => {
+                // The wake-up of Drop, or a client that came as we stop.
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
                 if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
                     let _ = stream.set_nonblocking(false);
                     let _ = stream.write_all(
@@ -123,9 +126,7 @@ fn accept_loop(
                     open.fetch_sub(1, Ordering::SeqCst);
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
                 tracing::error!(error = %e, "control socket accept failed");
                 std::thread::sleep(Duration::from_millis(200));
@@ -137,6 +138,8 @@ fn accept_loop(
 impl Drop for ControlServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        // accept() blocks (the thread does not wake while idle): wake it.
+        let _ = UnixStream::connect(&self.path);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -355,13 +355,17 @@ impl<B: Backend + ?Sized> Device<B> {
         }
     }
 
-    /// How long the I/O loop may wait for a report before calling [`Device::poll`].
-    pub fn wait_hint(&self) -> Duration {
-        if self.is_busy() {
-            Duration::from_millis(20)
-        } else {
-            Duration::from_millis(500)
+    /// How long the I/O loop may wait for a report before calling [`Device::poll`]: while a
+    /// request runs, often enough for its keepalives (CTAPHID §11.2.9.1.3: every 100 ms)
+    /// and its answer; while a message is arriving, until its deadline; idle, for ever
+    /// (None) — nothing happens here until a report comes, so the loop does not wake.
+    pub fn wait_hint(&self) -> Option<Duration> {
+        if self.running.is_some() {
+            return Some(Duration::from_millis(20));
         }
+        self.receiving.as_ref().map(|rx| {
+            rx.deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1)
+        })
     }
 }
 

@@ -34,8 +34,7 @@ impl SocketTransport {
         listener.bind(&SockAddr::unix(path)?)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         listener.listen(8)?;
-        // Accept with a timeout so that the thread notices `stop`.
-        listener.set_read_timeout(Some(Duration::from_millis(200)))?;
+        // Accept blocks (no timer while idle); Drop wakes it with a connection of its own.
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
@@ -74,6 +73,9 @@ impl SocketTransport {
 impl Drop for SocketTransport {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        if let Ok(s) = Socket::new(Domain::UNIX, Type::SEQPACKET, None) {
+            let _ = SockAddr::unix(&self.path).map(|a| s.connect(&a));
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -101,7 +103,8 @@ fn serve_connection<B: Backend + ?Sized>(conn: Socket, backend: Arc<B>, stop: &A
     let mut buf = [0u8; REPORT_LEN + 1];
     tracing::debug!("HID socket client connected");
     while !stop.load(Ordering::SeqCst) {
-        if conn.set_read_timeout(Some(device.wait_hint())).is_err() {
+        // Idle (no request, no message arriving) the read blocks: no timer.
+        if conn.set_read_timeout(device.wait_hint()).is_err() {
             break;
         }
         let mut out = match conn.read(&mut buf) {

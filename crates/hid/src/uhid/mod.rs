@@ -162,6 +162,7 @@ impl Reports for HelperWriter {
 #[derive(Debug)]
 pub struct UhidTransport {
     stop: Arc<AtomicBool>,
+    wake: mpsc::Sender<Option<[u8; REPORT_LEN]>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -170,7 +171,9 @@ impl UhidTransport {
     pub fn serve<B: Backend + 'static>(target: &Target, backend: Arc<B>) -> std::io::Result<Self> {
         // Our node is found again by HID_UNIQ: the helper sets the same one, from our pid.
         let uniq = format!("tpm-passkey-{}", std::process::id());
-        let (tx, rx) = mpsc::channel::<[u8; REPORT_LEN]>();
+        // Reports from the reader thread; None only wakes the loop to stop (see Drop).
+        let (tx, rx) = mpsc::channel::<Option<[u8; REPORT_LEN]>>();
+        let wake = tx.clone();
         let writer: Box<dyn Reports> = match target.open()? {
             Link::Device(mut dev) => {
                 dev.write_all(&create2_event(&uniq))?;
@@ -196,6 +199,7 @@ impl UhidTransport {
         tracing::info!(?target, "CTAPHID over uhid: virtual FIDO device created");
         Ok(UhidTransport {
             stop,
+            wake,
             thread: Some(thread),
         })
     }
@@ -204,20 +208,21 @@ impl UhidTransport {
 impl Drop for UhidTransport {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        let _ = self.wake.send(None);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-fn read_device(mut reader: File, tx: &mpsc::Sender<[u8; REPORT_LEN]>) {
+fn read_device(mut reader: File, tx: &mpsc::Sender<Option<[u8; REPORT_LEN]>>) {
     let mut ev = vec![0u8; events::EVENT_SIZE];
     loop {
         match reader.read(&mut ev) {
             Ok(0) | Err(_) => return,
             Ok(n) => {
                 if let Some(report) = output_report(&ev[..n]) {
-                    if tx.send(report).is_err() {
+                    if tx.send(Some(report)).is_err() {
                         return;
                     }
                 }
@@ -226,7 +231,7 @@ fn read_device(mut reader: File, tx: &mpsc::Sender<[u8; REPORT_LEN]>) {
     }
 }
 
-fn read_helper(mut reader: Socket, tx: &mpsc::Sender<[u8; REPORT_LEN]>) {
+fn read_helper(mut reader: Socket, tx: &mpsc::Sender<Option<[u8; REPORT_LEN]>>) {
     let mut buf = [0u8; REPORT_LEN + 1];
     loop {
         match reader.read(&mut buf) {
@@ -234,7 +239,7 @@ fn read_helper(mut reader: Socket, tx: &mpsc::Sender<[u8; REPORT_LEN]>) {
             Ok(REPORT_LEN) => {
                 let mut r = [0u8; REPORT_LEN];
                 r.copy_from_slice(&buf[..REPORT_LEN]);
-                if tx.send(r).is_err() {
+                if tx.send(Some(r)).is_err() {
                     return;
                 }
             }
@@ -245,7 +250,7 @@ fn read_helper(mut reader: Socket, tx: &mpsc::Sender<[u8; REPORT_LEN]>) {
 
 fn serve<B: Backend + ?Sized>(
     mut writer: Box<dyn Reports>,
-    rx: mpsc::Receiver<[u8; REPORT_LEN]>,
+    rx: mpsc::Receiver<Option<[u8; REPORT_LEN]>>,
     backend: Arc<B>,
     uniq: &str,
     stop: &AtomicBool,
@@ -263,13 +268,14 @@ fn serve<B: Backend + ?Sized>(
         }
     });
     while !stop.load(Ordering::SeqCst) {
-        let mut out = match rx.recv_timeout(
-            device
-                .wait_hint()
-                .min(std::time::Duration::from_millis(200)),
-        ) {
-            Ok(report) => device.on_report(&report),
-            Err(mpsc::RecvTimeoutError::Timeout) => Vec::new(),
+        // Idle, this blocks until a report (or the stop wake-up) comes: no timer.
+        let next = match device.wait_hint() {
+            Some(wait) => rx.recv_timeout(wait),
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        };
+        let mut out = match next {
+            Ok(Some(report)) => device.on_report(&report),
+            Ok(None) | Err(mpsc::RecvTimeoutError::Timeout) => Vec::new(),
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         out.extend(device.poll());
