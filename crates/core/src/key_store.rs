@@ -56,6 +56,13 @@ pub trait KeyStore {
     fn pin_is_set(&self) -> bool;
     /// Retries left before the PIN blocks, read from where the PIN lives.
     fn pin_retries(&mut self) -> Result<u8, KeyError>;
+    /// Retries left, for a PIN prompt about to be shown: may be the count as this process
+    /// last learnt it (after its own last PIN check), with no round trip. Only for what a
+    /// person is told before typing: the key store enforces the limit whatever this says,
+    /// and a wrong PIN reads the count afresh.
+    fn pin_retries_for_prompt(&mut self) -> Result<u8, KeyError> {
+        self.pin_retries()
+    }
     /// Sets the first PIN.
     fn set_pin(&mut self, pin: &PinHash) -> Result<(), KeyError>;
     /// Checks a PIN; a wrong one costs a retry, the right one restores them all.

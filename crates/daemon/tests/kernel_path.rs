@@ -128,8 +128,15 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
     assert!(read("ssh-verify-forged").contains("Signature verification failed"));
     let rk_pub = read("ssh-rk.pub");
     let rk_blob = rk_pub.split_whitespace().nth(1).unwrap_or("missing");
-    assert!(rk_pub.starts_with("sk-ecdsa-sha2-nistp256@openssh.com "), "{rk_pub}");
-    assert!(read("ssh-found").contains(rk_blob), "{}\n{rk_pub}", read("ssh-found"));
+    assert!(
+        rk_pub.starts_with("sk-ecdsa-sha2-nistp256@openssh.com "),
+        "{rk_pub}"
+    );
+    assert!(
+        read("ssh-found").contains(rk_blob),
+        "{}\n{rk_pub}",
+        read("ssh-found")
+    );
     // Login and sudo through pam_u2f: approved with the PIN, refused when denied or with a
     // wrong PIN, and `pam remove` took our credential out again.
     let enrolled = read("pam-enroll");

@@ -200,18 +200,55 @@ pub fn token_using_uv<K: KeyStore, A: Approver, C: Clock>(
     shared: &Shared,
     rp: &str,
 ) -> Vec<u8> {
-    let r = ok(
-        e,
-        &cbor(
-            0x06,
-            map(vec![
-                (1.into(), 2.into()),
-                (2.into(), 6.into()),
-                (3.into(), shared.platform.clone()),
-                (9.into(), 3.into()),
-                (0x0a.into(), text(rp)),
-            ]),
-        ),
-    );
+    token_with(e, shared, 3, Some(rp))
+}
+
+/// getPinUvAuthTokenUsingUv with `permissions`, bound to `rp` if given.
+pub fn token_with<K: KeyStore, A: Approver, C: Clock>(
+    e: &mut Engine<K, A, C>,
+    shared: &Shared,
+    permissions: u64,
+    rp: Option<&str>,
+) -> Vec<u8> {
+    let mut m = vec![
+        (1.into(), 2.into()),
+        (2.into(), 6.into()),
+        (3.into(), shared.platform.clone()),
+        (9.into(), permissions.into()),
+    ];
+    if let Some(rp) = rp {
+        m.push((0x0a.into(), text(rp)));
+    }
+    let r = ok(e, &cbor(0x06, map(m)));
     shared.decrypt(&bytes_of(get(&r, 2)))
+}
+
+/// credentialManagement subcommand `sub` with `params`, authenticated by `token` (cm).
+pub fn cred_mgmt(token: &[u8], sub: u8, params: Option<Value>) -> Vec<u8> {
+    let mut message = vec![sub];
+    if let Some(p) = &params {
+        ciborium::ser::into_writer(p, &mut message).unwrap();
+    }
+    let mut m = vec![
+        (1.into(), sub.into()),
+        (3.into(), 2.into()),
+        (4.into(), Value::Bytes(authenticate(token, &message))),
+    ];
+    if let Some(p) = params {
+        m.push((2.into(), p));
+    }
+    cbor(0x0a, map(m))
+}
+
+/// A credentialManagement getNext subcommand (no parameters, no auth).
+pub fn cred_mgmt_next(sub: u8) -> Vec<u8> {
+    cbor(0x0a, map(vec![(1.into(), sub.into())]))
+}
+
+/// An integer field of a response map.
+pub fn int_field(v: &Value, k: i64) -> u64 {
+    match get(v, k) {
+        Some(Value::Integer(i)) => u64::try_from(i128::from(*i)).unwrap(),
+        other => panic!("expected an integer at {k}, got {other:?}"),
+    }
 }

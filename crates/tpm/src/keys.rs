@@ -15,7 +15,7 @@ use tss_esapi::{
 };
 
 use crate::{
-    session::{flush_session, start_policy, with_empty_password},
+    session::{flush_session, forget_used_session, start_policy, with_empty_password},
     templates, Error, KeyBlob, PinHash, PinIndex, Protection, Result, Tpm,
 };
 
@@ -145,7 +145,10 @@ impl Tpm {
                         c.sign(key, digest.clone(), SignatureScheme::Null, ticket.clone())
                     });
                     match out {
-                        Ok(sig) => return to_p256(sig),
+                        Ok(sig) => {
+                            forget_used_session(&mut self.ctx, session);
+                            return to_p256(sig);
+                        }
                         // Not used up by a failed command: flush it, and prove the PIN anew.
                         Err(e) => {
                             tracing::debug!(error = %e, "kept PIN session refused; checking again");
@@ -173,8 +176,9 @@ impl Tpm {
                             })
                             .map_err(|e| Error::tss("sign", e))
                     });
-                if out.is_err() {
-                    flush_session(&mut self.ctx, session);
+                match out {
+                    Ok(_) => forget_used_session(&mut self.ctx, session),
+                    Err(_) => flush_session(&mut self.ctx, session),
                 }
                 to_p256(out?)
             }

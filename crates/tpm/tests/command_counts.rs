@@ -73,11 +73,12 @@ fn each_operation_sends_the_fewest_tpm_commands() {
     let load_sign_flush = counts(&[("Load", 1), ("Sign", 1), ("FlushContext", 1)]);
     // A user-presence signature: the key in, the signature, the key out.
     assert_eq!(up, load_sign_flush, "{}", show("UP", &up));
-    // The token: one policy session, the PIN proven in it through the kept salted session,
-    // and the counter read for the prompt. No salted session is started again.
+    // The token: one policy session and the PIN proven in it through the kept salted
+    // session. No salted session is started again, and the prompt's retry count is the one
+    // the last PIN check left (no NV_Read before it).
     assert_eq!(
         uv_token,
-        counts(&[("StartAuthSession", 1), ("NV_Read", 1), ("PolicySecret", 1)]),
+        counts(&[("StartAuthSession", 1), ("PolicySecret", 1)]),
         "{}",
         show("token", &uv_token)
     );
@@ -110,7 +111,6 @@ fn each_operation_sends_the_fewest_tpm_commands() {
         inline,
         counts(&[
             ("StartAuthSession", 1),
-            ("NV_Read", 1),
             ("PolicySecret", 1),
             ("Load", 1),
             ("Sign", 1),
@@ -118,6 +118,16 @@ fn each_operation_sends_the_fewest_tpm_commands() {
         ]),
         "{}",
         show("built-in UV getAssertion", &inline)
+    );
+    // Closing flushes the kept salted session and the root, and nothing the TPM already
+    // flushed (the used policy sessions are forgotten, not flushed again).
+    drop(e);
+    let closing = counter.take();
+    assert_eq!(
+        closing,
+        counts(&[("FlushContext", 2)]),
+        "{}",
+        show("drop", &closing)
     );
 }
 

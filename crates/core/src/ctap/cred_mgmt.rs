@@ -100,11 +100,11 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 // The site whose rpIdHash this is: one hash per site, not per credential.
                 let rp = self
                     .store
-                    .relying_parties()?
+                    .rp_ids()?
                     .into_iter()
-                    .find(|(id, _)| sha256(id.as_bytes()) == hash);
+                    .find(|id| sha256(id.as_bytes()) == hash);
                 let mut creds: Vec<Credential> = match rp {
-                    Some((id, _)) => self.store.credentials_for_rp(&id)?,
+                    Some(id) => self.store.credentials_for_rp(&id)?,
                     None => Vec::new(),
                 };
                 if creds.is_empty() {

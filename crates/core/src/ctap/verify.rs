@@ -31,9 +31,13 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
 
     /// §6.5.5.7 steps shared by every PIN check: CTAP2_ERR_PIN_BLOCKED at no retries,
     /// CTAP2_ERR_PIN_AUTH_BLOCKED after three wrong PINs since start-up. Returns the
-    /// retries left.
+    /// retries left, as last learnt (`pin_retries_for_prompt`: no TPM round trip before a
+    /// PIN check; a blocked index refuses the check itself, and a wrong PIN reads the count).
     pub(crate) fn refuse_if_blocked(&mut self) -> Result<u8, Status> {
-        let retries = self.pin_retries()?;
+        if !self.keys.pin_is_set() {
+            return Err(Status::PinNotSet);
+        }
+        let retries = self.keys.pin_retries_for_prompt()?;
         if retries == 0 {
             return Err(Status::PinBlocked);
         }

@@ -128,6 +128,15 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The rpId of every relying party with a stored credential (a scan of the index only).
+    pub fn rp_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT rp_id FROM credentials ORDER BY rp_id")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn credential(&self, id: &[u8]) -> Result<Option<Credential>, StoreError> {
         Ok(self
             .conn

@@ -67,6 +67,9 @@ pub struct TpmKeyStore {
     replaced: bool,
     /// A PIN index a reset replaced, undefined once the new state is saved.
     retired: Option<PinIndex>,
+    /// The PIN's retries as this process last learnt them (after its own PIN checks), for
+    /// prompts; None when unknown (start, after a wrong PIN or an error).
+    pub(super) known_retries: Option<u8>,
 }
 
 impl TpmKeyStore {
@@ -114,6 +117,7 @@ impl TpmKeyStore {
             root_name: saved.root_name,
             replaced: false,
             retired: saved.retired,
+            known_retries: None,
         };
         store.connect()?;
         if store.pin_lost {
@@ -296,7 +300,7 @@ impl TpmKeyStore {
     fn peer_gone(&self) -> bool {
         self.link
             .watchdog
-            .sockets()
+            .held_sockets()
             .into_iter()
             .any(crate::hangup::peer_gone)
     }

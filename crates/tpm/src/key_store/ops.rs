@@ -49,8 +49,11 @@ impl KeyStore for TpmKeyStore {
                 _ => KeyAuth::None,
             };
             s.tpm()?.sign(&blob, digest, auth)
-        })?;
-        Ok(sig.to_der().as_bytes().to_vec())
+        });
+        if pin.is_some() {
+            self.learn_retries(&sig);
+        }
+        Ok(sig?.to_der().as_bytes().to_vec())
     }
 
     fn pin_is_set(&self) -> bool {
@@ -60,7 +63,16 @@ impl KeyStore for TpmKeyStore {
     fn pin_retries(&mut self) -> Result<u8, KeyError> {
         let index = self.index()?;
         let r = self.run(|s| s.tpm()?.pin_retries(&index))?;
-        Ok(u8::try_from(r.remaining).unwrap_or(u8::MAX))
+        let left = u8::try_from(r.remaining).unwrap_or(u8::MAX);
+        self.known_retries = Some(left);
+        Ok(left)
+    }
+
+    fn pin_retries_for_prompt(&mut self) -> Result<u8, KeyError> {
+        match self.known_retries {
+            Some(n) if self.pin.is_some() => Ok(n),
+            _ => self.pin_retries(),
+        }
     }
 
     fn set_pin(&mut self, pin: &PinHash) -> Result<(), KeyError> {
@@ -76,17 +88,22 @@ impl KeyStore for TpmKeyStore {
         self.pin = Some(index);
         self.prf_uv = Some(prf_uv);
         self.pin_lost = false;
+        self.known_retries = Some(full_retries());
         Ok(())
     }
 
     fn verify_pin(&mut self, pin: &PinHash) -> Result<(), KeyError> {
         let index = self.index()?;
-        self.run(|s| s.tpm()?.verify_pin(&index, pin))
+        let out = self.run(|s| s.tpm()?.verify_pin(&index, pin));
+        self.learn_retries(&out);
+        out
     }
 
     fn change_pin(&mut self, old: &PinHash, new: &PinHash) -> Result<(), KeyError> {
         let index = self.index()?;
-        self.run(|s| s.tpm()?.change_pin(&index, old, new))
+        let out = self.run(|s| s.tpm()?.change_pin(&index, old, new));
+        self.learn_retries(&out);
+        out
     }
 
     fn cred_random(
@@ -107,13 +124,17 @@ impl KeyStore for TpmKeyStore {
                 None,
             ),
         };
-        let mut bytes = self.run(|s| {
+        let bytes = self.run(|s| {
             let auth = match (pin, index.as_ref()) {
                 (Some(p), Some(i)) => KeyAuth::pin(i, p),
                 _ => KeyAuth::None,
             };
             s.tpm()?.prf(&key, &input, auth)
-        })?;
+        });
+        if pin.is_some() {
+            self.learn_retries(&bytes);
+        }
+        let mut bytes = bytes?;
         let secret = SecretBytes::new(bytes.to_vec());
         zeroize::Zeroize::zeroize(&mut bytes);
         Ok(secret)
@@ -144,6 +165,7 @@ impl KeyStore for TpmKeyStore {
         }
         self.seed = seed;
         self.pin_lost = false;
+        self.known_retries = None;
         self.prf_uv = None;
         self.prf = Some(prf);
         // A reset makes this TPM the one everything belongs to.
@@ -210,5 +232,23 @@ impl KeyStore for TpmKeyStore {
             self.root_name = Some(name);
             self.replaced = false;
         }
+    }
+}
+
+/// All retries: what a successful PIN check leaves (CTAP 2.1 §6.5.2.1).
+fn full_retries() -> u8 {
+    u8::try_from(crate::PIN_LIMIT).unwrap_or(u8::MAX)
+}
+
+impl TpmKeyStore {
+    /// What the outcome of an operation that proved a PIN says of the retries left: all of
+    /// them after a success (the TPM reset pinCount), none when blocked, unknown after
+    /// anything else (read afresh when next needed).
+    fn learn_retries<T>(&mut self, outcome: &Result<T, KeyError>) {
+        self.known_retries = match outcome {
+            Ok(_) => Some(full_retries()),
+            Err(KeyError::PinBlocked) => Some(0),
+            Err(_) => None,
+        };
     }
 }

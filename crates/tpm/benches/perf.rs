@@ -1,0 +1,584 @@
+//! Every performance figure of docs/PERFORMANCE.md, in one run on one swtpm, each with its
+//! ratio to the raw TPM floor measured in the same run through tss-esapi directly:
+//!
+//! * R_up  = Load + Sign + FlushContext of an empty-auth P-256 key;
+//! * R_pin = StartAuthSession(policy) + PolicySecret(PIN index, through a salted session
+//!   kept for the run) + Load + Sign + FlushContext of a key bound to that index.
+//!
+//! The product figures run the CTAP requests a browser sends through the engine over the
+//! real key store (`TpmKeyStore`) and a store on disk, the agent answering at once; the
+//! store-size figures repeat the sign-ins with 10 and with 10,000 discoverable passkeys
+//! over 1,000 sites (seeded in one transaction from one TPM-made key, not 10,000 creates).
+//! Raw floors are timed before and after the product figures and the faster run is used,
+//! so that warm-up favours the floor. Medians; nothing is asserted about time.
+//!
+//! `cargo bench -p tpm-passkey-tpm --bench perf [-- --iterations N]`
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+#[path = "platform.rs"]
+mod platform;
+
+use std::time::{Duration, Instant};
+
+use ciborium::value::Value;
+use platform::*;
+use sha2::{Digest as _, Sha256};
+use tpm_passkey_core::{Engine, KeyStore as _, PinHash, Store};
+use tpm_passkey_tpm::command_count::{total, CommandCounter};
+use tpm_passkey_tpm::{policy_secret_digest, Swtpm, TpmKeyStore};
+use tss_esapi::{
+    attributes::{NvIndexAttributesBuilder, ObjectAttributesBuilder, SessionAttributesBuilder},
+    constants::{tss::TPM2_RH_NULL, tss::TPM2_ST_HASHCHECK, NvIndexType, SessionType},
+    handles::{KeyHandle, NvIndexTpmHandle},
+    interface_types::{
+        algorithm::{HashingAlgorithm, PublicAlgorithm},
+        ecc::EccCurve,
+        resource_handles::{Hierarchy, NvAuth, Provision},
+        session_handles::{AuthSession, PolicySession},
+    },
+    structures::{
+        Auth, Digest, EccPoint, EccScheme, HashScheme, HashcheckTicket, MaxNvBuffer, Nonce,
+        NvPublicBuilder, Public, PublicBuilder, PublicEccParametersBuilder, SignatureScheme,
+        SymmetricDefinition, SymmetricDefinitionObject,
+    },
+    tss2_esys::TPMT_TK_HASHCHECK,
+    Context,
+};
+
+fn ecc_public(parent: bool, policy: Option<[u8; 32]>) -> Public {
+    let attrs = ObjectAttributesBuilder::new()
+        .with_fixed_tpm(true)
+        .with_fixed_parent(true)
+        .with_sensitive_data_origin(true)
+        .with_user_with_auth(policy.is_none())
+        .with_no_da(true)
+        .with_restricted(parent)
+        .with_decrypt(parent)
+        .with_sign_encrypt(!parent)
+        .build()
+        .unwrap();
+    let params = if parent {
+        PublicEccParametersBuilder::new_restricted_decryption_key(
+            SymmetricDefinitionObject::AES_128_CFB,
+            EccCurve::NistP256,
+        )
+    } else {
+        PublicEccParametersBuilder::new_unrestricted_signing_key(
+            EccScheme::EcDsa(HashScheme::new(HashingAlgorithm::Sha256)),
+            EccCurve::NistP256,
+        )
+    };
+    let mut b = PublicBuilder::new()
+        .with_public_algorithm(PublicAlgorithm::Ecc)
+        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+        .with_object_attributes(attrs)
+        .with_ecc_parameters(params.build().unwrap())
+        .with_ecc_unique_identifier(EccPoint::default());
+    if let Some(p) = policy {
+        b = b.with_auth_policy(Digest::try_from(p.to_vec()).unwrap());
+    }
+    b.build().unwrap()
+}
+
+fn median(n: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    f(); // warm-up
+    let mut samples: Vec<Duration> = (0..n).map(|_| f()).collect();
+    samples.sort();
+    samples[n / 2]
+}
+
+thread_local! {
+    /// While counting: the proxy, and the commands of the last timed section.
+    static COUNTING: std::cell::RefCell<Option<(CommandCounter, u32)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Times `f` — the part of a figure that is the operation itself — and, while counting,
+/// counts its TPM commands (and only its: set-up around it is not counted).
+fn timed(f: impl FnOnce()) -> Duration {
+    COUNTING.with_borrow(|c| {
+        if let Some((counter, _)) = c {
+            counter.take();
+        }
+    });
+    let t = Instant::now();
+    f();
+    let elapsed = t.elapsed();
+    COUNTING.with_borrow_mut(|c| {
+        if let Some((counter, last)) = c {
+            *last = total(&counter.take());
+        }
+    });
+    elapsed
+}
+
+fn ticket() -> HashcheckTicket {
+    HashcheckTicket::try_from(TPMT_TK_HASHCHECK {
+        tag: TPM2_ST_HASHCHECK,
+        hierarchy: TPM2_RH_NULL,
+        digest: Default::default(),
+    })
+    .unwrap()
+}
+
+/// The raw floors, through tss-esapi alone: (R_up, R_pin).
+fn raw_floors(swtpm: &Swtpm, n: usize) -> (Duration, Duration) {
+    let mut ctx = Context::new(swtpm.tcti().as_str().parse().unwrap()).unwrap();
+    let pw = Some(AuthSession::Password);
+    let parent: KeyHandle = ctx
+        .execute_with_session(pw, |c| {
+            c.create_primary(
+                Hierarchy::Owner,
+                ecc_public(true, None),
+                None,
+                None,
+                None,
+                None,
+            )
+        })
+        .unwrap()
+        .key_handle;
+    let digest = Digest::try_from(Sha256::digest(b"bench").to_vec()).unwrap();
+    let up = ctx
+        .execute_with_session(pw, |c| {
+            c.create(parent, ecc_public(false, None), None, None, None, None)
+        })
+        .unwrap();
+    let r_up = median(n, || {
+        timed(|| {
+            ctx.execute_with_session(pw, |c| {
+                let h = c
+                    .load(parent, up.out_private.clone(), up.out_public.clone())
+                    .unwrap();
+                c.sign(h, digest.clone(), SignatureScheme::Null, ticket())
+                    .unwrap();
+                c.flush_context(h.into()).unwrap();
+            })
+        })
+    });
+
+    // A PIN-fail index (owner-written here: the floor needs the counter, not the sealing).
+    let pin = Auth::try_from(PinHash::from_pin(PIN).expose_secret_bytes().to_vec()).unwrap();
+    let handle = 0x0150_0000 + (std::process::id() & 0xffff);
+    let public = NvPublicBuilder::new()
+        .with_nv_index(NvIndexTpmHandle::new(handle).unwrap())
+        .with_index_name_algorithm(HashingAlgorithm::Sha256)
+        .with_index_attributes(
+            NvIndexAttributesBuilder::new()
+                .with_nv_index_type(NvIndexType::PinFail)
+                .with_no_da(true)
+                .with_owner_write(true)
+                .with_owner_read(true)
+                .with_auth_read(true)
+                .build()
+                .unwrap(),
+        )
+        .with_data_area_size(8)
+        .build()
+        .unwrap();
+    let nv = ctx
+        .execute_with_session(pw, |c| {
+            c.nv_define_space(Provision::Owner, Some(pin.clone()), public)
+        })
+        .unwrap();
+    let counter = MaxNvBuffer::try_from([0, 0, 0, 0, 0, 0, 0, 8].to_vec()).unwrap();
+    ctx.execute_with_session(pw, |c| c.nv_write(NvAuth::Owner, nv, counter, 0))
+        .unwrap();
+    let name = ctx.tr_get_name(nv.into()).unwrap();
+    let bound = ctx
+        .execute_with_session(pw, |c| {
+            let policy = policy_secret_digest(name.value());
+            c.create(
+                parent,
+                ecc_public(false, Some(policy)),
+                None,
+                None,
+                None,
+                None,
+            )
+        })
+        .unwrap();
+    ctx.tr_set_auth(nv.into(), pin).unwrap();
+    let salted = ctx
+        .start_auth_session(
+            Some(parent),
+            None,
+            None,
+            SessionType::Hmac,
+            SymmetricDefinition::AES_128_CFB,
+            HashingAlgorithm::Sha256,
+        )
+        .unwrap()
+        .unwrap();
+    let (attrs, mask) = SessionAttributesBuilder::new()
+        .with_continue_session(true)
+        .build();
+    ctx.tr_sess_set_attributes(salted, attrs, mask).unwrap();
+    let r_pin = median(n, || {
+        timed(|| {
+            let policy = ctx
+                .start_auth_session(
+                    None,
+                    None,
+                    None,
+                    SessionType::Policy,
+                    SymmetricDefinition::Null,
+                    HashingAlgorithm::Sha256,
+                )
+                .unwrap()
+                .unwrap();
+            let (attrs, mask) = SessionAttributesBuilder::new()
+                .with_continue_session(false)
+                .build();
+            ctx.tr_sess_set_attributes(policy, attrs, mask).unwrap();
+            ctx.execute_with_session(Some(salted), |c| {
+                c.policy_secret(
+                    PolicySession::try_from(policy).unwrap(),
+                    nv.into(),
+                    Nonce::default(),
+                    Digest::default(),
+                    Nonce::default(),
+                    None,
+                )
+            })
+            .unwrap();
+            let h = ctx
+                .execute_with_session(pw, |c| {
+                    c.load(parent, bound.out_private.clone(), bound.out_public.clone())
+                })
+                .unwrap();
+            ctx.execute_with_session(Some(policy), |c| {
+                c.sign(h, digest.clone(), SignatureScheme::Null, ticket())
+            })
+            .unwrap();
+            // The TPM flushed the policy session (continueSession clear): forget it.
+            let mut used = tss_esapi::handles::SessionHandle::from(policy).into();
+            // (tss-esapi reports the close of a to-be-flushed handle as an error, and drops it.)
+            let _ = ctx.tr_close(&mut used);
+            ctx.flush_context(h.into()).unwrap();
+        })
+    });
+    ctx.flush_context(tss_esapi::handles::SessionHandle::from(salted).into())
+        .unwrap();
+    ctx.execute_with_session(pw, |c| c.nv_undefine_space(Provision::Owner, nv))
+        .unwrap();
+    ctx.flush_context(parent.into()).unwrap();
+    (r_up, r_pin)
+}
+
+type TpmEngine = Engine<TpmKeyStore, Approve, tpm_passkey_core::SystemClock>;
+
+fn engine(tcti: &tpm_passkey_tpm::TctiChoice, dir: Option<&std::path::Path>) -> TpmEngine {
+    let keys = TpmKeyStore::open(tcti, None, None).unwrap();
+    let store = match dir {
+        Some(dir) => Store::open(&dir.join("store.sqlite")).unwrap(),
+        None => Store::open_in_memory().unwrap(),
+    };
+    let mut e = Engine::new(keys, Approve, store).unwrap();
+    // alwaysUv off while no PIN is set (user-presence credentials for the store figures).
+    ok(&mut e, &cbor(0x0d, map(vec![(1.into(), 2.into())])));
+    e
+}
+
+struct Figure {
+    name: &'static str,
+    time: Duration,
+    floor: &'static str,
+    commands: Option<u32>,
+}
+
+/// The sign-in and registration figures, on a store with a PIN kept on disk as the daemon
+/// keeps it (SQLite WAL, synchronous=FULL). Timed on a direct connection; then the same
+/// requests run once more through the counting proxy (whose own relaying would otherwise be
+/// in the times) for the TPM commands of each. One connection at a time: a new one flushes
+/// what an earlier one left in a TPM without a resource manager.
+fn ceremonies(swtpm: &Swtpm, n: usize, out: &mut Vec<Figure>) {
+    let timed_run = run_ceremonies(&swtpm.tcti(), Some(n), None);
+    let counter = CommandCounter::start(swtpm.port()).unwrap();
+    let counted_run = run_ceremonies(&counter.tcti(), None, Some(&counter));
+    for ((name, floor, time, _), (_, _, _, commands)) in timed_run.into_iter().zip(counted_run) {
+        out.push(Figure {
+            name,
+            time: time.unwrap(),
+            floor,
+            commands,
+        });
+    }
+}
+
+/// Each ceremony: its median over `n` runs, or (`n` None) its TPM commands in one run.
+fn run_ceremonies(
+    tcti: &tpm_passkey_tpm::TctiChoice,
+    n: Option<usize>,
+    counter: Option<&CommandCounter>,
+) -> Vec<(&'static str, &'static str, Option<Duration>, Option<u32>)>
+where
+{
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine(tcti, Some(dir.path()));
+    let up_id = credential_id(&ok(
+        &mut e,
+        &make_credential("up.example", b"u", false, false, None),
+    ));
+    e.keys_mut().set_pin(&PinHash::from_pin(PIN)).unwrap();
+    let shared = agree(&mut e);
+    let token = token_using_uv(&mut e, &shared, "bench.example");
+    let id = credential_id(&ok(
+        &mut e,
+        &make_credential("bench.example", b"b", true, false, Some(&token)),
+    ));
+    let mut out = Vec::new();
+    let mut fig = |name: &'static str, floor: &'static str, f: &mut dyn FnMut() -> Duration| {
+        match (n, counter) {
+            (Some(n), _) => out.push((name, floor, Some(median(n, &mut *f)), None)),
+            (None, Some(c)) => {
+                f(); // warm-up, as for the times
+                COUNTING.set(Some((c.clone(), 0)));
+                f();
+                let commands = COUNTING.take().map(|(_, n)| n);
+                out.push((name, floor, None, commands));
+            }
+            (None, None) => {}
+        }
+    };
+    let up_request = get_assertion("up.example", std::slice::from_ref(&up_id), false, None);
+    fig("getAssertion, user presence only", "R_up", &mut || {
+        timed(|| {
+            ok(&mut e, &up_request);
+        })
+    });
+    fig(
+        "getPinUvAuthTokenUsingUv (built-in UV)",
+        "R_pin",
+        &mut || {
+            let shared = agree(&mut e);
+            timed(|| {
+                token_using_uv(&mut e, &shared, "bench.example");
+            })
+        },
+    );
+    fig(
+        "getAssertion with a pinUvAuthToken in hand",
+        "R_pin",
+        &mut || {
+            let shared = agree(&mut e);
+            let token = token_using_uv(&mut e, &shared, "bench.example");
+            let request = get_assertion(
+                "bench.example",
+                std::slice::from_ref(&id),
+                false,
+                Some(&token),
+            );
+            timed(|| {
+                ok(&mut e, &request);
+            })
+        },
+    );
+    fig("whole UV sign-in (token + assertion)", "R_pin", &mut || {
+        let shared = agree(&mut e);
+        timed(|| {
+            let token = token_using_uv(&mut e, &shared, "bench.example");
+            ok(
+                &mut e,
+                &get_assertion(
+                    "bench.example",
+                    std::slice::from_ref(&id),
+                    false,
+                    Some(&token),
+                ),
+            );
+        })
+    });
+    fig(
+        "getAssertion with built-in UV (uv option, no token)",
+        "R_pin",
+        &mut || {
+            let request = get_assertion("bench.example", std::slice::from_ref(&id), true, None);
+            timed(|| {
+                ok(&mut e, &request);
+            })
+        },
+    );
+    let mut user = 0u32;
+    fig(
+        "makeCredential with a token (discoverable)",
+        "R_pin",
+        &mut || {
+            let shared = agree(&mut e);
+            let token = token_using_uv(&mut e, &shared, "bench.example");
+            user += 1;
+            let request = make_credential(
+                "bench.example",
+                &user.to_be_bytes(),
+                true,
+                false,
+                Some(&token),
+            );
+            timed(|| {
+                ok(&mut e, &request);
+            })
+        },
+    );
+    out
+}
+
+/// Sign-in and management with `total` discoverable passkeys over up to 1,000 sites.
+fn at_store_size(swtpm: &Swtpm, n: usize, size: u64, out: &mut Vec<Figure>) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine(&swtpm.tcti(), Some(dir.path()));
+    let id = credential_id(&ok(
+        &mut e,
+        &make_credential("bench.example", b"b", true, false, None),
+    ));
+    let model = e.store().credential(&id).unwrap().unwrap();
+    let seeded: Vec<_> = (1..size)
+        .map(|i| {
+            let mut c = model.clone();
+            c.id = Sha256::digest(i.to_be_bytes()).to_vec();
+            c.rp_id = format!("site{}.example", i % 1000);
+            c.user_id = i.to_be_bytes().to_vec();
+            c
+        })
+        .collect();
+    let seed_time = timed(|| e.store().put_credentials(&seeded).unwrap());
+    e.keys_mut().set_pin(&PinHash::from_pin(PIN)).unwrap();
+    let suffix = if size > 100 { "10,000" } else { "10" };
+    let discoverable = get_assertion("bench.example", &[], false, None);
+    let allow = get_assertion("bench.example", std::slice::from_ref(&id), false, None);
+    let name = |what: &str| -> &'static str {
+        Box::leak(format!("{what}, {suffix} passkeys").into_boxed_str())
+    };
+    out.push(Figure {
+        name: name("getAssertion, empty allowList"),
+        time: median(n, || {
+            timed(|| {
+                ok(&mut e, &discoverable);
+            })
+        }),
+        floor: "R_up",
+        commands: None,
+    });
+    out.push(Figure {
+        name: name("getAssertion with an allowList"),
+        time: median(n, || {
+            timed(|| {
+                ok(&mut e, &allow);
+            })
+        }),
+        floor: "R_up",
+        commands: None,
+    });
+    let shared = agree(&mut e);
+    let token = token_with(&mut e, &shared, 0x04, None);
+    let rps = (size - 1).min(1000) + 1;
+    let hash = Value::Bytes(Sha256::digest(b"site7.example").to_vec());
+    out.push(Figure {
+        name: name("credential management: every site"),
+        time: median(n.min(20), || {
+            let begin = cred_mgmt(&token, 0x02, None);
+            timed(|| {
+                let first = ok(&mut e, &begin);
+                assert_eq!(int_field(&first, 5), rps);
+                for _ in 1..rps {
+                    ok(&mut e, &cred_mgmt_next(0x03));
+                }
+            })
+        }),
+        floor: "R_up",
+        commands: None,
+    });
+    out.push(Figure {
+        name: name("credential management: one site's passkeys"),
+        time: median(n, || {
+            let begin = cred_mgmt(&token, 0x04, Some(map(vec![(1.into(), hash.clone())])));
+            timed(|| {
+                let first = ok(&mut e, &begin);
+                for _ in 1..int_field(&first, 9) {
+                    ok(&mut e, &cred_mgmt_next(0x05));
+                }
+            })
+        }),
+        floor: "R_up",
+        commands: None,
+    });
+    seed_time
+}
+
+fn main() {
+    let mut n = 100;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--iterations" {
+            n = args
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect("--iterations N");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let swtpm = Swtpm::start(dir.path()).unwrap();
+
+    let before = raw_floors(&swtpm, n);
+    let mut figures = Vec::new();
+    ceremonies(&swtpm, n, &mut figures);
+    at_store_size(&swtpm, n, 10, &mut figures);
+    let seed = at_store_size(&swtpm, n, 10_000, &mut figures);
+    let after = raw_floors(&swtpm, n);
+    let r_up = before.0.min(after.0);
+    let r_pin = before.1.min(after.1);
+
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!("tpm-passkey performance on swtpm, median of {n} (ms)");
+    println!(
+        "{:<58} {:>8}   (runs before/after: {:.3} / {:.3})",
+        "R_up  raw Load + Sign + Flush",
+        format!("{:.3}", ms(r_up)),
+        ms(before.0),
+        ms(after.0)
+    );
+    println!(
+        "{:<58} {:>8}   (runs before/after: {:.3} / {:.3}; {:.2} x R_up)",
+        "R_pin raw PolicySecret + Load + Sign + Flush",
+        format!("{:.3}", ms(r_pin)),
+        ms(before.1),
+        ms(after.1),
+        ms(r_pin) / ms(r_up)
+    );
+    for f in &figures {
+        let floor = if f.floor == "R_pin" { r_pin } else { r_up };
+        let commands = f
+            .commands
+            .map(|c| format!(", {c} TPM commands"))
+            .unwrap_or_default();
+        println!(
+            "{:<58} {:>8.3}   {:.2} x {}{commands}",
+            f.name,
+            ms(f.time),
+            ms(f.time) / ms(floor),
+            f.floor
+        );
+    }
+    let pair = |a: &str| {
+        let t = |s: &str| {
+            figures
+                .iter()
+                .find(|f| f.name == format!("{a}, {s} passkeys"))
+                .unwrap()
+                .time
+        };
+        ms(t("10,000")) / ms(t("10"))
+    };
+    println!("store size, 10,000 vs 10 passkeys:");
+    for a in [
+        "getAssertion, empty allowList",
+        "getAssertion with an allowList",
+        "credential management: every site",
+        "credential management: one site's passkeys",
+    ] {
+        println!("  {a:<56} {:.2} x", pair(a));
+    }
+    println!(
+        "seeding 9,999 passkeys in one transaction: {:.0} ms",
+        ms(seed)
+    );
+}
