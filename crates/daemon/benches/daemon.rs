@@ -184,7 +184,12 @@ fn main() {
     let raw = raw_before.min(raw_after);
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!("tpm-passkey daemon (release) on swtpm, median of {n}");
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    println!("tpm-passkey daemon ({build}) on swtpm, median of {n}");
     println!(
         "{:<52} {:>8.3} ms   (runs before/after: {:.3} / {:.3})",
         "R_start raw CreatePrimary (P-256 root) + Flush",

@@ -132,13 +132,15 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
     for target in &uhids {
         devices.push(UhidTransport::serve(target, engine.clone())?);
     }
-    eprintln!("tpm-passkey: ready (control {})", control.display());
-
-    // Sleep until SIGTERM or SIGINT: no polling while idle.
+    // SIGTERM and SIGINT are ours before anyone is told we are ready: a stop that follows
+    // "ready" at once (systemd, a test) is a clean stop, not the default action's death.
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
     ])?;
+    eprintln!("tpm-passkey: ready (control {})", control.display());
+
+    // Sleep until SIGTERM or SIGINT: no polling while idle.
     let _ = signals.forever().next();
     tracing::info!("stopping");
     drop(devices);
