@@ -186,6 +186,22 @@ impl AgentLink {
                 raise(app, false);
                 let _ = app.emit("agent-state", state);
             }
+            DaemonMessage::Notice { text } => {
+                // In the window (a banner) and, where the desktop has one, as a notification.
+                let _ = app.emit("notice", text.clone());
+                let _ = std::process::Command::new("notify-send")
+                    .args([
+                        "--app-name=tpm-passkey",
+                        "--urgency=critical",
+                        "tpm-passkey",
+                        &text,
+                    ])
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .map(|mut c| std::thread::spawn(move || c.wait()));
+            }
             DaemonMessage::Error { message } => {
                 tracing::warn!(%message, "the daemon refused an agent message");
             }

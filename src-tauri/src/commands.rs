@@ -143,6 +143,32 @@ pub async fn set_settings<R: Runtime>(
     request(&state, msg, is_ok).await
 }
 
+/// The approval-fatigue defence's limits; the daemon asks for the PIN when they loosen.
+#[tauri::command]
+pub async fn set_fatigue_limits<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    limits: tpm_passkey_ipc::FatigueLimits,
+    pin: Option<Pin>,
+) -> Answer {
+    request(
+        &state,
+        ClientMessage::SetFatigueLimits { limits, pin },
+        is_ok,
+    )
+    .await
+}
+
+/// Ends the cool-downs in force (the PIN once one is set).
+#[tauri::command]
+pub async fn lift_cooldowns<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    pin: Option<Pin>,
+) -> Answer {
+    request(&state, ClientMessage::LiftCooldowns { pin }, is_ok).await
+}
+
 /// Erases everything, but only with the typed confirmation phrase.
 #[tauri::command]
 pub async fn reset<R: Runtime>(

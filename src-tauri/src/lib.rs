@@ -32,6 +32,8 @@ pub fn configure<R: Runtime>(
             commands::set_pin,
             commands::change_pin,
             commands::set_settings,
+            commands::set_fatigue_limits,
+            commands::lift_cooldowns,
             commands::reset,
             commands::reset_forgotten_pin,
             commands::prune_dead_passkeys,

@@ -119,6 +119,8 @@ fn status_answer() -> DaemonMessage {
         agent_info: None,
         pin_auth_blocked: false,
         tpm: Default::default(),
+        fatigue: Default::default(),
+        cooldowns: Vec::new(),
     })
 }
 
@@ -163,9 +165,10 @@ fn requests_carry_their_arguments_and_refusals_read_as_the_daemon_wrote_them() {
         ClientMessage::DeletePasskey { .. } => vec![DaemonMessage::Error {
             message: "wrong PIN: 6 attempts left before the TPM blocks it".into(),
         }],
-        ClientMessage::SetSettings { .. } | ClientMessage::SetSiteRule { .. } => {
-            vec![DaemonMessage::Ok]
-        }
+        ClientMessage::SetSettings { .. }
+        | ClientMessage::SetSiteRule { .. }
+        | ClientMessage::SetFatigueLimits { .. }
+        | ClientMessage::LiftCooldowns { .. } => vec![DaemonMessage::Ok],
         _ => vec![],
     });
     let app = app_with(path, dir);
@@ -183,6 +186,15 @@ fn requests_carry_their_arguments_and_refusals_read_as_the_daemon_wrote_them() {
     .unwrap();
     let rule = json!({"rpId": "bank.example", "rule": "require_pin", "pin": null});
     invoke(&app, "set_site_rule", rule).unwrap();
+    let limits = json!({"enabled": true, "unapproved_per_site": 2, "window_secs": 120,
+        "denials_in_a_row": 3, "cooldown_secs": 900});
+    invoke(
+        &app,
+        "set_fatigue_limits",
+        json!({"limits": limits, "pin": null}),
+    )
+    .unwrap();
+    invoke(&app, "lift_cooldowns", json!({"pin": "4711"})).unwrap();
     let log = log.lock().unwrap();
     assert!(log.contains(&ClientMessage::DeletePasskey {
         id: "ab12".into(),
@@ -193,6 +205,17 @@ fn requests_carry_their_arguments_and_refusals_read_as_the_daemon_wrote_them() {
         rule: Some(SiteRule::RequirePin),
         pin: None
     }));
+    assert!(log.contains(&ClientMessage::SetFatigueLimits {
+        limits: tpm_passkey_ipc::FatigueLimits {
+            enabled: true,
+            unapproved_per_site: 2,
+            window_secs: 120,
+            denials_in_a_row: 3,
+            cooldown_secs: 900
+        },
+        pin: None
+    }));
+    assert!(log.contains(&ClientMessage::LiftCooldowns { pin: pin("4711") }));
     assert!(log.contains(&ClientMessage::SetSettings {
         always_uv: Some(false),
         min_pin_length: Some(6),

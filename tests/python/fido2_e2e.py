@@ -405,6 +405,24 @@ def scenario_denied():
         assert isinstance(e.cause, CtapError) and e.cause.code == CtapError.ERR.OPERATION_DENIED, e
 
 
+def scenario_flood():
+    """A program floods the user with registration prompts for one site, all denied: after
+    4 unapproved prompts in a minute the authenticator refuses further requests for the site
+    without a prompt (OPERATION_DENIED, at once); the test around this checks that no
+    further prompt reached the agent."""
+    dev = device()
+    set_pin(dev)
+    server = Fido2Server(RP)
+    c = client(dev, PinOnly(PIN))
+    for i in range(8):
+        try:
+            register(c, server, b"user-f%d" % i, "flood", rk=True)
+            raise AssertionError("a denied registration succeeded")
+        except ClientError as e:
+            assert isinstance(e.cause, CtapError) and e.cause.code == CtapError.ERR.OPERATION_DENIED, e
+    print("flood: 8 refused")
+
+
 def scenario_u2f():
     """With alwaysUv turned off (authenticatorConfig), CTAP1/U2F registers and signs;
     python-fido2 checks the attestation certificate and both signatures."""

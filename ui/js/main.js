@@ -114,6 +114,14 @@ $("agent-take-over").addEventListener("click", () => confirmDialog({
   $("banner-agent").hidden = true;
 }));
 on("wink", () => toast("An application is looking for this authenticator."));
+// The approval-fatigue defence started a cool-down: say so until dismissed.
+on("notice", (text) => {
+  $("banner-notice-text").textContent = text;
+  $("banner-notice").hidden = false;
+});
+$("notice-dismiss").addEventListener("click", () => { $("banner-notice").hidden = true; });
+$("notice-settings").addEventListener("click", () => { $("banner-notice").hidden = true; go("settings"); });
 document.addEventListener("prompts-changed", () => { refreshStatus(); if (!app.wizard) loaders[app.view](); });
 refreshStatus().then(() => { if (!app.wizard) go("passkeys"); });
-setInterval(refreshStatus, 5000);
+// Only while the window is shown: a status costs the daemon a wake-up and a TPM command.
+setInterval(() => { if (document.visibilityState === "visible") refreshStatus(); }, 5000);

@@ -1,4 +1,5 @@
-// Settings: change PIN, always require the PIN, minimum PIN length, start at login, reset.
+// Settings: change PIN, always require the PIN, minimum PIN length, start at login, prompt
+// limits, site rules, recovery, reset.
 import { $, call, confirmDialog, el, toast } from "./util.js";
 import { app, refreshStatus } from "./main.js";
 
@@ -102,6 +103,60 @@ async function sitesCard(s) {
     err);
 }
 
+// The approval-fatigue defence: limits, the cool-downs in force, and lifting them.
+function limitsCard(s) {
+  const f = s.fatigue;
+  const num = (id, value, min) => el("input", { type: "number", id, min: String(min), value: String(value), class: "narrow" });
+  const on = el("input", { type: "checkbox", role: "switch", class: "switch", id: "limits-on", "aria-describedby": "limits-on-desc" });
+  on.checked = f.enabled;
+  const perSite = num("limits-per-site", f.unapproved_per_site, 0);
+  const windowSecs = num("limits-window", f.window_secs, 1);
+  const denials = num("limits-denials", f.denials_in_a_row, 0);
+  const cooldown = num("limits-cooldown", f.cooldown_secs, 1);
+  const err = el("p", { class: "error-text", "aria-live": "assertive" });
+  const limits = () => ({ enabled: on.checked, unapproved_per_site: Number(perSite.value), window_secs: Number(windowSecs.value),
+    denials_in_a_row: Number(denials.value), cooldown_secs: Number(cooldown.value) });
+  const save = async (e) => {
+    e.preventDefault();
+    err.textContent = "";
+    try { await call("set_fatigue_limits", { limits: limits(), pin: null }); toast("Prompt limits saved."); await loadSettings(); }
+    catch (x) {
+      if (!String(x).includes("needs your PIN")) { err.textContent = String(x); return; }
+      confirmDialog({ title: "Loosen the prompt limits?", text: "A program that floods you with prompts could then ask more often before it is stopped.", ok: "Save", pin: true },
+        async ({ pin }) => { await call("set_fatigue_limits", { limits: limits(), pin }); toast("Prompt limits saved."); await loadSettings(); });
+    }
+  };
+  const cooling = (s.cooldowns || []).map((c) => el("li", { class: "setting cooldown" },
+    el("div", {}, el("strong", {}, c.site ? c.site : "Every site"), el("p", {}, `${c.reason} — ${Math.ceil(c.seconds_left / 60)} min left.`))));
+  const lift = el("button", { class: "btn btn-ghost btn-small", id: "limits-lift", type: "button" }, "Show prompts again…");
+  lift.addEventListener("click", () => confirmDialog({
+    title: "Show prompts again now?", text: "Only do this if you asked for those sign-ins yourself.", ok: "Show prompts", pin: s.pin_set,
+  }, async ({ pin }) => { await call("lift_cooldowns", { pin: pin || null }); toast("Prompts are shown again."); await loadSettings(); }));
+  return card("Prompt limits",
+    el("p", { class: "lead", id: "limits-summary" }, f.enabled
+      ? `After ${f.unapproved_per_site} prompts for one site that you did not approve within ${f.window_secs} s, or ${f.denials_in_a_row} denials in a row, further prompts are refused without asking you for ${Math.round(f.cooldown_secs / 60)} min.`
+      : "Off: every prompt is shown, however many arrive."),
+    cooling.length ? el("ul", { class: "rules", id: "cooldowns" }, cooling, el("li", {}, lift)) : el("p", { class: "note", id: "cooldowns" }, "No cool-down in force."),
+    setting("limits-on", "Stop prompt floods", "A program that keeps asking hopes you approve one to make it stop. Turning this off or loosening a limit needs your PIN.", on),
+    el("form", { class: "inline-form", onsubmit: save },
+      el("div", { class: "field" }, el("label", { for: "limits-per-site" }, "Unapproved prompts per site"), perSite),
+      el("div", { class: "field" }, el("label", { for: "limits-window" }, "within (s)"), windowSecs),
+      el("div", { class: "field" }, el("label", { for: "limits-denials" }, "Denials in a row"), denials),
+      el("div", { class: "field" }, el("label", { for: "limits-cooldown" }, "Cool-down (s)"), cooldown),
+      el("button", { class: "btn btn-primary", type: "submit", id: "limits-save" }, "Save limits")),
+    err);
+}
+
+// Recovery without back doors (docs/RECOVERY.md).
+function recoveryCard() {
+  return card("If you lose this computer or the PIN",
+    el("ul", { class: "plain" },
+      el("li", {}, "Your passkeys cannot be copied off this computer: their keys never leave its TPM. Register a second authenticator (a phone or a security key) on every important site now."),
+      el("li", {}, "A forgotten PIN allows 8 tries; after that only a reset, which erases every passkey, makes the authenticator usable again."),
+      el("li", {}, "Sites should let you back in with your other authenticator, not with a code sent by SMS or e-mail.")),
+    el("p", { class: "note", id: "recovery-doc" }, "The whole guide: RECOVERY.md, installed with tpm-passkey's documentation (/usr/share/doc/tpm-passkey/RECOVERY.md) and in docs/ of its source."));
+}
+
 function resetCard(s) {
   const go = () => confirmDialog({
     title: "Erase all passkeys?",
@@ -135,7 +190,7 @@ export async function loadSettings() {
   const s = await refreshStatus();
   if (!s) { v.replaceChildren(el("h1", {}, "Settings"), el("p", { class: "empty" }, "The service is not running.")); return; }
   v.replaceChildren(el("div", { class: "view-head" }, el("h1", {}, "Settings")),
-    changePinCard(s.min_pin_length), await protectionCard(s), await sitesCard(s), resetCard(s));
+    changePinCard(s.min_pin_length), await protectionCard(s), limitsCard(s), await sitesCard(s), recoveryCard(), resetCard(s));
 }
 
 export function initSettings() {}

@@ -24,6 +24,10 @@ pub enum Refusal {
     Timeout,
     #[error("cancelled by the client")]
     Cancelled,
+    /// Refused unseen: a cool-down of the approval-fatigue defence is in force
+    /// (`fatigue`).
+    #[error("refused without a prompt: too many prompts")]
+    Throttled,
 }
 
 /// The approval channel. `ask` blocks until the user answers (or the request is
@@ -31,6 +35,9 @@ pub enum Refusal {
 /// the engine checks it with the key store.
 pub trait Approver {
     fn ask(&mut self, prompt: &Prompt) -> Result<Option<PinHash>, Refusal>;
+    /// Tells the person something that needs no answer (a cool-down of the fatigue defence
+    /// started): a desktop notification in the app, a line in the terminal agent.
+    fn notify(&mut self, _text: &str) {}
     /// As [`Approver::ask`], for a prompt that may list accounts ([`Prompt::accounts`]):
     /// also which one the person chose (an index into them), when the agent let them.
     fn ask_choosing(&mut self, prompt: &Prompt) -> Result<Approval, Refusal> {

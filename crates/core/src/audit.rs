@@ -39,6 +39,8 @@ pub enum AuditKind {
     ReadPasskeys,
     /// The audit log was read over the control socket.
     ReadAudit,
+    /// The fatigue defence started a cool-down (detail: why, and for how long).
+    PromptFlood,
 }
 
 /// How it ended.
@@ -56,10 +58,12 @@ pub enum Outcome {
     BlockedSite,
     /// makeCredential found a credential of the excludeList.
     Excluded,
+    /// Refused without a prompt: a cool-down of the fatigue defence.
+    Throttled,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 18] = [
+    pub const ALL: [AuditKind; 19] = [
         AuditKind::Register,
         AuditKind::SignIn,
         AuditKind::SilentCheck,
@@ -78,6 +82,7 @@ impl AuditKind {
         AuditKind::AgentReplaced,
         AuditKind::ReadPasskeys,
         AuditKind::ReadAudit,
+        AuditKind::PromptFlood,
     ];
 
     /// The name stored in the log.
@@ -101,12 +106,13 @@ impl AuditKind {
             AuditKind::AgentReplaced => "agent_replaced",
             AuditKind::ReadPasskeys => "read_passkeys",
             AuditKind::ReadAudit => "read_audit",
+            AuditKind::PromptFlood => "prompt_flood",
         }
     }
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Ok,
         Outcome::Denied,
         Outcome::Timeout,
@@ -115,6 +121,7 @@ impl Outcome {
         Outcome::Blocked,
         Outcome::BlockedSite,
         Outcome::Excluded,
+        Outcome::Throttled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -127,6 +134,7 @@ impl Outcome {
             Outcome::Blocked => "blocked",
             Outcome::BlockedSite => "blocked_site",
             Outcome::Excluded => "excluded",
+            Outcome::Throttled => "throttled",
         }
     }
 }
@@ -137,6 +145,7 @@ impl From<crate::Refusal> for Outcome {
             crate::Refusal::Denied => Outcome::Denied,
             crate::Refusal::Timeout => Outcome::Timeout,
             crate::Refusal::Cancelled => Outcome::Cancelled,
+            crate::Refusal::Throttled => Outcome::Throttled,
         }
     }
 }

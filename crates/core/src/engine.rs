@@ -54,6 +54,7 @@ pub struct Engine<K: KeyStore, A: Approver, C: Clock = SystemClock> {
     pub(crate) pin: PinState,
     pub(crate) session: Session,
     last_read: Option<(AuditKind, Option<String>, Duration)>,
+    pub(crate) fatigue: crate::fatigue::Fatigue,
 }
 
 impl<K: KeyStore, A: Approver, C: Clock> std::fmt::Debug for Engine<K, A, C> {
@@ -108,6 +109,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             pin,
             session: Session::None,
             last_read: None,
+            fatigue: crate::fatigue::Fatigue::default(),
         };
         // A reset interrupted after its store commit left the old PIN index behind.
         engine.collect_key_garbage();
@@ -209,6 +211,59 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         self.audit(AuditEvent::new(kind, None, Outcome::Ok).client(client));
     }
 
+    /// Every prompt goes through here. The fatigue defence comes first: a prompt for a site
+    /// in a cool-down is refused unseen ([`Refusal::Throttled`]). How the prompt ended is
+    /// recorded; when that starts a cool-down, the log says why and the person is told.
+    pub(crate) fn ask_user(&mut self, prompt: &Prompt) -> Result<crate::Approval, crate::Refusal> {
+        use crate::fatigue::Answered;
+        let limits = self.settings.fatigue;
+        let site = prompt.rp_id.clone();
+        if self
+            .fatigue
+            .refusing(site.as_deref(), self.clock.now().as_secs(), &limits)
+            .is_some()
+        {
+            return Err(crate::Refusal::Throttled);
+        }
+        let out = self.approver.ask_choosing(prompt);
+        let answered = match &out {
+            Ok(_) => Answered::Approved,
+            Err(crate::Refusal::Denied) => Answered::Denied,
+            Err(_) => Answered::Unanswered,
+        };
+        let now = self.clock.now().as_secs();
+        if let Some(c) = self.fatigue.record(site.as_deref(), answered, now, &limits) {
+            let whom = c.site.as_deref().map_or("every site".to_owned(), |s| {
+                if s.is_empty() {
+                    "prompts without a site".to_owned()
+                } else {
+                    s.to_owned()
+                }
+            });
+            self.audit(
+                AuditEvent::new(
+                    AuditKind::PromptFlood,
+                    c.site.as_deref(),
+                    Outcome::Throttled,
+                )
+                .detail(c.reason.clone()),
+            );
+            self.approver.notify(&format!(
+                "Too many sign-in prompts ({whom}): {}. If you did not ask for them, a program may be trying to wear you down; you can lift this in Settings.",
+                c.reason
+            ));
+        }
+        out
+    }
+
+    /// [`Engine::ask_user`] for a prompt whose account choice does not matter.
+    pub(crate) fn ask_user_pin(
+        &mut self,
+        prompt: &Prompt,
+    ) -> Result<Option<crate::PinHash>, crate::Refusal> {
+        self.ask_user(prompt).map(|a| a.pin)
+    }
+
     /// Asks the user for presence; a refusal is audited as `kind` and mapped to its status.
     pub(crate) fn ask_presence(&mut self, prompt: &Prompt, kind: AuditKind) -> Result<(), Status> {
         self.ask_presence_choosing(prompt, kind).map(|_| ())
@@ -221,7 +276,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         prompt: &Prompt,
         kind: AuditKind,
     ) -> Result<Option<usize>, Status> {
-        match self.approver.ask_choosing(prompt) {
+        match self.ask_user(prompt) {
             Ok(a) => Ok(a.choice.filter(|&c| c < prompt.accounts.len())),
             Err(r) => {
                 self.audit(AuditEvent::new(kind, prompt.rp_id.as_deref(), r.into()));

@@ -37,7 +37,7 @@ impl From<StoreError> for Status {
 impl From<Refusal> for Status {
     fn from(r: Refusal) -> Self {
         match r {
-            Refusal::Denied => Status::OperationDenied,
+            Refusal::Denied | Refusal::Throttled => Status::OperationDenied,
             Refusal::Timeout => Status::UserActionTimeout,
             Refusal::Cancelled => Status::KeepaliveCancel,
         }
@@ -72,6 +72,8 @@ pub enum ManageError {
     NotASite,
     #[error("the confirmation does not match: type the words exactly as shown")]
     NotConfirmed,
+    #[error("the prompt limits need a window and a cool-down of at least one second")]
+    BadPromptLimits,
     #[error("the TPM cannot be reached right now; the daemon reconnects on its own, try again in a moment (`tpm-passkey status` shows when it is back)")]
     TpmUnreachable,
     #[error("the authenticator could not do that ({0}); see the daemon's log")]

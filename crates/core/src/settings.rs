@@ -15,6 +15,10 @@ pub struct Settings {
     pub force_pin_change: bool,
     /// Length of the current PIN in code points (0 when unknown), to decide forcePINChange.
     pub pin_length: u8,
+    /// The approval-fatigue defence's limits (settings saved before it existed get the
+    /// defaults).
+    #[serde(default)]
+    pub fatigue: crate::fatigue::FatigueLimits,
 }
 
 impl Default for Settings {
@@ -25,6 +29,7 @@ impl Default for Settings {
             min_pin_length_rp_ids: Vec::new(),
             force_pin_change: false,
             pin_length: 0,
+            fatigue: crate::fatigue::FatigueLimits::default(),
         }
     }
 }

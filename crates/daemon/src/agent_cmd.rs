@@ -111,6 +111,11 @@ fn scripted(args: &AgentArgs) -> CliResult {
                 writeln!(out, "{}", serde_json::json!({ "notice": n }))?;
                 out.flush()?;
             }
+            DaemonMessage::Notice { text } => {
+                let mut out = stdout.lock();
+                writeln!(out, "{}", serde_json::json!({ "notice_text": text }))?;
+                out.flush()?;
+            }
             DaemonMessage::Error { message } => return Err(message.into()),
             _ => {}
         }

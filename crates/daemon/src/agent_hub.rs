@@ -187,6 +187,19 @@ impl AgentHub {
     }
 
     /// Tells the agent a client asked the authenticator to identify itself (CTAPHID_WINK).
+    /// Tells the agent something that needs no answer; nothing happens without an agent.
+    pub fn notify(&self, text: &str) {
+        let mut hub = self.lock();
+        if let Some(agent) = hub.agent.as_mut() {
+            send(
+                &mut agent.writer,
+                &DaemonMessage::Notice {
+                    text: text.to_owned(),
+                },
+            );
+        }
+    }
+
     pub fn wink(&self) {
         let mut hub = self.lock();
         if let Some(agent) = &mut hub.agent {

@@ -104,6 +104,26 @@ pub struct SettingsArgs {
     /// Minimum PIN length (can only go up).
     #[arg(long)]
     min_pin_length: Option<u8>,
+    /// Approval-fatigue defence (refuse prompts unseen for a cool-down after too many
+    /// unanswered ones): on or off. Off, or any limit less strict, needs the PIN.
+    #[arg(long, value_parser = ["on", "off"])]
+    prompt_limits: Option<String>,
+    /// Prompts for one site not approved within --prompt-window that start a cool-down
+    /// (0: no per-site limit).
+    #[arg(long)]
+    prompts_per_site: Option<u32>,
+    /// The window, in seconds, in which --prompts-per-site are counted.
+    #[arg(long)]
+    prompt_window: Option<u64>,
+    /// Denials in a row (any site) that start a cool-down for every site (0: no limit).
+    #[arg(long)]
+    denials_in_a_row: Option<u32>,
+    /// How long a cool-down lasts, in seconds.
+    #[arg(long)]
+    cooldown: Option<u64>,
+    /// End the cool-downs in force now (needs the PIN).
+    #[arg(long)]
+    lift_cooldowns: bool,
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +135,9 @@ pub struct ResetArgs {
     /// Confirm that every passkey and the PIN are to be erased, for good.
     #[arg(long)]
     yes: bool,
+    /// The PIN is forgotten (or blocked): erase without it. Recorded in the activity log.
+    #[arg(long)]
+    forgotten_pin: bool,
 }
 
 /// A PIN from `file`, else typed at the terminal without echo.
@@ -208,6 +231,26 @@ pub fn status(args: &ReadArgs) -> CliResult {
     println!("passkeys   {}", s.credentials);
     println!("always UV  {}", if s.always_uv { "on" } else { "off" });
     println!("min PIN    {}", s.min_pin_length);
+    let f = &s.fatigue;
+    if f.enabled {
+        println!(
+            "prompts    refused for {} s after {} not approved for a site in {} s, or {} denials in a row",
+            f.cooldown_secs, f.unapproved_per_site, f.window_secs, f.denials_in_a_row
+        );
+    } else {
+        println!("prompts    no limit (approval-fatigue defence off)");
+    }
+    for c in &s.cooldowns {
+        println!(
+            "COOL-DOWN  {}: {} ({} s left; `tpm-passkey settings --lift-cooldowns` ends it)",
+            c.site
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("every site"),
+            c.reason,
+            c.seconds_left
+        );
+    }
     let agent = match &s.agent_info {
         Some(a) => format!(
             "{} connected (pid {})",
@@ -364,19 +407,55 @@ pub fn pin(cmd: &PinCommand) -> CliResult {
 
 pub fn settings(args: &SettingsArgs) -> CliResult {
     let mut client = args.conn.client()?;
-    let always_uv = args.always_uv.as_deref().map(|v| v == "on");
-    let pin = if always_uv == Some(false) {
-        pin_if_set(&mut client, &args.pin)?
-    } else {
-        None
+    let DaemonMessage::Status(status) = client.call(&ClientMessage::Status)? else {
+        return Err("unexpected answer from the daemon".into());
     };
-    client.call(&ClientMessage::SetSettings {
-        always_uv,
-        min_pin_length: args.min_pin_length,
-        pin,
-    })?;
+    let always_uv = args.always_uv.as_deref().map(|v| v == "on");
+    if always_uv.is_some() || args.min_pin_length.is_some() {
+        let pin = if always_uv == Some(false) {
+            pin_if_set(&mut client, &args.pin)?
+        } else {
+            None
+        };
+        client.call(&ClientMessage::SetSettings {
+            always_uv,
+            min_pin_length: args.min_pin_length,
+            pin,
+        })?;
+    }
+    let old = status.fatigue;
+    let limits = tpm_passkey_core::ipc::FatigueLimits {
+        enabled: args
+            .prompt_limits
+            .as_deref()
+            .map_or(old.enabled, |v| v == "on"),
+        unapproved_per_site: args.prompts_per_site.unwrap_or(old.unapproved_per_site),
+        window_secs: args.prompt_window.unwrap_or(old.window_secs),
+        denials_in_a_row: args.denials_in_a_row.unwrap_or(old.denials_in_a_row),
+        cooldown_secs: args.cooldown.unwrap_or(old.cooldown_secs),
+    };
+    if limits != old {
+        // Only a stricter change goes without the PIN; the daemon decides, so ask for it
+        // when the daemon says it is needed.
+        let mut answer = client.call(&ClientMessage::SetFatigueLimits { limits, pin: None });
+        if needs_pin(&answer) {
+            let pin = pin_if_set(&mut client, &args.pin)?;
+            answer = client.call(&ClientMessage::SetFatigueLimits { limits, pin });
+        }
+        answer?;
+    }
+    if args.lift_cooldowns {
+        let pin = pin_if_set(&mut client, &args.pin)?;
+        client.call(&ClientMessage::LiftCooldowns { pin })?;
+        println!("cool-downs lifted: prompts are shown again");
+    }
     println!("settings saved");
     Ok(())
+}
+
+/// Whether the daemon refused because the PIN was not given.
+fn needs_pin(answer: &Result<DaemonMessage, tpm_passkey_core::ipc::ClientError>) -> bool {
+    matches!(answer, Err(e) if e.to_string().contains("needs your PIN"))
 }
 
 pub fn reset(args: &ResetArgs) -> CliResult {
@@ -387,6 +466,15 @@ pub fn reset(args: &ResetArgs) -> CliResult {
         );
     }
     let mut client = args.conn.client()?;
+    if args.forgotten_pin {
+        client.call(&ClientMessage::ResetForgottenPin {
+            confirm: tpm_passkey_core::ipc::FORGOTTEN_PIN_PHRASE.into(),
+        })?;
+        println!(
+            "erased without the PIN: every passkey and the PIN are gone (see docs/RECOVERY.md)"
+        );
+        return Ok(());
+    }
     let pin = pin_if_set(&mut client, &args.pin)?;
     client.call(&ClientMessage::Reset { pin })?;
     println!("erased: every passkey and the PIN are gone");

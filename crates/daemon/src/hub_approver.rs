@@ -42,6 +42,11 @@ impl Approver for HubApprover {
         self.ask_choosing(prompt).map(|a| a.pin)
     }
 
+    fn notify(&mut self, text: &str) {
+        tracing::warn!(notice = text, "told the approval agent");
+        self.hub.notify(text);
+    }
+
     fn ask_choosing(&mut self, prompt: &Prompt) -> Result<Approval, Refusal> {
         let never = AtomicBool::new(false);
         let (status, cancel) = match &self.job {

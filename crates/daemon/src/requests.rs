@@ -43,6 +43,8 @@ pub fn status(
         agent_info: agent,
         pin_auth_blocked: engine.pin_auth_blocked(),
         tpm,
+        fatigue: engine.settings().fatigue,
+        cooldowns: engine.cooldowns(),
     }
 }
 
@@ -80,6 +82,10 @@ pub fn answer(
             min_pin_length,
             pin,
         } => done(engine.set_settings_local(always_uv, min_pin_length, pin.as_ref())),
+        ClientMessage::SetFatigueLimits { limits, pin } => {
+            done(engine.set_fatigue_limits_local(limits, pin.as_ref()))
+        }
+        ClientMessage::LiftCooldowns { pin } => done(engine.lift_cooldowns_local(pin.as_ref())),
         ClientMessage::TestSignIn => {
             // The prompts name us as the asking application.
             engine.approver_mut().job = Some(JobSignals {

@@ -308,6 +308,7 @@ pub fn run(control: &Path, take_over: bool) -> CliResult {
                     }
                 }
             }
+            DaemonMessage::Notice { text } => eprintln!("tpm-passkey: {text}"),
             DaemonMessage::Wink => eprint!("\x07"),
             DaemonMessage::Error { message } => return Err(message.into()),
             _ => {}

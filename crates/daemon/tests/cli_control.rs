@@ -201,6 +201,22 @@ fn manage_the_authenticator_from_the_command_line() {
         (s["pin_set"].as_bool(), s["credentials"].as_u64()),
         (Some(false), Some(0))
     );
+    // A forgotten PIN: the same erasure without it (docs/RECOVERY.md), audited as such.
+    ok(&d, &["pin", "set", "--new-pin-file", pin]);
+    assert_eq!(json(&d, &["status", "--json"])["pin_set"], true);
+    let err = fails(&d, &["reset", "--forgotten-pin"]);
+    assert!(err.contains("--yes"), "{err}");
+    ok(&d, &["reset", "--forgotten-pin", "--yes"]);
+    assert_eq!(json(&d, &["status", "--json"])["pin_set"], false);
+    let audit = json(&d, &["audit", "--json"]);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["event"] == "reset" && r["detail"] == "forgotten PIN"),
+        "{audit}"
+    );
     assert_eq!(PIN, "4711");
 }
 

@@ -91,6 +91,57 @@ fn denied_requests_fail_and_store_nothing() {
     );
 }
 
+/// Approval fatigue, with a real client: a program keeps asking for one site and every
+/// prompt is denied. After four unapproved prompts for the site in a minute the rest are
+/// refused unseen; the agent is told once, status shows the cool-down, and lifting it
+/// needs the PIN.
+#[test]
+fn a_prompt_flood_is_refused_unseen_after_four_unapproved_prompts() {
+    let d = Daemon::start(Agent::DenyAll);
+    d.assert_python("fido2_e2e.py", "flood");
+    let prompts = d.prompts();
+    assert_eq!(
+        prompts.len(),
+        4,
+        "only four prompts reached the person: {prompts:?}"
+    );
+    let status = d.cli(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["cooldowns"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["cooldowns"][0]["site"], "example.com", "{v}");
+    let notices: Vec<_> = d
+        .agent_lines()
+        .into_iter()
+        .filter_map(|l| {
+            l.get("notice_text")
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(notices.len(), 1, "told once: {notices:?}");
+    assert!(notices[0].contains("example.com"), "{notices:?}");
+    // Without the PIN it stays; with it, it is lifted.
+    let lift = d.cli(&["settings", "--lift-cooldowns", "--pin-file", "/dev/null"]);
+    assert!(!lift.status.success(), "{lift:?}");
+    let pin_file = d.state().parent().unwrap().join("pin");
+    let lift = d.cli(&[
+        "settings",
+        "--lift-cooldowns",
+        "--pin-file",
+        pin_file.to_str().unwrap(),
+    ]);
+    assert!(lift.status.success(), "{lift:?}");
+    let status = d.cli(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["cooldowns"].as_array().map(Vec::len), Some(0), "{v}");
+    let audit = d.cli(&["audit", "--json"]);
+    let text = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        text.contains("prompt_flood") && text.contains("throttled"),
+        "{text}"
+    );
+}
+
 /// Built-in user verification: the PIN is typed into our own prompt. Then, with the daemon
 /// stopped, the credential's key blob is useless without the PIN: the TPM itself refuses.
 #[test]

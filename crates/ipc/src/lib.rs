@@ -27,8 +27,8 @@ pub use client::{control_path, send_on, Client, ClientError, MAX_DAEMON_LINE};
 pub use messages::{ClientMessage, DaemonMessage, FORGOTTEN_PIN_PHRASE};
 pub use pin::Pin;
 pub use views::{
-    AgentNotice, AgentNoticeKind, AgentView, AuditRecord, Passkey, Prompt, SiteRuleEntry,
-    StatusView, TpmView,
+    AgentNotice, AgentNoticeKind, AgentView, AuditRecord, CooldownView, FatigueLimits, Passkey,
+    Prompt, SiteRuleEntry, StatusView, TpmView,
 };
 pub use vocab::{AgentKind, Operation, PinProtection, SiteRule, TpmHealth};
 pub use wording::Wording;
@@ -119,6 +119,8 @@ mod tests {
             agent_info: None,
             pin_auth_blocked: false,
             tpm: Default::default(),
+            fatigue: Default::default(),
+            cooldowns: Vec::new(),
         });
         let v: serde_json::Value = serde_json::from_str(&encode(&s)).unwrap();
         assert_eq!(v["type"], "status");

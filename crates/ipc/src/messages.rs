@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AgentKind, AgentNotice, AuditRecord, Passkey, Pin, Prompt, SiteRule, SiteRuleEntry, StatusView,
-    TpmView,
+    AgentKind, AgentNotice, AuditRecord, FatigueLimits, Passkey, Pin, Prompt, SiteRule,
+    SiteRuleEntry, StatusView, TpmView,
 };
 
 /// The words the user types to erase everything when they forgot the PIN (the app's
@@ -83,6 +83,16 @@ pub enum ClientMessage {
         min_pin_length: Option<u8>,
         pin: Option<Pin>,
     },
+    /// Set the approval-fatigue limits; anything less strict than now needs the PIN.
+    SetFatigueLimits {
+        limits: FatigueLimits,
+        pin: Option<Pin>,
+    },
+    /// End the fatigue defence's cool-downs now (needs the PIN once one is set: a program
+    /// that floods prompts must not lift its own cool-down).
+    LiftCooldowns {
+        pin: Option<Pin>,
+    },
     AuditTail {
         limit: u32,
     },
@@ -150,6 +160,11 @@ pub enum DaemonMessage {
     Wink,
     /// To the registered agent: another program tried to (or did) take its place.
     AgentNotice(AgentNotice),
+    /// To the registered agent: something to tell the person that needs no answer (the
+    /// approval-fatigue defence started a cool-down).
+    Notice {
+        text: String,
+    },
     Ok,
     /// The request was refused; `message` says why and what to do.
     Error {

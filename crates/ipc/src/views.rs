@@ -155,6 +155,48 @@ pub struct StatusView {
     /// Whether the TPM answers, and is the one the passkeys were made on.
     #[serde(default)]
     pub tpm: TpmHealth,
+    /// The approval-fatigue defence's limits, and its cool-downs in force.
+    #[serde(default)]
+    pub fatigue: FatigueLimits,
+    #[serde(default)]
+    pub cooldowns: Vec<CooldownView>,
+}
+
+/// The approval-fatigue defence's limits (docs/DESIGN.md "Approval fatigue"): more than
+/// `unapproved_per_site` prompts for one site not approved within `window_secs`, or
+/// `denials_in_a_row` denials, and prompts are refused unseen for `cooldown_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FatigueLimits {
+    pub enabled: bool,
+    /// 0: no per-site limit.
+    pub unapproved_per_site: u32,
+    pub window_secs: u64,
+    /// 0: no limit on denials in a row.
+    pub denials_in_a_row: u32,
+    pub cooldown_secs: u64,
+}
+
+impl Default for FatigueLimits {
+    /// 4 prompts for a site not approved in 60 s, or 5 denials in a row: 5 minutes without
+    /// prompts.
+    fn default() -> Self {
+        FatigueLimits {
+            enabled: true,
+            unapproved_per_site: 4,
+            window_secs: 60,
+            denials_in_a_row: 5,
+            cooldown_secs: 300,
+        }
+    }
+}
+
+/// A cool-down in force: prompts for `site` (None: every site) are refused unseen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CooldownView {
+    pub site: Option<String>,
+    pub seconds_left: u64,
+    pub reason: String,
 }
 
 /// Told to the registered agent when another program tried to take its place.

@@ -26,6 +26,8 @@ pub struct Script {
     pub answers: VecDeque<Result<Option<String>, Refusal>>,
     pub pin: Option<String>,
     pub seen: Vec<Prompt>,
+    /// What the engine told the person ([`Approver::notify`]).
+    pub notices: Vec<String>,
 }
 
 impl Approver for Script {
@@ -40,6 +42,10 @@ impl Approver for Script {
             }),
         };
         answer.map(|p| p.map(|p| PinHash::from_pin(&p)))
+    }
+
+    fn notify(&mut self, text: &str) {
+        self.notices.push(text.to_owned());
     }
 }
 

@@ -87,7 +87,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let Some(param) = param else { return Ok(None) };
         if param.is_empty() {
             // Step 1: the platform asks which authenticator the user means.
-            self.approver.ask(&Prompt::new(Operation::Select))?;
+            self.ask_user_pin(&Prompt::new(Operation::Select))?;
             return Err(if self.keys.pin_is_set() {
                 Status::PinInvalid
             } else {

@@ -79,7 +79,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 }
                 let prompt =
                     Prompt::new(Operation::AlreadyRegistered).rp(&rp_id, req.rp.name.as_deref());
-                self.approver.ask(&prompt)?;
+                self.ask_user_pin(&prompt)?;
                 self.audit(AuditEvent::new(
                     AuditKind::Register,
                     Some(&rp_id),

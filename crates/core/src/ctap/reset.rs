@@ -28,7 +28,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
 
     /// authenticatorSelection, §6.9: user presence only.
     pub(crate) fn selection_cmd(&mut self) -> Result<(), Status> {
-        self.approver.ask(&Prompt::new(Operation::Select))?;
+        self.ask_user_pin(&Prompt::new(Operation::Select))?;
         Ok(())
     }
 }

@@ -97,7 +97,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         for _ in 0..PIN_FAILURES_PER_BOOT {
             // One read of the TPM's counter per attempt.
             prompt.pin_retries = Some(self.refuse_if_blocked()?);
-            let answer = match self.approver.ask_choosing(&prompt) {
+            let answer = match self.ask_user(&prompt) {
                 Ok(a) => a,
                 Err(r) => {
                     self.audit(AuditEvent::new(kind, prompt.rp_id.as_deref(), r.into()));

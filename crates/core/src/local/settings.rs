@@ -45,6 +45,63 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         Ok(())
     }
 
+    /// Sets the approval-fatigue limits. Anything less strict than the current ones (a
+    /// higher count, a shorter window or cool-down, the defence off) needs the PIN: a program
+    /// flooding prompts must not be able to switch the defence off.
+    pub fn set_fatigue_limits_local(
+        &mut self,
+        limits: crate::FatigueLimits,
+        pin: Option<&Pin>,
+    ) -> Result<(), ManageError> {
+        let old = self.settings.fatigue;
+        if !crate::fatigue::Fatigue::stricter_or_equal(&limits, &old) {
+            self.require_pin(pin, AuditKind::Config)?;
+        }
+        if limits.enabled && (limits.window_secs == 0 || limits.cooldown_secs == 0) {
+            return Err(ManageError::BadPromptLimits);
+        }
+        self.settings.fatigue = limits;
+        self.save_settings().map_err(ManageError::from_status)?;
+        let detail = if limits.enabled {
+            format!(
+                "prompt limits: {} not approved per site in {} s, {} denials in a row, cool-down {} s",
+                limits.unapproved_per_site,
+                limits.window_secs,
+                limits.denials_in_a_row,
+                limits.cooldown_secs
+            )
+        } else {
+            "prompt limits off".to_owned()
+        };
+        self.audit(AuditEvent::new(AuditKind::Config, None, Outcome::Ok).detail(detail));
+        Ok(())
+    }
+
+    /// Ends the fatigue defence's cool-downs; needs the PIN once one is set.
+    pub fn lift_cooldowns_local(&mut self, pin: Option<&Pin>) -> Result<(), ManageError> {
+        self.require_pin(pin, AuditKind::Config)?;
+        self.fatigue.clear();
+        self.audit(
+            AuditEvent::new(AuditKind::Config, None, Outcome::Ok)
+                .detail("prompt cool-downs lifted"),
+        );
+        Ok(())
+    }
+
+    /// The cool-downs in force, for status screens.
+    pub fn cooldowns(&mut self) -> Vec<tpm_passkey_ipc::CooldownView> {
+        let now = self.clock.now().as_secs();
+        self.fatigue
+            .active(now)
+            .into_iter()
+            .map(|c| tpm_passkey_ipc::CooldownView {
+                site: c.site,
+                seconds_left: c.until.saturating_sub(now),
+                reason: c.reason,
+            })
+            .collect()
+    }
+
     pub fn site_rules(&self) -> Result<Vec<SiteRuleEntry>, ManageError> {
         Ok(self
             .store

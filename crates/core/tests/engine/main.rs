@@ -5,6 +5,7 @@
 
 mod ceremonies;
 mod cred_mgmt_and_config;
+mod fatigue;
 mod harness;
 mod info_and_pin;
 mod large_blobs;
