@@ -159,6 +159,17 @@ pub async fn set_fatigue_limits<R: Runtime>(
     .await
 }
 
+/// Step-up by risk; the daemon asks for the PIN when it loosens.
+#[tauri::command]
+pub async fn set_step_up<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    step_up: tpm_passkey_ipc::StepUp,
+    pin: Option<Pin>,
+) -> Answer {
+    request(&state, ClientMessage::SetStepUp { step_up, pin }, is_ok).await
+}
+
 /// Ends the cool-downs in force (the PIN once one is set).
 #[tauri::command]
 pub async fn lift_cooldowns<R: Runtime>(

@@ -34,6 +34,7 @@ pub fn configure<R: Runtime>(
             commands::set_settings,
             commands::set_fatigue_limits,
             commands::lift_cooldowns,
+            commands::set_step_up,
             commands::reset,
             commands::reset_forgotten_pin,
             commands::prune_dead_passkeys,

@@ -121,6 +121,7 @@ fn status_answer() -> DaemonMessage {
         tpm: Default::default(),
         fatigue: Default::default(),
         cooldowns: Vec::new(),
+        step_up: Default::default(),
     })
 }
 
@@ -168,6 +169,7 @@ fn requests_carry_their_arguments_and_refusals_read_as_the_daemon_wrote_them() {
         ClientMessage::SetSettings { .. }
         | ClientMessage::SetSiteRule { .. }
         | ClientMessage::SetFatigueLimits { .. }
+        | ClientMessage::SetStepUp { .. }
         | ClientMessage::LiftCooldowns { .. } => vec![DaemonMessage::Ok],
         _ => vec![],
     });
@@ -195,6 +197,8 @@ fn requests_carry_their_arguments_and_refusals_read_as_the_daemon_wrote_them() {
     )
     .unwrap();
     invoke(&app, "lift_cooldowns", json!({"pin": "4711"})).unwrap();
+    let step_up = json!({"enabled": true, "uv_max_age_secs": 3600, "new_sites": true});
+    invoke(&app, "set_step_up", json!({"stepUp": step_up, "pin": null})).unwrap();
     let log = log.lock().unwrap();
     assert!(log.contains(&ClientMessage::DeletePasskey {
         id: "ab12".into(),
@@ -216,6 +220,14 @@ fn requests_carry_their_arguments_and_refusals_read_as_the_daemon_wrote_them() {
         pin: None
     }));
     assert!(log.contains(&ClientMessage::LiftCooldowns { pin: pin("4711") }));
+    assert!(log.contains(&ClientMessage::SetStepUp {
+        step_up: tpm_passkey_ipc::StepUp {
+            enabled: true,
+            uv_max_age_secs: 3600,
+            new_sites: true
+        },
+        pin: None
+    }));
     assert!(log.contains(&ClientMessage::SetSettings {
         always_uv: Some(false),
         min_pin_length: Some(6),

@@ -355,6 +355,8 @@ class E2E:
         self.el("#limits-per-site").send_keys("3")
         self.el("#limits-save").click()
         self.text_of("#limits-summary", "After 3 prompts for one site")
+        # Step-up by risk: with "Always require PIN" on it has nothing to add, and says so.
+        self.text_of("#stepup-summary", "Every passkey already needs your PIN")
         self.el("#rule-site").send_keys("example.com")
         Select(self.el("#rule-kind")).select_by_value("block")
         self.el("#rule-add").click()

@@ -147,6 +147,41 @@ function limitsCard(s) {
     err);
 }
 
+// Step-up by risk: the PIN where a site asks only for presence, when it has not been typed
+// for a while or the site is new here. Only matters with "Always require PIN" off.
+function stepUpCard(s) {
+  const st = s.step_up;
+  const on = el("input", { type: "checkbox", role: "switch", class: "switch", id: "stepup-on", "aria-describedby": "stepup-on-desc" });
+  on.checked = st.enabled;
+  const hours = el("input", { type: "number", id: "stepup-hours", min: "0", step: "0.5", value: String(st.uv_max_age_secs / 3600), class: "narrow" });
+  const fresh = el("input", { type: "checkbox", id: "stepup-new-sites" });
+  fresh.checked = st.new_sites;
+  const err = el("p", { class: "error-text", "aria-live": "assertive" });
+  const value = () => ({ enabled: on.checked, uv_max_age_secs: Math.round(Number(hours.value) * 3600), new_sites: fresh.checked });
+  const save = async (e) => {
+    e.preventDefault();
+    err.textContent = "";
+    try { await call("set_step_up", { stepUp: value(), pin: null }); toast("Saved."); await loadSettings(); }
+    catch (x) {
+      if (!String(x).includes("needs your PIN")) { err.textContent = String(x); return; }
+      confirmDialog({ title: "Ask for the PIN less often?", text: "Sites that ask only for a click could then use your passkeys longer without your PIN.", ok: "Save", pin: true },
+        async ({ pin }) => { await call("set_step_up", { stepUp: value(), pin }); toast("Saved."); await loadSettings(); });
+    }
+  };
+  return card("When sites ask only for a click",
+    el("p", { class: "lead", id: "stepup-summary" }, s.always_uv
+      ? "Every passkey already needs your PIN (Always require PIN is on)."
+      : st.enabled
+        ? `Your PIN is asked anyway when you have not typed it for ${st.uv_max_age_secs / 3600} h${st.new_sites ? ", and the first time a site is used here" : ""}.`
+        : "A click is enough where a site asks for no more."),
+    setting("stepup-on", "Ask for the PIN by risk", "Turning this off or asking less often needs your PIN.", on),
+    el("form", { class: "inline-form", onsubmit: save },
+      el("div", { class: "field" }, el("label", { for: "stepup-hours" }, "PIN at least every (hours)"), hours),
+      el("div", { class: "field" }, el("label", { for: "stepup-new-sites" }, "PIN for new sites"), fresh),
+      el("button", { class: "btn btn-primary", type: "submit", id: "stepup-save" }, "Save")),
+    err);
+}
+
 // Recovery without back doors (docs/RECOVERY.md).
 function recoveryCard() {
   return card("If you lose this computer or the PIN",
@@ -190,7 +225,7 @@ export async function loadSettings() {
   const s = await refreshStatus();
   if (!s) { v.replaceChildren(el("h1", {}, "Settings"), el("p", { class: "empty" }, "The service is not running.")); return; }
   v.replaceChildren(el("div", { class: "view-head" }, el("h1", {}, "Settings")),
-    changePinCard(s.min_pin_length), await protectionCard(s), limitsCard(s), await sitesCard(s), recoveryCard(), resetCard(s));
+    changePinCard(s.min_pin_length), await protectionCard(s), stepUpCard(s), limitsCard(s), await sitesCard(s), recoveryCard(), resetCard(s));
 }
 
 export function initSettings() {}

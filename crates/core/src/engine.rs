@@ -55,6 +55,8 @@ pub struct Engine<K: KeyStore, A: Approver, C: Clock = SystemClock> {
     pub(crate) session: Session,
     last_read: Option<(AuditKind, Option<String>, Duration)>,
     pub(crate) fatigue: crate::fatigue::Fatigue,
+    /// When the PIN was last proven (engine clock), for step-up by risk; None since start.
+    pub(crate) last_uv: Option<Duration>,
 }
 
 impl<K: KeyStore, A: Approver, C: Clock> std::fmt::Debug for Engine<K, A, C> {
@@ -110,6 +112,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             session: Session::None,
             last_read: None,
             fatigue: crate::fatigue::Fatigue::default(),
+            last_uv: None,
         };
         // A reset interrupted after its store commit left the old PIN index behind.
         engine.collect_key_garbage();

@@ -19,6 +19,9 @@ pub struct Settings {
     /// defaults).
     #[serde(default)]
     pub fatigue: crate::fatigue::FatigueLimits,
+    /// Step-up by risk (settings saved before it existed get the defaults).
+    #[serde(default)]
+    pub step_up: tpm_passkey_ipc::StepUp,
 }
 
 impl Default for Settings {
@@ -30,6 +33,7 @@ impl Default for Settings {
             force_pin_change: false,
             pin_length: 0,
             fatigue: crate::fatigue::FatigueLimits::default(),
+            step_up: tpm_passkey_ipc::StepUp::default(),
         }
     }
 }

@@ -135,7 +135,7 @@ impl Store {
         self.conn
             .execute_batch(
             "DELETE FROM credentials; DELETE FROM settings; DELETE FROM secrets; DELETE FROM site_rules;
-             DELETE FROM large_blobs;",
+             DELETE FROM large_blobs; DELETE FROM known_sites;",
         )?;
         Ok(())
     }

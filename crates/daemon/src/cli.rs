@@ -124,6 +124,17 @@ pub struct SettingsArgs {
     /// End the cool-downs in force now (needs the PIN).
     #[arg(long)]
     lift_cooldowns: bool,
+    /// Step-up by risk (the PIN even where a site asks only for presence, when it has not
+    /// been typed for --uv-max-age or the site is new here): on or off. Off or looser needs
+    /// the PIN. Matters only with --always-uv off.
+    #[arg(long, value_parser = ["on", "off"])]
+    step_up: Option<String>,
+    /// The longest time, in seconds, between PIN checks before presence alone is not enough.
+    #[arg(long)]
+    uv_max_age: Option<u64>,
+    /// Ask for the PIN at a site's first ceremony here: on or off.
+    #[arg(long, value_parser = ["on", "off"])]
+    new_site_pin: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +250,20 @@ pub fn status(args: &ReadArgs) -> CliResult {
         );
     } else {
         println!("prompts    no limit (approval-fatigue defence off)");
+    }
+    let st = &s.step_up;
+    if st.enabled {
+        println!(
+            "step-up    the PIN if not typed for {} s{}",
+            st.uv_max_age_secs,
+            if st.new_sites {
+                ", and at a site's first ceremony"
+            } else {
+                ""
+            }
+        );
+    } else {
+        println!("step-up    off");
     }
     for c in &s.cooldowns {
         println!(
@@ -441,6 +466,23 @@ pub fn settings(args: &SettingsArgs) -> CliResult {
         if needs_pin(&answer) {
             let pin = pin_if_set(&mut client, &args.pin)?;
             answer = client.call(&ClientMessage::SetFatigueLimits { limits, pin });
+        }
+        answer?;
+    }
+    let old = status.step_up;
+    let step_up = tpm_passkey_core::ipc::StepUp {
+        enabled: args.step_up.as_deref().map_or(old.enabled, |v| v == "on"),
+        uv_max_age_secs: args.uv_max_age.unwrap_or(old.uv_max_age_secs),
+        new_sites: args
+            .new_site_pin
+            .as_deref()
+            .map_or(old.new_sites, |v| v == "on"),
+    };
+    if step_up != old {
+        let mut answer = client.call(&ClientMessage::SetStepUp { step_up, pin: None });
+        if needs_pin(&answer) {
+            let pin = pin_if_set(&mut client, &args.pin)?;
+            answer = client.call(&ClientMessage::SetStepUp { step_up, pin });
         }
         answer?;
     }

@@ -45,6 +45,7 @@ pub fn status(
         tpm,
         fatigue: engine.settings().fatigue,
         cooldowns: engine.cooldowns(),
+        step_up: engine.settings().step_up,
     }
 }
 
@@ -84,6 +85,9 @@ pub fn answer(
         } => done(engine.set_settings_local(always_uv, min_pin_length, pin.as_ref())),
         ClientMessage::SetFatigueLimits { limits, pin } => {
             done(engine.set_fatigue_limits_local(limits, pin.as_ref()))
+        }
+        ClientMessage::SetStepUp { step_up, pin } => {
+            done(engine.set_step_up_local(step_up, pin.as_ref()))
         }
         ClientMessage::LiftCooldowns { pin } => done(engine.lift_cooldowns_local(pin.as_ref())),
         ClientMessage::TestSignIn => {

@@ -28,7 +28,7 @@ pub use messages::{ClientMessage, DaemonMessage, FORGOTTEN_PIN_PHRASE};
 pub use pin::Pin;
 pub use views::{
     AgentNotice, AgentNoticeKind, AgentView, AuditRecord, CooldownView, FatigueLimits, Passkey,
-    Prompt, SiteRuleEntry, StatusView, TpmView,
+    Prompt, SiteRuleEntry, StatusView, StepUp, TpmView,
 };
 pub use vocab::{AgentKind, Operation, PinProtection, SiteRule, TpmHealth};
 pub use wording::Wording;
@@ -121,6 +121,7 @@ mod tests {
             tpm: Default::default(),
             fatigue: Default::default(),
             cooldowns: Vec::new(),
+            step_up: Default::default(),
         });
         let v: serde_json::Value = serde_json::from_str(&encode(&s)).unwrap();
         assert_eq!(v["type"], "status");

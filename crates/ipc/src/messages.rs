@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AgentKind, AgentNotice, AuditRecord, FatigueLimits, Passkey, Pin, Prompt, SiteRule,
-    SiteRuleEntry, StatusView, TpmView,
+    SiteRuleEntry, StatusView, StepUp, TpmView,
 };
 
 /// The words the user types to erase everything when they forgot the PIN (the app's
@@ -86,6 +86,11 @@ pub enum ClientMessage {
     /// Set the approval-fatigue limits; anything less strict than now needs the PIN.
     SetFatigueLimits {
         limits: FatigueLimits,
+        pin: Option<Pin>,
+    },
+    /// Set step-up by risk; anything less strict than now needs the PIN.
+    SetStepUp {
+        step_up: StepUp,
         pin: Option<Pin>,
     },
     /// End the fatigue defence's cool-downs now (needs the PIN once one is set: a program

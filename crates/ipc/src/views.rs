@@ -160,6 +160,9 @@ pub struct StatusView {
     pub fatigue: FatigueLimits,
     #[serde(default)]
     pub cooldowns: Vec<CooldownView>,
+    /// Step-up by risk.
+    #[serde(default)]
+    pub step_up: StepUp,
 }
 
 /// The approval-fatigue defence's limits (docs/DESIGN.md "Approval fatigue"): more than
@@ -187,6 +190,30 @@ impl Default for FatigueLimits {
             window_secs: 60,
             denials_in_a_row: 5,
             cooldown_secs: 300,
+        }
+    }
+}
+
+/// Step-up by risk (docs/DESIGN.md "Step-up"): a request that does not ask for user
+/// verification still gets the PIN prompt when the last successful PIN check is older than
+/// `uv_max_age_secs` (or there was none since the daemon started), or, with `new_sites`,
+/// when the site has never had a verified ceremony here. Only with a PIN set; with alwaysUv
+/// on (the default) every request asks for the PIN anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StepUp {
+    pub enabled: bool,
+    pub uv_max_age_secs: u64,
+    pub new_sites: bool,
+}
+
+impl Default for StepUp {
+    /// On: the PIN at least every 8 hours, and for every site's first ceremony.
+    fn default() -> Self {
+        StepUp {
+            enabled: true,
+            uv_max_age_secs: 8 * 3600,
+            new_sites: true,
         }
     }
 }

@@ -153,6 +153,28 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         Ok(self.pin.token.pin().cloned())
     }
 
+    /// Step-up by risk: whether a request for `rp_id` that does not ask for user
+    /// verification must get the PIN anyway — the last PIN proof is older than the set age
+    /// (or none since start), or the site has never had a verified ceremony here. Never
+    /// without a PIN (there would be nothing to ask for).
+    pub(crate) fn step_up_required(&self, rp_id: &str) -> Result<bool, Status> {
+        let s = self.settings.step_up;
+        if !s.enabled || !self.keys.pin_is_set() {
+            return Ok(false);
+        }
+        let stale = self.last_uv.is_none_or(|t| {
+            self.clock.now().saturating_sub(t) > std::time::Duration::from_secs(s.uv_max_age_secs)
+        });
+        Ok(stale || (s.new_sites && !self.store.site_known(rp_id)?))
+    }
+
+    /// A ceremony for `rp_id` verified the user: the site is known from now on.
+    pub(crate) fn note_verified_site(&self, rp_id: &str) {
+        if let Err(e) = self.store.mark_site_known(rp_id, self.clock.unix_secs()) {
+            tracing::warn!(error = %e, "could not record a known site");
+        }
+    }
+
     /// The user's rule for `rp_id`: a blocked site is refused before any prompt (audited as
     /// `kind`); returns whether the site must get the PIN.
     pub(crate) fn apply_site_rule(&self, rp_id: &str, kind: AuditKind) -> Result<bool, Status> {

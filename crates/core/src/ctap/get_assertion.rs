@@ -46,7 +46,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             return Err(Status::UnsupportedOption);
         }
         let up = req.options.up.unwrap_or(true);
-        let site_requires_pin = self.apply_site_rule(&rp_id, AuditKind::SignIn)?;
+        // The site's rule, or step-up by risk, may require the PIN where nothing else does.
+        let site_requires_pin =
+            self.apply_site_rule(&rp_id, AuditKind::SignIn)? || self.step_up_required(&rp_id)?;
         let mut uv = self.choose_uv(
             req.options.uv.unwrap_or(false),
             protocol.is_some(),
@@ -179,6 +181,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         )?;
         if up_done && protocol.is_some() {
             self.pin.token.clear_permissions_except_lbw();
+        }
+        if uv_done {
+            self.note_verified_site(&rp_id);
         }
         if !with_list && !found.is_empty() {
             self.session = Session::NextAssertion(NextAssertion {

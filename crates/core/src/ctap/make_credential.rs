@@ -25,7 +25,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         // Steps 1–2.
         let protocol =
             self.pin_uv_preamble(req.pin_uv_auth_param.as_deref(), req.pin_uv_auth_protocol)?;
-        let site_requires_pin = self.apply_site_rule(&rp_id, AuditKind::Register)?;
+        // The site's rule, or step-up by risk, may require the PIN where nothing else does.
+        let site_requires_pin =
+            self.apply_site_rule(&rp_id, AuditKind::Register)? || self.step_up_required(&rp_id)?;
         // Step 3: ES256 is the only algorithm a TPM key here can be.
         if !req
             .algorithms
@@ -239,6 +241,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         // Step 14 (up = true): the token cannot be reused for another ceremony.
         if protocol.is_some() {
             self.pin.token.clear_permissions_except_lbw();
+        }
+        if uv_done {
+            self.note_verified_site(&rp_id);
         }
         self.audit(
             AuditEvent::new(AuditKind::Register, Some(&rp_id), Outcome::Ok).detail(if rk {

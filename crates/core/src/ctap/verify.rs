@@ -56,6 +56,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         match self.keys.verify_pin(pin) {
             Ok(()) => {
                 self.pin.succeeded();
+                self.last_uv = Some(self.clock.now());
                 Ok(())
             }
             Err(KeyError::PinInvalid) => {

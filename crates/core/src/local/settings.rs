@@ -77,6 +77,39 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         Ok(())
     }
 
+    /// Sets step-up by risk. Anything less strict (off, a longer age, new sites not asked)
+    /// needs the PIN.
+    pub fn set_step_up_local(
+        &mut self,
+        step_up: tpm_passkey_ipc::StepUp,
+        pin: Option<&Pin>,
+    ) -> Result<(), ManageError> {
+        let old = self.settings.step_up;
+        let stricter = (step_up.enabled || !old.enabled)
+            && step_up.uv_max_age_secs <= old.uv_max_age_secs
+            && (step_up.new_sites || !old.new_sites);
+        if !stricter {
+            self.require_pin(pin, AuditKind::Config)?;
+        }
+        self.settings.step_up = step_up;
+        self.save_settings().map_err(ManageError::from_status)?;
+        let detail = if step_up.enabled {
+            format!(
+                "step-up: the PIN after {} s without it{}",
+                step_up.uv_max_age_secs,
+                if step_up.new_sites {
+                    ", and for new sites"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            "step-up off".to_owned()
+        };
+        self.audit(AuditEvent::new(AuditKind::Config, None, Outcome::Ok).detail(detail));
+        Ok(())
+    }
+
     /// Ends the fatigue defence's cool-downs; needs the PIN once one is set.
     pub fn lift_cooldowns_local(&mut self, pin: Option<&Pin>) -> Result<(), ManageError> {
         self.require_pin(pin, AuditKind::Config)?;

@@ -49,6 +49,8 @@ const MIGRATIONS: &[&str] = &[
     // serialized large-blob array.
     "ALTER TABLE credentials ADD COLUMN large_blob_key BLOB;
      CREATE TABLE large_blobs (id INTEGER PRIMARY KEY CHECK (id = 0), data BLOB NOT NULL);",
+    // 7: step-up by risk: the sites that have had a verified (PIN) ceremony here.
+    "CREATE TABLE known_sites (rp_id TEXT PRIMARY KEY, since INTEGER NOT NULL);",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

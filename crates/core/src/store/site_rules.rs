@@ -1,6 +1,7 @@
-//! Per-site rules the user set in the app: block a site, or always require the PIN for it.
+//! Per-site rules the user set in the app: block a site, or always require the PIN for it;
+//! and the sites that have had a verified ceremony here (step-up by risk).
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::{Store, StoreError};
 use tpm_passkey_ipc::SiteRule;
@@ -51,6 +52,30 @@ impl Store {
                 .conn
                 .execute("DELETE FROM site_rules WHERE rp_id = ?1", [rp_id])?,
         };
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Whether `rp_id` has had a ceremony with user verification here (step-up by risk).
+    pub fn site_known(&self, rp_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM known_sites WHERE rp_id = ?1",
+                [rp_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Records that `rp_id` had a verified ceremony (the first time only).
+    pub fn mark_site_known(&self, rp_id: &str, now: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO known_sites (rp_id, since) VALUES (?1, ?2)",
+            params![rp_id, now],
+        )?;
         Ok(())
     }
 }

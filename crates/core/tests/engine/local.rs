@@ -182,6 +182,12 @@ fn a_require_pin_site_gets_the_pin_even_with_always_uv_off() {
     e.approver_mut().pin = Some("2468".into());
     e.set_settings_local(Some(false), None, Some(&pin("2468")))
         .unwrap();
+    // (Step-up by risk would also ask for the PIN on a new site: off for this test.)
+    let off = tpm_passkey_core::ipc::StepUp {
+        enabled: false,
+        ..Default::default()
+    };
+    e.set_step_up_local(off, Some(&pin("2468"))).unwrap();
     // Without the rule, a non-discoverable credential needs only presence.
     call(&mut e, 0x01, Some(mc("plain.example", 1, false, vec![]))).unwrap();
     assert!(!e.approver_mut().seen.last().unwrap().pin_required);

@@ -11,4 +11,5 @@ mod info_and_pin;
 mod large_blobs;
 mod local;
 mod robustness;
+mod step_up;
 mod u2f;
