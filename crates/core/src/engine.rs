@@ -36,10 +36,10 @@ pub const MAX_CRED_BLOB: usize = 64;
 /// The longest PIN in bytes (§6.5.5.5: at most 63 bytes).
 pub const MAX_PIN_BYTES: usize = 63;
 
-const KEY_STORE_STATE: &str = "key_store_state";
+pub(crate) const KEY_STORE_STATE: &str = "key_store_state";
 const INSTALL_SECRET: &str = "install_secret";
 const SETTINGS: &str = "settings";
-const GLOBAL_COUNTER: &str = "global_sign_count";
+pub(crate) const GLOBAL_COUNTER: &str = "global_sign_count";
 /// Control-socket reads by the same client within this time are audited once.
 const READ_AUDIT_COALESCE: Duration = Duration::from_secs(60);
 
@@ -55,6 +55,8 @@ pub struct Engine<K: KeyStore, A: Approver, C: Clock = SystemClock> {
     pub(crate) session: Session,
     last_read: Option<(AuditKind, Option<String>, Duration)>,
     pub(crate) fatigue: crate::fatigue::Fatigue,
+    /// The anti-rollback seal (None without a counter in the key store).
+    pub(crate) seal: Option<crate::seal::SealState>,
     /// When the PIN was last proven (engine clock), for step-up by risk; None since start.
     pub(crate) last_uv: Option<Duration>,
 }
@@ -84,15 +86,19 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     /// Opens the engine on `clock`. The key store's state is saved at once, so that a key
     /// store that just made its state (first start) is persisted before any key is made
     /// under it.
-    pub fn with_clock(keys: K, approver: A, store: Store, clock: C) -> Result<Self, StoreError> {
-        store.set_secret(KEY_STORE_STATE, &keys.state())?;
-        let install_secret = match store.secret(INSTALL_SECRET)? {
-            Some(s) => s,
-            None => {
-                let s = fresh_secret().map_err(|_| StoreError::Malformed("no OS randomness"))?;
-                store.set_secret(INSTALL_SECRET, &s)?;
-                s
-            }
+    pub fn with_clock(
+        mut keys: K,
+        approver: A,
+        store: Store,
+        clock: C,
+    ) -> Result<Self, StoreError> {
+        // The store as found is checked against the key store's rollback counter before
+        // anything is written to it.
+        let seal = crate::seal::check(&mut keys, &store)?;
+        let saved_install_secret = store.secret(INSTALL_SECRET)?;
+        let install_secret = match &saved_install_secret {
+            Some(s) => s.clone(),
+            None => fresh_secret().map_err(|_| StoreError::Malformed("no OS randomness"))?,
         };
         let settings = match store.setting(SETTINGS)? {
             Some(json) => {
@@ -113,7 +119,28 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             last_read: None,
             fatigue: crate::fatigue::Fatigue::default(),
             last_uv: None,
+            seal,
         };
+        // The key store's state (made at a first start, or grown: new hmac-secret keys, a
+        // rollback counter) and a new install secret are saved — sealed — before any key is
+        // made under them; an unsealed store gets its first seal here.
+        let state = engine.keys.state();
+        let state_changed = engine
+            .store
+            .secret(KEY_STORE_STATE)?
+            .is_none_or(|old| old.expose_secret_bytes() != state.expose_secret_bytes());
+        let unsealed = engine.seal.is_some_and(|s| s.unsealed);
+        if state_changed || saved_install_secret.is_none() || unsealed {
+            let secret = engine.install_secret.clone();
+            engine
+                .sealed_change(|s| {
+                    s.set_secret(KEY_STORE_STATE, &state)?;
+                    s.set_secret(INSTALL_SECRET, &secret)
+                })
+                .map_err(|e| {
+                    StoreError::SealKey(format!("could not save the key store's state ({e:?})"))
+                })?;
+        }
         // A reset interrupted after its store commit left the old PIN index behind.
         engine.collect_key_garbage();
         Ok(engine)
@@ -169,13 +196,14 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         self.clock.now()
     }
 
-    pub(crate) fn save_settings(&self) -> Result<(), Status> {
+    pub(crate) fn save_settings(&mut self) -> Result<(), Status> {
         let json = serde_json::to_string(&self.settings).map_err(|_| Status::Other)?;
-        Ok(self.store.set_setting(SETTINGS, &json)?)
+        self.sealed_change(|s| s.set_setting(SETTINGS, &json))
     }
 
-    pub(crate) fn save_key_state(&self) -> Result<(), Status> {
-        Ok(self.store.set_secret(KEY_STORE_STATE, &self.keys.state())?)
+    pub(crate) fn save_key_state(&mut self) -> Result<(), Status> {
+        let state = self.keys.state();
+        self.sealed_change(|s| s.set_secret(KEY_STORE_STATE, &state))
     }
 
     /// The counter shared by non-discoverable and U2F credentials, advanced by one.
@@ -342,7 +370,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         self.keys.reset()?;
         let secret = fresh_secret()?;
         let key_state = self.keys.state();
-        self.store.transaction(|s| {
+        self.sealed_change(|s| {
             s.erase()?;
             s.set_secret(KEY_STORE_STATE, &key_state)?;
             s.set_secret(INSTALL_SECRET, &secret)

@@ -116,4 +116,21 @@ pub trait KeyStore {
     /// The person has been told that the device was replaced and its dead passkeys were
     /// removed: from now on this device is the one the state belongs to.
     fn accept_device(&mut self) {}
+
+    /// The anti-rollback counter's value (docs/DESIGN.md "Rollback seal"): a counter in the
+    /// device that only counts up. None when this key store has none (the seal is then
+    /// off); an error when it should have one and it is gone or not its own.
+    fn seal_counter(&mut self) -> Result<Option<u64>, KeyError> {
+        Ok(None)
+    }
+    /// Advances the counter by one; returns the new value.
+    fn advance_seal_counter(&mut self) -> Result<u64, KeyError> {
+        Err(KeyError::Other(
+            "this key store has no rollback counter".into(),
+        ))
+    }
+    /// A MAC of `message` under a key that never leaves the device.
+    fn seal_mac(&mut self, _message: &[u8; 32]) -> Result<[u8; 32], KeyError> {
+        Err(KeyError::Other("this key store has no sealing key".into()))
+    }
 }

@@ -26,6 +26,7 @@ mod fatigue;
 mod key_store;
 mod local;
 mod pin;
+mod seal;
 mod secret;
 mod session;
 mod settings;

@@ -12,9 +12,11 @@ use crate::secret::SecretBytes;
 mod audit_log;
 mod credentials;
 mod migrations;
+mod seal;
 mod site_rules;
 
 pub use credentials::Credential;
+pub use seal::seal_message;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -25,6 +27,15 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("credential store: stored value is malformed: {0}")]
     Malformed(&'static str),
+    /// The store is older than the key store's counter: restored or rolled back.
+    #[error("the credential store is older than this TPM's rollback counter says (store at {store}, TPM at {tpm}): it was restored from a backup or rolled back, and passkeys deleted since may be back in it, so tpm-passkey will not use it. If you restored it on purpose, start once with --accept-restored-store; otherwise move store.sqlite aside to start empty (docs/RECOVERY.md)")]
+    RolledBack { store: u64, tpm: u64 },
+    /// The seal does not verify: edited, or from another install.
+    #[error("the credential store's seal does not verify ({0}): it was edited, or it belongs to another computer or install, so tpm-passkey will not use it. If you changed it yourself on purpose, start once with --accept-restored-store; otherwise move store.sqlite aside to start empty (docs/RECOVERY.md)")]
+    SealBroken(&'static str),
+    /// The key store could not compute or advance the seal.
+    #[error("the key store could not seal the credential store: {0}")]
+    SealKey(String),
 }
 
 /// The open store.

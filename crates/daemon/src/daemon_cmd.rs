@@ -38,6 +38,11 @@ pub struct DaemonArgs {
     /// answers "TPM unreachable" and reconnects.
     #[arg(long, default_value_t = tpm_passkey_tpm::DEFAULT_DEADLINE.as_millis() as u64)]
     tpm_deadline_ms: u64,
+    /// Accept the credential store as it is although its seal says it was restored, rolled
+    /// back or edited (docs/RECOVERY.md): it is sealed anew, and passkeys deleted since the
+    /// copy was made are back. Audited.
+    #[arg(long)]
+    accept_restored_store: bool,
 }
 
 /// `tpm-passkey-app` → the app beside our own binary when it is there.
@@ -120,6 +125,7 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
             store_path: state_dir.join("store.sqlite"),
             prompt_timeout: Duration::from_secs(args.prompt_timeout_secs),
             tpm_deadline: Duration::from_millis(args.tpm_deadline_ms.max(100)),
+            accept_restored_store: args.accept_restored_store,
         },
         hub.clone(),
     )?;

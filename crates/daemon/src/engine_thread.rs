@@ -52,6 +52,8 @@ pub struct EngineConfig {
     pub prompt_timeout: Duration,
     /// The longest one TPM operation may take before its connection is cut and re-made.
     pub tpm_deadline: Duration,
+    /// Seal the store anew whatever its seal says (the person chose to, after being told).
+    pub accept_restored_store: bool,
 }
 
 /// While the TPM is away, the engine thread tries to reconnect this often (and sleeps
@@ -223,12 +225,32 @@ fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, Strin
             }
         }));
     }
+    let mut store = store;
+    if config.accept_restored_store {
+        keys.renew_counter().map_err(|e| e.to_string())?;
+        Engine::<TpmKeyStore, HubApprover>::accept_store(&mut keys, &mut store)
+            .map_err(|e| e.to_string())?;
+        tracing::warn!(
+            "the credential store was accepted as it is and sealed anew (--accept-restored-store)"
+        );
+    }
     let approver = HubApprover {
         hub,
         timeout: config.prompt_timeout,
         job: None,
     };
-    Engine::new(keys, approver, store).map_err(|e| e.to_string())
+    let engine = Engine::new(keys, approver, store).map_err(|e| e.to_string())?;
+    if config.accept_restored_store {
+        engine.audit(
+            tpm_passkey_core::AuditEvent::new(
+                tpm_passkey_core::AuditKind::Config,
+                None,
+                tpm_passkey_core::Outcome::Ok,
+            )
+            .detail("store accepted after its seal refused it (--accept-restored-store)"),
+        );
+    }
+    Ok(engine)
 }
 
 /// The owner-hierarchy password, if IT stored one in the Secret Service. Without a session

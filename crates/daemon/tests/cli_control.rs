@@ -255,6 +255,11 @@ fn a_store_from_an_earlier_version_is_reported_as_legacy() {
         .set_secret("key_store_state", &SecretBytes::new(v1))
         .unwrap();
     drop(store);
+    // A store of that version had no rollback seal either.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("DELETE FROM seal", [])
+        .unwrap();
     d.restart(Agent::None);
     let s = json(&d, &["status", "--json"]);
     assert_eq!(s["pin_protection"], "legacy", "{s}");
@@ -274,5 +279,48 @@ fn a_store_from_an_earlier_version_is_reported_as_legacy() {
             "--new-pin-file",
             pin.to_str().unwrap(),
         ],
+    );
+}
+
+/// The store's rollback seal through the daemon: a store put back from an older copy is
+/// refused at start with what happened and what to do; the person may accept it.
+#[test]
+fn a_restored_store_is_refused_until_the_person_accepts_it() {
+    let mut d = Daemon::start(Agent::None);
+    let pin = d.state().parent().unwrap().join("pin");
+    let pin = pin.to_str().unwrap().to_owned();
+    ok(&d, &["pin", "set", "--new-pin-file", &pin]);
+    d.stop();
+    let store = d.state().join("store.sqlite");
+    let backup = std::fs::read(&store).unwrap();
+    d.restart(Agent::None);
+    ok(&d, &["settings", "--min-pin-length", "6"]);
+    d.stop();
+    std::fs::write(&store, &backup).unwrap();
+    let _ = std::fs::remove_file(d.state().join("store.sqlite-wal"));
+    let out = d.daemon_command(&[]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("restored from a backup or rolled back")
+            && err.contains("--accept-restored-store"),
+        "{err}"
+    );
+    d.set_extra_args(&["--accept-restored-store"]);
+    d.restart(Agent::None);
+    let audit = json(&d, &["audit", "--json"]);
+    assert!(
+        audit.as_array().unwrap().iter().any(|r| r["detail"]
+            .as_str()
+            .is_some_and(|t| t.contains("--accept-restored-store"))),
+        "{audit}"
+    );
+    d.stop();
+    d.set_extra_args(&[]);
+    d.restart(Agent::None);
+    assert_eq!(
+        json(&d, &["status", "--json"])["min_pin_length"],
+        4,
+        "the copy's settings"
     );
 }

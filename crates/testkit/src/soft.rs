@@ -21,11 +21,27 @@ pub struct SoftKeys {
     failures: u8,
     /// Counts signatures, so tests can see that a refused request signed nothing.
     pub signatures: u32,
+    /// The anti-rollback counter, when the test wants one ([`SoftKeys::with_counter`]);
+    /// public so that a test can play someone who advances it.
+    pub counter: Option<u64>,
+    /// The next counter step fails (a crash or an unreachable device between a change's
+    /// commit and its step).
+    pub fail_next_advance: bool,
+    /// The next seal MAC fails (a crash before the change's commit).
+    pub fail_next_mac: bool,
 }
 
 impl SoftKeys {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// With an anti-rollback counter (starting, like a fresh TPM counter, above zero).
+    pub fn with_counter() -> Self {
+        SoftKeys {
+            counter: Some(41),
+            ..Self::default()
+        }
     }
 
     fn check(&mut self, pin: &PinHash) -> Result<(), KeyError> {
@@ -146,5 +162,33 @@ impl KeyStore for SoftKeys {
 
     fn state(&self) -> SecretBytes {
         SecretBytes::new(self.generation.to_be_bytes().to_vec())
+    }
+
+    fn seal_counter(&mut self) -> Result<Option<u64>, KeyError> {
+        Ok(self.counter)
+    }
+
+    fn advance_seal_counter(&mut self) -> Result<u64, KeyError> {
+        if std::mem::take(&mut self.fail_next_advance) {
+            return Err(KeyError::Unreachable);
+        }
+        let c = self
+            .counter
+            .as_mut()
+            .ok_or_else(|| KeyError::Other("no counter".into()))?;
+        *c += 1;
+        Ok(*c)
+    }
+
+    fn seal_mac(&mut self, message: &[u8; 32]) -> Result<[u8; 32], KeyError> {
+        if std::mem::take(&mut self.fail_next_mac) {
+            return Err(KeyError::Unreachable);
+        }
+        // A fixed key stands for one that never leaves the device (these keys are not a
+        // product's: see the module documentation).
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"soft keys seal key")
+            .map_err(|_| KeyError::Other("hmac".into()))?;
+        mac.update(message);
+        Ok(mac.finalize().into_bytes().into())
     }
 }

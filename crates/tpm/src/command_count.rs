@@ -152,6 +152,8 @@ pub fn command_name(code: u32) -> &'static str {
     match code {
         0x0000_0131 => "CreatePrimary",
         0x0000_0137 => "NV_Write",
+        0x0000_0134 => "NV_Increment",
+        0x0000_018F => "PolicyNvWritten",
         0x0000_013B => "NV_ChangeAuth",
         0x0000_014E => "NV_Read",
         0x0000_0151 => "PolicySecret",

@@ -23,6 +23,7 @@
 
 mod blob;
 pub mod command_count;
+mod counter;
 mod error;
 mod hangup;
 mod info;
@@ -44,6 +45,7 @@ mod tpm;
 mod watchdog;
 
 pub use blob::{KeyBlob, Protection};
+pub use counter::RollbackCounter;
 pub use error::{Error, Result};
 pub use info::{DaState, TpmInfo};
 pub use key_store::TpmKeyStore;

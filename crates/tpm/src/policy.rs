@@ -11,6 +11,8 @@ use sha2::{Digest as _, Sha256};
 pub(crate) mod cc {
     pub const NV_WRITE: u32 = 0x0000_0137;
     pub const NV_CHANGE_AUTH: u32 = 0x0000_013B;
+    pub const NV_INCREMENT: u32 = 0x0000_0134;
+    pub const POLICY_NV_WRITTEN: u32 = 0x0000_018F;
     pub const POLICY_SECRET: u32 = 0x0000_0151;
     pub const POLICY_SIGNED: u32 = 0x0000_0160;
     pub const POLICY_AUTHORIZE: u32 = 0x0000_016A;
@@ -75,6 +77,19 @@ impl PolicyDigest {
             Sha256::new()
                 .chain_update(self.0)
                 .chain_update(cc::POLICY_AUTH_VALUE.to_be_bytes())
+                .finalize()
+                .into(),
+        )
+    }
+
+    /// TPM2_PolicyNvWritten (§23.24): `d = H(d ‖ TPM_CC_PolicyNvWritten ‖ writtenSet)`, the
+    /// last a TPMI_YES_NO byte.
+    pub fn nv_written(self, written: bool) -> Self {
+        PolicyDigest(
+            Sha256::new()
+                .chain_update(self.0)
+                .chain_update(cc::POLICY_NV_WRITTEN.to_be_bytes())
+                .chain_update([u8::from(written)])
                 .finalize()
                 .into(),
         )

@@ -127,12 +127,13 @@ pub(crate) fn flush_session(ctx: &mut Context, session: AuthSession) {
 
 /// Forgets a session the TPM flushed itself (it authorized a command with continueSession
 /// clear, Part 1 §19.6.5): ESYS and tss-esapi still hold it and would otherwise try to flush
-/// it again when the context closes. Sends nothing to the TPM. (tss-esapi 7.7 answers
-/// the close of a handle it had marked for flushing with InvalidHandleState, after
-/// dropping it from its list all the same: that answer is expected and ignored.)
+/// it again when the context closes. Sends nothing to the TPM (the vendored tss-esapi's
+/// `tr_close_flushed_session`, crates/vendor/README.md).
 pub(crate) fn forget_used_session(ctx: &mut Context, session: AuthSession) {
     let mut handle = tss_esapi::handles::ObjectHandle::from(SessionHandle::from(session));
-    let _ = ctx.tr_close(&mut handle);
+    if let Err(e) = ctx.tr_close_flushed_session(&mut handle) {
+        tracing::debug!(error = %e, "could not forget a used session");
+    }
 }
 
 /// Runs `f` authorized by the empty password. Only for objects whose authValue is empty

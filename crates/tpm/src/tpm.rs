@@ -27,6 +27,8 @@ pub struct Tpm {
     /// The ESYS object for the PIN index last opened, by TPM handle, so that each PIN
     /// operation does not read the index's public area again.
     pub(crate) nv_cache: Option<(u32, NvIndexHandle)>,
+    /// The same for the rollback counter.
+    pub(crate) counter_cache: Option<(u32, NvIndexHandle)>,
     /// The salted HMAC session kept for PIN work (see `pin_session`).
     pub(crate) pin_hmac: Option<tss_esapi::interface_types::session_handles::AuthSession>,
     /// The policy session of the last PIN check, satisfied, waiting for its signature.
@@ -96,6 +98,7 @@ impl Tpm {
             ctx,
             root,
             nv_cache: None,
+            counter_cache: None,
             pin_hmac: None,
             ready: None,
             tcti: tcti.clone(),

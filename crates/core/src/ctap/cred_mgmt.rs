@@ -121,7 +121,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 if bound_rp.as_deref().is_some_and(|rp| rp != c.rp_id) {
                     return Err(Status::PinAuthInvalid);
                 }
-                self.store.delete_credential(&id)?;
+                self.sealed_change(|s| s.delete_credential(&id))?;
                 self.audit(AuditEvent::new(
                     AuditKind::Delete,
                     Some(&c.rp_id),
@@ -140,8 +140,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 if user.id != c.user_id {
                     return Err(Status::InvalidParameter);
                 }
-                self.store
-                    .update_user(&id, user.name.as_deref(), user.display_name.as_deref())?;
+                self.sealed_change(|s| {
+                    s.update_user(&id, user.name.as_deref(), user.display_name.as_deref())
+                })?;
                 self.audit(AuditEvent::new(
                     AuditKind::UpdateUser,
                     Some(&c.rp_id),

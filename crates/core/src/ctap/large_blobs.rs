@@ -132,7 +132,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         if sha256(array)[..16] != *check {
             return Err(Status::IntegrityFailure);
         }
-        self.store.set_large_blob_array(&w.buffer)?;
+        self.sealed_change(|s| s.set_large_blob_array(&w.buffer))?;
         Ok(())
     }
 }

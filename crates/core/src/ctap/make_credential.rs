@@ -149,7 +149,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             }
             let mut cid = vec![0u8; 32];
             random(&mut cid)?;
-            self.store.put_credential(&Credential {
+            let credential = Credential {
                 id: cid.clone(),
                 rp_id: rp_id.clone(),
                 rp_name: req.rp.name.clone(),
@@ -167,7 +167,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 sign_count: 0,
                 cred_blob: cred_blob.clone(),
                 large_blob_key: large_blob_key.clone(),
-            })?;
+            };
+            self.sealed_change(|s| s.put_credential(&credential))?;
             (cid.clone(), cid)
         } else {
             let mut nonce = [0u8; 16];
@@ -206,7 +207,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 Ok(out) => outputs.hmac_secret_mc = Some(out),
                 Err(e) => {
                     if rk {
-                        let _ = self.store.delete_credential(&credential_id);
+                        let _ = self.sealed_change(|s| s.delete_credential(&credential_id));
                     }
                     return Err(e);
                 }
@@ -233,7 +234,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             Ok(s) => s,
             Err(e) => {
                 if rk {
-                    let _ = self.store.delete_credential(&credential_id);
+                    let _ = self.sealed_change(|s| s.delete_credential(&credential_id));
                 }
                 return Err(e.into());
             }

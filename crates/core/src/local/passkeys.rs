@@ -55,9 +55,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             .map_err(|e| ManageError::from_status(e.into()))?
             .ok_or_else(|| ManageError::no_such_passkey(id_hex))?;
         self.require_pin(pin, AuditKind::Delete)?;
-        self.store
-            .delete_credential(&id)
-            .map_err(|e| ManageError::from_status(e.into()))?;
+        self.sealed_change(|s| s.delete_credential(&id))
+            .map_err(ManageError::from_status)?;
         self.end_session_unless_continued_by(None);
         self.audit(AuditEvent::new(AuditKind::Delete, Some(&c.rp_id), Outcome::Ok).detail("local"));
         Ok(())
@@ -82,9 +81,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             if usable {
                 continue;
             }
-            self.store
-                .delete_credential(&c.id)
-                .map_err(|e| ManageError::from_status(e.into()))?;
+            self.sealed_change(|s| s.delete_credential(&c.id))
+                .map_err(ManageError::from_status)?;
             removed += 1;
             self.audit(
                 AuditEvent::new(AuditKind::Delete, Some(&c.rp_id), Outcome::Ok)
@@ -93,6 +91,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         }
         self.keys.accept_device();
         self.save_key_state().map_err(ManageError::from_status)?;
+        // This TPM's rollback counter seals the store from now on.
+        self.seal_anew().map_err(ManageError::from_status)?;
         self.end_session_unless_continued_by(None);
         Ok(removed)
     }

@@ -168,9 +168,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         if weaker {
             self.require_pin(pin, AuditKind::Config)?;
         }
-        self.store
-            .set_site_rule(&rp_id, rule)
-            .map_err(|e| ManageError::from_status(e.into()))?;
+        self.sealed_change(|s| s.set_site_rule(&rp_id, rule))
+            .map_err(ManageError::from_status)?;
         let detail = format!("site {}", rule.map_or("no rule", SiteRule::as_str));
         self.audit(AuditEvent::new(AuditKind::Config, Some(&rp_id), Outcome::Ok).detail(detail));
         Ok(())

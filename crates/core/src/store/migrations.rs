@@ -51,6 +51,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE large_blobs (id INTEGER PRIMARY KEY CHECK (id = 0), data BLOB NOT NULL);",
     // 7: step-up by risk: the sites that have had a verified (PIN) ceremony here.
     "CREATE TABLE known_sites (rp_id TEXT PRIMARY KEY, since INTEGER NOT NULL);",
+    // 8: the anti-rollback seal: the key store's counter value at the last change and a MAC
+    // over it and the sealed content (store/seal.rs).
+    "CREATE TABLE seal (id INTEGER PRIMARY KEY CHECK (id = 0), value INTEGER NOT NULL, mac BLOB NOT NULL);",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

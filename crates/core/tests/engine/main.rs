@@ -11,5 +11,6 @@ mod info_and_pin;
 mod large_blobs;
 mod local;
 mod robustness;
+mod seal;
 mod step_up;
 mod u2f;

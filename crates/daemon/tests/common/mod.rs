@@ -117,6 +117,34 @@ impl Daemon {
         self.dir.path().join("control.sock")
     }
 
+    /// The daemon's command line, as [`Daemon::restart`] runs it, plus `extra`: for a start
+    /// that is expected to fail.
+    pub fn daemon_command(&self, extra: &[&str]) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.arg("daemon");
+        match &self.tcti {
+            Some(t) => cmd.args(["--tcti", t]),
+            None => cmd.arg("--simulator"),
+        };
+        cmd.arg("--prompt-timeout-secs")
+            .arg(self.prompt_timeout_secs.to_string())
+            .arg("--state-dir")
+            .arg(self.state())
+            .arg("--hid")
+            .arg(format!("socket:{}", self.hid().display()))
+            .arg("--control")
+            .arg(self.control())
+            .args(&self.extra_args)
+            .args(extra)
+            .env("TPM_PASSKEY_LOG", &self.log_level);
+        cmd
+    }
+
+    /// Extra daemon arguments for the next [`Daemon::restart`].
+    pub fn set_extra_args(&mut self, args: &[&str]) {
+        self.extra_args = args.iter().map(|a| a.to_string()).collect();
+    }
+
     fn spawn_daemon(&mut self) {
         let mut cmd = Command::new(bin());
         cmd.arg("daemon");

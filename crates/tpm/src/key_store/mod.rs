@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use tpm_passkey_core::{KeyError, SecretBytes, TpmHealth};
 
 use crate::{
-    Error, OwnerAuth, PinIndex, PrfKey, Result, RootSeed, TctiChoice, Tpm, Watchdog,
-    DEFAULT_DEADLINE,
+    Error, OwnerAuth, PinIndex, PrfKey, Result, RollbackCounter, RootSeed, TctiChoice, Tpm,
+    Watchdog, DEFAULT_DEADLINE,
 };
 
 /// Reconnection attempts are at least this far apart, doubling after each failure up to
@@ -70,6 +70,10 @@ pub struct TpmKeyStore {
     /// The PIN's retries as this process last learnt them (after its own PIN checks), for
     /// prompts; None when unknown (start, after a wrong PIN or an error).
     pub(super) known_retries: Option<u8>,
+    /// The anti-rollback counter (docs/DESIGN.md "Rollback seal").
+    pub(super) counter: Option<RollbackCounter>,
+    /// A counter was recorded but this TPM's index at its handle is gone or not ours.
+    pub(super) counter_lost: bool,
 }
 
 impl TpmKeyStore {
@@ -118,6 +122,8 @@ impl TpmKeyStore {
             replaced: false,
             retired: saved.retired,
             known_retries: None,
+            counter: saved.counter,
+            counter_lost: false,
         };
         store.connect()?;
         if store.pin_lost {
@@ -193,6 +199,7 @@ impl TpmKeyStore {
                 if index.is_some() {
                     self.pin = index;
                 }
+                self.check_counter(&mut tpm);
                 self.tpm = Some(tpm);
                 Ok(())
             }
@@ -336,7 +343,59 @@ impl TpmKeyStore {
                 self.prf_uv = Some(key);
             }
         }
-        Ok(())
+        self.ensure_counter_on()
+    }
+
+    /// Checks the recorded rollback counter against this TPM. On another TPM (replaced or
+    /// cleared) there is nothing to check against, and the passkeys are dead anyway: the
+    /// seal is off until the person accepts the TPM. On this TPM, a counter that is gone or
+    /// not ours makes the seal refuse the store.
+    fn check_counter(&mut self, tpm: &mut Tpm) {
+        let Some(c) = &self.counter else { return };
+        match tpm.open_counter(c) {
+            Ok(_) => self.counter_lost = false,
+            Err(_) if self.replaced => {}
+            Err(e) => {
+                tracing::error!(error = %e, "the rollback counter is gone from this TPM or is not ours");
+                self.counter_lost = true;
+            }
+        }
+    }
+
+    /// Makes the rollback counter when this state has none (a new install, or one made
+    /// before the seal), at a free handle of the owner range.
+    fn ensure_counter_on(&mut self) -> Result<()> {
+        if self.counter.is_some() || self.replaced || self.counter_lost {
+            return Ok(());
+        }
+        let mut tries = 0;
+        loop {
+            let handle = crate::counter::random_handle()?;
+            match self.tpm()?.define_counter(handle) {
+                Ok(c) => {
+                    self.counter = Some(c);
+                    return Ok(());
+                }
+                Err(Error::IndexInUse(_)) if tries < 16 => tries += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A new rollback counter in place of one that is gone or not ours: what the person
+    /// chooses with the daemon's --accept-restored-store (the store is then sealed anew).
+    pub fn renew_counter(&mut self) -> std::result::Result<(), KeyError> {
+        if !self.counter_lost {
+            return Ok(());
+        }
+        self.counter = None;
+        self.counter_lost = false;
+        self.run(Self::ensure_counter_on)
+    }
+
+    /// The rollback counter's TPM handle, if there is one.
+    pub fn counter_handle(&self) -> Option<u32> {
+        self.counter.as_ref().map(RollbackCounter::handle)
     }
 
     /// The PIN index in use, if any.

@@ -8,6 +8,8 @@ use crate::{Error, KeyAuth, KeyBlob, PinHash, Protection, RootSeed};
 
 /// What the hmac-secret keys MAC before the credential's material.
 const PRF_LABEL: &[u8] = b"tpm-passkey hmac-secret v2";
+/// What the same key MACs before a store seal's message.
+const SEAL_LABEL: &[u8] = b"tpm-passkey store seal v1";
 
 /// TPM errors as the engine sees them: PIN outcomes distinct, the rest opaque (detail in
 /// the message, which never carries a secret). Only the PIN index's own authorization
@@ -195,6 +197,7 @@ impl KeyStore for TpmKeyStore {
             [self.prf.as_ref(), self.prf_uv.as_ref()],
             self.root_name.as_deref(),
             self.retired.as_ref(),
+            self.counter.as_ref(),
         ))
     }
 
@@ -231,7 +234,49 @@ impl KeyStore for TpmKeyStore {
         if let Ok(name) = self.run(|s| s.tpm()?.root_name()) {
             self.root_name = Some(name);
             self.replaced = false;
+            // Keys and a counter of its own on this TPM: the hmac-secret keys and the
+            // counter of the other one cannot work here (their passkeys were just removed).
+            self.counter = None;
+            self.prf = None;
+            self.prf_uv = None;
+            if let Err(e) = self.run(Self::ensure_prf_keys_on) {
+                tracing::warn!(error = %e, "could not make this TPM's hmac-secret keys and rollback counter");
+            }
         }
+    }
+
+    fn seal_counter(&mut self) -> Result<Option<u64>, KeyError> {
+        if self.replaced {
+            return Ok(None);
+        }
+        if self.counter_lost {
+            return Err(KeyError::Other(
+                "the rollback counter is gone from this TPM or is not this store's".into(),
+            ));
+        }
+        let Some(c) = self.counter.clone() else {
+            return Ok(None);
+        };
+        self.run(|s| s.tpm()?.read_counter(&c)).map(Some)
+    }
+
+    fn advance_seal_counter(&mut self) -> Result<u64, KeyError> {
+        let c = self
+            .counter
+            .clone()
+            .ok_or_else(|| KeyError::Other("no rollback counter".into()))?;
+        self.run(|s| s.tpm()?.increment_counter(&c))
+    }
+
+    fn seal_mac(&mut self, message: &[u8; 32]) -> Result<[u8; 32], KeyError> {
+        // The without-UV hmac-secret key, under its own label: no hmac-secret input starts
+        // with it (those start with PRF_LABEL).
+        let key = self
+            .prf
+            .clone()
+            .ok_or_else(|| KeyError::Other("no sealing key".into()))?;
+        let input = [SEAL_LABEL, &message[..]].concat();
+        self.run(|s| s.tpm()?.prf(&key, &input, KeyAuth::None))
     }
 }
 

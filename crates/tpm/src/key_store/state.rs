@@ -9,15 +9,19 @@
 //! next start, whether this is still the TPM the keys were made on. The retired index is
 //! one a reset replaced: it is undefined only after the state without it is saved.
 //!
+//! Version 4 adds `part(rollback counter record)`: handle (4) ‖ first-branch digest (32) ‖
+//! Name (docs/DESIGN.md "Rollback seal").
+//!
 //! Version 2 is version 3 without the root Name; version 1 (stores made before the
 //! rebuild-proof PIN index) was `1 ‖ seed ‖ handle (4)` and is read as a legacy index.
 //! Both are written back as version 3.
 
-use crate::{Error, PinIndex, PrfKey, Result, RootSeed};
+use crate::{Error, PinIndex, PrfKey, Result, RollbackCounter, RootSeed};
 
 const STATE_V1: u8 = 1;
 const STATE_V2: u8 = 2;
 const STATE_V3: u8 = 3;
+const STATE_V4: u8 = 4;
 
 /// The parts of a saved state.
 #[derive(Default)]
@@ -28,6 +32,22 @@ pub(super) struct Saved {
     pub prf_uv: Option<PrfKey>,
     pub root_name: Option<Vec<u8>>,
     pub retired: Option<PinIndex>,
+    pub counter: Option<RollbackCounter>,
+}
+
+fn counter_record(c: &RollbackCounter) -> Vec<u8> {
+    let (handle, first, name) = c.to_parts();
+    [&handle.to_be_bytes()[..], &first, &name].concat()
+}
+
+fn counter_from(b: &[u8]) -> Result<RollbackCounter> {
+    if b.len() < 4 + 32 + 2 {
+        return Err(Error::BadBlob("saved rollback counter record is truncated"));
+    }
+    let handle = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let mut first = [0u8; 32];
+    first.copy_from_slice(&b[4..36]);
+    Ok(RollbackCounter::from_parts(handle, first, b[36..].to_vec()))
 }
 
 fn take_part(b: &[u8]) -> Result<(&[u8], &[u8])> {
@@ -69,17 +89,22 @@ pub(super) fn parse(b: &[u8]) -> Result<Saved> {
                 ..Saved::default()
             })
         }
-        Some((&v @ (STATE_V2 | STATE_V3), rest)) if rest.len() >= 32 => {
+        Some((&v @ (STATE_V2 | STATE_V3 | STATE_V4), rest)) if rest.len() >= 32 => {
             let seed = seed_of(rest);
             let (pin, rest) = take_part(&rest[32..])?;
             let (prf, rest) = take_part(rest)?;
             let (prf_uv, rest) = take_part(rest)?;
-            let (root_name, rest) = if v == STATE_V3 {
+            let (root_name, rest) = if v >= STATE_V3 {
                 take_part(rest)?
             } else {
                 (&[][..], rest)
             };
-            let (retired, rest) = if v == STATE_V3 {
+            let (retired, rest) = if v >= STATE_V3 {
+                take_part(rest)?
+            } else {
+                (&[][..], rest)
+            };
+            let (counter, rest) = if v >= STATE_V4 {
                 take_part(rest)?
             } else {
                 (&[][..], rest)
@@ -94,6 +119,7 @@ pub(super) fn parse(b: &[u8]) -> Result<Saved> {
                 prf_uv: opt(prf_uv).map(PrfKey::from_bytes).transpose()?,
                 root_name: opt(root_name).map(<[u8]>::to_vec),
                 retired: opt(retired).map(PinIndex::from_record).transpose()?,
+                counter: opt(counter).map(counter_from).transpose()?,
             })
         }
         _ => Err(Error::BadBlob("saved key-store state has the wrong format")),
@@ -106,9 +132,10 @@ pub(super) fn encode(
     prf: [Option<&PrfKey>; 2],
     root_name: Option<&[u8]>,
     retired: Option<&PinIndex>,
+    counter: Option<&RollbackCounter>,
 ) -> Vec<u8> {
     let mut b = Vec::with_capacity(1024);
-    b.push(STATE_V3);
+    b.push(STATE_V4);
     b.extend_from_slice(seed.expose_secret_bytes());
     put_part(&mut b, &pin.map(PinIndex::to_record).unwrap_or_default());
     for key in prf {
@@ -120,6 +147,7 @@ pub(super) fn encode(
         &mut b,
         &retired.map(PinIndex::to_record).unwrap_or_default(),
     );
+    put_part(&mut b, &counter.map(counter_record).unwrap_or_default());
     b
 }
 
@@ -128,10 +156,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn version_3_round_trips_and_version_2_reads_without_a_root_name() {
+    fn version_4_round_trips_and_older_versions_read_without_what_they_lack() {
         let seed = RootSeed::from_bytes([7; 32]);
-        let v3 = encode(&seed, None, [None, None], Some(&[0, 11, 1, 2, 3]), None);
+        let counter = RollbackCounter::from_parts(0x0138_0002, [5; 32], vec![0, 11, 9, 9]);
+        let v4 = encode(
+            &seed,
+            None,
+            [None, None],
+            Some(&[0, 11, 1, 2, 3]),
+            None,
+            Some(&counter),
+        );
+        let back = parse(&v4).expect("parses");
+        assert_eq!(back.counter, Some(counter));
+        for cut in 1..v4.len() {
+            assert!(parse(&v4[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut v3 = v4[..v4.len() - (2 + 4 + 32 + 4)].to_vec();
+        v3[0] = STATE_V3;
         let back = parse(&v3).expect("parses");
+        assert_eq!(back.counter, None);
         assert_eq!(back.root_name.as_deref(), Some(&[0, 11, 1, 2, 3][..]));
         assert_eq!(back.seed.expect("seed").expose_secret_bytes(), &[7; 32]);
         // The same bytes without the last two parts, as version 2.

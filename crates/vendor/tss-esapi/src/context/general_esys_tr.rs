@@ -73,6 +73,24 @@ impl Context {
         }
     }
 
+    /// Releases the ESAPI metadata of a session that the TPM flushed itself, because it
+    /// authorized a command with continueSession clear (TPM 2.0 Part 1 §19.6.5), and records
+    /// it as flushed, so that closing the context does not flush it again.
+    /// (tpm-passkey addition: see crates/vendor/README.md.)
+    pub fn tr_close_flushed_session(&mut self, object_handle: &mut ObjectHandle) -> Result<()> {
+        let mut rsrc_handle = object_handle.try_into_not_none()?;
+        let ret = unsafe { Esys_TR_Close(self.mut_context(), &mut rsrc_handle) };
+        let ret = Error::from_tss_rc(ret);
+        if ret.is_success() {
+            self.handle_manager.set_as_flushed(*object_handle)?;
+            *object_handle = ObjectHandle::from(rsrc_handle);
+            Ok(())
+        } else {
+            error!("Error when closing an ESYS handle: {}", ret);
+            Err(ret)
+        }
+    }
+
     /// Instructs the ESAPI to release the metadata and resources allocated for a specific ObjectHandle.
     ///
     /// This is useful for cleaning up handles for which the context cannot be flushed.

@@ -1,0 +1,250 @@
+//! The anti-rollback seal, played as whoever restores an old copy of the store, edits it, or
+//! pulls the plug between a change and its counter step. The store is a file (so that a
+//! copy can be put back) and the key store's counter is the software one.
+
+use crate::harness::{platform::*, *};
+use tpm_passkey_core::ipc::{Pin, SiteRule};
+use tpm_passkey_core::{Engine, KeyStore, Store, StoreError};
+
+struct Install {
+    dir: tempfile::TempDir,
+    keys: Option<SoftKeys>,
+}
+
+impl Install {
+    fn new() -> Self {
+        Install {
+            dir: tempfile::tempdir().unwrap(),
+            keys: Some(SoftKeys::with_counter()),
+        }
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("store.sqlite")
+    }
+
+    /// Starts the engine on the store file as it is.
+    fn start(&mut self) -> Result<TestEngine, StoreError> {
+        let store = Store::open(&self.path()).unwrap();
+        let approver = Script {
+            pin: Some("1234".into()),
+            ..Script::default()
+        };
+        Engine::with_clock(
+            self.keys.take().unwrap(),
+            approver,
+            store,
+            ManualClock::new(),
+        )
+    }
+
+    /// Stops it (the store file closes; the key store and its counter stay).
+    fn stop(&mut self, e: TestEngine) {
+        let (keys, _, store, _) = e.into_parts();
+        drop(store);
+        self.keys = Some(keys);
+    }
+
+    /// A copy of the store file as it is now (stopped: nothing in the WAL).
+    fn backup(&self) -> Vec<u8> {
+        std::fs::read(self.path()).unwrap()
+    }
+
+    fn restore(&self, copy: &[u8]) {
+        std::fs::write(self.path(), copy).unwrap();
+        let _ = std::fs::remove_file(self.dir.path().join("store.sqlite-wal"));
+        let _ = std::fs::remove_file(self.dir.path().join("store.sqlite-shm"));
+    }
+
+    fn keys(&mut self) -> &mut SoftKeys {
+        self.keys.as_mut().unwrap()
+    }
+}
+
+fn register(e: &mut TestEngine, rp: &str, user: u8) -> Vec<u8> {
+    let r = call(e, 0x01, Some(mc(rp, user, true, vec![]))).unwrap();
+    check_attestation(&r).0
+}
+
+fn pin() -> Pin {
+    Pin::new("1234".into())
+}
+
+#[test]
+fn every_change_is_sealed_and_the_next_start_accepts_it() {
+    let mut i = Install::new();
+    let mut e = i.start().unwrap();
+    set_pin(&mut e, 2, "1234").unwrap();
+    type Step = Box<dyn FnMut(&mut TestEngine)>;
+    let mut steps: Vec<(&str, Step)> = vec![
+        (
+            "register",
+            Box::new(|e| {
+                register(e, "a.example", 1);
+                register(e, "b.example", 2);
+            }),
+        ),
+        (
+            "settings",
+            Box::new(|e| e.set_settings_local(None, Some(6), None).unwrap()),
+        ),
+        (
+            "site rule",
+            Box::new(|e| {
+                e.set_site_rule_local("evil.example", Some(SiteRule::Block), None)
+                    .unwrap()
+            }),
+        ),
+        (
+            "delete",
+            Box::new(|e| {
+                let id = e.passkeys(None).unwrap()[0].id.clone();
+                e.delete_passkey(&id, Some(&pin())).unwrap();
+            }),
+        ),
+        ("reset", Box::new(|e| e.reset_local(Some(&pin())).unwrap())),
+    ];
+    for (what, step) in steps.iter_mut() {
+        step(&mut e);
+        i.stop(e);
+        e = i
+            .start()
+            .unwrap_or_else(|err| panic!("after {what}: {err}"));
+    }
+    // The counter and the seal agree, and each change moved them.
+    let (value, _) = e.store().seal().unwrap().unwrap();
+    assert_eq!(e.keys_mut().seal_counter().unwrap(), Some(value));
+    assert!(value >= 41 + 6, "{value}");
+}
+
+#[test]
+fn a_restored_backup_is_refused_and_a_deleted_passkey_does_not_come_back() {
+    let mut i = Install::new();
+    let mut e = i.start().unwrap();
+    set_pin(&mut e, 2, "1234").unwrap();
+    register(&mut e, "a.example", 1);
+    let stolen = register(&mut e, "bank.example", 2);
+    i.stop(e);
+    let backup = i.backup();
+    // The person deletes the bank passkey (say, the laptop's old owner had it).
+    let mut e = i.start().unwrap();
+    let id = e
+        .passkeys(None)
+        .unwrap()
+        .into_iter()
+        .find(|p| p.rp_id == "bank.example")
+        .unwrap()
+        .id;
+    e.delete_passkey(&id, Some(&pin())).unwrap();
+    i.stop(e);
+    // Someone puts the old file back.
+    i.restore(&backup);
+    match i.start() {
+        Err(StoreError::RolledBack { store, tpm }) => assert!(store < tpm),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a rolled-back store was accepted"),
+    }
+    // Nothing was written to it: still refused, and still holding the old credential,
+    // which nobody can use through tpm-passkey.
+    let store = Store::open(&i.path()).unwrap();
+    assert!(store.credential(&stolen).unwrap().is_some());
+}
+
+#[test]
+fn an_edited_store_is_refused() {
+    for edit in [
+        "UPDATE credentials SET rp_id = 'evil.example'",
+        "DELETE FROM site_rules",
+        "UPDATE settings SET value = replace(value, '\"always_uv\":true', '\"always_uv\":false')",
+        "DELETE FROM credentials",
+    ] {
+        let mut i = Install::new();
+        let mut e = i.start().unwrap();
+        set_pin(&mut e, 2, "1234").unwrap();
+        register(&mut e, "a.example", 1);
+        e.set_site_rule_local("evil.example", Some(SiteRule::Block), None)
+            .unwrap();
+        i.stop(e);
+        let conn = rusqlite::Connection::open(i.path()).unwrap();
+        assert!(conn.execute(edit, []).unwrap() > 0, "{edit}");
+        drop(conn);
+        match i.start() {
+            Err(StoreError::SealBroken(_)) => {}
+            Err(other) => panic!("{edit}: {other}"),
+            Ok(_) => panic!("{edit}: an edited store was accepted"),
+        }
+    }
+}
+
+#[test]
+fn sign_ins_do_not_move_the_counter() {
+    let mut i = Install::new();
+    let mut e = i.start().unwrap();
+    set_pin(&mut e, 2, "1234").unwrap();
+    let id = register(&mut e, "a.example", 1);
+    let before = e.keys_mut().seal_counter().unwrap();
+    for _ in 0..5 {
+        call(&mut e, 0x02, Some(ga("a.example", &[&id], vec![]))).unwrap();
+    }
+    assert_eq!(e.keys_mut().seal_counter().unwrap(), before);
+    i.stop(e);
+    i.start().unwrap();
+}
+
+#[test]
+fn a_crash_between_the_commit_and_the_counter_step_is_finished_at_the_next_start() {
+    let mut i = Install::new();
+    let mut e = i.start().unwrap();
+    set_pin(&mut e, 2, "1234").unwrap();
+    let before = e.keys_mut().seal_counter().unwrap().unwrap();
+    e.keys_mut().fail_next_advance = true;
+    register(&mut e, "a.example", 1);
+    // Committed, sealed one ahead, counter not stepped.
+    assert_eq!(e.keys_mut().seal_counter().unwrap(), Some(before));
+    assert_eq!(e.store().seal().unwrap().unwrap().0, before + 1);
+    i.stop(e);
+    let mut e = i.start().unwrap();
+    assert_eq!(e.keys_mut().seal_counter().unwrap(), Some(before + 1));
+    assert_eq!(e.passkeys(None).unwrap().len(), 1);
+}
+
+#[test]
+fn a_crash_before_the_commit_leaves_the_old_store_and_counter() {
+    let mut i = Install::new();
+    let mut e = i.start().unwrap();
+    set_pin(&mut e, 2, "1234").unwrap();
+    register(&mut e, "a.example", 1);
+    let before = e.keys_mut().seal_counter().unwrap();
+    // The seal cannot be computed (the device went away mid-change): the change is rolled
+    // back with it, and the client told.
+    e.keys_mut().fail_next_mac = true;
+    assert!(call(&mut e, 0x01, Some(mc("b.example", 2, true, vec![]))).is_err());
+    assert_eq!(e.passkeys(None).unwrap().len(), 1);
+    assert_eq!(e.keys_mut().seal_counter().unwrap(), before);
+    i.stop(e);
+    let mut e = i.start().unwrap();
+    assert_eq!(e.passkeys(None).unwrap().len(), 1);
+}
+
+#[test]
+fn the_person_may_accept_a_store_they_restored_on_purpose() {
+    let mut i = Install::new();
+    let mut e = i.start().unwrap();
+    set_pin(&mut e, 2, "1234").unwrap();
+    register(&mut e, "a.example", 1);
+    i.stop(e);
+    let backup = i.backup();
+    let mut e = i.start().unwrap();
+    register(&mut e, "b.example", 2);
+    i.stop(e);
+    i.restore(&backup);
+    assert!(matches!(i.start(), Err(StoreError::RolledBack { .. })));
+    // (start() took the key store; a refused start hands nothing back.)
+    i.keys = Some(SoftKeys::with_counter());
+    i.keys().counter = Some(1000);
+    let mut store = Store::open(&i.path()).unwrap();
+    TestEngine::accept_store(i.keys.as_mut().unwrap(), &mut store).unwrap();
+    drop(store);
+    let mut e = i.start().unwrap();
+    assert_eq!(e.passkeys(None).unwrap().len(), 1);
+}
