@@ -310,7 +310,11 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         match self.ask_user(prompt) {
             Ok(a) => Ok(a.choice.filter(|&c| c < prompt.accounts.len())),
             Err(r) => {
-                self.audit(AuditEvent::new(kind, prompt.rp_id.as_deref(), r.into()));
+                // (A refusal by the fatigue defence was logged once, when its cool-down
+                // started: a flood must not flood the log.)
+                if r != crate::Refusal::Throttled {
+                    self.audit(AuditEvent::new(kind, prompt.rp_id.as_deref(), r.into()));
+                }
                 Err(r.into())
             }
         }

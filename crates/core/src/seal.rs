@@ -40,8 +40,9 @@ pub(crate) fn check<K: KeyStore>(
     keys: &mut K,
     store: &Store,
 ) -> Result<Option<SealState>, StoreError> {
-    let Some(counter) = keys.seal_counter().map_err(|_| {
-        StoreError::SealBroken("the TPM's rollback counter is gone or not this store's")
+    let Some(counter) = keys.seal_counter().map_err(|e| match e {
+        KeyError::Unreachable => key_err(e),
+        _ => StoreError::SealBroken("the TPM's rollback counter is gone or not this store's"),
     })?
     else {
         return Ok(None);

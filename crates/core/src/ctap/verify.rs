@@ -101,7 +101,11 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             let answer = match self.ask_user(&prompt) {
                 Ok(a) => a,
                 Err(r) => {
-                    self.audit(AuditEvent::new(kind, prompt.rp_id.as_deref(), r.into()));
+                    // (A refusal by the fatigue defence was logged once, when its
+                    // cool-down started: a flood must not flood the log.)
+                    if r != crate::Refusal::Throttled {
+                        self.audit(AuditEvent::new(kind, prompt.rp_id.as_deref(), r.into()));
+                    }
                     return Err(r.into());
                 }
             };
