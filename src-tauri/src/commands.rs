@@ -259,6 +259,15 @@ pub async fn audit_tail<R: Runtime>(
     .await
 }
 
+/// The audit log's hash chain, checked (the Activity view shows the result).
+#[tauri::command]
+pub async fn audit_verify<R: Runtime>(_app: AppHandle<R>, state: State<'_, AppState>) -> Answer {
+    request(&state, ClientMessage::AuditVerify, |m| {
+        matches!(m, DaemonMessage::AuditChecked { .. })
+    })
+    .await
+}
+
 #[tauri::command]
 pub async fn list_site_rules<R: Runtime>(_app: AppHandle<R>, state: State<'_, AppState>) -> Answer {
     request(&state, ClientMessage::ListSiteRules, |m| {

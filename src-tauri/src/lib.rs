@@ -40,6 +40,7 @@ pub fn configure<R: Runtime>(
             commands::prune_dead_passkeys,
             commands::take_over_agent,
             commands::audit_tail,
+            commands::audit_verify,
             commands::list_site_rules,
             commands::test_sign_in,
             commands::set_site_rule,

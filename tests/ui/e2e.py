@@ -316,6 +316,7 @@ class E2E:
 
         # Activity: each of them, with the application that asked.
         self.el("#tab-activity").click()
+        self.text_of("#activity-integrity", "The log is intact")
         for sel in ['tr[data-event="register"][data-outcome="ok"]',
                     'tr[data-event="sign_in"][data-outcome="ok"]',
                     'tr[data-outcome="wrong_pin"]',

@@ -10,12 +10,13 @@ const words = {
   uv: "PIN check", silent_check: "Passkey lookup (no approval)",
   agent_registered: "Approval agent connected", agent_refused: "Approval agent refused",
   agent_replaced: "Approval agent replaced", read_passkeys: "Passkey list read", read_audit: "Activity read",
+  prompt_flood: "Prompts refused for a while",
 };
 const approvals = new Set(["register", "sign_in", "u2f_register", "u2f_sign_in", "uv", "reset"]);
 const outcomes = {
   ok: ["Approved", "ok"], denied: ["Denied", "bad"], timeout: ["Timed out", "bad"], cancelled: ["Cancelled", "other"],
   wrong_pin: ["Wrong PIN", "bad"], blocked: ["Blocked", "bad"], excluded: ["Already registered", "other"],
-  blocked_site: ["Site blocked", "bad"],
+  blocked_site: ["Site blocked", "bad"], throttled: ["Too many prompts", "bad"],
 };
 const filters = {
   all: () => true,
@@ -47,6 +48,22 @@ function render() {
   $("activity-empty").textContent = records.length ? "Nothing matches this filter." : "Nothing here yet: approvals, denials and PIN events will appear here.";
 }
 
+// Whether the log's hash chain holds: an entry edited (or one removed) without the hashes
+// after it being recomputed shows here.
+async function showIntegrity() {
+  const p = $("activity-integrity");
+  try {
+    const c = await call("audit_verify", {});
+    p.dataset.intact = String(c.first_bad_seq === null);
+    p.className = c.first_bad_seq === null ? "note integrity-ok" : "error-text";
+    p.textContent = c.first_bad_seq === null
+      ? `The log is intact: its ${c.entries} entries form an unbroken hash chain.`
+      : `The log was altered: entry #${c.first_bad_seq} does not follow from the entries before it.`;
+  } catch (e) {
+    p.textContent = "";
+  }
+}
+
 export async function loadActivity() {
   try {
     records = (await call("audit_tail", { limit: 500 })).records;
@@ -54,6 +71,7 @@ export async function loadActivity() {
     records = [];
   }
   render();
+  await showIntegrity();
 }
 
 export function initActivity() {

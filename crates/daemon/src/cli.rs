@@ -51,6 +51,10 @@ pub struct AuditArgs {
     /// How many of the latest records.
     #[arg(long, default_value_t = 50)]
     limit: u32,
+    /// Check the log's hash chain instead, and name the first entry that breaks it (exit
+    /// status 1 if one does).
+    #[arg(long)]
+    verify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -344,6 +348,30 @@ pub fn list(args: &ReadArgs) -> CliResult {
 }
 
 pub fn audit(args: &AuditArgs) -> CliResult {
+    if args.verify {
+        let DaemonMessage::AuditChecked {
+            entries,
+            first_bad_seq,
+        } = args.read.conn.client()?.call(&ClientMessage::AuditVerify)?
+        else {
+            return Err("unexpected answer from the daemon".into());
+        };
+        if args.read.json {
+            print_json(&serde_json::json!({ "entries": entries, "first_bad_seq": first_bad_seq }))?;
+        }
+        return match first_bad_seq {
+            None => {
+                if !args.read.json {
+                    println!("the audit log's {entries} entries form an unbroken hash chain");
+                }
+                Ok(())
+            }
+            Some(seq) => Err(format!(
+                "the audit log was altered: entry #{seq} does not follow from the entries before it (edited, or an earlier one removed)"
+            )
+            .into()),
+        };
+    }
     let DaemonMessage::Audit { records } = args
         .read
         .conn

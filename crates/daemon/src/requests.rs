@@ -113,6 +113,13 @@ pub fn answer(
         ClientMessage::SetSiteRule { rp_id, rule, pin } => {
             done(engine.set_site_rule_local(&rp_id, rule, pin.as_ref()))
         }
+        ClientMessage::AuditVerify => match engine.audit_check() {
+            Ok((entries, first_bad_seq)) => DaemonMessage::AuditChecked {
+                entries,
+                first_bad_seq,
+            },
+            Err(e) => done(Err(e)),
+        },
         ClientMessage::AuditTail { limit } => {
             match engine.audit_tail(limit.min(10_000), peer.name.clone()) {
                 Ok(records) => DaemonMessage::Audit { records },

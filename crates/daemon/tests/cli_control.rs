@@ -324,3 +324,34 @@ fn a_restored_store_is_refused_until_the_person_accepts_it() {
         "the copy's settings"
     );
 }
+
+/// The audit log's hash chain from the CLI: intact, then an entry edited in the file while
+/// the daemon was stopped is named.
+#[test]
+fn audit_verify_names_the_first_altered_entry() {
+    let mut d = Daemon::start(Agent::None);
+    ok(&d, &["settings", "--min-pin-length", "6"]);
+    ok(&d, &["settings", "--min-pin-length", "7"]);
+    assert!(ok(&d, &["audit", "--verify"]).contains("unbroken hash chain"));
+    d.stop();
+    let conn = rusqlite::Connection::open(d.state().join("store.sqlite")).unwrap();
+    let seq: i64 = conn
+        .query_row(
+            "SELECT seq FROM audit WHERE detail LIKE '%minPINLength 6%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute(
+        "UPDATE audit SET detail = 'alwaysUv on, minPINLength 4' WHERE seq = ?1",
+        [seq],
+    )
+    .unwrap();
+    drop(conn);
+    d.restart(Agent::None);
+    let err = fails(&d, &["audit", "--verify"]);
+    assert!(err.contains(&format!("entry #{seq}")), "{err}");
+    let v = d.cli(&["audit", "--verify", "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert_eq!(j["first_bad_seq"], seq);
+}

@@ -101,6 +101,8 @@ pub enum ClientMessage {
     AuditTail {
         limit: u32,
     },
+    /// Check the audit log's hash chain. Answered with [`DaemonMessage::AuditChecked`].
+    AuditVerify,
     ListSiteRules,
     /// The wizard's test sign-in: a built-in relying party registers and signs in, with the
     /// usual prompts; `ok` when the signature verified, else an error saying why.
@@ -143,6 +145,12 @@ pub enum DaemonMessage {
     },
     Audit {
         records: Vec<AuditRecord>,
+    },
+    /// The audit log's hash chain: how many entries, and the first that does not follow
+    /// from those before it (edited, or one before it removed), if any.
+    AuditChecked {
+        entries: u64,
+        first_bad_seq: Option<i64>,
     },
     SiteRules {
         rules: Vec<SiteRuleEntry>,

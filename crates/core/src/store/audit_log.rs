@@ -1,7 +1,9 @@
 //! The audit log: an append-only, hash-chained table. Each row's hash is
 //! SHA-256(previous hash || the row's fields), so an edited or deleted row breaks the chain
 //! (verify_audit_chain). The `client` column (schema 2) joins the hash only when set, so
-//! rows written before it existed verify unchanged. TPM-signed checkpoints are future work (docs/DESIGN.md).
+//! rows written before it existed verify unchanged. The chain shows an edit that did not
+//! recompute the hashes after it; TPM-signed checkpoints, against one that did, are future
+//! work (docs/DESIGN.md).
 
 use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
@@ -75,12 +77,21 @@ impl Store {
 
     /// Recomputes the hash chain; false if any row was changed or removed.
     pub fn verify_audit_chain(&self) -> Result<bool, StoreError> {
+        Ok(self.audit_chain_check()?.1.is_none())
+    }
+
+    /// Recomputes the hash chain: how many entries it has, and the sequence number of the
+    /// first one whose hash does not follow from the entries before it (an entry edited,
+    /// or one before it removed), if any.
+    pub fn audit_chain_check(&self) -> Result<(u64, Option<i64>), StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT time, event, rp_id, detail, outcome, hash, client FROM audit ORDER BY seq",
+            "SELECT time, event, rp_id, detail, outcome, hash, client, seq FROM audit ORDER BY seq",
         )?;
         let mut rows = st.query([])?;
         let mut prev = vec![0u8; 32];
+        let mut n = 0u64;
         while let Some(r) = rows.next()? {
+            n += 1;
             let event: String = r.get(1)?;
             let outcome: String = r.get(4)?;
             let rp_id: Option<String> = r.get(2)?;
@@ -99,10 +110,10 @@ impl Store {
             );
             let got: Vec<u8> = r.get(5)?;
             if want != got {
-                return Ok(false);
+                return Ok((n, Some(r.get(7)?)));
             }
             prev = got;
         }
-        Ok(true)
+        Ok((n, None))
     }
 }

@@ -131,6 +131,22 @@ fn audit_chain_detects_edits() {
         .execute("UPDATE audit SET outcome = 'ok' WHERE seq = 2", [])
         .unwrap();
     assert!(!s.verify_audit_chain().unwrap());
+    assert_eq!(
+        s.audit_chain_check().unwrap(),
+        (2, Some(2)),
+        "the edited entry is named"
+    );
+    // Removing an entry breaks the chain at the one after it.
+    let s = Store::open_in_memory().unwrap();
+    for t in 1..=3 {
+        s.append_audit(t, &AuditEvent::new(AuditKind::Reset, None, Outcome::Ok))
+            .unwrap();
+    }
+    assert_eq!(s.audit_chain_check().unwrap(), (3, None));
+    s.conn
+        .execute("DELETE FROM audit WHERE seq = 2", [])
+        .unwrap();
+    assert_eq!(s.audit_chain_check().unwrap(), (2, Some(3)));
 }
 
 #[test]
