@@ -23,19 +23,20 @@
 use tss_esapi::{
     attributes::{NvIndexAttributes, NvIndexAttributesBuilder},
     constants::{response_code::Tss2ResponseCodeKind as Kind, CommandCode, NvIndexType},
-    handles::{NvIndexHandle, NvIndexTpmHandle, TpmHandle},
+    handles::{NvIndexHandle, NvIndexTpmHandle},
     interface_types::{
         algorithm::HashingAlgorithm,
-        resource_handles::{Hierarchy, NvAuth, Provision},
+        resource_handles::{NvAuth, Provision},
         session_handles::PolicySession,
     },
-    structures::{Digest, DigestList, Nonce, NvPublic, NvPublicBuilder},
+    structures::{Digest, NvPublic, NvPublicBuilder},
 };
 
 use crate::{
-    one_time_key::{tpm_signature, OneTimeKey},
-    policy::{cc, signed_message, PolicyDigest},
-    session::{flush_session, start_policy, start_salted_hmac, ParamEncryption},
+    one_time_key::OneTimeKey,
+    policy::{cc, PolicyDigest},
+    session::{flush_session, start_policy},
+    tpm::NvSlot,
     Error, Result, Tpm,
 };
 
@@ -186,32 +187,12 @@ impl Tpm {
                 .map_err(|e| Error::tss(op, e))
         })?;
         // ESYS closed its object with the index.
-        self.counter_cache = None;
+        self.forget_nv(NvSlot::Counter);
         Ok(())
     }
 
     fn counter_handle(&mut self, handle: u32) -> Result<NvIndexHandle> {
-        if let Some((h, nv)) = self.counter_cache {
-            if h == handle {
-                return Ok(nv);
-            }
-        }
-        let tpm_handle =
-            NvIndexTpmHandle::new(handle).map_err(|e| Error::tss("counter handle", e))?;
-        let obj = self
-            .ctx
-            .tr_from_tpm_public(TpmHandle::NvIndex(tpm_handle))
-            .map_err(|e| match Error::kind_of(&e) {
-                Some(Kind::Handle) => Error::NoPinIndex(handle),
-                _ => Error::tss("open counter", e),
-            })?;
-        let nv = NvIndexHandle::from(obj);
-        if let Some((_, old)) = self.counter_cache.replace((handle, nv)) {
-            let _ = self
-                .ctx
-                .tr_close(&mut tss_esapi::handles::ObjectHandle::from(old));
-        }
-        Ok(nv)
+        self.nv_object(NvSlot::Counter, handle, "open counter")
     }
 
     fn counter_public(&mut self, nv: NvIndexHandle) -> Result<(NvPublic, Vec<u8>)> {
@@ -252,43 +233,10 @@ impl Tpm {
                 .policy_nv_written(p, writer.is_none())
                 .map_err(|e| Error::tss(op, e))?;
             if let Some(writer) = writer {
-                let signature = writer.sign(&signed_message(nonce.value(), 0, &[], INIT_REF))?;
-                let key = self
-                    .ctx
-                    .load_external_public(writer.public().public_area()?, Hierarchy::Null)
-                    .map_err(|e| Error::tss(op, e))?;
-                // As for the PIN index: tss-esapi wants a session for PolicySigned; a
-                // salted one that only encrypts the (public) nonce is accepted.
-                let encrypt_only = ParamEncryption {
-                    decrypt: true,
-                    encrypt: false,
-                };
-                let tpm_sig = tpm_signature(&signature)?;
-                let signed = start_salted_hmac(&mut self.ctx, self.root, encrypt_only, op)
-                    .and_then(|s| {
-                        let r = self.ctx.execute_with_session(Some(s), |c| {
-                            c.policy_signed(
-                                p,
-                                key.into(),
-                                nonce,
-                                Digest::default(),
-                                Nonce::try_from(INIT_REF.to_vec())?,
-                                None,
-                                tpm_sig,
-                            )
-                        });
-                        flush_session(&mut self.ctx, s);
-                        r.map_err(|e| Error::tss(op, e))
-                    });
-                self.flush_object(key.into());
-                signed?;
+                self.policy_signed_once(p, nonce, writer, INIT_REF, op)?;
             }
-            let mut list = DigestList::new();
-            for b in [counter.first_branch, RollbackCounter::later_branch()] {
-                list.add(Digest::try_from(b.to_vec()).map_err(|e| Error::tss(op, e))?)
-                    .map_err(|e| Error::tss(op, e))?;
-            }
-            self.ctx.policy_or(p, list).map_err(|e| Error::tss(op, e))?;
+            let branches = [counter.first_branch, RollbackCounter::later_branch()];
+            crate::session::policy_or(&mut self.ctx, p, &branches, op)?;
             self.ctx
                 .execute_with_session(Some(session), |c| c.nv_increment(NvAuth::NvIndex(nv), nv))
                 .map_err(|e| Error::tss(op, e))

@@ -1,4 +1,5 @@
-//! One-time signing keys for the PIN index's policy (docs/DESIGN.md "PIN index").
+//! One-time signing keys for the policies of the PIN index and the rollback counter
+//! (docs/DESIGN.md "PIN index", "Rollback counter and store seal").
 //!
 //! They are made in this process, used for at most two signatures while the index is
 //! created, and dropped (p256's `SigningKey` zeroizes on drop). The TPM only ever sees their
@@ -162,6 +163,55 @@ pub(crate) fn tpm_signature(rs: &[u8; 64]) -> Result<tss_esapi::structures::Sign
     )
     .map_err(err)?;
     Ok(tss_esapi::structures::Signature::EcDsa(sig))
+}
+
+impl crate::Tpm {
+    /// TPM2_PolicySigned (Part 3 §23.3) in `policy` by `key`, over the session's `nonce`
+    /// with no expiration and no cpHash, under `policy_ref`: the one use of a one-time key
+    /// that initialises an index. PolicySigned authorizes no handle, yet tss-esapi insists
+    /// on a session: a salted HMAC session that only encrypts the (public) nonce is
+    /// accepted by the TPM for a command without authorizations (Part 1 §18.6).
+    pub(crate) fn policy_signed_once(
+        &mut self,
+        policy: tss_esapi::interface_types::session_handles::PolicySession,
+        nonce: tss_esapi::structures::Nonce,
+        key: &OneTimeKey,
+        policy_ref: &[u8],
+        op: &'static str,
+    ) -> Result<()> {
+        use crate::policy::signed_message;
+        use crate::session::{flush_session, start_salted_hmac, ParamEncryption};
+        let signature = key.sign(&signed_message(nonce.value(), 0, &[], policy_ref))?;
+        let tpm_sig = tpm_signature(&signature)?;
+        let loaded = self
+            .ctx
+            .load_external_public(
+                key.public().public_area()?,
+                tss_esapi::interface_types::resource_handles::Hierarchy::Null,
+            )
+            .map_err(|e| Error::tss(op, e))?;
+        let encrypt_only = ParamEncryption {
+            decrypt: true,
+            encrypt: false,
+        };
+        let signed = start_salted_hmac(&mut self.ctx, self.root, encrypt_only, op).and_then(|s| {
+            let r = self.ctx.execute_with_session(Some(s), |c| {
+                c.policy_signed(
+                    policy,
+                    loaded.into(),
+                    nonce,
+                    tss_esapi::structures::Digest::default(),
+                    tss_esapi::structures::Nonce::try_from(policy_ref.to_vec())?,
+                    None,
+                    tpm_sig,
+                )
+            });
+            flush_session(&mut self.ctx, s);
+            r.map_err(|e| Error::tss(op, e))
+        });
+        self.flush_object(loaded.into());
+        signed.map(|_| ())
+    }
 }
 
 #[cfg(test)]

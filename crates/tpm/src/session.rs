@@ -125,6 +125,22 @@ pub(crate) fn flush_session(ctx: &mut Context, session: AuthSession) {
     }
 }
 
+/// TPM2_PolicyOR (Part 3 §23.6) over `branches`, in `policy`.
+pub(crate) fn policy_or(
+    ctx: &mut Context,
+    policy: tss_esapi::interface_types::session_handles::PolicySession,
+    branches: &[[u8; 32]],
+    op: &'static str,
+) -> Result<()> {
+    let mut list = tss_esapi::structures::DigestList::new();
+    for b in branches {
+        let d =
+            tss_esapi::structures::Digest::try_from(b.to_vec()).map_err(|e| Error::tss(op, e))?;
+        list.add(d).map_err(|e| Error::tss(op, e))?;
+    }
+    ctx.policy_or(policy, list).map_err(|e| Error::tss(op, e))
+}
+
 /// Forgets a session the TPM flushed itself (it authorized a command with continueSession
 /// clear, Part 1 §19.6.5): ESYS and tss-esapi still hold it and would otherwise try to flush
 /// it again when the context closes. Sends nothing to the TPM (the vendored tss-esapi's

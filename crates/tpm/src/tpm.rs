@@ -1,7 +1,8 @@
 //! The connection to one TPM, with the root key loaded for the connection's lifetime.
 
 use tss_esapi::{
-    handles::{KeyHandle, NvIndexHandle, ObjectHandle},
+    constants::response_code::Tss2ResponseCodeKind as Kind,
+    handles::{KeyHandle, NvIndexHandle, NvIndexTpmHandle, ObjectHandle, TpmHandle},
     interface_types::resource_handles::Hierarchy,
     structures::Auth,
     Context,
@@ -24,11 +25,10 @@ const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500)
 pub struct Tpm {
     pub(crate) ctx: Context,
     pub(crate) root: KeyHandle,
-    /// The ESYS object for the PIN index last opened, by TPM handle, so that each PIN
-    /// operation does not read the index's public area again.
-    pub(crate) nv_cache: Option<(u32, NvIndexHandle)>,
-    /// The same for the rollback counter.
-    pub(crate) counter_cache: Option<(u32, NvIndexHandle)>,
+    /// The ESYS object of the PIN index and of the rollback counter last opened, by TPM
+    /// handle ([`NvSlot`]), so that each operation does not read the index's public area
+    /// again.
+    nv_objects: [Option<(u32, NvIndexHandle)>; 2],
     /// The salted HMAC session kept for PIN work (see `pin_session`).
     pub(crate) pin_hmac: Option<tss_esapi::interface_types::session_handles::AuthSession>,
     /// The policy session of the last PIN check, satisfied, waiting for its signature.
@@ -97,8 +97,7 @@ impl Tpm {
         Ok(Tpm {
             ctx,
             root,
-            nv_cache: None,
-            counter_cache: None,
+            nv_objects: [None, None],
             pin_hmac: None,
             ready: None,
             tcti: tcti.clone(),
@@ -172,12 +171,59 @@ impl Tpm {
         run_then_flush(&mut self.ctx, session, f)
     }
 
+    /// The ESYS object of the NV index at `handle`, kept per `slot`; NoPinIndex when the TPM
+    /// has no index there.
+    pub(crate) fn nv_object(
+        &mut self,
+        slot: NvSlot,
+        handle: u32,
+        op: &'static str,
+    ) -> Result<NvIndexHandle> {
+        if let Some((h, nv)) = self.nv_objects[slot as usize] {
+            if h == handle {
+                return Ok(nv);
+            }
+        }
+        let tpm_handle = NvIndexTpmHandle::new(handle).map_err(|e| Error::tss(op, e))?;
+        let obj = self
+            .ctx
+            .tr_from_tpm_public(TpmHandle::NvIndex(tpm_handle))
+            .map_err(|e| match Error::kind_of(&e) {
+                Some(Kind::Handle) => Error::NoPinIndex(handle),
+                _ => Error::tss(op, e),
+            })?;
+        let nv = NvIndexHandle::from(obj);
+        self.cache_nv(slot, handle, nv);
+        Ok(nv)
+    }
+
+    /// Remembers `nv` as the ESYS object of `handle` in `slot`, closing the one it replaces.
+    pub(crate) fn cache_nv(&mut self, slot: NvSlot, handle: u32, nv: NvIndexHandle) {
+        if let Some((_, old)) = self.nv_objects[slot as usize].replace((handle, nv)) {
+            if old != nv {
+                let _ = self.ctx.tr_close(&mut ObjectHandle::from(old));
+            }
+        }
+    }
+
+    /// Forgets `slot`'s object (its index was undefined: ESYS closed the object with it).
+    pub(crate) fn forget_nv(&mut self, slot: NvSlot) {
+        self.nv_objects[slot as usize] = None;
+    }
+
     /// Flushes a transient object, logging (not failing) if the TPM says no.
     pub(crate) fn flush_object(&mut self, handle: ObjectHandle) {
         if let Err(e) = self.ctx.flush_context(handle) {
             tracing::warn!(error = %e, "could not flush a transient object");
         }
     }
+}
+
+/// Which NV index an ESYS object is kept for ([`Tpm::nv_object`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NvSlot {
+    Pin = 0,
+    Counter = 1,
 }
 
 /// Creates (re-derives) the root key from `seed` in the owner hierarchy.

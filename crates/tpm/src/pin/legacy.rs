@@ -110,7 +110,7 @@ impl Tpm {
                     })
             },
         )?;
-        self.cache_nv(handle, nv);
+        self.cache_nv(crate::tpm::NvSlot::Pin, handle, nv);
         if let Err(e) = self.write_legacy_counter(nv) {
             let _ = self.undefine(nv);
             return Err(e);

@@ -25,7 +25,7 @@ use std::ops::RangeInclusive;
 
 use tss_esapi::{
     constants::response_code::Tss2ResponseCodeKind as Kind,
-    handles::{AuthHandle, NvIndexHandle, NvIndexTpmHandle, ObjectHandle, TpmHandle},
+    handles::{AuthHandle, NvIndexHandle},
     interface_types::{resource_handles::NvAuth, session_handles::PolicySession},
     structures::{Auth, Digest, Nonce, NvPublic},
 };
@@ -33,6 +33,7 @@ use tss_esapi::{
 use crate::{
     policy::policy_secret_digest,
     session::{flush_session, start_policy, NO_PARAM_ENCRYPTION},
+    tpm::NvSlot,
     Error, PinHash, Result, Tpm,
 };
 
@@ -156,32 +157,7 @@ impl Tpm {
     }
 
     fn nv_handle(&mut self, handle: u32) -> Result<NvIndexHandle> {
-        if let Some((h, nv)) = self.nv_cache {
-            if h == handle {
-                return Ok(nv);
-            }
-        }
-        let tpm_handle =
-            NvIndexTpmHandle::new(handle).map_err(|e| Error::tss("PIN index handle", e))?;
-        let obj = self
-            .ctx
-            .tr_from_tpm_public(TpmHandle::NvIndex(tpm_handle))
-            .map_err(|e| match Error::kind_of(&e) {
-                Some(Kind::Handle) => Error::NoPinIndex(handle),
-                _ => Error::tss("open PIN index", e),
-            })?;
-        let nv = NvIndexHandle::from(obj);
-        self.cache_nv(handle, nv);
-        Ok(nv)
-    }
-
-    /// Remembers `nv` as the ESYS object of `handle`, closing the one it replaces.
-    fn cache_nv(&mut self, handle: u32, nv: NvIndexHandle) {
-        if let Some((_, old)) = self.nv_cache.replace((handle, nv)) {
-            if old != nv {
-                let _ = self.ctx.tr_close(&mut ObjectHandle::from(old));
-            }
-        }
+        self.nv_object(NvSlot::Pin, handle, "open PIN index")
     }
 
     /// Attempts left, read fresh from the TPM (pinLimit − pinCount). Reading needs owner
@@ -291,7 +267,7 @@ impl Tpm {
                 .map_err(|e| Error::tss("undefine PIN index", e))
         })?;
         // ESYS closed its object with the index.
-        self.nv_cache = None;
+        self.forget_nv(NvSlot::Pin);
         Ok(())
     }
 }

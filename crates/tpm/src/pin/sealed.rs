@@ -29,13 +29,13 @@ use tss_esapi::{
         resource_handles::{Hierarchy, NvAuth, Provision},
         session_handles::PolicySession,
     },
-    structures::{Digest, DigestList, MaxNvBuffer, Name, Nonce, NvPublic, NvPublicBuilder},
+    structures::{Digest, MaxNvBuffer, Name, Nonce, NvPublic, NvPublicBuilder},
 };
 
 use super::{pin_auth, PinIndex, PinKind, DATA_SIZE, PIN_LIMIT};
 use crate::{
     one_time_key::{tpm_signature, ExternalKey, OneTimeKey},
-    policy::{authorize_message, cc, signed_message, PolicyDigest},
+    policy::{authorize_message, cc, PolicyDigest},
     session::{flush_session, start_salted_hmac, ParamEncryption},
     Error, PinHash, Result, Tpm,
 };
@@ -171,7 +171,7 @@ impl Tpm {
                     })
             },
         )?;
-        self.cache_nv(handle, nv);
+        self.cache_nv(crate::tpm::NvSlot::Pin, handle, nv);
         let written = self
             .write_initial_counter(nv, &writer, &policy)
             .and_then(|()| self.read_public(handle));
@@ -213,37 +213,7 @@ impl Tpm {
             self.ctx
                 .policy_command_code(p, CommandCode::NvWrite)
                 .map_err(|e| Error::tss(op, e))?;
-            let signature = writer.sign(&signed_message(nonce.value(), 0, &[], WRITE_REF))?;
-            let key = self
-                .ctx
-                .load_external_public(writer.public().public_area()?, Hierarchy::Null)
-                .map_err(|e| Error::tss(op, e))?;
-            // PolicySigned authorizes no handle, yet tss-esapi insists on a session: a
-            // salted HMAC session that only encrypts the (public) nonce is accepted by the
-            // TPM for a command without authorizations (Part 1 §18.6).
-            let encrypt_only = ParamEncryption {
-                decrypt: true,
-                encrypt: false,
-            };
-            let tpm_sig = tpm_signature(&signature)?;
-            let signed =
-                start_salted_hmac(&mut self.ctx, self.root, encrypt_only, op).and_then(|s| {
-                    let r = self.ctx.execute_with_session(Some(s), |c| {
-                        c.policy_signed(
-                            p,
-                            key.into(),
-                            nonce,
-                            Digest::default(),
-                            Nonce::try_from(WRITE_REF.to_vec())?,
-                            None,
-                            tpm_sig,
-                        )
-                    });
-                    flush_session(&mut self.ctx, s);
-                    r.map_err(|e| Error::tss(op, e))
-                });
-            self.flush_object(key.into());
-            signed?;
+            self.policy_signed_once(p, nonce, writer, WRITE_REF, op)?;
             self.policy_or(p, policy, op)?;
             let mut data = 0u32.to_be_bytes().to_vec();
             data.extend_from_slice(&PIN_LIMIT.to_be_bytes());
@@ -264,12 +234,7 @@ impl Tpm {
         policy: &SealedPolicy,
         op: &'static str,
     ) -> Result<()> {
-        let mut list = DigestList::new();
-        for b in policy.branches()? {
-            list.add(Digest::try_from(b.to_vec()).map_err(|e| Error::tss(op, e))?)
-                .map_err(|e| Error::tss(op, e))?;
-        }
-        self.ctx.policy_or(p, list).map_err(|e| Error::tss(op, e))
+        crate::session::policy_or(&mut self.ctx, p, &policy.branches()?, op)
     }
 
     /// TPM2_NV_ChangeAuth through branch C: PolicyCommandCode(NV_ChangeAuth),
