@@ -287,6 +287,14 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         out
     }
 
+    /// Audits a prompt that was refused — but not each refusal by the fatigue defence: it
+    /// logged its cool-down once when it started, and a flood must not flood the log.
+    pub(crate) fn audit_refusal(&self, kind: AuditKind, rp_id: Option<&str>, r: crate::Refusal) {
+        if r != crate::Refusal::Throttled {
+            self.audit(AuditEvent::new(kind, rp_id, r.into()));
+        }
+    }
+
     /// [`Engine::ask_user`] for a prompt whose account choice does not matter.
     pub(crate) fn ask_user_pin(
         &mut self,
@@ -310,11 +318,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         match self.ask_user(prompt) {
             Ok(a) => Ok(a.choice.filter(|&c| c < prompt.accounts.len())),
             Err(r) => {
-                // (A refusal by the fatigue defence was logged once, when its cool-down
-                // started: a flood must not flood the log.)
-                if r != crate::Refusal::Throttled {
-                    self.audit(AuditEvent::new(kind, prompt.rp_id.as_deref(), r.into()));
-                }
+                self.audit_refusal(kind, prompt.rp_id.as_deref(), r);
                 Err(r.into())
             }
         }

@@ -76,6 +76,21 @@ pub(crate) fn user_label(name: Option<&str>, display: Option<&str>) -> Option<St
     }
 }
 
+/// The account a found (discoverable) credential belongs to, as prompts name it.
+pub(crate) fn account_label(f: &crate::credential::Found) -> Option<String> {
+    f.user
+        .as_ref()
+        .and_then(|u| user_label(u.name.as_deref(), u.display_name.as_deref()))
+}
+
+/// The accounts of `found`, for a prompt that lets the person choose among them.
+pub(crate) fn account_labels(found: &[crate::credential::Found]) -> Vec<String> {
+    found
+        .iter()
+        .map(|f| account_label(f).unwrap_or_else(|| "an unnamed account".into()))
+        .collect()
+}
+
 impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     /// Steps 1–2 of §6.1.2 and §6.2.2: the zero-length pinUvAuthParam probe and the
     /// protocol checks. Returns the protocol when a pinUvAuthParam is present.

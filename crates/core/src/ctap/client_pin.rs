@@ -8,7 +8,7 @@ use zeroize::Zeroize;
 
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::credential::Found;
-use crate::ctap::ceremony::user_label;
+use crate::ctap::ceremony::account_labels;
 use crate::ctap::verify::audit_kind;
 use crate::engine::MAX_PIN_BYTES;
 use crate::pin::protocol::{Protocol, SharedSecret};
@@ -208,15 +208,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 .collect(),
             _ => Vec::new(),
         };
-        let labels: Vec<String> = accounts
-            .iter()
-            .map(|f| {
-                f.user
-                    .as_ref()
-                    .and_then(|u| user_label(u.name.as_deref(), u.display_name.as_deref()))
-                    .unwrap_or_else(|| "an unnamed account".into())
-            })
-            .collect();
+        let labels = account_labels(&accounts);
         match labels.len() {
             0 => {}
             1 => prompt.user = labels.into_iter().next(),

@@ -7,7 +7,7 @@ use tpm_passkey_wire::ctap2::{
 };
 use tpm_passkey_wire::Status;
 
-use super::ceremony::{user_label, Uv};
+use super::ceremony::{account_label, account_labels, Uv};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::credential::Found;
 use crate::pin::token::permission;
@@ -109,25 +109,11 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         // chosen comes back alone with userSelected, so the platform does not ask again.
         // (Not with an allowList: the platform chose already, and Chromium refuses
         // userSelected there.)
-        let labels: Vec<String> = found
-            .iter()
-            .map(|f| {
-                f.user
-                    .as_ref()
-                    .and_then(|u| user_label(u.name.as_deref(), u.display_name.as_deref()))
-                    .unwrap_or_else(|| "an unnamed account".into())
-            })
-            .collect();
         let mut prompt = Prompt::new(Operation::SignIn).rp(&rp_id, None);
         if found.len() == 1 || with_list {
-            prompt = prompt.user(
-                found[0]
-                    .user
-                    .as_ref()
-                    .and_then(|u| user_label(u.name.as_deref(), u.display_name.as_deref())),
-            );
+            prompt = prompt.user(account_label(&found[0]));
         } else {
-            prompt.accounts = labels;
+            prompt.accounts = account_labels(&found);
         }
         let mut up_done = false;
         let mut chosen: Option<usize> = None;

@@ -101,11 +101,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             let answer = match self.ask_user(&prompt) {
                 Ok(a) => a,
                 Err(r) => {
-                    // (A refusal by the fatigue defence was logged once, when its
-                    // cool-down started: a flood must not flood the log.)
-                    if r != crate::Refusal::Throttled {
-                        self.audit(AuditEvent::new(kind, prompt.rp_id.as_deref(), r.into()));
-                    }
+                    self.audit_refusal(kind, prompt.rp_id.as_deref(), r);
                     return Err(r.into());
                 }
             };
