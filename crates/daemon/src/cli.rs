@@ -464,9 +464,15 @@ pub fn settings(args: &SettingsArgs) -> CliResult {
         return Err("unexpected answer from the daemon".into());
     };
     let always_uv = args.always_uv.as_deref().map(|v| v == "on");
+    // The PIN, when one is set (from the status above, not asked for again).
+    let pin = |pin_set: bool| -> CliResult<Option<Pin>> {
+        pin_set
+            .then(|| read_pin(args.pin.pin_file.as_ref(), "PIN: "))
+            .transpose()
+    };
     if always_uv.is_some() || args.min_pin_length.is_some() {
         let pin = if always_uv == Some(false) {
-            pin_if_set(&mut client, &args.pin)?
+            pin(status.pin_set)?
         } else {
             None
         };
@@ -487,15 +493,14 @@ pub fn settings(args: &SettingsArgs) -> CliResult {
         denials_in_a_row: args.denials_in_a_row.unwrap_or(old.denials_in_a_row),
         cooldown_secs: args.cooldown.unwrap_or(old.cooldown_secs),
     };
+    // Only a stricter change goes without the PIN; the daemon decides, so the PIN is asked
+    // for when the daemon says it is needed.
     if limits != old {
-        // Only a stricter change goes without the PIN; the daemon decides, so ask for it
-        // when the daemon says it is needed.
-        let mut answer = client.call(&ClientMessage::SetFatigueLimits { limits, pin: None });
-        if needs_pin(&answer) {
-            let pin = pin_if_set(&mut client, &args.pin)?;
-            answer = client.call(&ClientMessage::SetFatigueLimits { limits, pin });
-        }
-        answer?;
+        call_asking_pin_if_needed(
+            &mut client,
+            |p| ClientMessage::SetFatigueLimits { limits, pin: p },
+            || pin(status.pin_set),
+        )?;
     }
     let old = status.step_up;
     let step_up = tpm_passkey_core::ipc::StepUp {
@@ -507,15 +512,14 @@ pub fn settings(args: &SettingsArgs) -> CliResult {
             .map_or(old.new_sites, |v| v == "on"),
     };
     if step_up != old {
-        let mut answer = client.call(&ClientMessage::SetStepUp { step_up, pin: None });
-        if needs_pin(&answer) {
-            let pin = pin_if_set(&mut client, &args.pin)?;
-            answer = client.call(&ClientMessage::SetStepUp { step_up, pin });
-        }
-        answer?;
+        call_asking_pin_if_needed(
+            &mut client,
+            |p| ClientMessage::SetStepUp { step_up, pin: p },
+            || pin(status.pin_set),
+        )?;
     }
     if args.lift_cooldowns {
-        let pin = pin_if_set(&mut client, &args.pin)?;
+        let pin = pin(status.pin_set)?;
         client.call(&ClientMessage::LiftCooldowns { pin })?;
         println!("cool-downs lifted: prompts are shown again");
     }
@@ -523,9 +527,22 @@ pub fn settings(args: &SettingsArgs) -> CliResult {
     Ok(())
 }
 
-/// Whether the daemon refused because the PIN was not given.
-fn needs_pin(answer: &Result<DaemonMessage, tpm_passkey_core::ipc::ClientError>) -> bool {
-    matches!(answer, Err(e) if e.to_string().contains("needs your PIN"))
+/// Sends `message(None)`; when the daemon refuses because the PIN was not given, sends
+/// `message(pin())` instead.
+fn call_asking_pin_if_needed(
+    client: &mut tpm_passkey_core::ipc::Client,
+    message: impl Fn(Option<Pin>) -> ClientMessage,
+    pin: impl FnOnce() -> CliResult<Option<Pin>>,
+) -> CliResult {
+    match client.call(&message(None)) {
+        Err(e) if e.to_string().contains("needs your PIN") => {
+            client.call(&message(pin()?))?;
+        }
+        other => {
+            other?;
+        }
+    }
+    Ok(())
 }
 
 pub fn reset(args: &ResetArgs) -> CliResult {

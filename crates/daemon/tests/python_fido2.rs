@@ -140,6 +140,32 @@ fn a_prompt_flood_is_refused_unseen_after_four_unapproved_prompts() {
         text.contains("prompt_flood") && text.contains("throttled"),
         "{text}"
     );
+    // Stricter limits go without the PIN; looser ones (and step-up off) need it.
+    let stricter = d.cli(&[
+        "settings",
+        "--prompts-per-site",
+        "3",
+        "--pin-file",
+        "/dev/null",
+    ]);
+    assert!(stricter.status.success(), "{stricter:?}");
+    let looser = d.cli(&[
+        "settings",
+        "--prompts-per-site",
+        "10",
+        "--pin-file",
+        "/dev/null",
+    ]);
+    assert!(!looser.status.success(), "{looser:?}");
+    let pin = pin_file.to_str().unwrap();
+    for args in [["--prompts-per-site", "10"], ["--step-up", "off"]] {
+        let out = d.cli(&[&["settings"][..], &args[..], &["--pin-file", pin][..]].concat());
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&d.cli(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(v["fatigue"]["unapproved_per_site"], 10, "{v}");
+    assert_eq!(v["step_up"]["enabled"], false, "{v}");
 }
 
 /// Built-in user verification: the PIN is typed into our own prompt. Then, with the daemon
