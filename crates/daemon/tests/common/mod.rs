@@ -146,23 +146,8 @@ impl Daemon {
     }
 
     fn spawn_daemon(&mut self) {
-        let mut cmd = Command::new(bin());
-        cmd.arg("daemon");
-        match &self.tcti {
-            Some(t) => cmd.args(["--tcti", t]),
-            None => cmd.arg("--simulator"),
-        };
-        let mut child = cmd
-            .arg("--prompt-timeout-secs")
-            .arg(self.prompt_timeout_secs.to_string())
-            .arg("--state-dir")
-            .arg(self.state())
-            .arg("--hid")
-            .arg(format!("socket:{}", self.hid().display()))
-            .arg("--control")
-            .arg(self.control())
-            .args(&self.extra_args)
-            .env("TPM_PASSKEY_LOG", &self.log_level)
+        let mut child = self
+            .daemon_command(&[])
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
