@@ -103,6 +103,22 @@ async function sitesCard(s) {
     err);
 }
 
+// A form's submit handler that saves through `command` with `args(pin)` and no PIN first;
+// when the daemon answers that the change needs the PIN (it loosens a protection), it asks
+// for it with `dialog` and saves again. Other refusals are shown in `err`.
+function savingAskingPin(command, args, saved, dialog, err) {
+  const save = async (pin) => { await call(command, args(pin)); toast(saved); await loadSettings(); };
+  return async (e) => {
+    e.preventDefault();
+    err.textContent = "";
+    try { await save(null); }
+    catch (x) {
+      if (!String(x).includes("needs your PIN")) { err.textContent = String(x); return; }
+      confirmDialog({ ...dialog, ok: "Save", pin: true }, ({ pin }) => save(pin));
+    }
+  };
+}
+
 // The approval-fatigue defence: limits, the cool-downs in force, and lifting them.
 function limitsCard(s) {
   const f = s.fatigue;
@@ -116,16 +132,8 @@ function limitsCard(s) {
   const err = el("p", { class: "error-text", "aria-live": "assertive" });
   const limits = () => ({ enabled: on.checked, unapproved_per_site: Number(perSite.value), window_secs: Number(windowSecs.value),
     denials_in_a_row: Number(denials.value), cooldown_secs: Number(cooldown.value) });
-  const save = async (e) => {
-    e.preventDefault();
-    err.textContent = "";
-    try { await call("set_fatigue_limits", { limits: limits(), pin: null }); toast("Prompt limits saved."); await loadSettings(); }
-    catch (x) {
-      if (!String(x).includes("needs your PIN")) { err.textContent = String(x); return; }
-      confirmDialog({ title: "Loosen the prompt limits?", text: "A program that floods you with prompts could then ask more often before it is stopped.", ok: "Save", pin: true },
-        async ({ pin }) => { await call("set_fatigue_limits", { limits: limits(), pin }); toast("Prompt limits saved."); await loadSettings(); });
-    }
-  };
+  const save = savingAskingPin("set_fatigue_limits", (pin) => ({ limits: limits(), pin }), "Prompt limits saved.",
+    { title: "Loosen the prompt limits?", text: "A program that floods you with prompts could then ask more often before it is stopped." }, err);
   const cooling = (s.cooldowns || []).map((c) => el("li", { class: "setting cooldown" },
     el("div", {}, el("strong", {}, c.site ? c.site : "Every site"), el("p", {}, `${c.reason} — ${Math.ceil(c.seconds_left / 60)} min left.`))));
   const lift = el("button", { class: "btn btn-ghost btn-small", id: "limits-lift", type: "button" }, "Show prompts again…");
@@ -158,16 +166,8 @@ function stepUpCard(s) {
   fresh.checked = st.new_sites;
   const err = el("p", { class: "error-text", "aria-live": "assertive" });
   const value = () => ({ enabled: on.checked, uv_max_age_secs: Math.round(Number(hours.value) * 3600), new_sites: fresh.checked });
-  const save = async (e) => {
-    e.preventDefault();
-    err.textContent = "";
-    try { await call("set_step_up", { stepUp: value(), pin: null }); toast("Saved."); await loadSettings(); }
-    catch (x) {
-      if (!String(x).includes("needs your PIN")) { err.textContent = String(x); return; }
-      confirmDialog({ title: "Ask for the PIN less often?", text: "Sites that ask only for a click could then use your passkeys longer without your PIN.", ok: "Save", pin: true },
-        async ({ pin }) => { await call("set_step_up", { stepUp: value(), pin }); toast("Saved."); await loadSettings(); });
-    }
-  };
+  const save = savingAskingPin("set_step_up", (pin) => ({ stepUp: value(), pin }), "Saved.",
+    { title: "Ask for the PIN less often?", text: "Sites that ask only for a click could then use your passkeys longer without your PIN." }, err);
   return card("When sites ask only for a click",
     el("p", { class: "lead", id: "stepup-summary" }, s.always_uv
       ? "Every passkey already needs your PIN (Always require PIN is on)."
