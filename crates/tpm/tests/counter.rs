@@ -12,14 +12,14 @@ use tpm_passkey_tpm::{Error, PolicyDigest, RollbackCounter};
 use tss_esapi::{
     attributes::{NvIndexAttributesBuilder, SessionAttributesBuilder},
     constants::response_code::Tss2ResponseCodeKind as Kind,
-    constants::{CommandCode, NvIndexType, SessionType},
+    constants::{CommandCode, NvIndexType},
     handles::{NvIndexHandle, NvIndexTpmHandle},
     interface_types::{
         algorithm::HashingAlgorithm,
         resource_handles::{NvAuth, Provision},
         session_handles::{AuthSession, PolicySession},
     },
-    structures::{Digest, DigestList, NvPublicBuilder, SymmetricDefinition},
+    structures::{Digest, DigestList, NvPublicBuilder},
 };
 
 const HANDLE: u32 = 0x0138_0001;
@@ -45,17 +45,7 @@ fn increment_through_n(
     nv: NvIndexHandle,
     first: [u8; 32],
 ) -> tss_esapi::Result<()> {
-    let s = a
-        .ctx
-        .start_auth_session(
-            None,
-            None,
-            None,
-            SessionType::Policy,
-            SymmetricDefinition::Null,
-            HashingAlgorithm::Sha256,
-        )?
-        .unwrap();
+    let s = a.policy_session();
     let (attrs, mask) = SessionAttributesBuilder::new()
         .with_continue_session(false)
         .build();
@@ -71,9 +61,7 @@ fn increment_through_n(
         a.ctx
             .execute_with_session(Some(s), |c| c.nv_increment(NvAuth::NvIndex(nv), nv))
     })();
-    let _ = a
-        .ctx
-        .flush_context(tss_esapi::handles::SessionHandle::from(s).into());
+    a.flush(s);
     out
 }
 

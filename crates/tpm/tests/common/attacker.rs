@@ -174,7 +174,8 @@ impl Attacker {
             })
     }
 
-    fn policy_session(&mut self) -> AuthSession {
+    /// A fresh, unsalted policy session.
+    pub fn policy_session(&mut self) -> AuthSession {
         self.ctx
             .start_auth_session(
                 None,
@@ -188,7 +189,7 @@ impl Attacker {
             .unwrap()
     }
 
-    fn flush(&mut self, s: AuthSession) {
+    pub fn flush(&mut self, s: AuthSession) {
         let _ = self
             .ctx
             .flush_context(tss_esapi::handles::SessionHandle::from(s).into());
