@@ -259,7 +259,7 @@ pub async fn audit_tail<R: Runtime>(
     .await
 }
 
-/// The audit log's hash chain, checked (the Activity view shows the result).
+/// The audit log checked: chain, checkpoints, the TPM's index (the Activity view shows it).
 #[tauri::command]
 pub async fn audit_verify<R: Runtime>(_app: AppHandle<R>, state: State<'_, AppState>) -> Answer {
     request(&state, ClientMessage::AuditVerify, |m| {
@@ -299,16 +299,18 @@ pub async fn test_sign_in<R: Runtime>(_app: AppHandle<R>, state: State<'_, AppSt
     request(&state, ClientMessage::TestSignIn, is_ok).await
 }
 
-/// Writes the whole activity log as JSON into the Downloads folder; returns the file.
+/// Writes the whole activity log as JSON into the Downloads folder — with its TPM-certified
+/// checkpoints and a fresh TPM statement, the same as `tpm-passkey audit export` — and
+/// returns the file.
 #[tauri::command]
 pub async fn export_audit<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
 ) -> Answer<String> {
     use tauri::Manager;
-    let DaemonMessage::Audit { records } =
-        request(&state, ClientMessage::AuditTail { limit: 100_000 }, |m| {
-            matches!(m, DaemonMessage::Audit { .. })
+    let DaemonMessage::AuditExported(records) =
+        request(&state, ClientMessage::AuditExport { nonce: None }, |m| {
+            matches!(m, DaemonMessage::AuditExported(_))
         })
         .await?
     else {

@@ -48,17 +48,25 @@ function render() {
   $("activity-empty").textContent = records.length ? "Nothing matches this filter." : "Nothing here yet: approvals, denials and PIN events will appear here.";
 }
 
-// Whether the log's hash chain holds: an entry edited (or one removed) without the hashes
-// after it being recomputed shows here.
+// Whether the log verifies: its hash chain, the TPM-certified checkpoints and the TPM's
+// audit index now (docs/DESIGN.md "Audit checkpoints"). A rewritten log, even one whose
+// hashes were all recomputed, shows here with the first entry that cannot be trusted.
 async function showIntegrity() {
   const p = $("activity-integrity");
   try {
     const c = await call("audit_verify", {});
-    p.dataset.intact = String(c.first_bad_seq === null);
-    p.className = c.first_bad_seq === null ? "note integrity-ok" : "error-text";
-    p.textContent = c.first_bad_seq === null
-      ? `The log is intact: its ${c.entries} entries form an unbroken hash chain.`
-      : `The log was altered: entry #${c.first_bad_seq} does not follow from the entries before it.`;
+    const ok = c.first_bad_seq === null;
+    p.dataset.intact = String(ok);
+    p.dataset.tpmChecked = String(Boolean(c.tpm_checked));
+    p.className = ok ? "note integrity-ok" : "error-text";
+    if (!ok) {
+      p.textContent = `The log was altered: entry #${c.first_bad_seq} is the first that cannot be trusted. ${c.problem || ""}`;
+    } else if (c.tpm_checked) {
+      const upTo = c.vouched_through === null ? "" : ` up to entry #${c.vouched_through}`;
+      p.textContent = `The log is intact: ${c.entries} entries, and the TPM vouches for them${upTo} (${c.checkpoints_verified} signed checkpoints verify).`;
+    } else {
+      p.textContent = `The log is intact: its ${c.entries} entries form an unbroken hash chain (no TPM checkpoints on this install).`;
+    }
   } catch (e) {
     p.textContent = "";
   }

@@ -59,6 +59,8 @@ pub struct Engine<K: KeyStore, A: Approver, C: Clock = SystemClock> {
     pub(crate) seal: Option<crate::seal::SealState>,
     /// When the PIN was last proven (engine clock), for step-up by risk; None since start.
     pub(crate) last_uv: Option<Duration>,
+    /// Audit entries since the last checkpoint (`checkpoint`).
+    pub(crate) audit_pending: std::cell::Cell<u32>,
 }
 
 impl<K: KeyStore, A: Approver, C: Clock> std::fmt::Debug for Engine<K, A, C> {
@@ -107,6 +109,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             None => Settings::default(),
         };
         let pin = PinState::new().map_err(|_| StoreError::Malformed("no OS randomness"))?;
+        let audit_pending = std::cell::Cell::new(store.entries_since_checkpoint()?);
         let mut engine = Engine {
             keys,
             approver,
@@ -120,6 +123,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             fatigue: crate::fatigue::Fatigue::default(),
             last_uv: None,
             seal,
+            audit_pending,
         };
         // The key store's state (made at a first start, or grown: new hmac-secret keys, a
         // rollback counter) and a new install secret are saved — sealed — before any key is
@@ -143,6 +147,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         }
         // A reset interrupted after its store commit left the old PIN index behind.
         engine.collect_key_garbage();
+        engine.resolve_pending_checkpoint();
         Ok(engine)
     }
 
@@ -224,8 +229,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         if e.client.is_none() {
             e.client = self.approver.requester();
         }
-        if let Err(err) = self.store.append_audit(self.clock.unix_secs(), &e) {
-            tracing::error!(error = %err, "audit log write failed");
+        match self.store.append_audit(self.clock.unix_secs(), &e) {
+            Ok(()) => self.audit_pending.set(self.audit_pending.get().saturating_add(1)),
+            Err(err) => tracing::error!(error = %err, "audit log write failed"),
         }
     }
 
@@ -357,6 +363,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             self.end_session_unless_continued_by(Some(&req));
             self.dispatch(req)
         });
+        self.checkpoint_if_due();
         match result {
             Ok(body) => {
                 let mut out = Vec::with_capacity(body.len() + 1);

@@ -74,6 +74,8 @@ pub enum ManageError {
     NotConfirmed,
     #[error("the prompt limits need a window and a cool-down of at least one second")]
     BadPromptLimits,
+    #[error("the nonce must be 32 bytes written as 64 hex digits")]
+    BadNonce,
     #[error("the TPM cannot be reached right now; the daemon reconnects on its own, try again in a moment (`tpm-passkey status` shows when it is back)")]
     TpmUnreachable,
     #[error("the authenticator could not do that ({0}); see the daemon's log")]

@@ -15,6 +15,23 @@ pub struct NewKey {
     pub public: P256Key,
 }
 
+/// A statement by the device about its audit index (docs/DESIGN.md "Audit checkpoints"):
+/// for the TPM, TPMS_ATTEST of TPM2_NV_Certify as the TPM marshalled it, and the
+/// attestation key's ECDSA P-256 / SHA-256 signature over it (DER).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditStatement {
+    pub attest: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+/// What a verifier needs to check audit statements: the attestation key's public part
+/// (SEC1 uncompressed point) and the Name of the audit index its statements are about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditAnchor {
+    pub key: Vec<u8>,
+    pub index_name: Vec<u8>,
+}
+
 /// What can go wrong in the key store. PIN outcomes are distinguished because they map to
 /// distinct CTAP statuses; everything else is opaque to the client (§"errors" in
 /// docs/DESIGN.md) and its detail goes to the log.
@@ -132,5 +149,19 @@ pub trait KeyStore {
     /// A MAC of `message` under a key that never leaves the device.
     fn seal_mac(&mut self, _message: &[u8; 32]) -> Result<[u8; 32], KeyError> {
         Err(KeyError::Other("this key store has no sealing key".into()))
+    }
+
+    /// The audit anchor, when this key store keeps an audit index (None: checkpoints off).
+    fn audit_anchor(&mut self) -> Result<Option<AuditAnchor>, KeyError> {
+        Ok(None)
+    }
+    /// Extends the audit index with `message` (`crate::checkpoint::message`) and certifies
+    /// the result with `message` as the statement's extraData.
+    fn audit_checkpoint(&mut self, _message: &[u8; 32]) -> Result<AuditStatement, KeyError> {
+        Err(KeyError::Other("this key store has no audit index".into()))
+    }
+    /// The audit index's value now, certified with `nonce` as extraData.
+    fn audit_statement(&mut self, _nonce: &[u8; 32]) -> Result<AuditStatement, KeyError> {
+        Err(KeyError::Other("this key store has no audit index".into()))
     }
 }

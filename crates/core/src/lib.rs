@@ -17,6 +17,8 @@
 
 mod approval;
 mod audit;
+pub mod audit_proof;
+mod checkpoint;
 mod clock;
 mod credential;
 mod ctap;
@@ -41,15 +43,16 @@ pub mod fuzzing {
 
 pub use approval::{Approval, Approver, Refusal};
 pub use audit::{AuditEvent, AuditKind, Outcome};
+pub use checkpoint::CHECKPOINT_EVERY;
 pub use clock::{Clock, SystemClock};
 pub use engine::{Engine, AAGUID, MAX_DISCOVERABLE, MAX_PIN_BYTES};
 pub use errors::ManageError;
 pub use fatigue::{Cooldown, FatigueLimits};
-pub use key_store::{KeyError, KeyStore, NewKey};
+pub use key_store::{AuditAnchor, AuditStatement, KeyError, KeyStore, NewKey};
 pub use pin::PIN_FAILURES_PER_BOOT;
 pub use secret::{PinHash, SecretBytes};
 pub use settings::Settings;
-pub use store::{Credential, Store, StoreError};
+pub use store::{Checkpoint, Credential, Store, StoreError};
 pub use tpm_passkey_ipc as ipc;
 pub use tpm_passkey_ipc::CooldownView;
 pub use tpm_passkey_ipc::{Operation, PinProtection, Prompt, SiteRule, TpmHealth};

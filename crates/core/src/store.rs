@@ -10,11 +10,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::secret::SecretBytes;
 
 mod audit_log;
+mod checkpoints;
 mod credentials;
 mod migrations;
 mod seal;
 mod site_rules;
 
+pub use checkpoints::Checkpoint;
 pub use credentials::Credential;
 pub use seal::seal_message;
 

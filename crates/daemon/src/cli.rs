@@ -1,5 +1,5 @@
 //! The management commands: `status`, `list`, `delete`, `pin set|change`, `settings`,
-//! `reset`, `audit`. Each talks to the running daemon over the control socket; read
+//! `reset` (`audit` is in `audit_cmd`). Each talks to the running daemon over the control socket; read
 //! commands take `--json`.
 
 use std::path::PathBuf;
@@ -42,19 +42,6 @@ pub struct ReadArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct AuditArgs {
-    #[command(flatten)]
-    read: ReadArgs,
-    /// How many of the latest records.
-    #[arg(long, default_value_t = 50)]
-    limit: u32,
-    /// Check the log's hash chain instead, and name the first entry that breaks it (exit
-    /// status 1 if one does).
-    #[arg(long)]
-    verify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -343,55 +330,6 @@ pub fn list(args: &ReadArgs) -> CliResult {
     line(header);
     for r in &rows {
         line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
-    }
-    Ok(())
-}
-
-pub fn audit(args: &AuditArgs) -> CliResult {
-    if args.verify {
-        let DaemonMessage::AuditChecked {
-            entries,
-            first_bad_seq,
-        } = args.read.conn.client()?.call(&ClientMessage::AuditVerify)?
-        else {
-            return Err("unexpected answer from the daemon".into());
-        };
-        if args.read.json {
-            print_json(&serde_json::json!({ "entries": entries, "first_bad_seq": first_bad_seq }))?;
-        }
-        return match first_bad_seq {
-            None => {
-                if !args.read.json {
-                    println!("the audit log's {entries} entries form an unbroken hash chain");
-                }
-                Ok(())
-            }
-            Some(seq) => Err(format!(
-                "the audit log was altered: entry #{seq} does not follow from the entries before it (edited, or an earlier one removed)"
-            )
-            .into()),
-        };
-    }
-    let DaemonMessage::Audit { records } = args
-        .read
-        .conn
-        .client()?
-        .call(&ClientMessage::AuditTail { limit: args.limit })?
-    else {
-        return Err("unexpected answer from the daemon".into());
-    };
-    if args.read.json {
-        return print_json(&records);
-    }
-    for r in records {
-        let site = r.rp_id.as_deref().unwrap_or("-");
-        let detail = r.detail.map(|d| format!("  ({d})")).unwrap_or_default();
-        println!(
-            "{}  {:<13} {:<10} {site}{detail}",
-            utc(r.time),
-            r.event,
-            r.outcome
-        );
     }
     Ok(())
 }

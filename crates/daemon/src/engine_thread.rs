@@ -331,5 +331,8 @@ fn serve(
             Work::Run(task) => task(&mut engine),
             Work::Stop => break,
         }
+        engine.checkpoint_if_due();
     }
+    // The log's last entries get their checkpoint before the daemon goes.
+    engine.checkpoint_audit();
 }

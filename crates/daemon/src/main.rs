@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod agent_hub;
+mod audit_cmd;
 mod cli;
 mod control;
 mod corpus;
@@ -67,7 +68,7 @@ enum Command {
     /// Remove the passkeys this TPM cannot use (after a TPM clear or replacement; --yes).
     Prune(cli::PruneArgs),
     /// The latest approvals, denials, PIN failures and management actions.
-    Audit(cli::AuditArgs),
+    Audit(audit_cmd::AuditArgs),
     /// The per-site rules (blocked sites, sites that always get the PIN).
     Sites(cli::ReadArgs),
     /// Block a site, always require the PIN for it, or clear its rule.
@@ -101,7 +102,7 @@ fn main() {
         Command::Reset(args) => cli::reset(&args),
         Command::Prune(args) => cli::prune(&args),
         Command::Pam(cmd) => pam_cmd::run(&cmd),
-        Command::Audit(args) => cli::audit(&args),
+        Command::Audit(args) => audit_cmd::audit(&args),
         Command::Sites(args) => site_cmd::list(&args),
         Command::Site(args) => site_cmd::set(&args),
         Command::TestSignIn(conn) => cli::test_sign_in(&conn),

@@ -113,11 +113,12 @@ pub fn answer(
         ClientMessage::SetSiteRule { rp_id, rule, pin } => {
             done(engine.set_site_rule_local(&rp_id, rule, pin.as_ref()))
         }
-        ClientMessage::AuditVerify => match engine.audit_check() {
-            Ok((entries, first_bad_seq)) => DaemonMessage::AuditChecked {
-                entries,
-                first_bad_seq,
-            },
+        ClientMessage::AuditVerify => match engine.audit_verify() {
+            Ok(verdict) => DaemonMessage::AuditChecked(verdict),
+            Err(e) => done(Err(e)),
+        },
+        ClientMessage::AuditExport { nonce } => match engine.audit_export(nonce.as_deref()) {
+            Ok(export) => DaemonMessage::AuditExported(Box::new(export)),
             Err(e) => done(Err(e)),
         },
         ClientMessage::AuditTail { limit } => {

@@ -27,6 +27,7 @@ pub use client::{control_path, send_on, Client, ClientError, MAX_DAEMON_LINE};
 pub use messages::{ClientMessage, DaemonMessage, FORGOTTEN_PIN_PHRASE};
 pub use pin::Pin;
 pub use views::{
+    AuditExport, AuditVerdict, ExportedCheckpoint, ExportedEntry, ExportedStatement,
     AgentNotice, AgentNoticeKind, AgentView, AuditRecord, CooldownView, FatigueLimits, Passkey,
     Prompt, SiteRuleEntry, StatusView, StepUp, TpmView,
 };

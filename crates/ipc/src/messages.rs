@@ -101,8 +101,16 @@ pub enum ClientMessage {
     AuditTail {
         limit: u32,
     },
-    /// Check the audit log's hash chain. Answered with [`DaemonMessage::AuditChecked`].
+    /// Check the audit log: its hash chain, its TPM-certified checkpoints and the TPM's
+    /// audit index now. Answered with [`DaemonMessage::AuditChecked`].
     AuditVerify,
+    /// The whole log with its checkpoints and a fresh TPM statement certified with `nonce`
+    /// (32 bytes, hex; a random one when absent). Answered with
+    /// [`DaemonMessage::AuditExported`].
+    AuditExport {
+        #[serde(default)]
+        nonce: Option<String>,
+    },
     ListSiteRules,
     /// The wizard's test sign-in: a built-in relying party registers and signs in, with the
     /// usual prompts; `ok` when the signature verified, else an error saying why.
@@ -146,12 +154,10 @@ pub enum DaemonMessage {
     Audit {
         records: Vec<AuditRecord>,
     },
-    /// The audit log's hash chain: how many entries, and the first that does not follow
-    /// from those before it (edited, or one before it removed), if any.
-    AuditChecked {
-        entries: u64,
-        first_bad_seq: Option<i64>,
-    },
+    /// The audit log checked: how many entries, the first that cannot be trusted (edited,
+    /// after a removed one, or no longer vouched for by a checkpoint), and the checkpoints.
+    AuditChecked(crate::AuditVerdict),
+    AuditExported(Box<crate::AuditExport>),
     SiteRules {
         rules: Vec<SiteRuleEntry>,
     },

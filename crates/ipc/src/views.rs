@@ -242,3 +242,64 @@ pub struct AgentNotice {
     /// The other program.
     pub by: AgentView,
 }
+
+/// The audit log checked (`tpm-passkey audit verify`, docs/DESIGN.md "Audit checkpoints").
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AuditVerdict {
+    pub entries: u64,
+    /// The first entry that cannot be trusted: edited, after a removed one, or in a stretch
+    /// a checkpoint no longer vouches for. None when everything checks.
+    pub first_bad_seq: Option<i64>,
+    /// What is wrong, in words, when something is.
+    pub problem: Option<String>,
+    /// How many TPM-certified checkpoints the log has, and how many of them verified.
+    pub checkpoints: u64,
+    pub checkpoints_verified: u64,
+    /// The last entry a verified checkpoint covers (entries after it are not vouched for
+    /// by the TPM yet: a checkpoint is made every few entries and at shutdown).
+    pub vouched_through: Option<i64>,
+    /// Whether the TPM itself was asked (a fresh statement of its audit index matched the
+    /// checkpoints): false when this install has no audit index.
+    pub tpm_checked: bool,
+}
+
+/// The audit log as evidence (`tpm-passkey audit export --json`): everything a verifier
+/// elsewhere needs, with the attestation key's public part. Bytes are lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditExport {
+    /// "tpm-passkey-audit-1".
+    pub format: String,
+    /// The attestation key, SEC1 uncompressed P-256 point; None without an audit index.
+    pub attestation_key: Option<String>,
+    /// The audit index's Name (the TPM statements name it).
+    pub audit_index_name: Option<String>,
+    pub entries: Vec<ExportedEntry>,
+    pub checkpoints: Vec<ExportedCheckpoint>,
+    /// The index's value when the export was made, certified with `nonce`.
+    pub statement: Option<ExportedStatement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedEntry {
+    #[serde(flatten)]
+    pub record: AuditRecord,
+    /// SHA-256(previous hash ‖ this entry's fields), as stored.
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedCheckpoint {
+    pub seq: i64,
+    pub head: String,
+    pub counter: u64,
+    /// TPMS_ATTEST of TPM2_NV_Certify, and the attestation key's signature (DER).
+    pub attest: String,
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedStatement {
+    pub nonce: String,
+    pub attest: String,
+    pub signature: String,
+}

@@ -10,6 +10,14 @@ use sha2::Sha256;
 use tpm_passkey_core::wire::cose::P256Key;
 use tpm_passkey_core::{KeyError, KeyStore, NewKey, PinHash, PinProtection, SecretBytes};
 
+/// The soft audit index's Name.
+const SOFT_AUDIT_NAME: [u8; 4] = [0, 11, 0xa0, 0xd1];
+
+/// The soft attestation key (fixed: these keys are not a product's).
+pub fn soft_attestation_key() -> SigningKey {
+    SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar")
+}
+
 /// The TPM PIN index's pinLimit.
 pub const PIN_LIMIT: u8 = 8;
 
@@ -29,6 +37,12 @@ pub struct SoftKeys {
     pub fail_next_advance: bool,
     /// The next seal MAC fails (a crash before the change's commit).
     pub fail_next_mac: bool,
+    /// The audit index's value, when the test wants one ([`SoftKeys::with_audit`]); public
+    /// so that a test can play someone who extends it.
+    pub audit: Option<[u8; 32]>,
+    /// The next checkpoint extends the index and then fails (a crash before its statement
+    /// is stored).
+    pub fail_after_next_extend: bool,
 }
 
 impl SoftKeys {
@@ -42,6 +56,51 @@ impl SoftKeys {
             counter: Some(41),
             ..Self::default()
         }
+    }
+
+    /// With an anti-rollback counter and an audit index (initialised as the TPM's is).
+    pub fn with_audit() -> Self {
+        use tpm_passkey_core::audit_proof::{extend, genesis};
+        SoftKeys {
+            audit: Some(extend(&[0; 32], &genesis())),
+            ..Self::with_counter()
+        }
+    }
+
+    /// Extends the soft audit index (what any program with the TPM can do).
+    pub fn extend_audit(&mut self, data: &[u8; 32]) {
+        if let Some(v) = &mut self.audit {
+            *v = tpm_passkey_core::audit_proof::extend(v, data);
+        }
+    }
+
+    /// A TPMS_ATTEST of type TPM_ST_ATTEST_NV over the soft index, signed by the fixed
+    /// soft attestation key (the TPM's format, so the engine's checks run unchanged).
+    fn certify_audit(&self, extra: &[u8; 32]) -> Result<tpm_passkey_core::AuditStatement, KeyError> {
+        let value = self
+            .audit
+            .ok_or_else(|| KeyError::Other("no audit index".into()))?;
+        let mut a = Vec::new();
+        a.extend_from_slice(&0xff54_4347u32.to_be_bytes());
+        a.extend_from_slice(&0x8014u16.to_be_bytes());
+        for part in [&[0u8, 11][..], &extra[..]] {
+            a.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            a.extend_from_slice(part);
+        }
+        a.extend_from_slice(&[0; 8 + 4 + 4 + 1 + 8]);
+        for part in [&SOFT_AUDIT_NAME[..]] {
+            a.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            a.extend_from_slice(part);
+        }
+        a.extend_from_slice(&0u16.to_be_bytes());
+        a.extend_from_slice(&32u16.to_be_bytes());
+        a.extend_from_slice(&value);
+        let key = soft_attestation_key();
+        let sig: Signature = p256::ecdsa::signature::Signer::sign(&key, &a);
+        Ok(tpm_passkey_core::AuditStatement {
+            attest: a,
+            signature: sig.to_der().as_bytes().to_vec(),
+        })
     }
 
     fn check(&mut self, pin: &PinHash) -> Result<(), KeyError> {
@@ -190,5 +249,37 @@ impl KeyStore for SoftKeys {
             .map_err(|_| KeyError::Other("hmac".into()))?;
         mac.update(message);
         Ok(mac.finalize().into_bytes().into())
+    }
+
+    fn audit_anchor(&mut self) -> Result<Option<tpm_passkey_core::AuditAnchor>, KeyError> {
+        Ok(self.audit.map(|_| tpm_passkey_core::AuditAnchor {
+            key: soft_attestation_key()
+                .verifying_key()
+                .to_sec1_point(false)
+                .as_bytes()
+                .to_vec(),
+            index_name: SOFT_AUDIT_NAME.to_vec(),
+        }))
+    }
+
+    fn audit_checkpoint(
+        &mut self,
+        message: &[u8; 32],
+    ) -> Result<tpm_passkey_core::AuditStatement, KeyError> {
+        if self.audit.is_none() {
+            return Err(KeyError::Other("no audit index".into()));
+        }
+        self.extend_audit(message);
+        if std::mem::take(&mut self.fail_after_next_extend) {
+            return Err(KeyError::Unreachable);
+        }
+        self.certify_audit(message)
+    }
+
+    fn audit_statement(
+        &mut self,
+        nonce: &[u8; 32],
+    ) -> Result<tpm_passkey_core::AuditStatement, KeyError> {
+        self.certify_audit(nonce)
     }
 }

@@ -64,19 +64,7 @@ impl KeyBlob {
 
     /// The credential's public key, read from the public area.
     pub fn verifying_key(&self) -> Result<VerifyingKey> {
-        let Public::Ecc { unique, .. } = &self.public else {
-            return Err(Error::BadBlob("not an ECC key"));
-        };
-        let (x, y) = (unique.x().value(), unique.y().value());
-        if x.len() > 32 || y.len() > 32 {
-            return Err(Error::BadBlob("point coordinate too long"));
-        }
-        let mut sec1 = [0u8; 65];
-        sec1[0] = 0x04;
-        sec1[1 + 32 - x.len()..33].copy_from_slice(x);
-        sec1[33 + 32 - y.len()..].copy_from_slice(y);
-        VerifyingKey::from_sec1_bytes(&sec1)
-            .map_err(|_| Error::BadBlob("public point not on P-256"))
+        ecc_public_key(&self.public)
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
@@ -88,6 +76,22 @@ impl KeyBlob {
         let (public, private) = parts_from_bytes(&MAGIC, bytes)?;
         KeyBlob::new(public, private)
     }
+}
+
+/// The P-256 public key of an ECC public area.
+pub(crate) fn ecc_public_key(public: &Public) -> Result<VerifyingKey> {
+    let Public::Ecc { unique, .. } = public else {
+        return Err(Error::BadBlob("not an ECC key"));
+    };
+    let (x, y) = (unique.x().value(), unique.y().value());
+    if x.len() > 32 || y.len() > 32 {
+        return Err(Error::BadBlob("point coordinate too long"));
+    }
+    let mut sec1 = [0u8; 65];
+    sec1[0] = 0x04;
+    sec1[1 + 32 - x.len()..33].copy_from_slice(x);
+    sec1[33 + 32 - y.len()..].copy_from_slice(y);
+    VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| Error::BadBlob("public point not on P-256"))
 }
 
 /// `magic ‖ u16 len ‖ TPMT_PUBLIC ‖ u16 len ‖ TPM2B_PRIVATE buffer`, shared by every blob

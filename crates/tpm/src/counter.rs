@@ -210,9 +210,27 @@ impl Tpm {
         counter: &RollbackCounter,
         writer: Option<&OneTimeKey>,
     ) -> Result<()> {
-        let op = "increment counter";
+        let branches = [counter.first_branch, RollbackCounter::later_branch()];
+        let first = writer.map(|w| (w, INIT_REF));
+        self.write_one_way(CommandCode::NvIncrement, &branches, first, "increment counter", |c| {
+            c.nv_increment(NvAuth::NvIndex(nv), nv)
+        })
+    }
+
+    /// Runs `command` (an NV write of an index whose policy is PolicyOR(F, N) as in the
+    /// module documentation, `code` being its command) through branch F — `first` gives the
+    /// one-time key and its policyRef — or N. `branches` = [F, N]. Shared by the rollback
+    /// counter and the audit index (`audit_index`).
+    pub(crate) fn write_one_way(
+        &mut self,
+        code: CommandCode,
+        branches: &[[u8; 32]; 2],
+        first: Option<(&OneTimeKey, &[u8])>,
+        op: &'static str,
+        command: impl FnOnce(&mut tss_esapi::Context) -> tss_esapi::Result<()>,
+    ) -> Result<()> {
         let session = start_policy(&mut self.ctx, op)?;
-        // Used once: with continueSession clear the TPM flushes it after NV_Increment.
+        // Used once: with continueSession clear the TPM flushes it after the command.
         let (attrs, mask) = tss_esapi::attributes::SessionAttributesBuilder::new()
             .with_continue_session(false)
             .build();
@@ -227,18 +245,17 @@ impl Tpm {
                 .tr_sess_get_nonce_tpm(session)
                 .map_err(|e| Error::tss(op, e))?;
             self.ctx
-                .policy_command_code(p, CommandCode::NvIncrement)
+                .policy_command_code(p, code)
                 .map_err(|e| Error::tss(op, e))?;
             self.ctx
-                .policy_nv_written(p, writer.is_none())
+                .policy_nv_written(p, first.is_none())
                 .map_err(|e| Error::tss(op, e))?;
-            if let Some(writer) = writer {
-                self.policy_signed_once(p, nonce, writer, INIT_REF, op)?;
+            if let Some((writer, policy_ref)) = first {
+                self.policy_signed_once(p, nonce, writer, policy_ref, op)?;
             }
-            let branches = [counter.first_branch, RollbackCounter::later_branch()];
-            crate::session::policy_or(&mut self.ctx, p, &branches, op)?;
+            crate::session::policy_or(&mut self.ctx, p, branches, op)?;
             self.ctx
-                .execute_with_session(Some(session), |c| c.nv_increment(NvAuth::NvIndex(nv), nv))
+                .execute_with_session(Some(session), command)
                 .map_err(|e| Error::tss(op, e))
         })();
         match out {

@@ -212,7 +212,7 @@ fn null_ticket() -> Result<HashcheckTicket> {
     HashcheckTicket::try_from(raw).map_err(|e| Error::tss("sign", e))
 }
 
-fn to_p256(sig: tss_esapi::structures::Signature) -> Result<Signature> {
+pub(crate) fn to_p256(sig: tss_esapi::structures::Signature) -> Result<Signature> {
     let tss_esapi::structures::Signature::EcDsa(ecc) = sig else {
         return Err(Error::Tpm {
             op: "sign",

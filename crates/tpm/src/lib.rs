@@ -13,6 +13,8 @@
 //!   TPM, the UV one bound to the PIN.
 //! * Credential keys ([`KeyBlob`]): P-256 ECDSA keys made inside the TPM, either
 //!   user-presence only or bound to the PIN by `PolicySecret(PIN index)`.
+//! * The audit index ([`AuditIndex`]): an extend index nobody can set back, certified by a
+//!   restricted attestation key, that anchors the audit log's checkpoints.
 //! * [`Swtpm`]: the embedded simulator used when no TPM device exists, and by tests.
 //! * [`OwnerAuthStore`]: the owner-hierarchy password, if IT set one, kept in the
 //!   Secret Service through keyring-core, never in a file.
@@ -21,6 +23,7 @@
 //! TPM from several threads gives it one thread of its own.
 #![deny(unsafe_code)]
 
+mod audit_index;
 mod blob;
 pub mod command_count;
 mod counter;
@@ -44,6 +47,7 @@ mod templates;
 mod tpm;
 mod watchdog;
 
+pub use audit_index::{AuditIndex, Certified, AUDIT_INDEX_SIZE};
 pub use blob::{KeyBlob, Protection};
 pub use counter::RollbackCounter;
 pub use error::{Error, Result};
@@ -57,5 +61,6 @@ pub use prf::PrfKey;
 pub use secret::{OwnerAuth, PinHash, RootSeed};
 pub use swtpm::Swtpm;
 pub use tcti::{TctiChoice, TctiSource};
+pub use templates::attestation_key as attestation_key_template;
 pub use tpm::Tpm;
 pub use watchdog::{Watchdog, DEFAULT_DEADLINE};

@@ -12,6 +12,7 @@ pub(crate) mod cc {
     pub const NV_WRITE: u32 = 0x0000_0137;
     pub const NV_CHANGE_AUTH: u32 = 0x0000_013B;
     pub const NV_INCREMENT: u32 = 0x0000_0134;
+    pub const NV_EXTEND: u32 = 0x0000_0136;
     pub const POLICY_NV_WRITTEN: u32 = 0x0000_018F;
     pub const POLICY_SECRET: u32 = 0x0000_0151;
     pub const POLICY_SIGNED: u32 = 0x0000_0160;

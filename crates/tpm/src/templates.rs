@@ -115,3 +115,46 @@ pub(crate) fn prf_key(policy: Option<[u8; 32]>) -> Result<Public> {
     }
     b.build().map_err(build_err)
 }
+
+/// The attestation key (AK): an ECC P-256 restricted signing primary in the endorsement
+/// hierarchy, ECDSA with SHA-256. Restricted (Part 1 §25.2.3): it signs only what the TPM
+/// itself produced (TPMS_ATTEST of TPM2_Certify, TPM2_NV_Certify, …, which begin with
+/// TPM_GENERATED_VALUE), never a digest a program brings — so anyone may use it, and nobody
+/// can make it vouch for a forged statement. A primary: the TPM re-derives the same key
+/// from the endorsement seed and this template every time (a reset of tpm-passkey or a
+/// TPM2_Clear of the owner hierarchy leaves it as it was), so there is no blob to keep.
+/// `unique.x` names tpm-passkey, so the key is ours and not another program's AK.
+pub fn attestation_key() -> Result<Public> {
+    use sha2::Digest as _;
+    let attrs = ObjectAttributesBuilder::new()
+        .with_fixed_tpm(true)
+        .with_fixed_parent(true)
+        .with_sensitive_data_origin(true)
+        .with_user_with_auth(true)
+        .with_restricted(true)
+        .with_sign_encrypt(true)
+        .with_no_da(true)
+        .build()
+        .map_err(build_err)?;
+    let params = PublicEccParametersBuilder::new()
+        .with_ecc_scheme(EccScheme::EcDsa(HashScheme::new(HashingAlgorithm::Sha256)))
+        .with_curve(EccCurve::NistP256)
+        .with_is_signing_key(true)
+        .with_is_decryption_key(false)
+        .with_restricted(true)
+        .with_key_derivation_function_scheme(
+            tss_esapi::structures::KeyDerivationFunctionScheme::Null,
+        )
+        .build()
+        .map_err(build_err)?;
+    let tag = sha2::Sha256::digest(b"tpm-passkey attestation key");
+    let x = EccParameter::try_from(tag.to_vec()).map_err(build_err)?;
+    PublicBuilder::new()
+        .with_public_algorithm(PublicAlgorithm::Ecc)
+        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+        .with_object_attributes(attrs)
+        .with_ecc_parameters(params)
+        .with_ecc_unique_identifier(EccPoint::new(x, EccParameter::default()))
+        .build()
+        .map_err(build_err)
+}

@@ -25,10 +25,12 @@ const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500)
 pub struct Tpm {
     pub(crate) ctx: Context,
     pub(crate) root: KeyHandle,
-    /// The ESYS object of the PIN index and of the rollback counter last opened, by TPM
+    /// The ESYS object of the PIN index, of the rollback counter and of the audit index last opened, by TPM
     /// handle ([`NvSlot`]), so that each operation does not read the index's public area
     /// again.
-    nv_objects: [Option<(u32, NvIndexHandle)>; 2],
+    nv_objects: [Option<(u32, NvIndexHandle)>; 3],
+    /// The attestation key's public part, once derived (`audit_index`).
+    pub(crate) ak_public: Option<p256::ecdsa::VerifyingKey>,
     /// The salted HMAC session kept for PIN work (see `pin_session`).
     pub(crate) pin_hmac: Option<tss_esapi::interface_types::session_handles::AuthSession>,
     /// The policy session of the last PIN check, satisfied, waiting for its signature.
@@ -97,7 +99,8 @@ impl Tpm {
         Ok(Tpm {
             ctx,
             root,
-            nv_objects: [None, None],
+            nv_objects: [None, None, None],
+            ak_public: None,
             pin_hmac: None,
             ready: None,
             tcti: tcti.clone(),
@@ -224,6 +227,7 @@ impl Tpm {
 pub(crate) enum NvSlot {
     Pin = 0,
     Counter = 1,
+    Audit = 2,
 }
 
 /// Creates (re-derives) the root key from `seed` in the owner hierarchy.

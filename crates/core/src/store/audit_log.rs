@@ -2,8 +2,8 @@
 //! SHA-256(previous hash || the row's fields), so an edited or deleted row breaks the chain
 //! (verify_audit_chain). The `client` column (schema 2) joins the hash only when set, so
 //! rows written before it existed verify unchanged. The chain shows an edit that did not
-//! recompute the hashes after it; TPM-signed checkpoints, against one that did, are future
-//! work (docs/DESIGN.md).
+//! recompute the hashes after it; the TPM-certified checkpoints (`checkpoints`,
+//! `crate::checkpoint`) show one that did.
 
 use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
@@ -84,19 +84,27 @@ impl Store {
     /// first one whose hash does not follow from the entries before it (an entry edited,
     /// or one before it removed), if any.
     pub fn audit_chain_check(&self) -> Result<(u64, Option<i64>), StoreError> {
+        let (hashes, bad) = self.audit_chain()?;
+        Ok((hashes.len() as u64, bad))
+    }
+
+    /// Every entry's sequence number and stored hash, oldest first, and the first entry
+    /// whose hash does not follow from those before it, if any.
+    pub fn audit_chain(&self) -> Result<(Vec<(i64, Vec<u8>)>, Option<i64>), StoreError> {
         let mut st = self.conn.prepare(
             "SELECT time, event, rp_id, detail, outcome, hash, client, seq FROM audit ORDER BY seq",
         )?;
         let mut rows = st.query([])?;
         let mut prev = vec![0u8; 32];
-        let mut n = 0u64;
+        let mut out = Vec::new();
+        let mut bad = None;
         while let Some(r) = rows.next()? {
-            n += 1;
             let event: String = r.get(1)?;
             let outcome: String = r.get(4)?;
             let rp_id: Option<String> = r.get(2)?;
             let detail: Option<String> = r.get(3)?;
             let client: Option<String> = r.get(6)?;
+            let seq: i64 = r.get(7)?;
             let want = row_hash(
                 &prev,
                 r.get(0)?,
@@ -109,11 +117,12 @@ impl Store {
                 client.as_deref(),
             );
             let got: Vec<u8> = r.get(5)?;
-            if want != got {
-                return Ok((n, Some(r.get(7)?)));
+            if want != got && bad.is_none() {
+                bad = Some(seq);
             }
+            out.push((seq, got.clone()));
             prev = got;
         }
-        Ok((n, None))
+        Ok((out, bad))
     }
 }

@@ -54,6 +54,15 @@ const MIGRATIONS: &[&str] = &[
     // 8: the anti-rollback seal: the key store's counter value at the last change and a MAC
     // over it and the sealed content (store/seal.rs).
     "CREATE TABLE seal (id INTEGER PRIMARY KEY CHECK (id = 0), value INTEGER NOT NULL, mac BLOB NOT NULL);",
+    // 9: the audit log's TPM-certified checkpoints (store/checkpoints.rs): the entry they
+    // vouch for, its chain head, the rollback counter then, and the TPM's statement.
+    "CREATE TABLE audit_checkpoints (
+        seq INTEGER PRIMARY KEY,
+        head BLOB NOT NULL,
+        counter INTEGER NOT NULL,
+        attest BLOB NOT NULL,
+        signature BLOB NOT NULL
+     );",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -133,7 +133,7 @@ fn audit_chain_detects_edits() {
     assert!(!s.verify_audit_chain().unwrap());
     assert_eq!(
         s.audit_chain_check().unwrap(),
-        (2, Some(2)),
+        (3, Some(2)),
         "the edited entry is named"
     );
     // Removing an entry breaks the chain at the one after it.

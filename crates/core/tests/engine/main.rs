@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod ceremonies;
+mod checkpoints;
 mod cred_mgmt_and_config;
 mod fatigue;
 mod harness;

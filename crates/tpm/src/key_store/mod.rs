@@ -9,6 +9,7 @@
 //! recorded: another Name means the TPM was cleared or replaced ([`TpmHealth::Replaced`]).
 //! The saved state's layout is in [`state`].
 
+mod audit;
 mod ops;
 mod state;
 
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use tpm_passkey_core::{KeyError, SecretBytes, TpmHealth};
 
 use crate::{
-    Error, OwnerAuth, PinIndex, PrfKey, Result, RollbackCounter, RootSeed, TctiChoice, Tpm,
+    AuditIndex, Error, OwnerAuth, PinIndex, PrfKey, Result, RollbackCounter, RootSeed, TctiChoice, Tpm,
     Watchdog, DEFAULT_DEADLINE,
 };
 
@@ -74,6 +75,12 @@ pub struct TpmKeyStore {
     pub(super) counter: Option<RollbackCounter>,
     /// A counter was recorded but this TPM's index at its handle is gone or not ours.
     pub(super) counter_lost: bool,
+    /// The audit index (docs/DESIGN.md "Audit checkpoints"), and whether it is lost as
+    /// the counter can be.
+    pub(super) audit: Option<AuditIndex>,
+    pub(super) audit_lost: bool,
+    /// The attestation key's public part (SEC1), once derived.
+    pub(super) ak_public: Option<Vec<u8>>,
 }
 
 impl TpmKeyStore {
@@ -124,6 +131,9 @@ impl TpmKeyStore {
             known_retries: None,
             counter: saved.counter,
             counter_lost: false,
+            audit: saved.audit,
+            audit_lost: false,
+            ak_public: None,
         };
         store.connect()?;
         if store.pin_lost {
@@ -200,6 +210,7 @@ impl TpmKeyStore {
                     self.pin = index;
                 }
                 self.check_counter(&mut tpm);
+                self.check_audit(&mut tpm);
                 self.tpm = Some(tpm);
                 Ok(())
             }
@@ -343,7 +354,16 @@ impl TpmKeyStore {
                 self.prf_uv = Some(key);
             }
         }
-        self.ensure_counter_on()
+        self.ensure_counter_on()?;
+        if let Err(e) = self.ensure_audit_on() {
+            // Checkpoints are extra evidence: without them the log still works (its hash
+            // chain), so a TPM that cannot make the index does not stop the daemon.
+            if e.is_unreachable() {
+                return Err(e);
+            }
+            tracing::warn!(error = %e, "no audit index on this TPM: the audit log gets no TPM checkpoints");
+        }
+        Ok(())
     }
 
     /// Checks the recorded rollback counter against this TPM. On another TPM (replaced or
@@ -382,9 +402,15 @@ impl TpmKeyStore {
         }
     }
 
-    /// A new rollback counter in place of one that is gone or not ours: what the person
-    /// chooses with the daemon's --accept-restored-store (the store is then sealed anew).
+    /// A new rollback counter and audit index in place of ones that are gone or not ours:
+    /// what the person chooses with the daemon's --accept-restored-store (the store is then
+    /// sealed anew; the log's earlier checkpoints stay, and no longer verify).
     pub fn renew_counter(&mut self) -> std::result::Result<(), KeyError> {
+        if self.audit_lost {
+            self.audit = None;
+            self.audit_lost = false;
+            self.run(Self::ensure_audit_on)?;
+        }
         if !self.counter_lost {
             return Ok(());
         }

@@ -198,6 +198,7 @@ impl KeyStore for TpmKeyStore {
             self.root_name.as_deref(),
             self.retired.as_ref(),
             self.counter.as_ref(),
+            self.audit.as_ref(),
         ))
     }
 
@@ -237,6 +238,7 @@ impl KeyStore for TpmKeyStore {
             // Keys and a counter of its own on this TPM: the hmac-secret keys and the
             // counter of the other one cannot work here (their passkeys were just removed).
             self.counter = None;
+            self.audit = None;
             self.prf = None;
             self.prf_uv = None;
             if let Err(e) = self.run(Self::ensure_prf_keys_on) {
@@ -266,6 +268,24 @@ impl KeyStore for TpmKeyStore {
             .clone()
             .ok_or_else(|| KeyError::Other("no rollback counter".into()))?;
         self.run(|s| s.tpm()?.increment_counter(&c))
+    }
+
+    fn audit_anchor(&mut self) -> Result<Option<tpm_passkey_core::AuditAnchor>, KeyError> {
+        self.anchor()
+    }
+
+    fn audit_checkpoint(
+        &mut self,
+        message: &[u8; 32],
+    ) -> Result<tpm_passkey_core::AuditStatement, KeyError> {
+        self.checkpoint(message)
+    }
+
+    fn audit_statement(
+        &mut self,
+        nonce: &[u8; 32],
+    ) -> Result<tpm_passkey_core::AuditStatement, KeyError> {
+        self.audit_now(nonce)
     }
 
     fn seal_mac(&mut self, message: &[u8; 32]) -> Result<[u8; 32], KeyError> {

@@ -12,16 +12,20 @@
 //! Version 4 adds `part(rollback counter record)`: handle (4) ‖ first-branch digest (32) ‖
 //! Name (docs/DESIGN.md "Rollback seal").
 //!
+//! Version 5 adds `part(audit index record)`, the same shape (docs/DESIGN.md "Audit
+//! checkpoints").
+//!
 //! Version 2 is version 3 without the root Name; version 1 (stores made before the
 //! rebuild-proof PIN index) was `1 ‖ seed ‖ handle (4)` and is read as a legacy index.
 //! Both are written back as version 3.
 
-use crate::{Error, PinIndex, PrfKey, Result, RollbackCounter, RootSeed};
+use crate::{AuditIndex, Error, PinIndex, PrfKey, Result, RollbackCounter, RootSeed};
 
 const STATE_V1: u8 = 1;
 const STATE_V2: u8 = 2;
 const STATE_V3: u8 = 3;
 const STATE_V4: u8 = 4;
+const STATE_V5: u8 = 5;
 
 /// The parts of a saved state.
 #[derive(Default)]
@@ -33,6 +37,7 @@ pub(super) struct Saved {
     pub root_name: Option<Vec<u8>>,
     pub retired: Option<PinIndex>,
     pub counter: Option<RollbackCounter>,
+    pub audit: Option<AuditIndex>,
 }
 
 fn counter_record(c: &RollbackCounter) -> Vec<u8> {
@@ -41,13 +46,29 @@ fn counter_record(c: &RollbackCounter) -> Vec<u8> {
 }
 
 fn counter_from(b: &[u8]) -> Result<RollbackCounter> {
+    let (handle, first, name) = one_way_parts(b)?;
+    Ok(RollbackCounter::from_parts(handle, first, name))
+}
+
+fn audit_record(a: &AuditIndex) -> Vec<u8> {
+    let (handle, first, name) = a.to_parts();
+    [&handle.to_be_bytes()[..], &first, &name].concat()
+}
+
+fn audit_from(b: &[u8]) -> Result<AuditIndex> {
+    let (handle, first, name) = one_way_parts(b)?;
+    Ok(AuditIndex::from_parts(handle, first, name))
+}
+
+/// handle (4) ‖ first-branch digest (32) ‖ Name: a counter's or an audit index's record.
+fn one_way_parts(b: &[u8]) -> Result<(u32, [u8; 32], Vec<u8>)> {
     if b.len() < 4 + 32 + 2 {
-        return Err(Error::BadBlob("saved rollback counter record is truncated"));
+        return Err(Error::BadBlob("saved NV index record is truncated"));
     }
     let handle = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
     let mut first = [0u8; 32];
     first.copy_from_slice(&b[4..36]);
-    Ok(RollbackCounter::from_parts(handle, first, b[36..].to_vec()))
+    Ok((handle, first, b[36..].to_vec()))
 }
 
 fn take_part(b: &[u8]) -> Result<(&[u8], &[u8])> {
@@ -89,7 +110,7 @@ pub(super) fn parse(b: &[u8]) -> Result<Saved> {
                 ..Saved::default()
             })
         }
-        Some((&v @ (STATE_V2 | STATE_V3 | STATE_V4), rest)) if rest.len() >= 32 => {
+        Some((&v @ (STATE_V2 | STATE_V3 | STATE_V4 | STATE_V5), rest)) if rest.len() >= 32 => {
             let seed = seed_of(rest);
             let (pin, rest) = take_part(&rest[32..])?;
             let (prf, rest) = take_part(rest)?;
@@ -109,6 +130,11 @@ pub(super) fn parse(b: &[u8]) -> Result<Saved> {
             } else {
                 (&[][..], rest)
             };
+            let (audit, rest) = if v >= STATE_V5 {
+                take_part(rest)?
+            } else {
+                (&[][..], rest)
+            };
             if !rest.is_empty() {
                 return Err(Error::BadBlob("saved key-store state has trailing bytes"));
             }
@@ -120,6 +146,7 @@ pub(super) fn parse(b: &[u8]) -> Result<Saved> {
                 root_name: opt(root_name).map(<[u8]>::to_vec),
                 retired: opt(retired).map(PinIndex::from_record).transpose()?,
                 counter: opt(counter).map(counter_from).transpose()?,
+                audit: opt(audit).map(audit_from).transpose()?,
             })
         }
         _ => Err(Error::BadBlob("saved key-store state has the wrong format")),
@@ -133,9 +160,10 @@ pub(super) fn encode(
     root_name: Option<&[u8]>,
     retired: Option<&PinIndex>,
     counter: Option<&RollbackCounter>,
+    audit: Option<&AuditIndex>,
 ) -> Vec<u8> {
     let mut b = Vec::with_capacity(1024);
-    b.push(STATE_V4);
+    b.push(STATE_V5);
     b.extend_from_slice(seed.expose_secret_bytes());
     put_part(&mut b, &pin.map(PinIndex::to_record).unwrap_or_default());
     for key in prf {
@@ -148,6 +176,7 @@ pub(super) fn encode(
         &retired.map(PinIndex::to_record).unwrap_or_default(),
     );
     put_part(&mut b, &counter.map(counter_record).unwrap_or_default());
+    put_part(&mut b, &audit.map(audit_record).unwrap_or_default());
     b
 }
 
@@ -156,22 +185,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn version_4_round_trips_and_older_versions_read_without_what_they_lack() {
+    fn version_5_round_trips_and_older_versions_read_without_what_they_lack() {
         let seed = RootSeed::from_bytes([7; 32]);
         let counter = RollbackCounter::from_parts(0x0138_0002, [5; 32], vec![0, 11, 9, 9]);
-        let v4 = encode(
+        let audit = AuditIndex::from_parts(0x0138_0003, [6; 32], vec![0, 11, 8, 8]);
+        let v5 = encode(
             &seed,
             None,
             [None, None],
             Some(&[0, 11, 1, 2, 3]),
             None,
             Some(&counter),
+            Some(&audit),
         );
+        let back = parse(&v5).expect("parses");
+        assert_eq!(back.counter, Some(counter.clone()));
+        assert_eq!(back.audit, Some(audit));
+        for cut in 1..v5.len() {
+            assert!(parse(&v5[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut v4 = v5[..v5.len() - (2 + 4 + 32 + 4)].to_vec();
+        v4[0] = STATE_V4;
         let back = parse(&v4).expect("parses");
         assert_eq!(back.counter, Some(counter));
-        for cut in 1..v4.len() {
-            assert!(parse(&v4[..cut]).is_err(), "cut at {cut}");
-        }
+        assert_eq!(back.audit, None);
         let mut v3 = v4[..v4.len() - (2 + 4 + 32 + 4)].to_vec();
         v3[0] = STATE_V3;
         let back = parse(&v3).expect("parses");

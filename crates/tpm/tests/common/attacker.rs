@@ -311,6 +311,11 @@ impl Attacker {
 
     /// Sign with a loaded key and the empty password (what works for a user-presence key).
     pub fn sign_without_pin(&mut self, key: KeyHandle) -> Result<(), Error> {
+        self.sign_digest(key, [7u8; 32])
+    }
+
+    /// TPM2_Sign of a digest the attacker brings, with the empty password and no ticket.
+    pub fn sign_digest(&mut self, key: KeyHandle, digest: [u8; 32]) -> Result<(), Error> {
         let ticket = HashcheckTicket::try_from(TPMT_TK_HASHCHECK {
             tag: tss_esapi::constants::tss::TPM2_ST_HASHCHECK,
             hierarchy: tss_esapi::constants::tss::TPM2_RH_NULL,
@@ -321,7 +326,7 @@ impl Attacker {
             .execute_with_session(Some(AuthSession::Password), |c| {
                 c.sign(
                     key,
-                    Digest::try_from(vec![7u8; 32]).unwrap(),
+                    Digest::try_from(digest.to_vec()).unwrap(),
                     SignatureScheme::Null,
                     ticket,
                 )

@@ -4,10 +4,14 @@ use crate::{
     context::handle_manager::HandleDropAction,
     handles::{AuthHandle, NvIndexHandle, ObjectHandle},
     interface_types::resource_handles::{NvAuth, Provision},
-    structures::{Auth, MaxNvBuffer, Name, NvPublic},
+    handles::KeyHandle,
+    structures::{
+        AttestBuffer, Auth, Data, MaxNvBuffer, Name, NvPublic, Signature, SignatureScheme,
+    },
     tss2_esys::{
-        Esys_NV_ChangeAuth, Esys_NV_DefineSpace, Esys_NV_Increment, Esys_NV_Read,
-        Esys_NV_ReadPublic, Esys_NV_UndefineSpace, Esys_NV_Write,
+        Esys_NV_Certify, Esys_NV_ChangeAuth, Esys_NV_DefineSpace, Esys_NV_Extend,
+        Esys_NV_Increment, Esys_NV_Read, Esys_NV_ReadPublic, Esys_NV_UndefineSpace,
+        Esys_NV_Write,
     },
     Context, Error, Result,
 };
@@ -187,7 +191,36 @@ impl Context {
         }
     }
 
-    // Missing function: NV_Extend
+    /// Extends an extend-type NV index with `data` (TPM2_NV_Extend, TPM 2.0 Part 3 §31.9).
+    ///
+    /// (Added by tpm-passkey to its vendored copy of tss-esapi 7.7.0; see
+    /// crates/vendor/README.md.)
+    pub fn nv_extend(
+        &mut self,
+        auth_handle: NvAuth,
+        nv_index_handle: NvIndexHandle,
+        data: MaxNvBuffer,
+    ) -> Result<()> {
+        let ret = unsafe {
+            Esys_NV_Extend(
+                self.mut_context(),
+                AuthHandle::from(auth_handle).into(),
+                nv_index_handle.into(),
+                self.optional_session_1(),
+                self.optional_session_2(),
+                self.optional_session_3(),
+                &data.into(),
+            )
+        };
+        let ret = Error::from_tss_rc(ret);
+        if ret.is_success() {
+            Ok(())
+        } else {
+            error!("Error when extending NV: {}", ret);
+            Err(ret)
+        }
+    }
+
     // Missing function: NV_SetBits
     // Missing function: NV_WriteLock
     // Missing function: NV_GlobalWriteLock
@@ -258,5 +291,53 @@ impl Context {
             Err(ret)
         }
     }
-    // Missing function: NV_Certify
+
+    /// Certifies the contents of an NV index (TPM2_NV_Certify, TPM 2.0 Part 3 §31.16):
+    /// `signing_key_handle` signs a TPMS_ATTEST holding `size` bytes from `offset`.
+    /// Returns the attestation exactly as the TPM marshalled it (what the signature is
+    /// over) and the signature.
+    ///
+    /// (Added by tpm-passkey to its vendored copy of tss-esapi 7.7.0; see
+    /// crates/vendor/README.md.)
+    #[allow(clippy::too_many_arguments)]
+    pub fn nv_certify(
+        &mut self,
+        signing_key_handle: KeyHandle,
+        auth_handle: NvAuth,
+        nv_index_handle: NvIndexHandle,
+        qualifying_data: Data,
+        signing_scheme: SignatureScheme,
+        size: u16,
+        offset: u16,
+    ) -> Result<(Vec<u8>, Signature)> {
+        let mut certify_info_ptr = null_mut();
+        let mut signature_ptr = null_mut();
+        let ret = unsafe {
+            Esys_NV_Certify(
+                self.mut_context(),
+                signing_key_handle.into(),
+                AuthHandle::from(auth_handle).into(),
+                nv_index_handle.into(),
+                self.required_session_1()?,
+                self.required_session_2()?,
+                self.optional_session_3(),
+                &qualifying_data.into(),
+                &signing_scheme.into(),
+                size,
+                offset,
+                &mut certify_info_ptr,
+                &mut signature_ptr,
+            )
+        };
+        let ret = Error::from_tss_rc(ret);
+        if ret.is_success() {
+            let certify_info = Context::ffi_data_to_owned(certify_info_ptr);
+            let signature = Context::ffi_data_to_owned(signature_ptr);
+            let raw = AttestBuffer::try_from(certify_info)?.value().to_vec();
+            Ok((raw, Signature::try_from(signature)?))
+        } else {
+            error!("Error in certifying NV: {}", ret);
+            Err(ret)
+        }
+    }
 }

@@ -1,0 +1,317 @@
+//! The audit log's TPM-certified checkpoints, engine side (docs/DESIGN.md "Audit
+//! checkpoints").
+//!
+//! Every [`CHECKPOINT_EVERY`] entries, and at shutdown, the engine extends the key store's
+//! audit index with [`checkpoint_message`] (entry number, chain head, rollback counter) and
+//! keeps the TPM's signed statement of the index's new value. The index can only move
+//! forward, so a log rewritten with every hash recomputed no longer replays to it, and
+//! checkpoints removed with the entries they covered leave the index ahead of the log.
+//!
+//! Commit order: the checkpoint row is written first without a statement, then the index
+//! is extended and certified, then the statement is stored. A crash in between leaves a
+//! row without a statement, resolved at the next start against the index itself
+//! ([`Engine::resolve_pending_checkpoint`]): extended → certified now; not extended → the
+//! row is dropped.
+
+use tpm_passkey_ipc::{
+    AuditExport, AuditVerdict, ExportedCheckpoint, ExportedEntry, ExportedStatement,
+};
+
+use crate::audit_proof::{checkpoint_message, replay, verify_statement, Attested, ST_ATTEST_NV};
+use crate::store::Checkpoint;
+use crate::{Approver, AuditAnchor, AuditStatement, Clock, Engine, KeyStore, ManageError};
+
+/// A checkpoint after this many audit entries (and one at shutdown).
+pub const CHECKPOINT_EVERY: u32 = 16;
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn manage_err(e: impl Into<tpm_passkey_wire::Status>) -> ManageError {
+    ManageError::from_status(e.into())
+}
+
+impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
+    /// Makes a checkpoint when enough entries came since the last one. Never fails the
+    /// request that called it: a TPM that cannot do it now is logged, and the next call
+    /// tries again.
+    pub fn checkpoint_if_due(&mut self) {
+        if self.audit_pending.get() >= CHECKPOINT_EVERY {
+            self.checkpoint_audit();
+        }
+    }
+
+    /// Makes a checkpoint of the log as it is now, unless the last entry has one (what the
+    /// daemon does at shutdown). True when one was made.
+    pub fn checkpoint_audit(&mut self) -> bool {
+        match self.try_checkpoint() {
+            Ok(made) => made,
+            Err(e) => {
+                tracing::warn!(error = %e, "no audit checkpoint now; tried again later");
+                false
+            }
+        }
+    }
+
+    fn try_checkpoint(&mut self) -> Result<bool, String> {
+        if self.keys.audit_anchor().map_err(|e| e.to_string())?.is_none() {
+            return Ok(false);
+        }
+        self.resolve_pending_checkpoint();
+        let Some((seq, head)) = self.store.audit_head().map_err(|e| e.to_string())? else {
+            return Ok(false);
+        };
+        if self.store.last_checkpoint_seq().map_err(|e| e.to_string())? >= Some(seq) {
+            self.audit_pending.set(0);
+            return Ok(false);
+        }
+        let counter = self.seal.map_or(0, |s| s.value);
+        let message = checkpoint_message(seq, &head, counter);
+        self.store
+            .put_checkpoint(&Checkpoint {
+                seq,
+                head,
+                counter,
+                attest: Vec::new(),
+                signature: Vec::new(),
+            })
+            .map_err(|e| e.to_string())?;
+        let statement = self
+            .keys
+            .audit_checkpoint(&message)
+            .map_err(|e| e.to_string())?;
+        self.store
+            .set_checkpoint_statement(seq, &statement.attest, &statement.signature)
+            .map_err(|e| e.to_string())?;
+        self.audit_pending.set(0);
+        Ok(true)
+    }
+
+    /// A checkpoint row left without its statement by a crash (see the module
+    /// documentation): certified now if the index has its message, else dropped.
+    pub(crate) fn resolve_pending_checkpoint(&mut self) {
+        let Ok(Some(anchor)) = self.keys.audit_anchor() else {
+            return;
+        };
+        let Ok(all) = self.store.checkpoints() else {
+            return;
+        };
+        let Some(last) = all.last().filter(|c| c.attest.is_empty()) else {
+            return;
+        };
+        let before: Vec<[u8; 32]> = all[..all.len() - 1].iter().map(message_of).collect();
+        let message = message_of(last);
+        let outcome = self.keys.audit_statement(&message).map(|st| {
+            let value = index_value(&anchor, &st);
+            (st, value)
+        });
+        match outcome {
+            Ok((st, Some(v))) if v == replay(before.iter().chain([&message])) => {
+                let _ = self
+                    .store
+                    .set_checkpoint_statement(last.seq, &st.attest, &st.signature);
+                tracing::info!(seq = last.seq, "audit checkpoint finished after a crash");
+            }
+            Ok((_, Some(v))) if v == replay(before.iter()) => {
+                let _ = self.store.delete_checkpoint(last.seq);
+                tracing::info!(seq = last.seq, "unfinished audit checkpoint dropped");
+            }
+            Ok(_) => tracing::warn!("an unfinished audit checkpoint matches nothing"),
+            Err(e) => tracing::warn!(error = %e, "cannot finish an audit checkpoint now"),
+        }
+    }
+
+    /// Checks the whole log: the hash chain, every checkpoint's signature, message and
+    /// replay, the counter's order, and a fresh statement of the TPM's audit index.
+    pub fn audit_verify(&mut self) -> Result<AuditVerdict, ManageError> {
+        let (hashes, chain_break) = self.store.audit_chain().map_err(manage_err)?;
+        let checkpoints = self.store.checkpoints().map_err(manage_err)?;
+        let anchor = self.keys.audit_anchor().map_err(manage_err)?;
+        let fresh = match &anchor {
+            Some(_) => {
+                let mut nonce = [0u8; 32];
+                crate::secret::random(&mut nonce).map_err(manage_err)?;
+                let st = self.keys.audit_statement(&nonce).map_err(manage_err)?;
+                Some((nonce, st))
+            }
+            None => None,
+        };
+        Ok(judge(
+            &hashes,
+            chain_break,
+            &checkpoints,
+            anchor.as_ref(),
+            fresh.as_ref(),
+        ))
+    }
+
+    /// The log as evidence for a verifier elsewhere (`audit export --json`).
+    pub fn audit_export(&mut self, nonce: Option<&str>) -> Result<AuditExport, ManageError> {
+        let nonce: [u8; 32] = match nonce {
+            Some(n) => unhex(n)
+                .and_then(|b| b.try_into().ok())
+                .ok_or(ManageError::BadNonce)?,
+            None => {
+                let mut b = [0u8; 32];
+                crate::secret::random(&mut b).map_err(manage_err)?;
+                b
+            }
+        };
+        let (hashes, _) = self.store.audit_chain().map_err(manage_err)?;
+        let records = self.store.audit_tail(u32::MAX).map_err(manage_err)?;
+        let entries = records
+            .into_iter()
+            .zip(hashes)
+            .map(|(record, (_, hash))| ExportedEntry {
+                record,
+                hash: hex(&hash),
+            })
+            .collect();
+        let checkpoints = self
+            .store
+            .checkpoints()
+            .map_err(manage_err)?
+            .iter()
+            .map(|c| ExportedCheckpoint {
+                seq: c.seq,
+                head: hex(&c.head),
+                counter: c.counter,
+                attest: hex(&c.attest),
+                signature: hex(&c.signature),
+            })
+            .collect();
+        let anchor = self.keys.audit_anchor().map_err(manage_err)?;
+        let statement = match anchor {
+            Some(_) => {
+                let st = self.keys.audit_statement(&nonce).map_err(manage_err)?;
+                Some(ExportedStatement {
+                    nonce: hex(&nonce),
+                    attest: hex(&st.attest),
+                    signature: hex(&st.signature),
+                })
+            }
+            None => None,
+        };
+        Ok(AuditExport {
+            format: "tpm-passkey-audit-1".into(),
+            attestation_key: anchor.as_ref().map(|a| hex(&a.key)),
+            audit_index_name: anchor.as_ref().map(|a| hex(&a.index_name)),
+            entries,
+            checkpoints,
+            statement,
+        })
+    }
+}
+
+fn message_of(c: &Checkpoint) -> [u8; 32] {
+    checkpoint_message(c.seq, &c.head, c.counter)
+}
+
+/// The index value a statement certifies, if it is a good statement about our index.
+fn index_value(anchor: &AuditAnchor, st: &AuditStatement) -> Option<[u8; 32]> {
+    let attest = verify_statement(&anchor.key, &st.attest, &st.signature, ST_ATTEST_NV).ok()?;
+    match attest.attested {
+        Attested::Nv {
+            index_name,
+            offset: 0,
+            contents,
+        } if index_name == anchor.index_name => contents.try_into().ok(),
+        _ => None,
+    }
+}
+
+/// The verdict on a log (pure: what `audit verify` decides from what it read).
+pub(crate) fn judge(
+    hashes: &[(i64, Vec<u8>)],
+    chain_break: Option<i64>,
+    checkpoints: &[Checkpoint],
+    anchor: Option<&AuditAnchor>,
+    fresh: Option<&([u8; 32], AuditStatement)>,
+) -> AuditVerdict {
+    let mut v = AuditVerdict {
+        entries: hashes.len() as u64,
+        first_bad_seq: chain_break,
+        problem: chain_break.map(|s| {
+            format!("entry {s} does not follow from the entries before it: it was edited, or one before it was removed")
+        }),
+        checkpoints: checkpoints.len() as u64,
+        ..AuditVerdict::default()
+    };
+    let Some(anchor) = anchor else {
+        return v;
+    };
+    // The first entry after the last checkpoint that checked: where trust ends.
+    let after = |seq: Option<i64>| -> i64 {
+        let from = seq.unwrap_or(0);
+        hashes
+            .iter()
+            .map(|(s, _)| *s)
+            .find(|s| *s > from)
+            .unwrap_or(from + 1)
+    };
+    let fail = |v: &mut AuditVerdict, why: String| {
+        let at = after(v.vouched_through);
+        if v.first_bad_seq.is_none_or(|b| at < b) {
+            v.first_bad_seq = Some(at);
+            v.problem = Some(why);
+        }
+    };
+    let mut messages: Vec<[u8; 32]> = Vec::new();
+    let mut last_counter = 0u64;
+    for c in checkpoints {
+        let message = message_of(c);
+        messages.push(message);
+        let value = index_value(
+            anchor,
+            &AuditStatement {
+                attest: c.attest.clone(),
+                signature: c.signature.clone(),
+            },
+        );
+        let extra_ok = crate::audit_proof::parse_attest(&c.attest)
+            .is_ok_and(|(_, a)| a.extra_data == message);
+        let stored_head = hashes.iter().find(|(s, _)| *s == c.seq).map(|(_, h)| h);
+        let why = if value.is_none() {
+            Some(format!("the checkpoint at entry {} is not a valid TPM statement about this audit index", c.seq))
+        } else if !extra_ok || value != Some(replay(messages.iter())) {
+            Some(format!("the checkpoint at entry {} does not match the TPM's audit index: checkpoints were changed or removed", c.seq))
+        } else if stored_head != Some(&c.head) {
+            Some(format!("the log up to entry {} is not the one the TPM vouched for: entries were rewritten or removed", c.seq))
+        } else if c.counter < last_counter {
+            Some(format!("the checkpoint at entry {} has a rollback counter lower than the one before it", c.seq))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            fail(&mut v, why);
+            return v;
+        }
+        last_counter = c.counter;
+        v.checkpoints_verified += 1;
+        v.vouched_through = Some(c.seq);
+    }
+    if let Some((nonce, st)) = fresh {
+        let fresh_ok = crate::audit_proof::parse_attest(&st.attest)
+            .is_ok_and(|(_, a)| a.extra_data == nonce);
+        match index_value(anchor, st) {
+            Some(now) if fresh_ok && now == replay(messages.iter()) => v.tpm_checked = true,
+            Some(_) if fresh_ok => fail(
+                &mut v,
+                "the TPM's audit index is ahead of the log's checkpoints: checkpoints and the entries they covered were removed, or another program extended the index".into(),
+            ),
+            _ => fail(&mut v, "the TPM's statement about its audit index does not verify".into()),
+        }
+    }
+    v
+}

@@ -1,0 +1,107 @@
+//! The key store's audit index and attestation key (docs/DESIGN.md "Audit checkpoints"):
+//! made once per install like the rollback counter, checked at every connection, never
+//! replaced behind the person's back — an index that is gone or not ours is reported, and
+//! only `--accept-restored-store` makes a new one.
+
+use tpm_passkey_core::{AuditAnchor, AuditStatement, KeyError};
+
+use super::TpmKeyStore;
+use crate::{AuditIndex, Certified, Error, Result, Tpm};
+
+fn statement(c: Certified) -> AuditStatement {
+    AuditStatement {
+        attest: c.attest,
+        signature: c.signature,
+    }
+}
+
+impl TpmKeyStore {
+    /// Checks the recorded audit index against this TPM (as `check_counter` does).
+    pub(super) fn check_audit(&mut self, tpm: &mut Tpm) {
+        let Some(a) = &self.audit else { return };
+        match tpm.open_audit_index(a) {
+            Ok(()) => self.audit_lost = false,
+            Err(_) if self.replaced => {}
+            Err(e) => {
+                tracing::error!(error = %e, "the audit index is gone from this TPM or is not ours: the log's checkpoints cannot be checked against it");
+                self.audit_lost = true;
+            }
+        }
+    }
+
+    /// Makes the audit index when this state has none (a new install, or one made before
+    /// checkpoints), at a free handle of the owner range.
+    pub(super) fn ensure_audit_on(&mut self) -> Result<()> {
+        if self.audit.is_some() || self.replaced || self.audit_lost {
+            return Ok(());
+        }
+        let genesis = tpm_passkey_core::audit_proof::genesis();
+        let mut tries = 0;
+        loop {
+            let handle = crate::counter::random_handle()?;
+            match self.tpm()?.define_audit_index(handle, &genesis) {
+                Ok(a) => {
+                    self.audit = Some(a);
+                    return Ok(());
+                }
+                Err(Error::IndexInUse(_)) if tries < 16 => tries += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The audit index's TPM handle, if there is one.
+    pub fn audit_handle(&self) -> Option<u32> {
+        self.audit.as_ref().map(AuditIndex::handle)
+    }
+
+    fn live_audit(&self) -> std::result::Result<AuditIndex, KeyError> {
+        if self.audit_lost {
+            return Err(KeyError::Other(
+                "the audit index is gone from this TPM or is not this store's".into(),
+            ));
+        }
+        self.audit
+            .clone()
+            .ok_or_else(|| KeyError::Other("no audit index".into()))
+    }
+
+    pub(super) fn anchor(&mut self) -> std::result::Result<Option<AuditAnchor>, KeyError> {
+        if self.replaced {
+            return Ok(None);
+        }
+        let Some(index) = self.audit.clone() else {
+            return Ok(None);
+        };
+        if self.ak_public.is_none() {
+            let key = self.run(|s| s.tpm()?.attestation_public_key())?;
+            self.ak_public = Some(key.to_sec1_point(false).as_bytes().to_vec());
+        }
+        Ok(Some(AuditAnchor {
+            key: self.ak_public.clone().unwrap_or_default(),
+            index_name: index.name().to_vec(),
+        }))
+    }
+
+    pub(super) fn checkpoint(
+        &mut self,
+        message: &[u8; 32],
+    ) -> std::result::Result<AuditStatement, KeyError> {
+        let index = self.live_audit()?;
+        self.run(|s| {
+            let tpm = s.tpm()?;
+            tpm.extend_audit_index(&index, message)?;
+            tpm.certify_audit_index(&index, message)
+        })
+        .map(statement)
+    }
+
+    pub(super) fn audit_now(
+        &mut self,
+        nonce: &[u8; 32],
+    ) -> std::result::Result<AuditStatement, KeyError> {
+        let index = self.live_audit()?;
+        self.run(|s| s.tpm()?.certify_audit_index(&index, nonce))
+            .map(statement)
+    }
+}
