@@ -97,13 +97,25 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
     fn u16(&mut self) -> Result<u16, ProofError> {
-        Ok(u16::from_be_bytes(self.take(2)?.try_into().map_err(|_| ProofError::Malformed)?))
+        Ok(u16::from_be_bytes(
+            self.take(2)?
+                .try_into()
+                .map_err(|_| ProofError::Malformed)?,
+        ))
     }
     fn u32(&mut self) -> Result<u32, ProofError> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().map_err(|_| ProofError::Malformed)?))
+        Ok(u32::from_be_bytes(
+            self.take(4)?
+                .try_into()
+                .map_err(|_| ProofError::Malformed)?,
+        ))
     }
     fn u64(&mut self) -> Result<u64, ProofError> {
-        Ok(u64::from_be_bytes(self.take(8)?.try_into().map_err(|_| ProofError::Malformed)?))
+        Ok(u64::from_be_bytes(
+            self.take(8)?
+                .try_into()
+                .map_err(|_| ProofError::Malformed)?,
+        ))
     }
     fn sized(&mut self) -> Result<Vec<u8>, ProofError> {
         let n = self.u16()?;

@@ -29,7 +29,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -65,14 +65,24 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     }
 
     fn try_checkpoint(&mut self) -> Result<bool, String> {
-        if self.keys.audit_anchor().map_err(|e| e.to_string())?.is_none() {
+        if self
+            .keys
+            .audit_anchor()
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
             return Ok(false);
         }
         self.resolve_pending_checkpoint();
         let Some((seq, head)) = self.store.audit_head().map_err(|e| e.to_string())? else {
             return Ok(false);
         };
-        if self.store.last_checkpoint_seq().map_err(|e| e.to_string())? >= Some(seq) {
+        if self
+            .store
+            .last_checkpoint_seq()
+            .map_err(|e| e.to_string())?
+            >= Some(seq)
+        {
             self.audit_pending.set(0);
             return Ok(false);
         }
@@ -156,8 +166,13 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         ))
     }
 
-    /// The log as evidence for a verifier elsewhere (`audit export --json`).
-    pub fn audit_export(&mut self, nonce: Option<&str>) -> Result<AuditExport, ManageError> {
+    /// The log as evidence for a verifier elsewhere (`audit export --json`). `reader` is
+    /// recorded, as for any read of the log.
+    pub fn audit_export(
+        &mut self,
+        nonce: Option<&str>,
+        reader: Option<String>,
+    ) -> Result<AuditExport, ManageError> {
         let nonce: [u8; 32] = match nonce {
             Some(n) => unhex(n)
                 .and_then(|b| b.try_into().ok())
@@ -203,6 +218,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             }
             None => None,
         };
+        self.audit_read(crate::AuditKind::ReadAudit, reader);
         Ok(AuditExport {
             format: "tpm-passkey-audit-1".into(),
             attestation_key: anchor.as_ref().map(|a| hex(&a.key)),
@@ -279,17 +295,23 @@ pub(crate) fn judge(
                 signature: c.signature.clone(),
             },
         );
-        let extra_ok = crate::audit_proof::parse_attest(&c.attest)
-            .is_ok_and(|(_, a)| a.extra_data == message);
+        let extra_ok =
+            crate::audit_proof::parse_attest(&c.attest).is_ok_and(|(_, a)| a.extra_data == message);
         let stored_head = hashes.iter().find(|(s, _)| *s == c.seq).map(|(_, h)| h);
         let why = if value.is_none() {
-            Some(format!("the checkpoint at entry {} is not a valid TPM statement about this audit index", c.seq))
+            Some(format!(
+                "the checkpoint at entry {} is not a valid TPM statement about this audit index",
+                c.seq
+            ))
         } else if !extra_ok || value != Some(replay(messages.iter())) {
             Some(format!("the checkpoint at entry {} does not match the TPM's audit index: checkpoints were changed or removed", c.seq))
         } else if stored_head != Some(&c.head) {
             Some(format!("the log up to entry {} is not the one the TPM vouched for: entries were rewritten or removed", c.seq))
         } else if c.counter < last_counter {
-            Some(format!("the checkpoint at entry {} has a rollback counter lower than the one before it", c.seq))
+            Some(format!(
+                "the checkpoint at entry {} has a rollback counter lower than the one before it",
+                c.seq
+            ))
         } else {
             None
         };
@@ -302,8 +324,8 @@ pub(crate) fn judge(
         v.vouched_through = Some(c.seq);
     }
     if let Some((nonce, st)) = fresh {
-        let fresh_ok = crate::audit_proof::parse_attest(&st.attest)
-            .is_ok_and(|(_, a)| a.extra_data == nonce);
+        let fresh_ok =
+            crate::audit_proof::parse_attest(&st.attest).is_ok_and(|(_, a)| a.extra_data == nonce);
         match index_value(anchor, st) {
             Some(now) if fresh_ok && now == replay(messages.iter()) => v.tpm_checked = true,
             Some(_) if fresh_ok => fail(

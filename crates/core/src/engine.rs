@@ -230,7 +230,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             e.client = self.approver.requester();
         }
         match self.store.append_audit(self.clock.unix_secs(), &e) {
-            Ok(()) => self.audit_pending.set(self.audit_pending.get().saturating_add(1)),
+            Ok(()) => self
+                .audit_pending
+                .set(self.audit_pending.get().saturating_add(1)),
             Err(err) => tracing::error!(error = %err, "audit log write failed"),
         }
     }

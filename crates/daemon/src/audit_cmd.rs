@@ -52,7 +52,8 @@ pub fn audit(args: &AuditArgs) -> CliResult {
 }
 
 fn verify(args: &AuditArgs) -> CliResult {
-    let DaemonMessage::AuditChecked(v) = args.read.conn.client()?.call(&ClientMessage::AuditVerify)?
+    let DaemonMessage::AuditChecked(v) =
+        args.read.conn.client()?.call(&ClientMessage::AuditVerify)?
     else {
         return Err("unexpected answer from the daemon".into());
     };

@@ -117,10 +117,12 @@ pub fn answer(
             Ok(verdict) => DaemonMessage::AuditChecked(verdict),
             Err(e) => done(Err(e)),
         },
-        ClientMessage::AuditExport { nonce } => match engine.audit_export(nonce.as_deref()) {
-            Ok(export) => DaemonMessage::AuditExported(Box::new(export)),
-            Err(e) => done(Err(e)),
-        },
+        ClientMessage::AuditExport { nonce } => {
+            match engine.audit_export(nonce.as_deref(), peer.name.clone()) {
+                Ok(export) => DaemonMessage::AuditExported(Box::new(export)),
+                Err(e) => done(Err(e)),
+            }
+        }
         ClientMessage::AuditTail { limit } => {
             match engine.audit_tail(limit.min(10_000), peer.name.clone()) {
                 Ok(records) => DaemonMessage::Audit { records },

@@ -27,9 +27,9 @@ pub use client::{control_path, send_on, Client, ClientError, MAX_DAEMON_LINE};
 pub use messages::{ClientMessage, DaemonMessage, FORGOTTEN_PIN_PHRASE};
 pub use pin::Pin;
 pub use views::{
-    AuditExport, AuditVerdict, ExportedCheckpoint, ExportedEntry, ExportedStatement,
-    AgentNotice, AgentNoticeKind, AgentView, AuditRecord, CooldownView, FatigueLimits, Passkey,
-    Prompt, SiteRuleEntry, StatusView, StepUp, TpmView,
+    AgentNotice, AgentNoticeKind, AgentView, AuditExport, AuditRecord, AuditVerdict, CooldownView,
+    ExportedCheckpoint, ExportedEntry, ExportedStatement, FatigueLimits, Passkey, Prompt,
+    SiteRuleEntry, StatusView, StepUp, TpmView,
 };
 pub use vocab::{AgentKind, Operation, PinProtection, SiteRule, TpmHealth};
 pub use wording::Wording;

@@ -76,7 +76,10 @@ impl SoftKeys {
 
     /// A TPMS_ATTEST of type TPM_ST_ATTEST_NV over the soft index, signed by the fixed
     /// soft attestation key (the TPM's format, so the engine's checks run unchanged).
-    fn certify_audit(&self, extra: &[u8; 32]) -> Result<tpm_passkey_core::AuditStatement, KeyError> {
+    fn certify_audit(
+        &self,
+        extra: &[u8; 32],
+    ) -> Result<tpm_passkey_core::AuditStatement, KeyError> {
         let value = self
             .audit
             .ok_or_else(|| KeyError::Other("no audit index".into()))?;
@@ -88,10 +91,8 @@ impl SoftKeys {
             a.extend_from_slice(part);
         }
         a.extend_from_slice(&[0; 8 + 4 + 4 + 1 + 8]);
-        for part in [&SOFT_AUDIT_NAME[..]] {
-            a.extend_from_slice(&(part.len() as u16).to_be_bytes());
-            a.extend_from_slice(part);
-        }
+        a.extend_from_slice(&(SOFT_AUDIT_NAME.len() as u16).to_be_bytes());
+        a.extend_from_slice(&SOFT_AUDIT_NAME);
         a.extend_from_slice(&0u16.to_be_bytes());
         a.extend_from_slice(&32u16.to_be_bytes());
         a.extend_from_slice(&value);

@@ -191,7 +191,11 @@ impl Tpm {
             let (attest, sig) = tpm
                 .ctx
                 .execute_with_sessions(
-                    (Some(AuthSession::Password), Some(AuthSession::Password), None),
+                    (
+                        Some(AuthSession::Password),
+                        Some(AuthSession::Password),
+                        None,
+                    ),
                     |c| {
                         c.nv_certify(
                             ak,
@@ -212,8 +216,10 @@ impl Tpm {
 
     /// The attestation key's public part (`templates::attestation_key`).
     pub fn attestation_public_key(&mut self) -> Result<VerifyingKey> {
-        self.with_attestation_key(|_, _| Ok(()))
-            .and_then(|()| self.ak_public.clone().ok_or(Error::BadBlob("no attestation key")))
+        if self.ak_public.is_none() {
+            self.with_attestation_key(|_, _| Ok(()))?;
+        }
+        self.ak_public.ok_or(Error::BadBlob("no attestation key"))
     }
 
     /// Runs `f` with the attestation key loaded (re-derived from the endorsement seed, then

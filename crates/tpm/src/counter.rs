@@ -212,9 +212,13 @@ impl Tpm {
     ) -> Result<()> {
         let branches = [counter.first_branch, RollbackCounter::later_branch()];
         let first = writer.map(|w| (w, INIT_REF));
-        self.write_one_way(CommandCode::NvIncrement, &branches, first, "increment counter", |c| {
-            c.nv_increment(NvAuth::NvIndex(nv), nv)
-        })
+        self.write_one_way(
+            CommandCode::NvIncrement,
+            &branches,
+            first,
+            "increment counter",
+            |c| c.nv_increment(NvAuth::NvIndex(nv), nv),
+        )
     }
 
     /// Runs `command` (an NV write of an index whose policy is PolicyOR(F, N) as in the

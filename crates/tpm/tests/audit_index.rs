@@ -100,7 +100,9 @@ fn statements_check_with_the_public_key_alone_and_follow_every_extend() {
     t.extend_audit_index(&index, &m2).unwrap();
     let st = t.certify_audit_index(&index, b"verifier's nonce").unwrap();
     assert_eq!(value_of(&key, &st, &index), replay([&m1, &m2]).to_vec());
-    let parsed = tpm_passkey_core::audit_proof::parse_attest(&st.attest).unwrap().1;
+    let parsed = tpm_passkey_core::audit_proof::parse_attest(&st.attest)
+        .unwrap()
+        .1;
     assert_eq!(parsed.extra_data, b"verifier's nonce");
     // Another connection (a restart) derives the same attestation key and opens the index.
     drop(t);
@@ -126,7 +128,12 @@ fn anyone_may_extend_it_but_nobody_can_set_it_back_or_rebuild_it() {
     // Extending is open to anyone: the value moves on (and the log then fails to verify).
     extend_through_n(&mut a, nv, first, [1; 32]).unwrap();
     let mut t = f.tpm();
-    let key = t.attestation_public_key().unwrap().to_sec1_point(false).as_bytes().to_vec();
+    let key = t
+        .attestation_public_key()
+        .unwrap()
+        .to_sec1_point(false)
+        .as_bytes()
+        .to_vec();
     let st = t.certify_audit_index(&index, b"n").unwrap();
     assert_eq!(value_of(&key, &st, &index), replay([&[1; 32]]).to_vec());
     drop(t);
@@ -134,10 +141,18 @@ fn anyone_may_extend_it_but_nobody_can_set_it_back_or_rebuild_it() {
     let e = a
         .ctx
         .execute_with_session(Some(AuthSession::Password), |c| {
-            c.nv_write(NvAuth::Owner, nv, MaxNvBuffer::try_from(vec![0u8; 32]).unwrap(), 0)
+            c.nv_write(
+                NvAuth::Owner,
+                nv,
+                MaxNvBuffer::try_from(vec![0u8; 32]).unwrap(),
+                0,
+            )
         })
         .unwrap_err();
-    assert!(matches!(kind(&e), Some(Kind::NvAuthorization | Kind::Attributes)), "{e}");
+    assert!(
+        matches!(kind(&e), Some(Kind::NvAuthorization | Kind::Attributes)),
+        "{e}"
+    );
     // Undefined and defined again with the same public area: unwritten, another Name...
     a.ctx
         .execute_with_session(Some(AuthSession::Password), |c| {

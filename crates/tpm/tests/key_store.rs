@@ -199,7 +199,7 @@ fn a_version_1_state_opens_as_legacy() {
     let d = common::digest(b"still works");
     ks.sign(&key.blob.to_bytes().unwrap(), &d, Some(&pin))
         .unwrap();
-    assert_eq!(ks.state().expose_secret_bytes()[0], 4);
+    assert_eq!(ks.state().expose_secret_bytes()[0], 5);
     let reopened = TpmKeyStore::open(&fx.swtpm.tcti(), None, Some(&ks.state())).unwrap();
     assert_eq!(reopened.pin_protection(), PinProtection::Legacy);
 }

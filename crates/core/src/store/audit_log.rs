@@ -24,6 +24,9 @@ fn row_hash(prev: &[u8], time: i64, fields: [Option<&str>; 4], client: Option<&s
     h.finalize().to_vec()
 }
 
+/// An entry's sequence number and stored hash.
+pub type ChainLink = (i64, Vec<u8>);
+
 impl Store {
     pub fn append_audit(&self, time: i64, e: &AuditEvent) -> Result<(), StoreError> {
         let prev: Vec<u8> = self
@@ -90,7 +93,7 @@ impl Store {
 
     /// Every entry's sequence number and stored hash, oldest first, and the first entry
     /// whose hash does not follow from those before it, if any.
-    pub fn audit_chain(&self) -> Result<(Vec<(i64, Vec<u8>)>, Option<i64>), StoreError> {
+    pub fn audit_chain(&self) -> Result<(Vec<ChainLink>, Option<i64>), StoreError> {
         let mut st = self.conn.prepare(
             "SELECT time, event, rp_id, detail, outcome, hash, client, seq FROM audit ORDER BY seq",
         )?;

@@ -7,9 +7,7 @@
 use crate::harness::*;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
-use tpm_passkey_core::{
-    AuditEvent, AuditKind, Engine, Outcome, Store, CHECKPOINT_EVERY,
-};
+use tpm_passkey_core::{AuditEvent, AuditKind, Engine, Outcome, Store, CHECKPOINT_EVERY};
 
 struct Install {
     dir: tempfile::TempDir,
@@ -53,7 +51,11 @@ impl Install {
 /// `n` denials for `rp`, each checkpointed when due, as the daemon does after each request.
 fn log_denials(e: &mut TestEngine, rp: &str, n: u32) {
     for _ in 0..n {
-        e.audit(AuditEvent::new(AuditKind::SignIn, Some(rp), Outcome::Denied));
+        e.audit(AuditEvent::new(
+            AuditKind::SignIn,
+            Some(rp),
+            Outcome::Denied,
+        ));
         e.checkpoint_if_due();
     }
 }
@@ -104,8 +106,11 @@ fn recompute_chain(db: &Connection) {
     let mut prev = vec![0u8; 32];
     for (seq, time, fields) in rows {
         let h = row_hash(&prev, time, &fields);
-        db.execute("UPDATE audit SET hash = ?2 WHERE seq = ?1", rusqlite::params![seq, h])
-            .unwrap();
+        db.execute(
+            "UPDATE audit SET hash = ?2 WHERE seq = ?1",
+            rusqlite::params![seq, h],
+        )
+        .unwrap();
         prev = h;
     }
 }
@@ -183,7 +188,8 @@ fn removing_the_latest_entries_with_their_checkpoint_is_caught() {
     i.stop(e);
     let db = i.db();
     let cut = i64::from(CHECKPOINT_EVERY);
-    db.execute("DELETE FROM audit WHERE seq > ?1", [cut]).unwrap();
+    db.execute("DELETE FROM audit WHERE seq > ?1", [cut])
+        .unwrap();
     db.execute("DELETE FROM audit_checkpoints WHERE seq > ?1", [cut])
         .unwrap();
     let mut e = i.start();

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use tpm_passkey_core::{KeyError, SecretBytes, TpmHealth};
 
 use crate::{
-    AuditIndex, Error, OwnerAuth, PinIndex, PrfKey, Result, RollbackCounter, RootSeed, TctiChoice, Tpm,
-    Watchdog, DEFAULT_DEADLINE,
+    AuditIndex, Error, OwnerAuth, PinIndex, PrfKey, Result, RollbackCounter, RootSeed, TctiChoice,
+    Tpm, Watchdog, DEFAULT_DEADLINE,
 };
 
 /// Reconnection attempts are at least this far apart, doubling after each failure up to

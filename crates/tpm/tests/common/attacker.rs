@@ -54,7 +54,7 @@ impl Loot {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(state[0], 4, "key-store state version 4");
+        assert_eq!(state[0], 5, "key-store state version 5");
         let mut seed = [0u8; 32];
         seed.copy_from_slice(&state[1..33]);
         let (pin, rest) = part(&state[33..]);

@@ -1,0 +1,177 @@
+//! The audit log's TPM checkpoints through the real daemon on its own swtpm (docs/DESIGN.md
+//! "Audit checkpoints"): `audit verify` vouches for the log, an export is accepted by an
+//! independent verifier (tests/python/verify_audit_export.py) with the key pinned and
+//! refused when tampered with, the daemon checkpoints at shutdown, and a same-user program
+//! that rewrites the store with the whole hash chain recomputed is caught and the first
+//! rewritten entry named.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{Agent, Daemon};
+use sha2::{Digest, Sha256};
+
+fn cli(d: &Daemon, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tpm-passkey"))
+        .args(args)
+        .arg("--control")
+        .arg(d.control())
+        .output()
+        .unwrap()
+}
+
+fn ok(d: &Daemon, args: &[&str]) -> String {
+    let out = cli(d, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs the independent verifier on an export written to `file`.
+fn independent_verifier(file: &Path, extra: &[&str]) -> (bool, String) {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/verify_audit_export.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(file)
+        .args(extra)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The attacker: recomputes the store's hash chain after editing (the format is no secret).
+fn recompute_chain(db: &rusqlite::Connection) {
+    let rows: Vec<(i64, i64, Vec<Option<String>>)> = db
+        .prepare("SELECT seq, time, event, rp_id, detail, outcome, client FROM audit ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| {
+            let client: Option<String> = r.get(6)?;
+            let mut f = vec![
+                Some(r.get::<_, String>(2)?),
+                r.get(3)?,
+                r.get(4)?,
+                Some(r.get::<_, String>(5)?),
+            ];
+            if client.is_some() {
+                f.push(client);
+            }
+            Ok((r.get(0)?, r.get(1)?, f))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut prev = vec![0u8; 32];
+    for (seq, time, fields) in rows {
+        let mut h = Sha256::new();
+        h.update(&prev);
+        h.update(time.to_be_bytes());
+        for f in &fields {
+            let f = f.as_deref().unwrap_or("");
+            h.update((f.len() as u64).to_be_bytes());
+            h.update(f.as_bytes());
+        }
+        let h = h.finalize().to_vec();
+        db.execute(
+            "UPDATE audit SET hash = ?2 WHERE seq = ?1",
+            rusqlite::params![seq, h],
+        )
+        .unwrap();
+        prev = h;
+    }
+}
+
+#[test]
+fn the_tpm_vouches_for_the_log_and_a_rewrite_with_recomputed_hashes_is_caught() {
+    let mut d = Daemon::start(Agent::None);
+    // Enough audited changes for two periodic checkpoints (16 entries each).
+    for len in 5..40 {
+        ok(&d, &["settings", "--min-pin-length", &len.to_string()]);
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&d, &["audit", "verify", "--json"])).unwrap();
+    assert_eq!(v["first_bad_seq"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["tpm_checked"], true, "{v}");
+    assert!(v["checkpoints_verified"].as_u64().unwrap() >= 2, "{v}");
+
+    // The export, checked elsewhere with the key and index pinned and the verifier's nonce.
+    let nonce = "ab".repeat(32);
+    let export = ok(&d, &["audit", "export", "--json", "--nonce", &nonce]);
+    let j: serde_json::Value = serde_json::from_str(&export).unwrap();
+    let key = j["attestation_key"].as_str().unwrap().to_owned();
+    let name = j["audit_index_name"].as_str().unwrap().to_owned();
+    let file = d.dir.path().join("export.json");
+    std::fs::write(&file, &export).unwrap();
+    let pins = ["--key", &key, "--index-name", &name, "--nonce", &nonce];
+    let (good, out) = independent_verifier(&file, &pins);
+    assert!(good, "{out}");
+    // Tampered with: an entry changed (the verifier recomputes the chain itself)...
+    let mut t = j.clone();
+    t["entries"][20]["detail"] = "minPINLength 4".into();
+    std::fs::write(&file, t.to_string()).unwrap();
+    let (good, out) = independent_verifier(&file, &pins);
+    assert!(!good && out.contains("entry 21"), "{out}");
+    // ...the last checkpoint left out...
+    let mut t = j.clone();
+    t["checkpoints"].as_array_mut().unwrap().pop();
+    std::fs::write(&file, t.to_string()).unwrap();
+    let (good, out) = independent_verifier(&file, &pins);
+    assert!(!good && out.contains("statement now"), "{out}");
+    // ...or another nonce.
+    std::fs::write(&file, &export).unwrap();
+    let other = "cd".repeat(32);
+    let (good, _) = independent_verifier(&file, &["--key", &key, "--nonce", &other]);
+    assert!(!good);
+
+    // Shutdown checkpoints the last entries.
+    d.stop();
+    let db = rusqlite::Connection::open(d.state().join("store.sqlite")).unwrap();
+    let (last_entry, last_checkpoint): (i64, i64) = db
+        .query_row(
+            "SELECT (SELECT max(seq) FROM audit), (SELECT max(seq) FROM audit_checkpoints)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(last_checkpoint, last_entry);
+
+    // A same-user program rewrites an entry and recomputes every hash.
+    let target: i64 = db
+        .query_row(
+            "SELECT seq FROM audit WHERE detail LIKE '%minPINLength 30%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.execute(
+        "UPDATE audit SET detail = 'minPINLength 4' WHERE seq = ?1",
+        [target],
+    )
+    .unwrap();
+    recompute_chain(&db);
+    drop(db);
+    d.restart(Agent::None);
+    let out = cli(&d, &["audit", "verify", "--json"]);
+    assert!(!out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bad = v["first_bad_seq"].as_i64().unwrap();
+    let vouched = v["vouched_through"].as_i64().unwrap_or(0);
+    // Named: the first entry the TPM no longer vouches for, at or before the rewrite.
+    assert_eq!(bad, vouched + 1, "{v}");
+    assert!(bad <= target && target - bad < 16, "{v}");
+    assert!(v["problem"].as_str().unwrap().contains("rewritten"), "{v}");
+}
