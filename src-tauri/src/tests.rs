@@ -122,6 +122,7 @@ fn status_answer() -> DaemonMessage {
         fatigue: Default::default(),
         cooldowns: Vec::new(),
         step_up: Default::default(),
+        attestation: Default::default(),
     })
 }
 

@@ -1,6 +1,9 @@
 """py_webauthn (PyPI "webauthn") verifies a registration and an assertion that
 tpm-passkey produced. python-fido2 is only the client (it carries the CTAP messages);
-the relying-party checks are py_webauthn's own. Usage: py_webauthn_e2e.py verify
+the relying-party checks are py_webauthn's own.
+
+Usage: py_webauthn_e2e.py verify | tpm_attestation
+tpm_attestation: TPM_PASSKEY_CA is the enrolment CA (PEM), TPM_PASSKEY_OTHER_CA another one.
 """
 import json
 import os
@@ -22,6 +25,8 @@ from fido2.webauthn import (
     UserVerificationRequirement,
 )
 from webauthn import verify_authentication_response, verify_registration_response
+from webauthn.helpers.exceptions import InvalidRegistrationResponse
+from webauthn.helpers.structs import AttestationFormat
 
 from socket_hid import open_device
 
@@ -94,6 +99,66 @@ def scenario_verify():
         assert auth.user_verified
 
 
+def scenario_tpm_attestation():
+    """A passkey registered with `tpm` attestation: py_webauthn accepts the statement with
+    the enrolment CA as the trust anchor, and refuses the same statement with another CA."""
+    dev = open_device(os.environ["TPM_PASSKEY_HID"])
+    ClientPin(Ctap2(dev)).set_pin(PIN)
+    client = Fido2Client(dev, client_data_collector=DefaultClientDataCollector(ORIGIN), user_interaction=PinOnly())
+    challenge = os.urandom(32)
+    reg = client.make_credential(
+        PublicKeyCredentialCreationOptions(
+            rp=PublicKeyCredentialRpEntity(id=RP_ID, name="Example Login"),
+            user=PublicKeyCredentialUserEntity(id=b"uid-7", name="grace", display_name="Grace"),
+            challenge=challenge,
+            pub_key_cred_params=[PublicKeyCredentialParameters(type=PublicKeyCredentialType.PUBLIC_KEY, alg=-7)],
+            authenticator_selection=AuthenticatorSelectionCriteria(
+                resident_key=ResidentKeyRequirement.REQUIRED,
+                user_verification=UserVerificationRequirement.REQUIRED,
+            ),
+            attestation="direct",
+        )
+    )
+    credential = json.dumps(dict(reg))
+
+    def verify(ca_path):
+        with open(ca_path, "rb") as f:
+            roots = {AttestationFormat.TPM: [f.read()]}
+        return verify_registration_response(
+            credential=credential,
+            expected_challenge=challenge,
+            expected_origin=ORIGIN,
+            expected_rp_id=RP_ID,
+            require_user_verification=True,
+            pem_root_certs_bytes_by_fmt=roots,
+        )
+
+    verified = verify(os.environ["TPM_PASSKEY_CA"])
+    assert str(getattr(verified.fmt, "value", verified.fmt)) == "tpm", verified.fmt
+    assert verified.user_verified
+    try:
+        verify(os.environ["TPM_PASSKEY_OTHER_CA"])
+    except InvalidRegistrationResponse as e:
+        print("another CA refused:", e)
+    else:
+        raise AssertionError("the statement verified under a CA that never saw this TPM")
+    # The passkey signs in like any other.
+    challenge = os.urandom(32)
+    selection = client.get_assertion(
+        PublicKeyCredentialRequestOptions(challenge=challenge, rp_id=RP_ID,
+                                          user_verification=UserVerificationRequirement.REQUIRED)
+    )
+    verify_authentication_response(
+        credential=json.dumps(dict(selection.get_response(0))),
+        expected_challenge=challenge,
+        expected_origin=ORIGIN,
+        expected_rp_id=RP_ID,
+        credential_public_key=verified.credential_public_key,
+        credential_current_sign_count=0,
+        require_user_verification=True,
+    )
+
+
 if __name__ == "__main__":
-    {"verify": scenario_verify}[sys.argv[1]]()
+    {"verify": scenario_verify, "tpm_attestation": scenario_tpm_attestation}[sys.argv[1]]()
     print("ok", sys.argv[1])

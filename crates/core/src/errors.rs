@@ -74,6 +74,10 @@ pub enum ManageError {
     NotConfirmed,
     #[error("the prompt limits need a window and a cool-down of at least one second")]
     BadPromptLimits,
+    #[error("no attestation certificate is installed: enrol the TPM with your organisation's CA first (`tpm-passkey attestation request`, then `attestation install`)")]
+    NoAttestationCertificate,
+    #[error("the attestation enrolment failed: {0}")]
+    Enrolment(String),
     #[error("the nonce must be 32 bytes written as 64 hex digits")]
     BadNonce,
     #[error("the TPM cannot be reached right now; the daemon reconnects on its own, try again in a moment (`tpm-passkey status` shows when it is back)")]

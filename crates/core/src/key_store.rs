@@ -32,6 +32,15 @@ pub struct AuditAnchor {
     pub index_name: Vec<u8>,
 }
 
+/// A credential key certified by the device's attestation key (WebAuthn §8.3 `tpm`):
+/// TPMS_ATTEST of TPM2_Certify, the signature over it (DER), the key's TPMT_PUBLIC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCertification {
+    pub cert_info: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub pub_area: Vec<u8>,
+}
+
 /// What can go wrong in the key store. PIN outcomes are distinguished because they map to
 /// distinct CTAP statuses; everything else is opaque to the client (§"errors" in
 /// docs/DESIGN.md) and its detail goes to the log.
@@ -163,5 +172,17 @@ pub trait KeyStore {
     /// The audit index's value now, certified with `nonce` as extraData.
     fn audit_statement(&mut self, _nonce: &[u8; 32]) -> Result<AuditStatement, KeyError> {
         Err(KeyError::Other("this key store has no audit index".into()))
+    }
+
+    /// Certifies the credential key in `blob` with the attestation key, `extra` as the
+    /// statement's extraData (WebAuthn §8.3: SHA-256(authData ‖ clientDataHash)).
+    fn certify_key(
+        &mut self,
+        _blob: &[u8],
+        _extra: &[u8; 32],
+    ) -> Result<KeyCertification, KeyError> {
+        Err(KeyError::Other(
+            "this key store has no attestation key".into(),
+        ))
     }
 }

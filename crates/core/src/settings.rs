@@ -22,6 +22,10 @@ pub struct Settings {
     /// Step-up by risk (settings saved before it existed get the defaults).
     #[serde(default)]
     pub step_up: tpm_passkey_ipc::StepUp,
+    /// `tpm` attestation (WebAuthn §8.3) with the installed AK certificate, instead of
+    /// packed self-attestation; off unless the person turns it on.
+    #[serde(default)]
+    pub tpm_attestation: bool,
 }
 
 impl Default for Settings {
@@ -34,6 +38,7 @@ impl Default for Settings {
             pin_length: 0,
             fatigue: crate::fatigue::FatigueLimits::default(),
             step_up: tpm_passkey_ipc::StepUp::default(),
+            tpm_attestation: false,
         }
     }
 }

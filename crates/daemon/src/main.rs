@@ -8,6 +8,8 @@
 #![forbid(unsafe_code)]
 
 mod agent_hub;
+mod attestation;
+mod attestation_cmd;
 mod audit_cmd;
 mod cli;
 mod control;
@@ -67,8 +69,12 @@ enum Command {
     Pam(pam_cmd::PamCommand),
     /// Remove the passkeys this TPM cannot use (after a TPM clear or replacement; --yes).
     Prune(cli::PruneArgs),
-    /// The latest approvals, denials, PIN failures and management actions.
+    /// The latest approvals, denials, PIN failures and management actions; `audit verify`
+    /// checks the log against the TPM, `audit export --json` writes it for a verifier.
     Audit(audit_cmd::AuditArgs),
+    /// Enrol the TPM's attestation key with an organisation's CA, and turn `tpm`
+    /// attestation on or off.
+    Attestation(attestation_cmd::AttestationArgs),
     /// The per-site rules (blocked sites, sites that always get the PIN).
     Sites(cli::ReadArgs),
     /// Block a site, always require the PIN for it, or clear its rule.
@@ -103,6 +109,7 @@ fn main() {
         Command::Prune(args) => cli::prune(&args),
         Command::Pam(cmd) => pam_cmd::run(&cmd),
         Command::Audit(args) => audit_cmd::audit(&args),
+        Command::Attestation(args) => attestation_cmd::run(&args),
         Command::Sites(args) => site_cmd::list(&args),
         Command::Site(args) => site_cmd::set(&args),
         Command::TestSignIn(conn) => cli::test_sign_in(&conn),

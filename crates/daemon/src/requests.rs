@@ -46,6 +46,7 @@ pub fn status(
         fatigue: engine.settings().fatigue,
         cooldowns: engine.cooldowns(),
         step_up: engine.settings().step_up,
+        attestation: engine.attestation_view(),
     }
 }
 
@@ -112,6 +113,16 @@ pub fn answer(
         },
         ClientMessage::SetSiteRule { rp_id, rule, pin } => {
             done(engine.set_site_rule_local(&rp_id, rule, pin.as_ref()))
+        }
+        ClientMessage::AttestationRequest => match crate::attestation::request(engine) {
+            Ok(request) => DaemonMessage::AttestationRequest { request },
+            Err(e) => done(Err(e)),
+        },
+        ClientMessage::AttestationInstall { response } => {
+            done(crate::attestation::install(engine, &response))
+        }
+        ClientMessage::SetAttestation { on, pin } => {
+            done(engine.set_tpm_attestation(on, pin.as_ref()))
         }
         ClientMessage::AuditVerify => match engine.audit_verify() {
             Ok(verdict) => DaemonMessage::AuditChecked(verdict),

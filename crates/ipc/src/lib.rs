@@ -27,9 +27,9 @@ pub use client::{control_path, send_on, Client, ClientError, MAX_DAEMON_LINE};
 pub use messages::{ClientMessage, DaemonMessage, FORGOTTEN_PIN_PHRASE};
 pub use pin::Pin;
 pub use views::{
-    AgentNotice, AgentNoticeKind, AgentView, AuditExport, AuditRecord, AuditVerdict, CooldownView,
-    ExportedCheckpoint, ExportedEntry, ExportedStatement, FatigueLimits, Passkey, Prompt,
-    SiteRuleEntry, StatusView, StepUp, TpmView,
+    AgentNotice, AgentNoticeKind, AgentView, AttestationView, AuditExport, AuditRecord,
+    AuditVerdict, CooldownView, ExportedCheckpoint, ExportedEntry, ExportedStatement,
+    FatigueLimits, Passkey, Prompt, SiteRuleEntry, StatusView, StepUp, TpmView,
 };
 pub use vocab::{AgentKind, Operation, PinProtection, SiteRule, TpmHealth};
 pub use wording::Wording;
@@ -123,6 +123,7 @@ mod tests {
             fatigue: Default::default(),
             cooldowns: Vec::new(),
             step_up: Default::default(),
+            attestation: Default::default(),
         });
         let v: serde_json::Value = serde_json::from_str(&encode(&s)).unwrap();
         assert_eq!(v["type"], "status");

@@ -112,6 +112,19 @@ pub enum ClientMessage {
         nonce: Option<String>,
     },
     ListSiteRules,
+    /// What an organisation's CA needs to enrol the TPM's attestation key (docs/DESIGN.md
+    /// "TPM attestation"). Answered with [`DaemonMessage::AttestationRequest`].
+    AttestationRequest,
+    /// The CA's answer (its JSON, as `attestation request` printed the request): activated
+    /// in the TPM, the AK certificate decrypted, checked and kept.
+    AttestationInstall {
+        response: String,
+    },
+    /// `tpm` attestation on or off (on needs an installed certificate).
+    SetAttestation {
+        on: bool,
+        pin: Option<Pin>,
+    },
     /// The wizard's test sign-in: a built-in relying party registers and signs in, with the
     /// usual prompts; `ok` when the signature verified, else an error saying why.
     TestSignIn,
@@ -160,6 +173,10 @@ pub enum DaemonMessage {
     AuditExported(Box<crate::AuditExport>),
     SiteRules {
         rules: Vec<SiteRuleEntry>,
+    },
+    /// The enrolment request, JSON for the CA.
+    AttestationRequest {
+        request: String,
     },
     /// A pam_u2f credential, as pam_u2f's authfile holds it: the key handle (the credential
     /// ID) and the public key (x ‖ y), both base64.

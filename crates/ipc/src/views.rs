@@ -163,6 +163,20 @@ pub struct StatusView {
     /// Step-up by risk.
     #[serde(default)]
     pub step_up: StepUp,
+    /// `tpm` attestation: provisioned, turned on, by which CA.
+    #[serde(default)]
+    pub attestation: AttestationView,
+}
+
+/// The attestation state (docs/DESIGN.md "TPM attestation").
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AttestationView {
+    /// An AK certificate from an organisation's CA is installed.
+    pub provisioned: bool,
+    /// New passkeys carry `tpm` attestation (else packed self-attestation).
+    pub on: bool,
+    /// The certificate's issuer, as its distinguished name.
+    pub issuer: Option<String>,
 }
 
 /// The approval-fatigue defence's limits (docs/DESIGN.md "Approval fatigue"): more than

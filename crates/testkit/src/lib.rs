@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tpm_passkey_core::{Approver, Clock, PinHash, Prompt, Refusal};
 
-pub use soft::{SoftKeys, PIN_LIMIT};
+pub use soft::{soft_attestation_key, SoftKeys, PIN_LIMIT};
 
 /// Answers prompts from a script; with an empty script it approves, typing `pin` when one
 /// is asked for. Every prompt is recorded.

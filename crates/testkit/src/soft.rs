@@ -252,6 +252,39 @@ impl KeyStore for SoftKeys {
         Ok(mac.finalize().into_bytes().into())
     }
 
+    /// A TPMS_ATTEST of type TPM_ST_ATTEST_CERTIFY over a stand-in public area, signed by
+    /// the soft attestation key: the engine's `tpm` statement path, without a TPM.
+    fn certify_key(
+        &mut self,
+        blob: &[u8],
+        extra: &[u8; 32],
+    ) -> Result<tpm_passkey_core::KeyCertification, KeyError> {
+        use sha2::Digest as _;
+        if self.audit.is_none() {
+            return Err(KeyError::Other("no attestation key".into()));
+        }
+        let pub_area = [b"soft pubArea ".as_slice(), blob].concat();
+        let name = [&[0u8, 11][..], &sha2::Sha256::digest(&pub_area)].concat();
+        let mut a = Vec::new();
+        a.extend_from_slice(&0xff54_4347u32.to_be_bytes());
+        a.extend_from_slice(&0x8017u16.to_be_bytes());
+        for part in [&[0u8, 11][..], &extra[..]] {
+            a.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            a.extend_from_slice(part);
+        }
+        a.extend_from_slice(&[0; 8 + 4 + 4 + 1 + 8]);
+        for part in [&name[..], &name[..]] {
+            a.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            a.extend_from_slice(part);
+        }
+        let sig: Signature = p256::ecdsa::signature::Signer::sign(&soft_attestation_key(), &a);
+        Ok(tpm_passkey_core::KeyCertification {
+            cert_info: a,
+            signature: sig.to_der().as_bytes().to_vec(),
+            pub_area,
+        })
+    }
+
     fn audit_anchor(&mut self) -> Result<Option<tpm_passkey_core::AuditAnchor>, KeyError> {
         Ok(self.audit.map(|_| tpm_passkey_core::AuditAnchor {
             key: soft_attestation_key()

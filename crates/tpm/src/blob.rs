@@ -153,8 +153,9 @@ fn take_part(b: &[u8]) -> Result<(&[u8], &[u8])> {
     Ok(rest.split_at(len))
 }
 
-/// Accepts exactly the two public areas [`templates::credential_key`] creates (with any
-/// policy digest and any point), and says which one it is.
+/// Accepts exactly the public areas [`templates::credential_key`] creates, or
+/// [`templates::credential_key_v1`] created (with any policy digest and any point), and
+/// says which protection they carry.
 fn protection_of(public: &Public) -> Result<Protection> {
     let Public::Ecc {
         auth_policy,
@@ -171,11 +172,16 @@ fn protection_of(public: &Public) -> Result<Protection> {
                 .map_err(|_| Error::BadBlob("policy digest is not SHA-256"))?,
         ),
     };
-    let mut expected = templates::credential_key(policy)?;
-    if let Public::Ecc { unique: u, .. } = &mut expected {
-        *u = unique.clone();
+    let mut known = [
+        templates::credential_key(policy)?,
+        templates::credential_key_v1(policy)?,
+    ];
+    for expected in &mut known {
+        if let Public::Ecc { unique: u, .. } = expected {
+            *u = unique.clone();
+        }
     }
-    if &expected != public {
+    if !known.contains(public) {
         return Err(Error::BadBlob("not a tpm-passkey credential key"));
     }
     Ok(match policy {

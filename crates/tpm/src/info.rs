@@ -12,6 +12,10 @@ use crate::{Error, Result, Tpm};
 /// TPM identity, for the status screen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TpmInfo {
+    /// TPM_PT_MANUFACTURER as a number (the TCG vendor ID, e.g. 0x49424D00 for IBM).
+    pub manufacturer_id: u32,
+    /// TPM_PT_FIRMWARE_VERSION_1.
+    pub firmware_id: u32,
     /// TPM_PT_MANUFACTURER as its four ASCII letters (e.g. "IBM", "INTC", "STM").
     pub manufacturer: String,
     /// TPM_PT_VENDOR_STRING_1..4 joined.
@@ -83,6 +87,8 @@ impl Tpm {
         let f2 = Self::property(&p, PropertyTag::FirmwareVersion2);
         Ok(TpmInfo {
             manufacturer: ascii(Self::property(&p, PropertyTag::Manufacturer)),
+            manufacturer_id: Self::property(&p, PropertyTag::Manufacturer),
+            firmware_id: f1,
             vendor: vendor.split_whitespace().collect::<Vec<_>>().join(" "),
             firmware: format!("{}.{}.{}.{}", f1 >> 16, f1 & 0xffff, f2 >> 16, f2 & 0xffff),
             simulated: self.is_simulated(),

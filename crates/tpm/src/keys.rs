@@ -142,7 +142,7 @@ impl Tpm {
                 // PolicySecret is done already (pin_session).
                 if let Some(session) = self.take_ready_policy(index.handle(), pin) {
                     let out = self.ctx.execute_with_session(Some(session), |c| {
-                        c.sign(key, digest.clone(), SignatureScheme::Null, ticket.clone())
+                        c.sign(key, digest.clone(), ecdsa_sha256(), ticket.clone())
                     });
                     match out {
                         Ok(sig) => {
@@ -172,7 +172,7 @@ impl Tpm {
                     .and_then(|()| {
                         self.ctx
                             .execute_with_session(Some(session), |c| {
-                                c.sign(key, digest, SignatureScheme::Null, ticket)
+                                c.sign(key, digest, ecdsa_sha256(), ticket)
                             })
                             .map_err(|e| Error::tss("sign", e))
                     });
@@ -187,7 +187,7 @@ impl Tpm {
             // clear), and that is the refusal the caller sees.
             (_, _) => {
                 let out = with_empty_password(&mut self.ctx, |c| {
-                    c.sign(key, digest, SignatureScheme::Null, ticket)
+                    c.sign(key, digest, ecdsa_sha256(), ticket)
                 })
                 .map_err(|e| match Error::kind_of(&e) {
                     Some(Kind::AuthUnavailable | Kind::PolicyFail | Kind::AuthType) => {
@@ -198,6 +198,16 @@ impl Tpm {
                 to_p256(out?)
             }
         }
+    }
+}
+
+/// The scheme every signature names: keys made since `tpm` attestation carry the NULL
+/// scheme (`templates::credential_key`), older ones ECDSA-SHA256 itself; this suits both.
+fn ecdsa_sha256() -> SignatureScheme {
+    SignatureScheme::EcDsa {
+        hash_scheme: tss_esapi::structures::HashScheme::new(
+            tss_esapi::interface_types::algorithm::HashingAlgorithm::Sha256,
+        ),
     }
 }
 

@@ -23,6 +23,7 @@
 //! TPM from several threads gives it one thread of its own.
 #![deny(unsafe_code)]
 
+mod attestation;
 mod audit_index;
 mod blob;
 pub mod command_count;
@@ -47,6 +48,7 @@ mod templates;
 mod tpm;
 mod watchdog;
 
+pub use attestation::{EnrolmentRequest, KeyCertification};
 pub use audit_index::{AuditIndex, Certified, AUDIT_INDEX_SIZE};
 pub use blob::{KeyBlob, Protection};
 pub use counter::RollbackCounter;

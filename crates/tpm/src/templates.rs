@@ -53,13 +53,28 @@ pub(crate) fn root(seed: &[u8; 32]) -> Result<Public> {
         .map_err(build_err)
 }
 
-/// A credential key: P-256, ECDSA with SHA-256 only, made and kept inside the TPM
+/// A credential key: P-256, signing only (ECDSA-SHA256, named by each TPM2_Sign), made and kept inside the TPM
 /// (fixedTPM, fixedParent, sensitiveDataOrigin), never usable for decryption.
 /// `policy` = None: user-presence only (empty authValue, userWithAuth).
 /// `policy` = Some(d): userWithAuth cleared, so the only way to use it is a policy session
 /// that reaches `d`, i.e. PolicySecret with the PIN.
 /// noDA, as for the root: a wrong authValue on a credential key must not lock the TPM.
 pub(crate) fn credential_key(policy: Option<[u8; 32]>) -> Result<Public> {
+    credential_key_with(policy, EccScheme::Null)
+}
+
+/// The credential key as made before `tpm` attestation (scheme ECDSA-SHA256 in the key
+/// itself): still accepted and used, never made again. New keys carry the NULL scheme,
+/// the one relying-party libraries parse in a `tpm` statement's pubArea (py_webauthn reads
+/// TPMS_ECC_PARMS at fixed offsets), and every signature names ECDSA-SHA256 itself.
+pub(crate) fn credential_key_v1(policy: Option<[u8; 32]>) -> Result<Public> {
+    credential_key_with(
+        policy,
+        EccScheme::EcDsa(HashScheme::new(HashingAlgorithm::Sha256)),
+    )
+}
+
+fn credential_key_with(policy: Option<[u8; 32]>, scheme: EccScheme) -> Result<Public> {
     let attrs = ObjectAttributesBuilder::new()
         .with_fixed_tpm(true)
         .with_fixed_parent(true)
@@ -69,12 +84,18 @@ pub(crate) fn credential_key(policy: Option<[u8; 32]>) -> Result<Public> {
         .with_no_da(true)
         .build()
         .map_err(build_err)?;
-    let params = PublicEccParametersBuilder::new_unrestricted_signing_key(
-        EccScheme::EcDsa(HashScheme::new(HashingAlgorithm::Sha256)),
-        EccCurve::NistP256,
-    )
-    .build()
-    .map_err(build_err)?;
+    // Not `new_unrestricted_signing_key`: tss-esapi's builder refuses the NULL scheme for a
+    // signing key, which TPM 2.0 allows (Part 2 §12.2.3.6: the scheme is then chosen at
+    // TPM2_Sign). The sign attribute is in `attrs`; the builder's flag only drives its checks.
+    let params = PublicEccParametersBuilder::new()
+        .with_ecc_scheme(scheme)
+        .with_curve(EccCurve::NistP256)
+        .with_key_derivation_function_scheme(
+            tss_esapi::structures::KeyDerivationFunctionScheme::Null,
+        )
+        .with_is_signing_key(scheme != EccScheme::Null)
+        .build()
+        .map_err(build_err)?;
     let mut b = PublicBuilder::new()
         .with_public_algorithm(PublicAlgorithm::Ecc)
         .with_name_hashing_algorithm(HashingAlgorithm::Sha256)

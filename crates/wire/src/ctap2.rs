@@ -21,7 +21,9 @@ pub use extensions::{GetAssertionOutputs, MakeCredentialOutputs};
 pub use get_assertion::{GetAssertion, GetAssertionResponse, HmacSecretInput};
 pub use get_info::GetInfo;
 pub use large_blobs::{LargeBlobs, LargeBlobsResponse};
-pub use make_credential::{MakeCredential, MakeCredentialExtensions, MakeCredentialResponse};
+pub use make_credential::{
+    MakeCredential, MakeCredentialExtensions, MakeCredentialResponse, TpmStatement,
+};
 
 use crate::Status;
 

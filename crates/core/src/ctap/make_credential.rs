@@ -214,8 +214,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             }
         }
 
-        // Steps 13–16: authenticator data and packed self-attestation (WebAuthn §8.2.1:
-        // signed by the credential key itself).
+        // Steps 13–16: authenticator data and the attestation: `tpm` (WebAuthn §8.3, the AK
+        // certifies the key) when provisioned and turned on, else packed self-attestation
+        // (§8.2.1: signed by the credential key itself).
         let flag_bits = flags::UP | if uv_done { flags::UV } else { 0 };
         let attested = AttestedCredential {
             aaguid: AAGUID,
@@ -230,14 +231,18 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             outputs.to_cbor(),
         );
         let digest = sha256(&[auth_data.as_slice(), &req.client_data_hash].concat());
-        let signature = match self.keys.sign(&key.blob, &digest, pin.as_ref()) {
-            Ok(s) => s,
-            Err(e) => {
-                if rk {
-                    let _ = self.sealed_change(|s| s.delete_credential(&credential_id));
+        let tpm = self.tpm_attestation(&key.blob, &digest);
+        let signature = match &tpm {
+            Some((sig, _)) => sig.clone(),
+            None => match self.keys.sign(&key.blob, &digest, pin.as_ref()) {
+                Ok(s) => s,
+                Err(e) => {
+                    if rk {
+                        let _ = self.sealed_change(|s| s.delete_credential(&credential_id));
+                    }
+                    return Err(e.into());
                 }
-                return Err(e.into());
-            }
+            },
         };
         // Step 14 (up = true): the token cannot be reused for another ceremony.
         if protocol.is_some() {
@@ -258,6 +263,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             alg: ALG_ES256,
             signature,
             large_blob_key,
+            tpm: tpm.map(|(_, t)| t),
         })
     }
 }

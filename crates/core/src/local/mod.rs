@@ -13,6 +13,7 @@
 //! * `settings.rs`: alwaysUv, minimum PIN length, site rules.
 //! * `reset.rs`: reset with the PIN, and the forgotten-PIN reset.
 
+mod attestation;
 mod passkeys;
 mod pin;
 mod reset;

@@ -105,3 +105,28 @@ fn debug_hides_key_material() {
     let s = format!("{:?}", sample(None));
     assert!(!s.contains("private") && !s.contains('7'), "{s}");
 }
+
+#[test]
+fn keys_made_before_the_null_scheme_are_still_accepted() {
+    for policy in [None, Some([3u8; 32])] {
+        let mut public = templates::credential_key_v1(policy).unwrap();
+        if let Public::Ecc { unique, .. } = &mut public {
+            *unique = sample(None).public_unique();
+        }
+        let blob = KeyBlob::new(public, Private::try_from(vec![7u8; 126]).unwrap()).unwrap();
+        let want = match policy {
+            None => Protection::UserPresence,
+            Some(policy) => Protection::Pin { policy },
+        };
+        assert_eq!(blob.protection(), want);
+    }
+}
+
+impl KeyBlob {
+    fn public_unique(&self) -> tss_esapi::structures::EccPoint {
+        match &self.public {
+            Public::Ecc { unique, .. } => unique.clone(),
+            _ => unreachable!("credential keys are ECC"),
+        }
+    }
+}

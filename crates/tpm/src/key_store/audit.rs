@@ -73,12 +73,8 @@ impl TpmKeyStore {
         let Some(index) = self.audit.clone() else {
             return Ok(None);
         };
-        if self.ak_public.is_none() {
-            let key = self.run(|s| s.tpm()?.attestation_public_key())?;
-            self.ak_public = Some(key.to_sec1_point(false).as_bytes().to_vec());
-        }
         Ok(Some(AuditAnchor {
-            key: self.ak_public.clone().unwrap_or_default(),
+            key: self.attestation_key()?,
             index_name: index.name().to_vec(),
         }))
     }

@@ -9,6 +9,7 @@
 //! recorded: another Name means the TPM was cleared or replaced ([`TpmHealth::Replaced`]).
 //! The saved state's layout is in [`state`].
 
+mod attestation;
 mod audit;
 mod ops;
 mod state;

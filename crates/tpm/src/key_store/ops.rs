@@ -270,6 +270,14 @@ impl KeyStore for TpmKeyStore {
         self.run(|s| s.tpm()?.increment_counter(&c))
     }
 
+    fn certify_key(
+        &mut self,
+        blob: &[u8],
+        extra: &[u8; 32],
+    ) -> Result<tpm_passkey_core::KeyCertification, KeyError> {
+        self.certify(blob, extra)
+    }
+
     fn audit_anchor(&mut self) -> Result<Option<tpm_passkey_core::AuditAnchor>, KeyError> {
         self.anchor()
     }

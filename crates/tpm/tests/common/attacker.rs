@@ -327,7 +327,7 @@ impl Attacker {
                 c.sign(
                     key,
                     Digest::try_from(digest.to_vec()).unwrap(),
-                    SignatureScheme::Null,
+                    ecdsa_sha256(),
                     ticket,
                 )
             })
@@ -347,7 +347,7 @@ impl Attacker {
             c.sign(
                 key,
                 Digest::try_from(vec![7u8; 32]).unwrap(),
-                SignatureScheme::Null,
+                ecdsa_sha256(),
                 ticket,
             )
         });
@@ -366,5 +366,14 @@ impl Attacker {
                 )
             })
             .map(|d| d.value().to_vec())
+    }
+}
+
+/// ECDSA with SHA-256, named at TPM2_Sign (credential keys carry the NULL scheme).
+fn ecdsa_sha256() -> SignatureScheme {
+    SignatureScheme::EcDsa {
+        hash_scheme: tss_esapi::structures::HashScheme::new(
+            tss_esapi::interface_types::algorithm::HashingAlgorithm::Sha256,
+        ),
     }
 }

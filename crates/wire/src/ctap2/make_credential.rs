@@ -137,20 +137,46 @@ impl MakeCredentialExtensions {
 pub struct MakeCredentialResponse {
     pub auth_data: Vec<u8>,
     pub alg: i64,
+    /// packed: the credential key's signature over authData ‖ clientDataHash; tpm: the
+    /// attestation key's over certInfo.
     pub signature: Vec<u8>,
     /// 0x05 largeBlobKey (§12.3).
     pub large_blob_key: Option<Vec<u8>>,
+    /// Set for the `tpm` attestation format (WebAuthn §8.3); None: packed self-attestation.
+    pub tpm: Option<TpmStatement>,
+}
+
+/// The parts of a `tpm` attestation statement besides alg and sig (WebAuthn §8.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TpmStatement {
+    /// The attestation key's certificate first, then its chain (the root left out).
+    pub x5c: Vec<Vec<u8>>,
+    /// TPMS_ATTEST of TPM2_Certify of the credential key.
+    pub cert_info: Vec<u8>,
+    /// The credential key's TPMT_PUBLIC.
+    pub pub_area: Vec<u8>,
 }
 
 impl MakeCredentialResponse {
     pub fn encode(&self) -> Vec<u8> {
-        let att_stmt = MapBuilder::new()
+        let mut att_stmt = MapBuilder::new()
             .put_text("alg", self.alg)
-            .put_text("sig", Value::Bytes(self.signature.clone()))
-            .build();
+            .put_text("sig", Value::Bytes(self.signature.clone()));
+        if let Some(t) = &self.tpm {
+            att_stmt = att_stmt
+                .put_text("ver", "2.0")
+                .put_text(
+                    "x5c",
+                    Value::Array(t.x5c.iter().cloned().map(Value::Bytes).collect()),
+                )
+                .put_text("certInfo", Value::Bytes(t.cert_info.clone()))
+                .put_text("pubArea", Value::Bytes(t.pub_area.clone()));
+        }
+        let att_stmt = att_stmt.build();
+        let fmt = if self.tpm.is_some() { "tpm" } else { "packed" };
         cbor::encode(
             MapBuilder::new()
-                .put(0x01, "packed")
+                .put(0x01, fmt)
                 .put(0x02, Value::Bytes(self.auth_data.clone()))
                 .put(0x03, att_stmt)
                 .put_opt(0x05, self.large_blob_key.clone().map(Value::Bytes))
