@@ -170,6 +170,18 @@ pub async fn set_step_up<R: Runtime>(
     request(&state, ClientMessage::SetStepUp { step_up, pin }, is_ok).await
 }
 
+/// `tpm` attestation on (the PIN once one is set) or off; enrolment is the CLI's
+/// (`tpm-passkey attestation request` / `install`), with the organisation's CA.
+#[tauri::command]
+pub async fn set_attestation<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+    on: bool,
+    pin: Option<Pin>,
+) -> Answer {
+    request(&state, ClientMessage::SetAttestation { on, pin }, is_ok).await
+}
+
 /// Ends the cool-downs in force (the PIN once one is set).
 #[tauri::command]
 pub async fn lift_cooldowns<R: Runtime>(

@@ -35,6 +35,7 @@ pub fn configure<R: Runtime>(
             commands::set_fatigue_limits,
             commands::lift_cooldowns,
             commands::set_step_up,
+            commands::set_attestation,
             commands::reset,
             commands::reset_forgotten_pin,
             commands::prune_dead_passkeys,

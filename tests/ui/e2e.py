@@ -358,6 +358,9 @@ class E2E:
         self.text_of("#limits-summary", "After 3 prompts for one site")
         # Step-up by risk: with "Always require PIN" on it has nothing to add, and says so.
         self.text_of("#stepup-summary", "Every passkey already needs your PIN")
+        # Attestation: not enrolled on this TPM, so self-attestation and the switch is off.
+        self.text_of("#attestation-state", "Not enrolled")
+        assert not self.el("#attestation-on").is_enabled(), "no switch without a certificate"
         self.el("#rule-site").send_keys("example.com")
         Select(self.el("#rule-kind")).select_by_value("block")
         self.el("#rule-add").click()

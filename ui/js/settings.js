@@ -182,6 +182,27 @@ function stepUpCard(s) {
     err);
 }
 
+// Attestation (docs/DESIGN.md "TPM attestation"): whether new passkeys carry the TPM's
+// statement, vouched for by an organisation's CA, or self-attestation (the default).
+function attestationCard(s) {
+  const a = s.attestation || { provisioned: false, on: false, issuer: null };
+  const on = el("input", { type: "checkbox", role: "switch", class: "switch", id: "attestation-on", "aria-describedby": "attestation-on-desc" });
+  on.checked = a.on;
+  on.disabled = !a.provisioned;
+  const err = el("p", { class: "error-text", "aria-live": "assertive" });
+  const save = savingAskingPin("set_attestation", (pin) => ({ on: on.checked, pin }), on.checked ? "New passkeys carry the TPM's attestation." : "New passkeys carry self-attestation.",
+    { title: "Let sites tell this computer's TPM?", text: "With attestation on, every site that asks learns that your passkeys live in this TPM, certified by your organisation." }, err);
+  on.addEventListener("change", (e) => save(e).catch(() => {}));
+  return card("Attestation",
+    el("p", { class: "lead", id: "attestation-state", "data-provisioned": String(a.provisioned), "data-on": String(a.on) }, !a.provisioned
+      ? "Not enrolled: new passkeys carry self-attestation (a site learns nothing about this computer). Your organisation can enrol this TPM with `tpm-passkey attestation request` and `attestation install`."
+      : a.on
+        ? `On: new passkeys carry the TPM's attestation, certified by ${a.issuer}.`
+        : `Enrolled with ${a.issuer}; off: new passkeys carry self-attestation.`),
+    setting("attestation-on", "TPM attestation for new passkeys", "Sites that ask can then verify that keys live in this TPM. Turning it on needs your PIN.", on),
+    err);
+}
+
 // Recovery without back doors (docs/RECOVERY.md).
 function recoveryCard() {
   return card("If you lose this computer or the PIN",
@@ -225,7 +246,7 @@ export async function loadSettings() {
   const s = await refreshStatus();
   if (!s) { v.replaceChildren(el("h1", {}, "Settings"), el("p", { class: "empty" }, "The service is not running.")); return; }
   v.replaceChildren(el("div", { class: "view-head" }, el("h1", {}, "Settings")),
-    changePinCard(s.min_pin_length), await protectionCard(s), stepUpCard(s), limitsCard(s), await sitesCard(s), recoveryCard(), resetCard(s));
+    changePinCard(s.min_pin_length), await protectionCard(s), stepUpCard(s), limitsCard(s), await sitesCard(s), attestationCard(s), recoveryCard(), resetCard(s));
 }
 
 export function initSettings() {}
