@@ -63,7 +63,8 @@ async function showIntegrity() {
       p.textContent = `The log was altered: entry #${c.first_bad_seq} is the first that cannot be trusted. ${c.problem || ""}`;
     } else if (c.tpm_checked) {
       const upTo = c.vouched_through === null ? "" : ` up to entry #${c.vouched_through}`;
-      p.textContent = `The log is intact: ${c.entries} entries, and the TPM vouches for them${upTo} (${c.checkpoints_verified} signed checkpoints verify).`;
+      const n = c.checkpoints_verified;
+      p.textContent = `The log is intact: ${c.entries} entries, and the TPM vouches for them${upTo} (${n} signed checkpoint${n === 1 ? " verifies" : "s verify"}).`;
     } else {
       p.textContent = `The log is intact: its ${c.entries} entries form an unbroken hash chain (no TPM checkpoints on this install).`;
     }
