@@ -3,7 +3,7 @@
 //!
 //! An extend index (Part 1 §37.2.4, Part 3 §31.9) holds a digest that TPM2_NV_Extend
 //! replaces by H(old ‖ data): it can be moved forward, never set. Built like the rollback
-//! counter (`counter`): NO_DA | POLICYWRITE | AUTHREAD (empty authValue: its content is
+//! counter (`one_way`): NO_DA | POLICYWRITE | AUTHREAD (empty authValue: its content is
 //! public), no OWNERWRITE or AUTHWRITE, authPolicy = PolicyOR(F, N) with
 //!
 //! * F (first extend) = PolicyCommandCode(NV_Extend) ∧ PolicyNvWritten(NO) ∧
@@ -19,37 +19,49 @@
 
 use p256::ecdsa::VerifyingKey;
 use tss_esapi::{
-    attributes::{NvIndexAttributes, NvIndexAttributesBuilder},
     constants::{response_code::Tss2ResponseCodeKind as Kind, CommandCode, NvIndexType},
-    handles::{KeyHandle, NvIndexHandle, NvIndexTpmHandle},
+    handles::KeyHandle,
     interface_types::{
-        algorithm::HashingAlgorithm,
-        resource_handles::{Hierarchy, NvAuth, Provision},
+        resource_handles::{Hierarchy, NvAuth},
         session_handles::AuthSession,
     },
-    structures::{Data, Digest, MaxNvBuffer, NvPublic, NvPublicBuilder, SignatureScheme},
+    structures::{Data, MaxNvBuffer, SignatureScheme},
 };
 
 use crate::{
-    one_time_key::OneTimeKey,
-    policy::{cc, PolicyDigest},
-    session::{with_empty_password, NO_PARAM_ENCRYPTION},
+    one_way::{OneWay, OneWayKind, Why},
+    policy::cc,
+    session::with_empty_password,
     tpm::NvSlot,
     Error, Result, Tpm,
 };
 
-const INIT_REF: &[u8] = b"tpm-passkey audit init";
 /// The index holds one SHA-256 digest.
 pub const AUDIT_INDEX_SIZE: u16 = 32;
 
+const AUDIT: OneWayKind = OneWayKind {
+    nv_type: NvIndexType::Extend,
+    command: CommandCode::NvExtend,
+    cc: cc::NV_EXTEND,
+    size: AUDIT_INDEX_SIZE,
+    init_ref: b"tpm-passkey audit init",
+    auth_read: true,
+    slot: NvSlot::Audit,
+    define_op: "define audit index",
+    open_op: "open audit index",
+    write_op: "extend audit index",
+    why: Why {
+        name: "the audit index's Name differs from the one this store made",
+        attributes: "the audit index's attributes differ",
+        unwritten: "the audit index was never initialised (one defined again never is)",
+        policy: "the audit index's policy differs",
+        size: "the audit index's size or name algorithm differs",
+    },
+};
+
 /// An audit index this crate defined and initialised; all of it public, kept by the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditIndex {
-    handle: u32,
-    name: Vec<u8>,
-    /// Branch F's digest (it holds the dropped key's Name).
-    first_branch: [u8; 32],
-}
+pub struct AuditIndex(OneWay);
 
 /// A TPM statement: TPMS_ATTEST exactly as the TPM marshalled it, and the attestation key's
 /// ECDSA P-256 / SHA-256 signature over it (DER).
@@ -62,118 +74,53 @@ pub struct Certified {
 impl AuditIndex {
     /// The saved form: handle, first-branch digest, Name.
     pub fn to_parts(&self) -> (u32, [u8; 32], Vec<u8>) {
-        (self.handle, self.first_branch, self.name.clone())
+        (self.0.handle, self.0.first_branch, self.0.name.clone())
     }
 
     /// From the saved form (checked against the TPM by [`Tpm::open_audit_index`]).
     pub fn from_parts(handle: u32, first_branch: [u8; 32], name: Vec<u8>) -> Self {
-        AuditIndex {
+        AuditIndex(OneWay {
             handle,
             name,
             first_branch,
-        }
+        })
     }
 
     pub fn handle(&self) -> u32 {
-        self.handle
+        self.0.handle
     }
 
     /// The index's Name, which every certification of it carries.
     pub fn name(&self) -> &[u8] {
-        &self.name
-    }
-
-    fn branches(&self) -> [[u8; 32]; 2] {
-        let later = PolicyDigest::new()
-            .command_code(cc::NV_EXTEND)
-            .nv_written(true)
-            .bytes();
-        [self.first_branch, later]
-    }
-
-    fn auth_policy(&self) -> [u8; 32] {
-        PolicyDigest::or(&self.branches()).bytes()
+        &self.0.name
     }
 }
 
-fn attributes(written: bool) -> Result<NvIndexAttributes> {
-    NvIndexAttributesBuilder::new()
-        .with_nv_index_type(NvIndexType::Extend)
-        .with_no_da(true)
-        .with_policy_write(true)
-        .with_auth_read(true)
-        .with_written(written)
-        .build()
-        .map_err(|e| Error::tss("audit index template", e))
+fn extend_data(data: &[u8; 32]) -> tss_esapi::Result<MaxNvBuffer> {
+    MaxNvBuffer::try_from(data.to_vec())
 }
 
 impl Tpm {
-    /// Defines an audit index at `handle` and initialises it: its first extend, through the
-    /// one-time key (dropped here), with `first` (the caller's genesis value).
+    /// Defines an audit index at `handle` and initialises it: its first extend, with
+    /// `first` (the caller's genesis value).
     pub fn define_audit_index(&mut self, handle: u32, first: &[u8; 32]) -> Result<AuditIndex> {
-        let op = "define audit index";
-        let writer = OneTimeKey::generate()?;
-        let first_branch = PolicyDigest::new()
-            .command_code(cc::NV_EXTEND)
-            .nv_written(false)
-            .signed(&writer.public().name()?, INIT_REF)
-            .bytes();
-        let mut index = AuditIndex {
-            handle,
-            name: Vec::new(),
-            first_branch,
-        };
-        let err = |e| Error::tss(op, e);
-        let template = NvPublicBuilder::new()
-            .with_nv_index(NvIndexTpmHandle::new(handle).map_err(err)?)
-            .with_index_name_algorithm(HashingAlgorithm::Sha256)
-            .with_index_attributes(attributes(false)?)
-            .with_index_auth_policy(Digest::try_from(index.auth_policy().to_vec()).map_err(err)?)
-            .with_data_area_size(usize::from(AUDIT_INDEX_SIZE))
-            .build()
-            .map_err(err)?;
-        let nv = self.as_owner(NO_PARAM_ENCRYPTION, op, |c| {
-            c.nv_define_space(Provision::Owner, None, template)
-                .map_err(|e| match Error::kind_of(&e) {
-                    Some(Kind::NvDefined) => Error::IndexInUse(handle),
-                    _ => Error::tss(op, e),
-                })
-        })?;
-        self.cache_nv(NvSlot::Audit, handle, nv);
-        let done = self.extend_with(nv, &index, first, Some(&writer));
-        drop(writer);
-        if let Err(e) = done {
-            let _ = self.as_owner(NO_PARAM_ENCRYPTION, op, |c| {
-                c.nv_undefine_space(Provision::Owner, nv)
-                    .map_err(|e| Error::tss(op, e))
-            });
-            self.forget_nv(NvSlot::Audit);
-            return Err(e);
-        }
-        let (public, name) = self.audit_public(nv)?;
-        index.name = name;
-        check(&index, &public)?;
-        Ok(index)
+        self.define_one_way(&AUDIT, handle, |c, nv| {
+            c.nv_extend(NvAuth::NvIndex(nv), nv, extend_data(first)?)
+        })
+        .map(AuditIndex)
     }
 
     /// Checks that the TPM's index at `saved`'s handle is exactly it (written, this policy,
     /// this Name); anything else is refused.
     pub fn open_audit_index(&mut self, saved: &AuditIndex) -> Result<()> {
-        let nv = self.audit_handle(saved.handle)?;
-        let (public, name) = self.audit_public(nv)?;
-        if name != saved.name {
-            return Err(Error::PinIndexMismatch {
-                handle: saved.handle,
-                why: "the audit index's Name differs from the one this store made",
-            });
-        }
-        check(saved, &public)
+        self.open_one_way(&AUDIT, &saved.0).map(|_| ())
     }
 
     /// Extends the index with `data` (branch N).
     pub fn extend_audit_index(&mut self, index: &AuditIndex, data: &[u8; 32]) -> Result<()> {
-        let nv = self.audit_handle(index.handle)?;
-        self.extend_with(nv, index, data, None)
+        self.write_one_way_later(&AUDIT, &index.0, |c, nv| {
+            c.nv_extend(NvAuth::NvIndex(nv), nv, extend_data(data)?)
+        })
     }
 
     /// The index's value now, as a statement signed by the attestation key:
@@ -185,7 +132,7 @@ impl Tpm {
         qualifying: &[u8],
     ) -> Result<Certified> {
         let op = "certify audit index";
-        let nv = self.audit_handle(index.handle)?;
+        let nv = self.one_way_handle(&AUDIT, index.0.handle)?;
         let qualifying = Data::try_from(qualifying.to_vec()).map_err(|e| Error::tss(op, e))?;
         self.with_attestation_key(|tpm, ak| {
             let (attest, sig) = tpm
@@ -247,55 +194,4 @@ impl Tpm {
         self.flush_object(made.key_handle.into());
         out
     }
-
-    fn audit_handle(&mut self, handle: u32) -> Result<NvIndexHandle> {
-        self.nv_object(NvSlot::Audit, handle, "open audit index")
-    }
-
-    fn audit_public(&mut self, nv: NvIndexHandle) -> Result<(NvPublic, Vec<u8>)> {
-        let (public, name) = self
-            .ctx
-            .nv_read_public(nv)
-            .map_err(|e| Error::tss("read audit index", e))?;
-        Ok((public, name.value().to_vec()))
-    }
-
-    fn extend_with(
-        &mut self,
-        nv: NvIndexHandle,
-        index: &AuditIndex,
-        data: &[u8; 32],
-        writer: Option<&OneTimeKey>,
-    ) -> Result<()> {
-        let op = "extend audit index";
-        let data = MaxNvBuffer::try_from(data.to_vec()).map_err(|e| Error::tss(op, e))?;
-        let first = writer.map(|w| (w, INIT_REF));
-        self.write_one_way(CommandCode::NvExtend, &index.branches(), first, op, |c| {
-            c.nv_extend(NvAuth::NvIndex(nv), nv, data)
-        })
-    }
-}
-
-/// The public area must be a written extend index with this policy.
-fn check(index: &AuditIndex, public: &NvPublic) -> Result<()> {
-    let mismatch = |why| Error::PinIndexMismatch {
-        handle: index.handle,
-        why,
-    };
-    if public.attributes() != attributes(true)? {
-        return Err(mismatch(if public.attributes().written() {
-            "the audit index's attributes differ"
-        } else {
-            "the audit index was never initialised (one defined again never is)"
-        }));
-    }
-    if public.authorization_policy().value() != index.auth_policy().as_slice() {
-        return Err(mismatch("the audit index's policy differs"));
-    }
-    if public.data_size() != usize::from(AUDIT_INDEX_SIZE)
-        || public.name_algorithm() != HashingAlgorithm::Sha256
-    {
-        return Err(mismatch("the audit index's size or name algorithm differs"));
-    }
-    Ok(())
 }

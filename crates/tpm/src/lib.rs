@@ -34,6 +34,7 @@ mod info;
 mod key_store;
 mod keys;
 mod one_time_key;
+mod one_way;
 mod owner_auth;
 mod pin;
 mod pin_session;

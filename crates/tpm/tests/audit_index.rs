@@ -11,16 +11,16 @@ use common::{digest, Fixture};
 use tpm_passkey_core::audit_proof::{replay, verify_statement, Attested, ST_ATTEST_NV};
 use tpm_passkey_tpm::{AuditIndex, Error, PolicyDigest};
 use tss_esapi::{
-    attributes::{NvIndexAttributesBuilder, SessionAttributesBuilder},
+    attributes::NvIndexAttributesBuilder,
     constants::response_code::Tss2ResponseCodeKind as Kind,
     constants::{CommandCode, NvIndexType},
     handles::{NvIndexHandle, NvIndexTpmHandle},
     interface_types::{
         algorithm::HashingAlgorithm,
         resource_handles::{Hierarchy, NvAuth, Provision},
-        session_handles::{AuthSession, PolicySession},
+        session_handles::AuthSession,
     },
-    structures::{Digest, DigestList, MaxNvBuffer, NvPublicBuilder},
+    structures::{Digest, MaxNvBuffer, NvPublicBuilder},
 };
 
 const HANDLE: u32 = 0x0138_0007;
@@ -47,25 +47,10 @@ fn extend_through_n(
     first: [u8; 32],
     data: [u8; 32],
 ) -> tss_esapi::Result<()> {
-    let s = a.policy_session();
-    let (attrs, mask) = SessionAttributesBuilder::new()
-        .with_continue_session(false)
-        .build();
-    a.ctx.tr_sess_set_attributes(s, attrs, mask)?;
-    let p = PolicySession::try_from(s)?;
-    let out = (|| {
-        a.ctx.policy_command_code(p, CommandCode::NvExtend)?;
-        a.ctx.policy_nv_written(p, true)?;
-        let mut list = DigestList::new();
-        list.add(Digest::try_from(first.to_vec())?)?;
-        list.add(Digest::try_from(later_branch().to_vec())?)?;
-        a.ctx.policy_or(p, list)?;
-        let data = MaxNvBuffer::try_from(data.to_vec())?;
-        a.ctx
-            .execute_with_session(Some(s), |c| c.nv_extend(NvAuth::NvIndex(nv), nv, data))
-    })();
-    a.flush(s);
-    out
+    let data = MaxNvBuffer::try_from(data.to_vec())?;
+    a.write_through_n(CommandCode::NvExtend, [first, later_branch()], |c| {
+        c.nv_extend(NvAuth::NvIndex(nv), nv, data)
+    })
 }
 
 fn value_of(key: &[u8], st: &tpm_passkey_tpm::Certified, index: &AuditIndex) -> Vec<u8> {

@@ -10,16 +10,16 @@ use common::attacker::Attacker;
 use common::Fixture;
 use tpm_passkey_tpm::{Error, PolicyDigest, RollbackCounter};
 use tss_esapi::{
-    attributes::{NvIndexAttributesBuilder, SessionAttributesBuilder},
+    attributes::NvIndexAttributesBuilder,
     constants::response_code::Tss2ResponseCodeKind as Kind,
     constants::{CommandCode, NvIndexType},
     handles::{NvIndexHandle, NvIndexTpmHandle},
     interface_types::{
         algorithm::HashingAlgorithm,
         resource_handles::{NvAuth, Provision},
-        session_handles::{AuthSession, PolicySession},
+        session_handles::AuthSession,
     },
-    structures::{Digest, DigestList, NvPublicBuilder},
+    structures::{Digest, NvPublicBuilder},
 };
 
 const HANDLE: u32 = 0x0138_0001;
@@ -45,24 +45,9 @@ fn increment_through_n(
     nv: NvIndexHandle,
     first: [u8; 32],
 ) -> tss_esapi::Result<()> {
-    let s = a.policy_session();
-    let (attrs, mask) = SessionAttributesBuilder::new()
-        .with_continue_session(false)
-        .build();
-    a.ctx.tr_sess_set_attributes(s, attrs, mask)?;
-    let p = PolicySession::try_from(s)?;
-    let out = (|| {
-        a.ctx.policy_command_code(p, CommandCode::NvIncrement)?;
-        a.ctx.policy_nv_written(p, true)?;
-        let mut list = DigestList::new();
-        list.add(Digest::try_from(first.to_vec())?)?;
-        list.add(Digest::try_from(later_branch().to_vec())?)?;
-        a.ctx.policy_or(p, list)?;
-        a.ctx
-            .execute_with_session(Some(s), |c| c.nv_increment(NvAuth::NvIndex(nv), nv))
-    })();
-    a.flush(s);
-    out
+    a.write_through_n(CommandCode::NvIncrement, [first, later_branch()], |c| {
+        c.nv_increment(NvAuth::NvIndex(nv), nv)
+    })
 }
 
 /// Undefines the index and defines one with exactly the same public area (unwritten).

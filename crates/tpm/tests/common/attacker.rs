@@ -314,6 +314,35 @@ impl Attacker {
         self.sign_digest(key, [7u8; 32])
     }
 
+    /// Writes a one-way index (rollback counter, audit index) through its branch N —
+    /// PolicyCommandCode(`code`) ∧ PolicyNvWritten(YES), then PolicyOR over `branches` — the
+    /// way open to anyone with the TPM; `command` is the write.
+    pub fn write_through_n(
+        &mut self,
+        code: tss_esapi::constants::CommandCode,
+        branches: [[u8; 32]; 2],
+        command: impl FnOnce(&mut Context) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let s = self.policy_session();
+        let (attrs, mask) = tss_esapi::attributes::SessionAttributesBuilder::new()
+            .with_continue_session(false)
+            .build();
+        self.ctx.tr_sess_set_attributes(s, attrs, mask)?;
+        let p = tss_esapi::interface_types::session_handles::PolicySession::try_from(s)?;
+        let out = (|| {
+            self.ctx.policy_command_code(p, code)?;
+            self.ctx.policy_nv_written(p, true)?;
+            let mut list = tss_esapi::structures::DigestList::new();
+            for b in branches {
+                list.add(Digest::try_from(b.to_vec())?)?;
+            }
+            self.ctx.policy_or(p, list)?;
+            self.ctx.execute_with_session(Some(s), command)
+        })();
+        self.flush(s);
+        out
+    }
+
     /// TPM2_Sign of a digest the attacker brings, with the empty password and no ticket.
     pub fn sign_digest(&mut self, key: KeyHandle, digest: [u8; 32]) -> Result<(), Error> {
         let ticket = HashcheckTicket::try_from(TPMT_TK_HASHCHECK {
