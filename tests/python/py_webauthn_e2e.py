@@ -43,16 +43,14 @@ class PinOnly(UserInteraction):
         return PIN
 
 
-def scenario_verify():
-    dev = open_device(os.environ["TPM_PASSKEY_HID"])
-    ClientPin(Ctap2(dev)).set_pin(PIN)
-    client = Fido2Client(dev, client_data_collector=DefaultClientDataCollector(ORIGIN), user_interaction=PinOnly())
-
+def register(client, user_id, name):
+    """A discoverable, user-verified registration asking for direct attestation: (the
+    challenge, the response)."""
     challenge = os.urandom(32)
     reg = client.make_credential(
         PublicKeyCredentialCreationOptions(
             rp=PublicKeyCredentialRpEntity(id=RP_ID, name="Example Login"),
-            user=PublicKeyCredentialUserEntity(id=b"uid-42", name="frank", display_name="Frank"),
+            user=PublicKeyCredentialUserEntity(id=user_id, name=name, display_name=name.title()),
             challenge=challenge,
             pub_key_cred_params=[PublicKeyCredentialParameters(type=PublicKeyCredentialType.PUBLIC_KEY, alg=-7)],
             authenticator_selection=AuthenticatorSelectionCriteria(
@@ -62,6 +60,15 @@ def scenario_verify():
             attestation="direct",
         )
     )
+    return challenge, reg
+
+
+def scenario_verify():
+    dev = open_device(os.environ["TPM_PASSKEY_HID"])
+    ClientPin(Ctap2(dev)).set_pin(PIN)
+    client = Fido2Client(dev, client_data_collector=DefaultClientDataCollector(ORIGIN), user_interaction=PinOnly())
+
+    challenge, reg = register(client, b"uid-42", "frank")
     verified = verify_registration_response(
         credential=json.dumps(dict(reg)),
         expected_challenge=challenge,
@@ -105,20 +112,7 @@ def scenario_tpm_attestation():
     dev = open_device(os.environ["TPM_PASSKEY_HID"])
     ClientPin(Ctap2(dev)).set_pin(PIN)
     client = Fido2Client(dev, client_data_collector=DefaultClientDataCollector(ORIGIN), user_interaction=PinOnly())
-    challenge = os.urandom(32)
-    reg = client.make_credential(
-        PublicKeyCredentialCreationOptions(
-            rp=PublicKeyCredentialRpEntity(id=RP_ID, name="Example Login"),
-            user=PublicKeyCredentialUserEntity(id=b"uid-7", name="grace", display_name="Grace"),
-            challenge=challenge,
-            pub_key_cred_params=[PublicKeyCredentialParameters(type=PublicKeyCredentialType.PUBLIC_KEY, alg=-7)],
-            authenticator_selection=AuthenticatorSelectionCriteria(
-                resident_key=ResidentKeyRequirement.REQUIRED,
-                user_verification=UserVerificationRequirement.REQUIRED,
-            ),
-            attestation="direct",
-        )
-    )
+    challenge, reg = register(client, b"uid-7", "grace")
     credential = json.dumps(dict(reg))
 
     def verify(ca_path):

@@ -57,25 +57,6 @@ fn ca(args: &[&std::ffi::OsStr]) -> Output {
         .unwrap()
 }
 
-fn cli(d: &Daemon, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tpm-passkey"))
-        .args(args)
-        .arg("--control")
-        .arg(d.control())
-        .output()
-        .unwrap()
-}
-
-fn ok(d: &Daemon, args: &[&str]) -> String {
-    let out = cli(d, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn an_enrolled_tpm_attests_new_passkeys_and_a_relying_party_checks_them_against_the_ca() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,17 +64,14 @@ fn an_enrolled_tpm_attests_new_passkeys_and_a_relying_party_checks_them_against_
     let swtpm = Swtpm::start(&dir.path().join("tpm")).unwrap();
     let d = Daemon::start_on(swtpm.tcti().as_str(), Agent::ApproveAll);
     let status: serde_json::Value =
-        serde_json::from_str(&ok(&d, &["attestation", "status", "--json"])).unwrap();
+        serde_json::from_str(&d.ok(&["attestation", "status", "--json"])).unwrap();
     assert_eq!(status["provisioned"], false);
-    let out = cli(&d, &["attestation", "on"]);
+    let out = d.cli(&["attestation", "on"]);
     assert!(!out.status.success(), "on without a certificate");
 
     let p = |n: &str| dir.path().join(n);
     let req = p("request.json");
-    ok(
-        &d,
-        &["attestation", "request", "--out", req.to_str().unwrap()],
-    );
+    d.ok(&["attestation", "request", "--out", req.to_str().unwrap()]);
     for name in ["ca", "other-ca"] {
         let o = ca(&["newca".as_ref(), p(name).as_os_str()]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -115,16 +93,16 @@ fn an_enrolled_tpm_attests_new_passkeys_and_a_relying_party_checks_them_against_
     // activate it, so the certificate inside cannot be read or installed.
     let bad = p("response-wrong-name.json");
     issue(&bad, &["--wrong-name"]);
-    let out = cli(&d, &["attestation", "install", bad.to_str().unwrap()]);
+    let out = d.cli(&["attestation", "install", bad.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("refused to activate"), "{err}");
 
     let good = p("response.json");
     issue(&good, &[]);
-    ok(&d, &["attestation", "install", good.to_str().unwrap()]);
+    d.ok(&["attestation", "install", good.to_str().unwrap()]);
     let status: serde_json::Value =
-        serde_json::from_str(&ok(&d, &["attestation", "status", "--json"])).unwrap();
+        serde_json::from_str(&d.ok(&["attestation", "status", "--json"])).unwrap();
     assert_eq!(
         (status["provisioned"].as_bool(), status["on"].as_bool()),
         (Some(true), Some(false))
@@ -136,7 +114,7 @@ fn an_enrolled_tpm_attests_new_passkeys_and_a_relying_party_checks_them_against_
             .contains("Test attestation CA ca"),
         "{status}"
     );
-    ok(&d, &["attestation", "on"]);
+    d.ok(&["attestation", "on"]);
 
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/py_webauthn_e2e.py");
@@ -157,7 +135,7 @@ fn an_enrolled_tpm_attests_new_passkeys_and_a_relying_party_checks_them_against_
         String::from_utf8_lossy(&out.stderr),
         d.log()
     );
-    let audit = ok(&d, &["audit", "--limit", "100"]);
+    let audit = d.ok(&["audit", "--limit", "100"]);
     assert!(
         audit.contains("attestation certificate installed"),
         "{audit}"

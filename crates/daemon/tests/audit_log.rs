@@ -9,29 +9,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::{Agent, Daemon};
-use sha2::{Digest, Sha256};
-
-fn cli(d: &Daemon, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tpm-passkey"))
-        .args(args)
-        .arg("--control")
-        .arg(d.control())
-        .output()
-        .unwrap()
-}
-
-fn ok(d: &Daemon, args: &[&str]) -> String {
-    let out = cli(d, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Runs the independent verifier on an export written to `file`.
 fn independent_verifier(file: &Path, extra: &[&str]) -> (bool, String) {
@@ -54,63 +34,21 @@ fn independent_verifier(file: &Path, extra: &[&str]) -> (bool, String) {
     )
 }
 
-/// The attacker: recomputes the store's hash chain after editing (the format is no secret).
-fn recompute_chain(db: &rusqlite::Connection) {
-    let rows: Vec<(i64, i64, Vec<Option<String>>)> = db
-        .prepare("SELECT seq, time, event, rp_id, detail, outcome, client FROM audit ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| {
-            let client: Option<String> = r.get(6)?;
-            let mut f = vec![
-                Some(r.get::<_, String>(2)?),
-                r.get(3)?,
-                r.get(4)?,
-                Some(r.get::<_, String>(5)?),
-            ];
-            if client.is_some() {
-                f.push(client);
-            }
-            Ok((r.get(0)?, r.get(1)?, f))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let mut prev = vec![0u8; 32];
-    for (seq, time, fields) in rows {
-        let mut h = Sha256::new();
-        h.update(&prev);
-        h.update(time.to_be_bytes());
-        for f in &fields {
-            let f = f.as_deref().unwrap_or("");
-            h.update((f.len() as u64).to_be_bytes());
-            h.update(f.as_bytes());
-        }
-        let h = h.finalize().to_vec();
-        db.execute(
-            "UPDATE audit SET hash = ?2 WHERE seq = ?1",
-            rusqlite::params![seq, h],
-        )
-        .unwrap();
-        prev = h;
-    }
-}
-
 #[test]
 fn the_tpm_vouches_for_the_log_and_a_rewrite_with_recomputed_hashes_is_caught() {
     let mut d = Daemon::start(Agent::None);
     // Enough audited changes for two periodic checkpoints (16 entries each).
     for len in 5..40 {
-        ok(&d, &["settings", "--min-pin-length", &len.to_string()]);
+        d.ok(&["settings", "--min-pin-length", &len.to_string()]);
     }
-    let v: serde_json::Value =
-        serde_json::from_str(&ok(&d, &["audit", "verify", "--json"])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&d.ok(&["audit", "verify", "--json"])).unwrap();
     assert_eq!(v["first_bad_seq"], serde_json::Value::Null, "{v}");
     assert_eq!(v["tpm_checked"], true, "{v}");
     assert!(v["checkpoints_verified"].as_u64().unwrap() >= 2, "{v}");
 
     // The export, checked elsewhere with the key and index pinned and the verifier's nonce.
     let nonce = "ab".repeat(32);
-    let export = ok(&d, &["audit", "export", "--json", "--nonce", &nonce]);
+    let export = d.ok(&["audit", "export", "--json", "--nonce", &nonce]);
     let j: serde_json::Value = serde_json::from_str(&export).unwrap();
     let key = j["attestation_key"].as_str().unwrap().to_owned();
     let name = j["audit_index_name"].as_str().unwrap().to_owned();
@@ -162,10 +100,10 @@ fn the_tpm_vouches_for_the_log_and_a_rewrite_with_recomputed_hashes_is_caught() 
         [target],
     )
     .unwrap();
-    recompute_chain(&db);
+    tpm_passkey_testkit::recompute_audit_chain(&db);
     drop(db);
     d.restart(Agent::None);
-    let out = cli(&d, &["audit", "verify", "--json"]);
+    let out = d.cli(&["audit", "verify", "--json"]);
     assert!(!out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let bad = v["first_bad_seq"].as_i64().unwrap();

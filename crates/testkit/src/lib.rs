@@ -5,10 +5,12 @@
 //!   semantics, for fast engine tests;
 //! * [`Script`]: an [`Approver`](tpm_passkey_core::Approver) that answers from a script and
 //!   records every prompt;
-//! * [`ManualClock`]: a [`Clock`](tpm_passkey_core::Clock) the test moves forward.
+//! * [`ManualClock`]: a [`Clock`](tpm_passkey_core::Clock) the test moves forward;
+//! * [`recompute_audit_chain`]: the same-user attacker who rewrites the audit log.
 #![forbid(unsafe_code)]
 
 mod soft;
+mod store_attack;
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -18,6 +20,7 @@ use std::time::Duration;
 use tpm_passkey_core::{Approver, Clock, PinHash, Prompt, Refusal};
 
 pub use soft::{soft_attestation_key, SoftKeys, PIN_LIMIT};
+pub use store_attack::recompute_audit_chain;
 
 /// Answers prompts from a script; with an empty script it approves, typing `pin` when one
 /// is asked for. Every prompt is recorded.

@@ -6,47 +6,7 @@
 
 use crate::harness::*;
 use rusqlite::Connection;
-use sha2::{Digest, Sha256};
-use tpm_passkey_core::{AuditEvent, AuditKind, Engine, Outcome, Store, CHECKPOINT_EVERY};
-
-struct Install {
-    dir: tempfile::TempDir,
-    keys: Option<SoftKeys>,
-}
-
-impl Install {
-    fn new() -> Self {
-        Install {
-            dir: tempfile::tempdir().unwrap(),
-            keys: Some(SoftKeys::with_audit()),
-        }
-    }
-
-    fn path(&self) -> std::path::PathBuf {
-        self.dir.path().join("store.sqlite")
-    }
-
-    fn start(&mut self) -> TestEngine {
-        let store = Store::open(&self.path()).unwrap();
-        Engine::with_clock(
-            self.keys.take().unwrap(),
-            Script::default(),
-            store,
-            ManualClock::new(),
-        )
-        .unwrap()
-    }
-
-    fn stop(&mut self, e: TestEngine) {
-        let (keys, _, store, _) = e.into_parts();
-        drop(store);
-        self.keys = Some(keys);
-    }
-
-    fn db(&self) -> Connection {
-        Connection::open(self.path()).unwrap()
-    }
-}
+use tpm_passkey_core::{AuditEvent, AuditKind, Outcome, CHECKPOINT_EVERY};
 
 /// `n` denials for `rp`, each checkpointed when due, as the daemon does after each request.
 fn log_denials(e: &mut TestEngine, rp: &str, n: u32) {
@@ -60,19 +20,6 @@ fn log_denials(e: &mut TestEngine, rp: &str, n: u32) {
     }
 }
 
-/// The attacker's copy of the store's row hash (it is no secret).
-fn row_hash(prev: &[u8], time: i64, fields: &[Option<String>]) -> Vec<u8> {
-    let mut h = Sha256::new();
-    h.update(prev);
-    h.update(time.to_be_bytes());
-    for f in fields {
-        let f = f.as_deref().unwrap_or("");
-        h.update((f.len() as u64).to_be_bytes());
-        h.update(f.as_bytes());
-    }
-    h.finalize().to_vec()
-}
-
 /// Rewrites every denial of `rp` as an approval and recomputes the whole chain.
 fn rewrite_denials_as_approvals(db: &Connection, rp: &str) {
     db.execute(
@@ -80,45 +27,13 @@ fn rewrite_denials_as_approvals(db: &Connection, rp: &str) {
         [rp],
     )
     .unwrap();
-    recompute_chain(db);
-}
-
-fn recompute_chain(db: &Connection) {
-    let rows: Vec<(i64, i64, Vec<Option<String>>)> = db
-        .prepare("SELECT seq, time, event, rp_id, detail, outcome, client FROM audit ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| {
-            let client: Option<String> = r.get(6)?;
-            let mut fields = vec![
-                Some(r.get::<_, String>(2)?),
-                r.get(3)?,
-                r.get(4)?,
-                Some(r.get::<_, String>(5)?),
-            ];
-            if client.is_some() {
-                fields.push(client);
-            }
-            Ok((r.get(0)?, r.get(1)?, fields))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let mut prev = vec![0u8; 32];
-    for (seq, time, fields) in rows {
-        let h = row_hash(&prev, time, &fields);
-        db.execute(
-            "UPDATE audit SET hash = ?2 WHERE seq = ?1",
-            rusqlite::params![seq, h],
-        )
-        .unwrap();
-        prev = h;
-    }
+    tpm_passkey_testkit::recompute_audit_chain(db);
 }
 
 #[test]
 fn checkpoints_come_every_n_entries_and_at_shutdown_and_the_log_verifies() {
-    let mut i = Install::new();
-    let mut e = i.start();
+    let mut i = Install::new(SoftKeys::with_audit());
+    let mut e = i.start().unwrap();
     log_denials(&mut e, "a.example", 2 * CHECKPOINT_EVERY + 3);
     let v = e.audit_verify().unwrap();
     assert_eq!(v.checkpoints, 2, "{v:?}");
@@ -133,15 +48,15 @@ fn checkpoints_come_every_n_entries_and_at_shutdown_and_the_log_verifies() {
     assert_eq!(v.vouched_through, Some(v.entries as i64));
     i.stop(e);
     // A restart keeps counting from the store.
-    let mut e = i.start();
+    let mut e = i.start().unwrap();
     log_denials(&mut e, "a.example", CHECKPOINT_EVERY);
     assert_eq!(e.audit_verify().unwrap().checkpoints, 4);
 }
 
 #[test]
 fn a_rewritten_log_with_every_hash_recomputed_is_caught_and_named() {
-    let mut i = Install::new();
-    let mut e = i.start();
+    let mut i = Install::new(SoftKeys::with_audit());
+    let mut e = i.start().unwrap();
     log_denials(&mut e, "a.example", CHECKPOINT_EVERY);
     // The denials to hide: entries CHECKPOINT_EVERY+1 .. 2*CHECKPOINT_EVERY.
     log_denials(&mut e, "evil.example", CHECKPOINT_EVERY);
@@ -149,7 +64,7 @@ fn a_rewritten_log_with_every_hash_recomputed_is_caught_and_named() {
     e.checkpoint_audit();
     i.stop(e);
     rewrite_denials_as_approvals(&i.db(), "evil.example");
-    let mut e = i.start();
+    let mut e = i.start().unwrap();
     // The hash chain alone is fooled: that is why the checkpoints exist.
     assert_eq!(e.store().audit_chain_check().unwrap().1, None);
     let v = e.audit_verify().unwrap();
@@ -161,8 +76,8 @@ fn a_rewritten_log_with_every_hash_recomputed_is_caught_and_named() {
 
 #[test]
 fn rewriting_the_checkpoints_too_does_not_help() {
-    let mut i = Install::new();
-    let mut e = i.start();
+    let mut i = Install::new(SoftKeys::with_audit());
+    let mut e = i.start().unwrap();
     log_denials(&mut e, "evil.example", 2 * CHECKPOINT_EVERY);
     i.stop(e);
     let db = i.db();
@@ -173,7 +88,7 @@ fn rewriting_the_checkpoints_too_does_not_help() {
         [],
     )
     .unwrap();
-    let mut e = i.start();
+    let mut e = i.start().unwrap();
     let v = e.audit_verify().unwrap();
     assert_eq!(v.first_bad_seq, Some(1), "{v:?}");
     assert_eq!(v.checkpoints_verified, 0);
@@ -181,8 +96,8 @@ fn rewriting_the_checkpoints_too_does_not_help() {
 
 #[test]
 fn removing_the_latest_entries_with_their_checkpoint_is_caught() {
-    let mut i = Install::new();
-    let mut e = i.start();
+    let mut i = Install::new(SoftKeys::with_audit());
+    let mut e = i.start().unwrap();
     log_denials(&mut e, "a.example", CHECKPOINT_EVERY);
     log_denials(&mut e, "evil.example", CHECKPOINT_EVERY);
     i.stop(e);
@@ -192,7 +107,7 @@ fn removing_the_latest_entries_with_their_checkpoint_is_caught() {
         .unwrap();
     db.execute("DELETE FROM audit_checkpoints WHERE seq > ?1", [cut])
         .unwrap();
-    let mut e = i.start();
+    let mut e = i.start().unwrap();
     let v = e.audit_verify().unwrap();
     assert_eq!(v.checkpoints_verified, 1);
     assert_eq!(v.first_bad_seq, Some(cut + 1), "{v:?}");
@@ -202,8 +117,8 @@ fn removing_the_latest_entries_with_their_checkpoint_is_caught() {
 
 #[test]
 fn a_statement_signed_by_another_key_or_about_another_value_is_refused() {
-    let mut i = Install::new();
-    let mut e = i.start();
+    let mut i = Install::new(SoftKeys::with_audit());
+    let mut e = i.start().unwrap();
     log_denials(&mut e, "a.example", 2 * CHECKPOINT_EVERY);
     i.stop(e);
     let db = i.db();
@@ -222,7 +137,7 @@ fn a_statement_signed_by_another_key_or_about_another_value_is_refused() {
         rusqlite::params![sig.to_der().as_bytes(), i64::from(2 * CHECKPOINT_EVERY)],
     )
     .unwrap();
-    let mut e = i.start();
+    let mut e = i.start().unwrap();
     let v = e.audit_verify().unwrap();
     assert_eq!(v.checkpoints_verified, 1);
     assert_eq!(v.first_bad_seq, Some(i64::from(CHECKPOINT_EVERY) + 1));
@@ -231,8 +146,8 @@ fn a_statement_signed_by_another_key_or_about_another_value_is_refused() {
 
 #[test]
 fn another_program_extending_the_index_is_reported() {
-    let mut i = Install::new();
-    let mut e = i.start();
+    let mut i = Install::new(SoftKeys::with_audit());
+    let mut e = i.start().unwrap();
     log_denials(&mut e, "a.example", CHECKPOINT_EVERY);
     e.keys_mut().extend_audit(&[9; 32]);
     let v = e.audit_verify().unwrap();
@@ -243,8 +158,8 @@ fn another_program_extending_the_index_is_reported() {
 #[test]
 fn a_crash_after_the_extend_is_finished_and_one_before_it_is_dropped() {
     // After the extend, before the statement was stored.
-    let mut i = Install::new();
-    let mut e = i.start();
+    let mut i = Install::new(SoftKeys::with_audit());
+    let mut e = i.start().unwrap();
     log_denials(&mut e, "a.example", CHECKPOINT_EVERY - 1);
     e.keys_mut().fail_after_next_extend = true;
     log_denials(&mut e, "a.example", 1);
@@ -258,7 +173,7 @@ fn a_crash_after_the_extend_is_finished_and_one_before_it_is_dropped() {
         )
         .unwrap();
     assert_eq!(pending, 1, "the crash left a row without a statement");
-    let mut e = i.start();
+    let mut e = i.start().unwrap();
     let v = e.audit_verify().unwrap();
     assert_eq!((v.checkpoints, v.checkpoints_verified), (1, 1), "{v:?}");
     assert!(v.tpm_checked);
@@ -271,7 +186,7 @@ fn a_crash_after_the_extend_is_finished_and_one_before_it_is_dropped() {
             [],
         )
         .unwrap();
-    let mut e = i.start();
+    let mut e = i.start().unwrap();
     let v = e.audit_verify().unwrap();
     assert_eq!((v.checkpoints, v.checkpoints_verified), (1, 1), "{v:?}");
     assert_eq!(v.first_bad_seq, None);

@@ -318,3 +318,65 @@ pub fn check_assertion(r: &Value, key: &VerifyingKey) -> (Vec<u8>, Vec<u8>) {
     let cred = get(r, 1).unwrap();
     (auth_data, as_bytes(get_text(&cred, "id")))
 }
+
+/// An install whose store is a file (so that a copy can be put back, or a program can edit
+/// it) and whose key store outlives the engine: what the seal and checkpoint tests restart.
+pub struct Install {
+    pub dir: tempfile::TempDir,
+    pub keys: Option<SoftKeys>,
+}
+
+impl Install {
+    pub fn new(keys: SoftKeys) -> Self {
+        Install {
+            dir: tempfile::tempdir().unwrap(),
+            keys: Some(keys),
+        }
+    }
+
+    pub fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("store.sqlite")
+    }
+
+    /// Starts the engine on the store file as it is (built-in UV types PIN 1234).
+    pub fn start(&mut self) -> Result<TestEngine, tpm_passkey_core::StoreError> {
+        let store = Store::open(&self.path()).unwrap();
+        let approver = Script {
+            pin: Some("1234".into()),
+            ..Script::default()
+        };
+        Engine::with_clock(
+            self.keys.take().unwrap(),
+            approver,
+            store,
+            ManualClock::new(),
+        )
+    }
+
+    /// Stops it (the store file closes; the key store and its counter stay).
+    pub fn stop(&mut self, e: TestEngine) {
+        let (keys, _, store, _) = e.into_parts();
+        drop(store);
+        self.keys = Some(keys);
+    }
+
+    /// A copy of the store file as it is now (stopped: nothing in the WAL).
+    pub fn backup(&self) -> Vec<u8> {
+        std::fs::read(self.path()).unwrap()
+    }
+
+    pub fn restore(&self, copy: &[u8]) {
+        std::fs::write(self.path(), copy).unwrap();
+        let _ = std::fs::remove_file(self.dir.path().join("store.sqlite-wal"));
+        let _ = std::fs::remove_file(self.dir.path().join("store.sqlite-shm"));
+    }
+
+    pub fn keys(&mut self) -> &mut SoftKeys {
+        self.keys.as_mut().unwrap()
+    }
+
+    /// The store file opened directly, as another program would.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.path()).unwrap()
+    }
+}

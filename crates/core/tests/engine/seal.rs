@@ -4,62 +4,7 @@
 
 use crate::harness::{platform::*, *};
 use tpm_passkey_core::ipc::{Pin, SiteRule};
-use tpm_passkey_core::{Engine, KeyStore, Store, StoreError};
-
-struct Install {
-    dir: tempfile::TempDir,
-    keys: Option<SoftKeys>,
-}
-
-impl Install {
-    fn new() -> Self {
-        Install {
-            dir: tempfile::tempdir().unwrap(),
-            keys: Some(SoftKeys::with_counter()),
-        }
-    }
-
-    fn path(&self) -> std::path::PathBuf {
-        self.dir.path().join("store.sqlite")
-    }
-
-    /// Starts the engine on the store file as it is.
-    fn start(&mut self) -> Result<TestEngine, StoreError> {
-        let store = Store::open(&self.path()).unwrap();
-        let approver = Script {
-            pin: Some("1234".into()),
-            ..Script::default()
-        };
-        Engine::with_clock(
-            self.keys.take().unwrap(),
-            approver,
-            store,
-            ManualClock::new(),
-        )
-    }
-
-    /// Stops it (the store file closes; the key store and its counter stay).
-    fn stop(&mut self, e: TestEngine) {
-        let (keys, _, store, _) = e.into_parts();
-        drop(store);
-        self.keys = Some(keys);
-    }
-
-    /// A copy of the store file as it is now (stopped: nothing in the WAL).
-    fn backup(&self) -> Vec<u8> {
-        std::fs::read(self.path()).unwrap()
-    }
-
-    fn restore(&self, copy: &[u8]) {
-        std::fs::write(self.path(), copy).unwrap();
-        let _ = std::fs::remove_file(self.dir.path().join("store.sqlite-wal"));
-        let _ = std::fs::remove_file(self.dir.path().join("store.sqlite-shm"));
-    }
-
-    fn keys(&mut self) -> &mut SoftKeys {
-        self.keys.as_mut().unwrap()
-    }
-}
+use tpm_passkey_core::{KeyStore, Store, StoreError};
 
 fn register(e: &mut TestEngine, rp: &str, user: u8) -> Vec<u8> {
     let r = call(e, 0x01, Some(mc(rp, user, true, vec![]))).unwrap();
@@ -72,7 +17,7 @@ fn pin() -> Pin {
 
 #[test]
 fn every_change_is_sealed_and_the_next_start_accepts_it() {
-    let mut i = Install::new();
+    let mut i = Install::new(SoftKeys::with_counter());
     let mut e = i.start().unwrap();
     set_pin(&mut e, 2, "1234").unwrap();
     type Step = Box<dyn FnMut(&mut TestEngine)>;
@@ -119,7 +64,7 @@ fn every_change_is_sealed_and_the_next_start_accepts_it() {
 
 #[test]
 fn a_restored_backup_is_refused_and_a_deleted_passkey_does_not_come_back() {
-    let mut i = Install::new();
+    let mut i = Install::new(SoftKeys::with_counter());
     let mut e = i.start().unwrap();
     set_pin(&mut e, 2, "1234").unwrap();
     register(&mut e, "a.example", 1);
@@ -158,7 +103,7 @@ fn an_edited_store_is_refused() {
         "UPDATE settings SET value = replace(value, '\"always_uv\":true', '\"always_uv\":false')",
         "DELETE FROM credentials",
     ] {
-        let mut i = Install::new();
+        let mut i = Install::new(SoftKeys::with_counter());
         let mut e = i.start().unwrap();
         set_pin(&mut e, 2, "1234").unwrap();
         register(&mut e, "a.example", 1);
@@ -178,7 +123,7 @@ fn an_edited_store_is_refused() {
 
 #[test]
 fn sign_ins_do_not_move_the_counter() {
-    let mut i = Install::new();
+    let mut i = Install::new(SoftKeys::with_counter());
     let mut e = i.start().unwrap();
     set_pin(&mut e, 2, "1234").unwrap();
     let id = register(&mut e, "a.example", 1);
@@ -193,7 +138,7 @@ fn sign_ins_do_not_move_the_counter() {
 
 #[test]
 fn a_crash_between_the_commit_and_the_counter_step_is_finished_at_the_next_start() {
-    let mut i = Install::new();
+    let mut i = Install::new(SoftKeys::with_counter());
     let mut e = i.start().unwrap();
     set_pin(&mut e, 2, "1234").unwrap();
     let before = e.keys_mut().seal_counter().unwrap().unwrap();
@@ -210,7 +155,7 @@ fn a_crash_between_the_commit_and_the_counter_step_is_finished_at_the_next_start
 
 #[test]
 fn a_crash_before_the_commit_leaves_the_old_store_and_counter() {
-    let mut i = Install::new();
+    let mut i = Install::new(SoftKeys::with_counter());
     let mut e = i.start().unwrap();
     set_pin(&mut e, 2, "1234").unwrap();
     register(&mut e, "a.example", 1);
@@ -228,7 +173,7 @@ fn a_crash_before_the_commit_leaves_the_old_store_and_counter() {
 
 #[test]
 fn the_person_may_accept_a_store_they_restored_on_purpose() {
-    let mut i = Install::new();
+    let mut i = Install::new(SoftKeys::with_counter());
     let mut e = i.start().unwrap();
     set_pin(&mut e, 2, "1234").unwrap();
     register(&mut e, "a.example", 1);

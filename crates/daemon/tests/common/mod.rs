@@ -252,6 +252,17 @@ impl Daemon {
             .unwrap()
     }
 
+    /// Runs the CLI against this daemon; it must succeed. Its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// Stops the daemon with SIGTERM, as systemd does, waits for it, and checks that it
     /// exited cleanly.
     pub fn stop(&mut self) {
