@@ -141,6 +141,34 @@ fn each_operation_sends_the_fewest_tpm_commands() {
         "{}",
         show("built-in UV getAssertion", &inline)
     );
+    // An audit checkpoint (docs/DESIGN.md "Audit checkpoints"): the extend through branch N
+    // (policy session, PolicyCommandCode, PolicyNvWritten, PolicyOR, NV_Extend), the
+    // attestation key derived, NV_Certify, the key flushed. The first one also derives the
+    // key once for its public part, kept from then on.
+    e.checkpoint_audit();
+    counter.take();
+    e.audit(tpm_passkey_core::AuditEvent::new(
+        tpm_passkey_core::AuditKind::Config,
+        None,
+        tpm_passkey_core::Outcome::Ok,
+    ));
+    assert!(e.checkpoint_audit());
+    let checkpoint = counter.take();
+    assert_eq!(
+        checkpoint,
+        counts(&[
+            ("StartAuthSession", 1),
+            ("PolicyCommandCode", 1),
+            ("PolicyNvWritten", 1),
+            ("PolicyOR", 1),
+            ("NV_Extend", 1),
+            ("CreatePrimary", 1),
+            ("NV_Certify", 1),
+            ("FlushContext", 1),
+        ]),
+        "{}",
+        show("checkpoint", &checkpoint)
+    );
     // Closing flushes the kept salted session and the root, and nothing the TPM already
     // flushed (the used policy sessions are forgotten, not flushed again).
     drop(e);
