@@ -1,7 +1,8 @@
 //! The audit log's TPM-certified checkpoints, engine side (docs/DESIGN.md "Audit
 //! checkpoints").
 //!
-//! Every [`CHECKPOINT_EVERY`] entries, and at shutdown, the engine extends the key store's
+//! Every [`CHECKPOINT_EVERY`] entries (checked after each request is answered) and at
+//! shutdown, the engine extends the key store's
 //! audit index with [`checkpoint_message`] (entry number, chain head, rollback counter) and
 //! keeps the TPM's signed statement of the index's new value. The index can only move
 //! forward, so a log rewritten with every hash recomputed no longer replays to it, and
@@ -43,9 +44,9 @@ fn manage_err(e: impl Into<tpm_passkey_wire::Status>) -> ManageError {
 }
 
 impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
-    /// Makes a checkpoint when enough entries came since the last one. Never fails the
-    /// request that called it: a TPM that cannot do it now is logged, and the next call
-    /// tries again.
+    /// Makes a checkpoint when enough entries came since the last one. The daemon calls it
+    /// after each request has been answered, so no client waits for it. A TPM that cannot
+    /// do it now is logged, and the next call tries again.
     pub fn checkpoint_if_due(&mut self) {
         if self.audit_pending.get() >= CHECKPOINT_EVERY {
             self.checkpoint_audit();

@@ -365,7 +365,6 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             self.end_session_unless_continued_by(Some(&req));
             self.dispatch(req)
         });
-        self.checkpoint_if_due();
         match result {
             Ok(body) => {
                 let mut out = Vec::with_capacity(body.len() + 1);
