@@ -13,6 +13,10 @@ use tpm_passkey_ipc::{Client, ClientError, ClientMessage, DaemonMessage};
 pub enum AppError {
     #[error("The tpm-passkey service is not running.")]
     DaemonDown,
+    /// It is not running because its last start failed; the daemon's reason says what to
+    /// do (a refused store: docs/RECOVERY.md).
+    #[error("The tpm-passkey service could not start: {0}")]
+    StartFailed(String),
     /// The daemon refused; its message says what to do (never contains a secret).
     #[error("{0}")]
     Refused(String),
@@ -27,6 +31,10 @@ pub enum AppError {
 impl From<ClientError> for AppError {
     fn from(e: ClientError) -> Self {
         match e {
+            ClientError::NotRunning {
+                start_failure: Some(why),
+                ..
+            } => AppError::StartFailed(why),
             ClientError::NotRunning { .. } | ClientError::NoRuntimeDir | ClientError::Closed => {
                 AppError::DaemonDown
             }

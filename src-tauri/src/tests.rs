@@ -307,6 +307,24 @@ fn a_missing_daemon_is_said_plainly() {
     assert_eq!(e, "The tpm-passkey service is not running.");
 }
 
+/// A daemon whose last start failed (a refused store) left its reason: the window says it.
+#[test]
+fn a_failed_start_is_said_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("absent.sock");
+    std::fs::write(
+        tpm_passkey_ipc::start_failure_path(&control),
+        "the credential store is older than this TPM's rollback counter says\n",
+    )
+    .unwrap();
+    let app = app_with(control, dir);
+    let e = invoke(&app, "status", json!({})).unwrap_err();
+    assert_eq!(
+        e,
+        "The tpm-passkey service could not start: the credential store is older than this TPM's rollback counter says"
+    );
+}
+
 #[test]
 fn prompts_arrive_and_approval_needs_the_pin() {
     let dir = tempfile::tempdir().unwrap();

@@ -51,6 +51,10 @@ export async function refreshStatus() {
   } catch (e) {
     app.status = null;
     $("banner-down").hidden = false;
+    // A start that failed says why (a store refused as restored or edited, and what to do).
+    const why = String(e).startsWith("The tpm-passkey service could not start") ? String(e) : "";
+    $("banner-down-why").hidden = !why;
+    $("banner-down-why").textContent = why;
     pill("Service not running", "muted");
   }
   return app.status;

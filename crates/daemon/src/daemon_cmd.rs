@@ -117,7 +117,7 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(app) = &args.start_app {
         hub.set_launcher(Launcher::new(resolve_app(app), control.clone()));
     }
-    let engine = EngineHandle::spawn(
+    let started = EngineHandle::spawn(
         EngineConfig {
             tcti: chosen.tcti.clone(),
             simulated,
@@ -128,7 +128,25 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
             accept_restored_store: args.accept_restored_store,
         },
         hub.clone(),
-    )?;
+    );
+    // Why a start failed (a refused store, with what to do) is left where the app and the
+    // CLI look when they find no daemon: the journal alone reaches nobody at a desktop.
+    let note = tpm_passkey_core::ipc::start_failure_path(&control);
+    let engine = match started {
+        Ok(engine) => {
+            let _ = std::fs::remove_file(&note);
+            engine
+        }
+        Err(e) => {
+            if let Some(dir) = note.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            if let Err(w) = std::fs::write(&note, format!("{e}\n")) {
+                tracing::warn!(error = %w, "could not leave the start failure for the app");
+            }
+            return Err(e.into());
+        }
+    };
     let control_server = ControlServer::serve(&control, hub, engine.clone())?;
     let mut transports = Vec::new();
     for path in &sockets {

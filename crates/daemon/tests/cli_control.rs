@@ -306,8 +306,15 @@ fn a_restored_store_is_refused_until_the_person_accepts_it() {
             && err.contains("--accept-restored-store"),
         "{err}"
     );
+    // The CLI (and the app) find no daemon, and say why its start failed.
+    let why = fails(&d, &["status"]);
+    assert!(
+        why.contains("its last start failed") && why.contains("--accept-restored-store"),
+        "{why}"
+    );
     d.set_extra_args(&["--accept-restored-store"]);
     d.restart(Agent::None);
+    assert!(!tpm_passkey_core::ipc::start_failure_path(&d.control()).exists());
     let audit = json(&d, &["audit", "--json"]);
     assert!(
         audit.as_array().unwrap().iter().any(|r| r["detail"]

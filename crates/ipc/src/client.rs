@@ -21,6 +21,9 @@ pub enum ClientError {
     NotRunning {
         path: PathBuf,
         source: std::io::Error,
+        /// Why the daemon's last start failed, when it left word (see
+        /// [`last_start_failure`]): a refused store, with what to do about it.
+        start_failure: Option<String>,
     },
     /// XDG_RUNTIME_DIR is unset and no path was given.
     NoRuntimeDir,
@@ -38,7 +41,16 @@ pub enum ClientError {
 impl std::fmt::Display for ClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ClientError::NotRunning { path, source } => write!(
+            ClientError::NotRunning {
+                path,
+                source,
+                start_failure: Some(why),
+            } => write!(
+                f,
+                "the daemon is not running (no control socket at {}: {source}); its last start failed: {why}",
+                path.display()
+            ),
+            ClientError::NotRunning { path, source, .. } => write!(
                 f,
                 "the daemon is not running (no control socket at {}: {source}); start it with `systemctl --user start tpm-passkey` or `tpm-passkey daemon`",
                 path.display()
@@ -84,6 +96,7 @@ impl Client {
         let stream = UnixStream::connect(path).map_err(|source| ClientError::NotRunning {
             path: path.to_owned(),
             source,
+            start_failure: last_start_failure(path),
         })?;
         stream.set_read_timeout(timeout)?;
         let mut c = Client {
@@ -141,4 +154,24 @@ pub fn send_on(w: &mut impl Write, msg: &ClientMessage) -> Result<(), ClientErro
     let sent = w.write_all(line.as_bytes());
     zeroize::Zeroize::zeroize(&mut line);
     Ok(sent?)
+}
+
+/// Where a daemon that could not start leaves its reason, beside its control socket: the
+/// store refused as restored or edited, say, with what to do (docs/RECOVERY.md). Removed at
+/// the next successful start. Never holds a secret (it is the error a user reads).
+pub fn start_failure_path(control: &Path) -> PathBuf {
+    control.with_file_name("start-failure")
+}
+
+/// The reason the daemon's last start failed, if it left one.
+pub fn last_start_failure(control: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(start_failure_path(control))
+        .ok()?
+        .take(4096)
+        .read_to_string(&mut text)
+        .ok()?;
+    let text = text.trim().to_owned();
+    (!text.is_empty()).then_some(text)
 }

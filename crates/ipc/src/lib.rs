@@ -23,7 +23,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use client::{control_path, send_on, Client, ClientError, MAX_DAEMON_LINE};
+pub use client::{
+    control_path, last_start_failure, send_on, start_failure_path, Client, ClientError,
+    MAX_DAEMON_LINE,
+};
 pub use messages::{ClientMessage, DaemonMessage, FORGOTTEN_PIN_PHRASE};
 pub use pin::Pin;
 pub use views::{
