@@ -55,12 +55,14 @@ async function showIntegrity() {
   const p = $("activity-integrity");
   try {
     const c = await call("audit_verify", {});
-    const ok = c.first_bad_seq === null;
+    const ok = c.first_bad_seq === null && !c.problem;
     p.dataset.intact = String(ok);
     p.dataset.tpmChecked = String(Boolean(c.tpm_checked));
     p.className = ok ? "note integrity-ok" : "error-text";
-    if (!ok) {
+    if (c.first_bad_seq !== null) {
       p.textContent = `The log was altered: entry #${c.first_bad_seq} is the first that cannot be trusted. ${c.problem || ""}`;
+    } else if (c.problem) {
+      p.textContent = `The log could not be fully checked: ${c.problem}`;
     } else if (c.tpm_checked) {
       const upTo = c.vouched_through === null ? "" : ` up to entry #${c.vouched_through}`;
       const n = c.checkpoints_verified;

@@ -153,8 +153,14 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             Some(_) => {
                 let mut nonce = [0u8; 32];
                 crate::secret::random(&mut nonce).map_err(manage_err)?;
-                let st = self.keys.audit_statement(&nonce).map_err(manage_err)?;
-                Some((nonce, st))
+                // A TPM that cannot vouch now (unreachable, or its index gone) is part of
+                // the verdict, not a failure to give one.
+                Some(
+                    self.keys
+                        .audit_statement(&nonce)
+                        .map(|st| (nonce, st))
+                        .map_err(|e| e.to_string()),
+                )
             }
             None => None,
         };
@@ -163,7 +169,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             chain_break,
             &checkpoints,
             anchor.as_ref(),
-            fresh.as_ref(),
+            fresh.as_ref().map(|f| f.as_ref()),
         ))
     }
 
@@ -254,7 +260,7 @@ pub(crate) fn judge(
     chain_break: Option<i64>,
     checkpoints: &[Checkpoint],
     anchor: Option<&AuditAnchor>,
-    fresh: Option<&([u8; 32], AuditStatement)>,
+    fresh: Option<Result<&([u8; 32], AuditStatement), &String>>,
 ) -> AuditVerdict {
     let mut v = AuditVerdict {
         entries: hashes.len() as u64,
@@ -324,7 +330,17 @@ pub(crate) fn judge(
         v.checkpoints_verified += 1;
         v.vouched_through = Some(c.seq);
     }
-    if let Some((nonce, st)) = fresh {
+    if let Some(Err(why)) = fresh {
+        if v.problem.is_none() {
+            let upto = v
+                .vouched_through
+                .map_or(String::new(), |s| format!(" (it vouched up to entry {s})"));
+            v.problem = Some(format!(
+                "the TPM cannot vouch for the log now: {why}. The checkpoints were checked against each other only{upto}"
+            ));
+        }
+    }
+    if let Some(Ok((nonce, st))) = fresh {
         let fresh_ok =
             crate::audit_proof::parse_attest(&st.attest).is_ok_and(|(_, a)| a.extra_data == nonce);
         match index_value(anchor, st) {

@@ -62,13 +62,14 @@ fn verify(args: &AuditArgs) -> CliResult {
     } else {
         println!("{}", describe(&v));
     }
-    match v.first_bad_seq {
-        None => Ok(()),
-        Some(seq) => Err(format!(
+    match (v.first_bad_seq, &v.problem) {
+        (None, None) => Ok(()),
+        (Some(seq), p) => Err(format!(
             "the audit log was altered: entry #{seq} is the first that cannot be trusted ({})",
-            v.problem.as_deref().unwrap_or("see above")
+            p.as_deref().unwrap_or("see above")
         )
         .into()),
+        (None, Some(p)) => Err(format!("the audit log could not be fully checked: {p}").into()),
     }
 }
 
@@ -89,9 +90,9 @@ fn describe(v: &AuditVerdict) -> String {
     } else {
         out.push_str(", no TPM checkpoints (this install has no audit index): hash chain only");
     }
-    match (&v.problem, v.first_bad_seq) {
-        (Some(p), _) => format!("{out}\nPROBLEM: {p}"),
-        (None, _) => format!("{out}\nthe audit log verifies"),
+    match &v.problem {
+        Some(p) => format!("{out}\nPROBLEM: {p}"),
+        None => format!("{out}\nthe audit log verifies"),
     }
 }
 

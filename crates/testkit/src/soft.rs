@@ -43,6 +43,8 @@ pub struct SoftKeys {
     /// The next checkpoint extends the index and then fails (a crash before its statement
     /// is stored).
     pub fail_after_next_extend: bool,
+    /// Statements about the audit index fail (the TPM away, or its index gone).
+    pub audit_unreachable: bool,
 }
 
 impl SoftKeys {
@@ -314,6 +316,9 @@ impl KeyStore for SoftKeys {
         &mut self,
         nonce: &[u8; 32],
     ) -> Result<tpm_passkey_core::AuditStatement, KeyError> {
+        if self.audit_unreachable {
+            return Err(KeyError::Unreachable);
+        }
         self.certify_audit(nonce)
     }
 }

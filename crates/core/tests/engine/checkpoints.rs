@@ -156,6 +156,19 @@ fn another_program_extending_the_index_is_reported() {
 }
 
 #[test]
+fn a_tpm_that_cannot_vouch_now_is_reported_not_taken_for_tampering() {
+    let mut i = Install::new(SoftKeys::with_audit());
+    let mut e = i.start().unwrap();
+    log_denials(&mut e, "a.example", CHECKPOINT_EVERY + 2);
+    e.keys_mut().audit_unreachable = true;
+    let v = e.audit_verify().unwrap();
+    assert_eq!(v.first_bad_seq, None, "{v:?}");
+    assert_eq!(v.checkpoints_verified, 1);
+    assert!(!v.tpm_checked);
+    assert!(v.problem.unwrap().contains("cannot vouch"));
+}
+
+#[test]
 fn a_crash_after_the_extend_is_finished_and_one_before_it_is_dropped() {
     // After the extend, before the statement was stored.
     let mut i = Install::new(SoftKeys::with_audit());
