@@ -2,9 +2,9 @@
 //! checkpoints").
 //!
 //! Every [`CHECKPOINT_EVERY`] entries (checked after each request is answered) and at
-//! shutdown, the engine extends the key store's
-//! audit index with [`checkpoint_message`] (entry number, chain head, rollback counter) and
-//! keeps the TPM's signed statement of the index's new value. The index can only move
+//! shutdown, the engine extends the key store's audit index with [`checkpoint_message`]
+//! (entry number, chain head, rollback counter) and keeps the TPM's signed statement of the
+//! index's new value. The index can only move
 //! forward, so a log rewritten with every hash recomputed no longer replays to it, and
 //! checkpoints removed with the entries they covered leave the index ahead of the log.
 //!
@@ -75,6 +75,16 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             return Ok(false);
         }
         self.resolve_pending_checkpoint();
+        if self
+            .store
+            .checkpoints()
+            .map_err(|e| e.to_string())?
+            .last()
+            .is_some_and(|c| c.attest.is_empty())
+        {
+            // Still unfinished (the TPM away): a second row would leave the first behind.
+            return Err("an earlier checkpoint is not finished yet".into());
+        }
         let Some((seq, head)) = self.store.audit_head().map_err(|e| e.to_string())? else {
             return Ok(false);
         };

@@ -169,6 +169,23 @@ fn a_tpm_that_cannot_vouch_now_is_reported_not_taken_for_tampering() {
 }
 
 #[test]
+fn a_checkpoint_the_tpm_could_not_finish_is_finished_before_the_next_one() {
+    let mut i = Install::new(SoftKeys::with_audit());
+    let mut e = i.start().unwrap();
+    log_denials(&mut e, "a.example", CHECKPOINT_EVERY - 1);
+    // The TPM goes away after extending, and stays away for the next batch.
+    e.keys_mut().fail_after_next_extend = true;
+    e.keys_mut().audit_unreachable = true;
+    log_denials(&mut e, "a.example", CHECKPOINT_EVERY + 1);
+    e.keys_mut().audit_unreachable = false;
+    log_denials(&mut e, "a.example", 1);
+    let v = e.audit_verify().unwrap();
+    assert_eq!(v.first_bad_seq, None, "{v:?}");
+    assert_eq!((v.checkpoints, v.checkpoints_verified), (2, 2), "{v:?}");
+    assert!(v.tpm_checked);
+}
+
+#[test]
 fn a_crash_after_the_extend_is_finished_and_one_before_it_is_dropped() {
     // After the extend, before the statement was stored.
     let mut i = Install::new(SoftKeys::with_audit());
