@@ -120,7 +120,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     }
 
     /// A checkpoint row left without its statement by a crash (see the module
-    /// documentation): certified now if the index has its message, else dropped.
+    /// documentation): certified now if the index has its message, dropped if the index
+    /// never got it; if the index holds neither (someone else extended it), the TPM's
+    /// statement is kept all the same, for `audit verify` to report.
     pub(crate) fn resolve_pending_checkpoint(&mut self) {
         let Ok(Some(anchor)) = self.keys.audit_anchor() else {
             return;
@@ -148,7 +150,17 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 let _ = self.store.delete_checkpoint(last.seq);
                 tracing::info!(seq = last.seq, "unfinished audit checkpoint dropped");
             }
-            Ok(_) => tracing::warn!("an unfinished audit checkpoint matches nothing"),
+            Ok((st, _)) => {
+                // The index moved without us (another program extended it): keep what the
+                // TPM says now, so that `audit verify` shows it, and go on checkpointing.
+                let _ = self
+                    .store
+                    .set_checkpoint_statement(last.seq, &st.attest, &st.signature);
+                tracing::warn!(
+                    seq = last.seq,
+                    "the audit index moved without tpm-passkey: another program extended it"
+                );
+            }
             Err(e) => tracing::warn!(error = %e, "cannot finish an audit checkpoint now"),
         }
     }
