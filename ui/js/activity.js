@@ -70,6 +70,7 @@ async function showIntegrity() {
     } else {
       p.textContent = `The log is intact: its ${c.entries} entries form an unbroken hash chain (no TPM checkpoints on this install).`;
     }
+    if (c.notice) p.textContent += ` Note: ${c.notice}.`;
   } catch (e) {
     p.textContent = "";
   }

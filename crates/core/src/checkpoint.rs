@@ -133,7 +133,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let Some(last) = all.last().filter(|c| c.attest.is_empty()) else {
             return;
         };
-        let before: Vec<[u8; 32]> = all[..all.len() - 1].iter().map(message_of).collect();
+        let before = epoch_messages(&all[..all.len() - 1], &anchor.key, &anchor.index_name);
         let message = message_of(last);
         let outcome = self.keys.audit_statement(&message).map(|st| {
             let value = index_value(&anchor, &st);
@@ -263,17 +263,40 @@ fn message_of(c: &Checkpoint) -> [u8; 32] {
     checkpoint_message(c.seq, &c.head, c.counter)
 }
 
-/// The index value a statement certifies, if it is a good statement about our index.
-fn index_value(anchor: &AuditAnchor, st: &AuditStatement) -> Option<[u8; 32]> {
-    let attest = verify_statement(&anchor.key, &st.attest, &st.signature, ST_ATTEST_NV).ok()?;
+/// The index a good statement (signed by the attestation key `key`) is about, and the
+/// value it certifies.
+fn statement_value(key: &[u8], attest: &[u8], signature: &[u8]) -> Option<(Vec<u8>, [u8; 32])> {
+    let attest = verify_statement(key, attest, signature, ST_ATTEST_NV).ok()?;
     match attest.attested {
         Attested::Nv {
             index_name,
             offset: 0,
             contents,
-        } if index_name == anchor.index_name => contents.try_into().ok(),
+        } => Some((index_name, contents.try_into().ok()?)),
         _ => None,
     }
+}
+
+/// The index value a statement certifies, if it is a good statement about our index.
+fn index_value(anchor: &AuditAnchor, st: &AuditStatement) -> Option<[u8; 32]> {
+    statement_value(&anchor.key, &st.attest, &st.signature)
+        .filter(|(name, _)| *name == anchor.index_name)
+        .map(|(_, value)| value)
+}
+
+/// The messages of the checkpoints at the end of `all` made under the index `name` (the
+/// current index's epoch: an index made anew starts its replay from genesis).
+fn epoch_messages(all: &[Checkpoint], key: &[u8], name: &[u8]) -> Vec<[u8; 32]> {
+    let mut out: Vec<[u8; 32]> = all
+        .iter()
+        .rev()
+        .take_while(|c| {
+            statement_value(key, &c.attest, &c.signature).is_some_and(|(n, _)| n == name)
+        })
+        .map(message_of)
+        .collect();
+    out.reverse();
+    out
 }
 
 /// The verdict on a log (pure: what `audit verify` decides from what it read).
@@ -312,27 +335,37 @@ pub(crate) fn judge(
             v.problem = Some(why);
         }
     };
+    // The checkpoints' replay starts again from genesis where the index changes (one made
+    // anew after the person accepted a store whose index was gone: an epoch).
     let mut messages: Vec<[u8; 32]> = Vec::new();
+    let mut epoch: Option<Vec<u8>> = None;
     let mut last_counter = 0u64;
-    for c in checkpoints {
+    for (n, c) in checkpoints.iter().enumerate() {
+        if c.attest.is_empty() && n + 1 == checkpoints.len() {
+            // Unfinished (the TPM was away): finished or dropped when the TPM is back.
+            break;
+        }
         let message = message_of(c);
+        let stated = statement_value(&anchor.key, &c.attest, &c.signature);
+        if let Some((name, _)) = &stated {
+            if epoch.as_ref() != Some(name) {
+                if epoch.is_some() {
+                    v.notice = Some(format!("the TPM's audit index was made anew at entry {} (a store accepted with --accept-restored-store, or the index deleted by the TPM's owner): entries before it were vouched for by the earlier index", c.seq));
+                }
+                epoch = Some(name.clone());
+                messages.clear();
+            }
+        }
         messages.push(message);
-        let value = index_value(
-            anchor,
-            &AuditStatement {
-                attest: c.attest.clone(),
-                signature: c.signature.clone(),
-            },
-        );
         let extra_ok =
             crate::audit_proof::parse_attest(&c.attest).is_ok_and(|(_, a)| a.extra_data == message);
         let stored_head = hashes.iter().find(|(s, _)| *s == c.seq).map(|(_, h)| h);
-        let why = if value.is_none() {
+        let why = if stated.is_none() {
             Some(format!(
-                "the checkpoint at entry {} is not a valid TPM statement about this audit index",
+                "the checkpoint at entry {} is not a valid TPM statement about an audit index",
                 c.seq
             ))
-        } else if !extra_ok || value != Some(replay(messages.iter())) {
+        } else if !extra_ok || stated.map(|(_, value)| value) != Some(replay(messages.iter())) {
             Some(format!("the checkpoint at entry {} does not match the TPM's audit index: checkpoints were changed or removed", c.seq))
         } else if stored_head != Some(&c.head) {
             Some(format!("the log up to entry {} is not the one the TPM vouched for: entries were rewritten or removed", c.seq))
@@ -351,6 +384,14 @@ pub(crate) fn judge(
         last_counter = c.counter;
         v.checkpoints_verified += 1;
         v.vouched_through = Some(c.seq);
+    }
+    if epoch
+        .as_ref()
+        .is_some_and(|name| *name != anchor.index_name)
+    {
+        // The current index has no checkpoint yet: it holds its genesis alone.
+        messages.clear();
+        v.notice = Some(format!("the TPM's audit index was made anew after entry {} (a store accepted with --accept-restored-store, or the index deleted by the TPM's owner): entries up to there were vouched for by the earlier index", v.vouched_through.unwrap_or(0)));
     }
     if let Some(Err(why)) = fresh {
         if v.problem.is_none() {

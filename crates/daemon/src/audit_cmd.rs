@@ -90,6 +90,9 @@ fn describe(v: &AuditVerdict) -> String {
     } else {
         out.push_str(", no TPM checkpoints (this install has no audit index): hash chain only");
     }
+    if let Some(n) = &v.notice {
+        out.push_str(&format!("\nnote: {n}"));
+    }
     match &v.problem {
         Some(p) => format!("{out}\nPROBLEM: {p}"),
         None => format!("{out}\nthe audit log verifies"),

@@ -275,6 +275,10 @@ pub struct AuditVerdict {
     /// Whether the TPM itself was asked (a fresh statement of its audit index matched the
     /// checkpoints): false when this install has no audit index.
     pub tpm_checked: bool,
+    /// Worth knowing, not a fault: the audit index was made anew at some point, so older
+    /// checkpoints are vouched for by an index the TPM no longer has.
+    #[serde(default)]
+    pub notice: Option<String>,
 }
 
 /// The audit log as evidence (`tpm-passkey audit export --json`): everything a verifier

@@ -10,8 +10,10 @@ use sha2::Sha256;
 use tpm_passkey_core::wire::cose::P256Key;
 use tpm_passkey_core::{KeyError, KeyStore, NewKey, PinHash, PinProtection, SecretBytes};
 
-/// The soft audit index's Name.
-const SOFT_AUDIT_NAME: [u8; 4] = [0, 11, 0xa0, 0xd1];
+/// The soft audit index's Name (its last byte: how often it was made anew).
+fn soft_audit_name(generation: u8) -> [u8; 4] {
+    [0, 11, 0xa0, generation]
+}
 
 /// The soft attestation key (fixed: these keys are not a product's).
 pub fn soft_attestation_key() -> SigningKey {
@@ -45,6 +47,8 @@ pub struct SoftKeys {
     pub fail_after_next_extend: bool,
     /// Statements about the audit index fail (the TPM away, or its index gone).
     pub audit_unreachable: bool,
+    /// How often the audit index was made anew ([`SoftKeys::renew_audit_index`]).
+    audit_generation: u8,
 }
 
 impl SoftKeys {
@@ -67,6 +71,15 @@ impl SoftKeys {
             audit: Some(extend(&[0; 32], &genesis())),
             ..Self::with_counter()
         }
+    }
+
+    /// The audit index made anew (another Name, back to its genesis): what accepting a store
+    /// whose index was gone does.
+    pub fn renew_audit_index(&mut self) {
+        use tpm_passkey_core::audit_proof::{extend, genesis};
+        self.audit_generation = self.audit_generation.wrapping_add(1);
+        self.audit = Some(extend(&[0; 32], &genesis()));
+        self.audit_unreachable = false;
     }
 
     /// Extends the soft audit index (what any program with the TPM can do).
@@ -93,8 +106,9 @@ impl SoftKeys {
             a.extend_from_slice(part);
         }
         a.extend_from_slice(&[0; 8 + 4 + 4 + 1 + 8]);
-        a.extend_from_slice(&(SOFT_AUDIT_NAME.len() as u16).to_be_bytes());
-        a.extend_from_slice(&SOFT_AUDIT_NAME);
+        let name = soft_audit_name(self.audit_generation);
+        a.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        a.extend_from_slice(&name);
         a.extend_from_slice(&0u16.to_be_bytes());
         a.extend_from_slice(&32u16.to_be_bytes());
         a.extend_from_slice(&value);
@@ -294,7 +308,7 @@ impl KeyStore for SoftKeys {
                 .to_sec1_point(false)
                 .as_bytes()
                 .to_vec(),
-            index_name: SOFT_AUDIT_NAME.to_vec(),
+            index_name: soft_audit_name(self.audit_generation).to_vec(),
         }))
     }
 
@@ -304,6 +318,9 @@ impl KeyStore for SoftKeys {
     ) -> Result<tpm_passkey_core::AuditStatement, KeyError> {
         if self.audit.is_none() {
             return Err(KeyError::Other("no audit index".into()));
+        }
+        if self.audit_unreachable {
+            return Err(KeyError::Unreachable);
         }
         self.extend_audit(message);
         if std::mem::take(&mut self.fail_after_next_extend) {

@@ -175,14 +175,43 @@ fn a_checkpoint_the_tpm_could_not_finish_is_finished_before_the_next_one() {
     log_denials(&mut e, "a.example", CHECKPOINT_EVERY - 1);
     // The TPM goes away after extending, and stays away for the next batch.
     e.keys_mut().fail_after_next_extend = true;
+    log_denials(&mut e, "a.example", 1);
     e.keys_mut().audit_unreachable = true;
-    log_denials(&mut e, "a.example", CHECKPOINT_EVERY + 1);
+    log_denials(&mut e, "a.example", CHECKPOINT_EVERY);
     e.keys_mut().audit_unreachable = false;
     log_denials(&mut e, "a.example", 1);
     let v = e.audit_verify().unwrap();
     assert_eq!(v.first_bad_seq, None, "{v:?}");
     assert_eq!((v.checkpoints, v.checkpoints_verified), (2, 2), "{v:?}");
     assert!(v.tpm_checked);
+}
+
+#[test]
+fn an_index_made_anew_starts_an_epoch_noticed_but_not_a_fault() {
+    let mut i = Install::new(SoftKeys::with_audit());
+    let mut e = i.start().unwrap();
+    log_denials(&mut e, "a.example", CHECKPOINT_EVERY);
+    // The index is lost (the owner deleted it): a checkpoint is left unfinished...
+    e.keys_mut().audit_unreachable = true;
+    log_denials(&mut e, "a.example", CHECKPOINT_EVERY);
+    let v = e.audit_verify().unwrap();
+    assert!(v.problem.unwrap().contains("cannot vouch"));
+    // ...until the person accepts the store and a new index is made: the unfinished one is
+    // dropped (the new index never had it) and checkpoints go on under the new index.
+    e.keys_mut().renew_audit_index();
+    log_denials(&mut e, "a.example", CHECKPOINT_EVERY);
+    let v = e.audit_verify().unwrap();
+    assert_eq!(v.first_bad_seq, None, "{v:?}");
+    assert_eq!(v.problem, None, "{v:?}");
+    assert_eq!((v.checkpoints, v.checkpoints_verified), (2, 2), "{v:?}");
+    assert!(v.tpm_checked);
+    assert!(v.notice.unwrap().contains("made anew"));
+    // Rewriting what the earlier index vouched for is still caught: the new checkpoint's
+    // chain head covers every entry before it.
+    i.stop(e);
+    rewrite_denials_as_approvals(&i.db(), "a.example");
+    let mut e = i.start().unwrap();
+    assert_eq!(e.audit_verify().unwrap().first_bad_seq, Some(1));
 }
 
 #[test]
