@@ -113,3 +113,72 @@ fn the_tpm_vouches_for_the_log_and_a_rewrite_with_recomputed_hashes_is_caught() 
     assert!(bad <= target && target - bad < 16, "{v}");
     assert!(v["problem"].as_str().unwrap().contains("rewritten"), "{v}");
 }
+
+/// The TPM's owner deletes the audit index (an empty owner password lets any program of
+/// the user's do that): `audit verify` says the TPM cannot vouch any more, the person
+/// accepts the store, a new index starts an epoch, and the log verifies again with a notice.
+#[test]
+fn an_audit_index_deleted_by_the_owner_is_reported_and_made_anew_on_acceptance() {
+    use std::str::FromStr;
+    use tss_esapi::{
+        constants::{CapabilityType, NvIndexType},
+        handles::TpmHandle,
+        interface_types::{resource_handles::Provision, session_handles::AuthSession},
+        structures::CapabilityData,
+        tcti_ldr::TctiNameConf,
+        Context,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let swtpm = tpm_passkey_tpm::Swtpm::start(&dir.path().join("tpm")).unwrap();
+    let tcti = swtpm.tcti().as_str().to_owned();
+    let mut d = Daemon::start_on(&tcti, Agent::None);
+    for len in 5..25 {
+        d.ok(&["settings", "--min-pin-length", &len.to_string()]);
+    }
+    d.stop();
+
+    // The attacker, as the owner: finds the extend index and undefines it.
+    let mut ctx = Context::new(TctiNameConf::from_str(&tcti).unwrap()).unwrap();
+    let (data, _) = ctx
+        .get_capability(CapabilityType::Handles, 0x0100_0000, 64)
+        .unwrap();
+    let CapabilityData::Handles(handles) = data else {
+        panic!("no handle list");
+    };
+    let mut deleted = 0;
+    for h in handles.into_inner() {
+        let TpmHandle::NvIndex(nv) = h else { continue };
+        let obj = ctx.tr_from_tpm_public(TpmHandle::NvIndex(nv)).unwrap();
+        let (public, _) = ctx.nv_read_public(obj.into()).unwrap();
+        if public.attributes().index_type().unwrap() == NvIndexType::Extend {
+            ctx.execute_with_session(Some(AuthSession::Password), |c| {
+                c.nv_undefine_space(Provision::Owner, obj.into())
+            })
+            .unwrap();
+            deleted += 1;
+        }
+    }
+    assert_eq!(deleted, 1, "one audit index");
+    drop(ctx);
+
+    d.restart(Agent::None);
+    let out = d.cli(&["audit", "verify", "--json"]);
+    assert!(!out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["first_bad_seq"], serde_json::Value::Null, "{v}");
+    assert!(
+        v["problem"].as_str().unwrap().contains("cannot vouch"),
+        "{v}"
+    );
+    d.stop();
+    d.set_extra_args(&["--accept-restored-store"]);
+    d.restart(Agent::None);
+    d.ok(&["settings", "--min-pin-length", "30"]);
+    d.stop();
+    d.set_extra_args(&[]);
+    d.restart(Agent::None);
+    let v: serde_json::Value = serde_json::from_str(&d.ok(&["audit", "verify", "--json"])).unwrap();
+    assert_eq!(v["tpm_checked"], true, "{v}");
+    assert!(v["notice"].as_str().unwrap().contains("made anew"), "{v}");
+}
