@@ -6,14 +6,15 @@ tpm2-tools' software TPM2_MakeCredential — no code shared with tpm-passkey.
     attestation_ca.py newca DIR
         make a CA (DIR/ca-key.pem, DIR/ca.pem)
     attestation_ca.py issue DIR REQUEST.json RESPONSE.json EK_ROOT.pem [EK_ROOT.pem ...]
-        [--wrong-name]
+        [--wrong-name] [--other-key]
 
 `issue` checks the EK certificate against the TPM maker's roots, checks that the EK public
 area in the request is the certified key and that the AK is a restricted, fixedTPM signing
 key whose Name is the one given, issues the AK certificate WebAuthn §8.3.1 asks for, and
 answers with a credential sealed to the EK for the AK's Name plus the certificate encrypted
 under that credential (AES-256-GCM). --wrong-name seals it for another Name (an attack: the
-TPM must refuse to activate it).
+TPM must refuse to activate it); --other-key certifies another public key than the AK (the
+daemon must refuse to install it).
 """
 
 import datetime
@@ -134,7 +135,7 @@ def check_ek_certificate(ek_der, roots):
     raise ValueError("EK chain too long")
 
 
-def issue(d, request_path, response_path, roots, wrong_name=False):
+def issue(d, request_path, response_path, roots, wrong_name=False, other_key=False):
     with open(request_path) as f:
         req = json.load(f)
     assert req["format"] == "tpm-passkey-attestation-request-1", req["format"]
@@ -155,6 +156,8 @@ def issue(d, request_path, response_path, roots, wrong_name=False):
         raise ValueError("the AK Name does not match its public area")
     if wrong_name:
         name = struct.pack(">H", TPM_ALG_SHA256) + os.urandom(32)
+    if other_key:
+        ak_key = ec.generate_private_key(ec.SECP256R1()).public_key()
 
     with open(os.path.join(d, "ca-key.pem"), "rb") as f:
         ca_key = serialization.load_pem_private_key(f.read(), None)
@@ -212,8 +215,10 @@ def main(argv):
     if argv[1] == "newca":
         new_ca(argv[2])
     elif argv[1] == "issue":
-        args = [a for a in argv[2:] if a != "--wrong-name"]
-        issue(args[0], args[1], args[2], args[3:], wrong_name="--wrong-name" in argv)
+        flags = {"--wrong-name", "--other-key"}
+        args = [a for a in argv[2:] if a not in flags]
+        issue(args[0], args[1], args[2], args[3:], wrong_name="--wrong-name" in argv,
+              other_key="--other-key" in argv)
     else:
         raise SystemExit(__doc__)
     print("ok", argv[1])

@@ -98,6 +98,14 @@ fn an_enrolled_tpm_attests_new_passkeys_and_a_relying_party_checks_them_against_
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("refused to activate"), "{err}");
 
+    // A certificate for another key than the AK, delivered correctly: refused at install.
+    let other = p("response-other-key.json");
+    issue(&other, &["--other-key"]);
+    let out = d.cli(&["attestation", "install", other.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another key"), "{err}");
+
     let good = p("response.json");
     issue(&good, &[]);
     d.ok(&["attestation", "install", good.to_str().unwrap()]);
@@ -140,4 +148,14 @@ fn an_enrolled_tpm_attests_new_passkeys_and_a_relying_party_checks_them_against_
         audit.contains("attestation certificate installed"),
         "{audit}"
     );
+}
+
+/// The embedded simulator has no EK certificate: the request says so plainly.
+#[test]
+fn a_tpm_without_an_ek_certificate_says_so() {
+    let d = Daemon::start(Agent::None);
+    let out = d.cli(&["attestation", "request"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no RSA 2048 EK certificate"), "{err}");
 }
