@@ -186,12 +186,14 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             }
             None => None,
         };
+        let counter_now = self.seal.map(|s| s.value);
         Ok(judge(
             &hashes,
             chain_break,
             &checkpoints,
             anchor.as_ref(),
             fresh.as_ref().map(|f| f.as_ref()),
+            counter_now,
         ))
     }
 
@@ -306,6 +308,7 @@ pub(crate) fn judge(
     checkpoints: &[Checkpoint],
     anchor: Option<&AuditAnchor>,
     fresh: Option<Result<&([u8; 32], AuditStatement), &String>>,
+    counter_now: Option<u64>,
 ) -> AuditVerdict {
     let mut v = AuditVerdict {
         entries: hashes.len() as u64,
@@ -337,10 +340,27 @@ pub(crate) fn judge(
     };
     // The checkpoints' replay starts again from genesis where the index changes (one made
     // anew after the person accepted a store whose index was gone: an epoch).
+    //
+    // A leading run of well-formed statements that this TPM's attestation key did not sign
+    // was made by an earlier TPM (replaced, and the person accepted this one): nothing
+    // vouches for them now, and they are skipped with a notice. That trusts nothing new:
+    // the first checkpoint of this TPM covers every entry before it through its chain head,
+    // and this TPM's index, checked fresh below, holds every checkpoint it made.
+    let earlier = checkpoints
+        .iter()
+        .take_while(|c| {
+            !c.attest.is_empty()
+                && crate::audit_proof::parse_attest(&c.attest).is_ok()
+                && statement_value(&anchor.key, &c.attest, &c.signature).is_none()
+        })
+        .count();
+    if let Some(last) = checkpoints[..earlier].last() {
+        v.notice = Some(format!("{earlier} checkpoints up to entry {} were made by an earlier TPM (it was replaced): this TPM cannot vouch for them", last.seq));
+    }
     let mut messages: Vec<[u8; 32]> = Vec::new();
     let mut epoch: Option<Vec<u8>> = None;
     let mut last_counter = 0u64;
-    for (n, c) in checkpoints.iter().enumerate() {
+    for (n, c) in checkpoints.iter().enumerate().skip(earlier) {
         if c.attest.is_empty() && n + 1 == checkpoints.len() {
             // Unfinished (the TPM was away): finished or dropped when the TPM is back.
             break;
@@ -372,6 +392,11 @@ pub(crate) fn judge(
         } else if c.counter < last_counter {
             Some(format!(
                 "the checkpoint at entry {} has a rollback counter lower than the one before it",
+                c.seq
+            ))
+        } else if counter_now.is_some_and(|now| c.counter > now) {
+            Some(format!(
+                "the checkpoint at entry {} has a rollback counter ahead of the store's seal",
                 c.seq
             ))
         } else {

@@ -17,7 +17,12 @@ fn soft_audit_name(generation: u8) -> [u8; 4] {
 
 /// The soft attestation key (fixed: these keys are not a product's).
 pub fn soft_attestation_key() -> SigningKey {
-    SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar")
+    soft_attestation_key_of(0)
+}
+
+/// The attestation key of the soft TPM after `replaced` replacements.
+fn soft_attestation_key_of(replaced: u8) -> SigningKey {
+    SigningKey::from_slice(&[0x42 + replaced; 32]).expect("a valid scalar")
 }
 
 /// The TPM PIN index's pinLimit.
@@ -49,6 +54,9 @@ pub struct SoftKeys {
     pub audit_unreachable: bool,
     /// How often the audit index was made anew ([`SoftKeys::renew_audit_index`]).
     audit_generation: u8,
+    /// How often the soft TPM was replaced ([`SoftKeys::replace_tpm`]): another attestation
+    /// key.
+    tpm_generation: u8,
 }
 
 impl SoftKeys {
@@ -82,6 +90,16 @@ impl SoftKeys {
         self.audit_unreachable = false;
     }
 
+    /// Another TPM, accepted: another attestation key, and an audit index of its own.
+    pub fn replace_tpm(&mut self) {
+        self.tpm_generation = self.tpm_generation.wrapping_add(1);
+        self.renew_audit_index();
+    }
+
+    fn attestation_key(&self) -> SigningKey {
+        soft_attestation_key_of(self.tpm_generation)
+    }
+
     /// Extends the soft audit index (what any program with the TPM can do).
     pub fn extend_audit(&mut self, data: &[u8; 32]) {
         if let Some(v) = &mut self.audit {
@@ -112,7 +130,7 @@ impl SoftKeys {
         a.extend_from_slice(&0u16.to_be_bytes());
         a.extend_from_slice(&32u16.to_be_bytes());
         a.extend_from_slice(&value);
-        let key = soft_attestation_key();
+        let key = self.attestation_key();
         let sig: Signature = p256::ecdsa::signature::Signer::sign(&key, &a);
         Ok(tpm_passkey_core::AuditStatement {
             attest: a,
@@ -303,7 +321,8 @@ impl KeyStore for SoftKeys {
 
     fn audit_anchor(&mut self) -> Result<Option<tpm_passkey_core::AuditAnchor>, KeyError> {
         Ok(self.audit.map(|_| tpm_passkey_core::AuditAnchor {
-            key: soft_attestation_key()
+            key: self
+                .attestation_key()
                 .verifying_key()
                 .to_sec1_point(false)
                 .as_bytes()

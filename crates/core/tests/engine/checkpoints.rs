@@ -215,6 +215,44 @@ fn an_index_made_anew_starts_an_epoch_noticed_but_not_a_fault() {
 }
 
 #[test]
+fn checkpoints_of_a_replaced_tpm_are_noticed_and_a_garbled_one_of_this_tpm_is_not_excused() {
+    let mut i = Install::new(SoftKeys::with_audit());
+    let mut e = i.start().unwrap();
+    log_denials(&mut e, "a.example", 2 * CHECKPOINT_EVERY);
+    e.keys_mut().replace_tpm();
+    log_denials(&mut e, "a.example", CHECKPOINT_EVERY);
+    let v = e.audit_verify().unwrap();
+    assert_eq!(v.first_bad_seq, None, "{v:?}");
+    assert_eq!((v.checkpoints, v.checkpoints_verified), (3, 1), "{v:?}");
+    assert!(v.tpm_checked);
+    assert!(v.notice.unwrap().contains("earlier TPM"));
+    // Without a replacement, a first checkpoint whose signature was garbled is not taken
+    // for an earlier TPM's: the index still holds its message, so the replay fails.
+    let mut i = Install::new(SoftKeys::with_audit());
+    let mut e = i.start().unwrap();
+    log_denials(&mut e, "a.example", 2 * CHECKPOINT_EVERY);
+    i.stop(e);
+    let other = p256::ecdsa::SigningKey::from_slice(&[9; 32]).unwrap();
+    let db = i.db();
+    let attest: Vec<u8> = db
+        .query_row(
+            "SELECT attest FROM audit_checkpoints ORDER BY seq LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let sig: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(&other, &attest);
+    db.execute(
+        "UPDATE audit_checkpoints SET signature = ?1 WHERE seq = ?2",
+        rusqlite::params![sig.to_der().as_bytes(), i64::from(CHECKPOINT_EVERY)],
+    )
+    .unwrap();
+    let mut e = i.start().unwrap();
+    let v = e.audit_verify().unwrap();
+    assert!(v.first_bad_seq.is_some(), "{v:?}");
+}
+
+#[test]
 fn a_crash_after_the_extend_is_finished_and_one_before_it_is_dropped() {
     // After the extend, before the statement was stored.
     let mut i = Install::new(SoftKeys::with_audit());
