@@ -227,7 +227,7 @@ fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, Strin
     }
     let mut store = store;
     if config.accept_restored_store {
-        keys.renew_counter().map_err(|e| e.to_string())?;
+        keys.renew_lost_indexes().map_err(|e| e.to_string())?;
         Engine::<TpmKeyStore, HubApprover>::accept_store(&mut keys, &mut store)
             .map_err(|e| e.to_string())?;
         tracing::warn!(

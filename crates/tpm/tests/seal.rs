@@ -59,7 +59,7 @@ fn the_tpm_counter_seals_the_store_and_its_loss_is_reported() {
     let mut store = Store::open(&path).unwrap();
     let state = Engine::<TpmKeyStore, Yes>::saved_key_store_state(&store).unwrap();
     let mut keys = TpmKeyStore::open(&f.swtpm.tcti(), None, state.as_ref()).unwrap();
-    keys.renew_counter().unwrap();
+    keys.renew_lost_indexes().unwrap();
     assert_ne!(
         keys.counter_handle(),
         Some(handle),

@@ -406,7 +406,7 @@ impl TpmKeyStore {
     /// A new rollback counter and audit index in place of ones that are gone or not ours:
     /// what the person chooses with the daemon's --accept-restored-store (the store is then
     /// sealed anew; the log's earlier checkpoints stay, and no longer verify).
-    pub fn renew_counter(&mut self) -> std::result::Result<(), KeyError> {
+    pub fn renew_lost_indexes(&mut self) -> std::result::Result<(), KeyError> {
         if self.audit_lost {
             self.audit = None;
             self.audit_lost = false;
