@@ -102,6 +102,27 @@ class E2E:
         (self.tmp / "home").mkdir()
         self.open_window({})
 
+    def agent_pid(self):
+        """The connected approval agent's pid, from the daemon's status."""
+        out = subprocess.run([self.args.daemon, "status", "--json", "--control", str(self.control)],
+                             capture_output=True, text=True, timeout=30)
+        info = json.loads(out.stdout).get("agent_info") or {}
+        return info.get("pid")
+
+    def wait_gone(self, pid, patience=10):
+        """Waits until process `pid` has exited and the daemon has let its agent slot go."""
+        if pid is None:
+            return
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.1)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, 15)
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline and self.agent_pid() == pid:
+            time.sleep(0.1)
+        assert self.agent_pid() != pid, "the old app still holds the approval agent slot"
+
     def open_window(self, extra_env):
         """A fresh app window through a tauri-driver of its own (`extra_env` reaches the app)."""
         port = free_port()
@@ -390,8 +411,13 @@ class E2E:
     def dark(self):
         """The same app with the desktop in dark mode (GTK_THEME=Adwaita:dark): WebKitGTK
         reports prefers-color-scheme: dark and the CSS follows."""
+        old_app = self.agent_pid()
         self.web.quit()
         self.procs.pop().terminate()
+        # The next window's app becomes the approval agent only once this one has gone: the
+        # daemon keeps the slot while its connection lives (closing a window may leave a
+        # slow app behind on a loaded machine), so wait for it, then end it if need be.
+        self.wait_gone(old_app)
         self.open_window({"GTK_THEME": "Adwaita:dark"})
         self.text_of("#state-pill", "Simulated TPM")
         assert self.web.execute_script("return matchMedia('(prefers-color-scheme: dark)').matches"), \
