@@ -97,22 +97,26 @@ pub fn install(engine: &mut DaemonEngine, response: &str) -> Result<(), ManageEr
         return Err(failed("the answer has an unknown format"));
     }
     let (blob, secret) = (unhex(&r.credential_blob)?, unhex(&r.encrypted_secret)?);
+    // The activated credential is the key to the certificate: wiped after use.
     let credential = engine
         .keys_mut()
         .activate_credential(&blob, &secret)
+        .map(zeroize::Zeroizing::new)
         .map_err(|e| {
             failed(format!(
                 "the TPM refused to activate the credential: it was not made for this TPM's endorsement key and attestation key ({e})"
             ))
         })?;
-    let key: [u8; 32] = credential
-        .as_slice()
-        .try_into()
-        .map_err(|_| failed("the activated credential is not a 32-byte key"))?;
+    let key: zeroize::Zeroizing<[u8; 32]> = zeroize::Zeroizing::new(
+        credential
+            .as_slice()
+            .try_into()
+            .map_err(|_| failed("the activated credential is not a 32-byte key"))?,
+    );
     let nonce: [u8; 12] = unhex(&r.nonce)?
         .try_into()
         .map_err(|_| failed("the nonce is not 12 bytes"))?;
-    let cipher = aes_gcm::Aes256Gcm::new(&key.into());
+    let cipher = aes_gcm::Aes256Gcm::new(&(*key).into());
     let plain = cipher
         .decrypt(&nonce.into(), unhex(&r.encrypted_chain)?.as_slice())
         .map_err(|_| {

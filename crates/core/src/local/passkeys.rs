@@ -108,13 +108,6 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     }
 
     /// The last `limit` audit records, oldest first. `reader` is recorded.
-    /// The audit log's hash chain, checked: (entries, first bad entry's sequence number).
-    pub fn audit_check(&self) -> Result<(u64, Option<i64>), ManageError> {
-        self.store
-            .audit_chain_check()
-            .map_err(|e| ManageError::from_status(e.into()))
-    }
-
     pub fn audit_tail(
         &mut self,
         limit: u32,
