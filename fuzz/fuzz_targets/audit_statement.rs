@@ -4,7 +4,9 @@
 //! is of a known type, and no signature made by another key verifies.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use tpm_passkey_core::audit_proof::{parse_attest, verify_statement, ST_ATTEST_CERTIFY, ST_ATTEST_NV};
+use tpm_passkey_core::audit_proof::{
+    parse_attest, verify_statement, ST_ATTEST_CERTIFY, ST_ATTEST_NV,
+};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok((kind, _)) = parse_attest(data) {
