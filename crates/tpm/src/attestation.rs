@@ -137,26 +137,15 @@ impl Tpm {
         let key = self.load_object(&blob.public, &blob.private)?;
         let extra = Data::try_from(extra.to_vec()).map_err(|e| Error::tss(op, e));
         let out = extra.and_then(|extra| {
-            self.with_attestation_key(|tpm, ak| {
-                let (attest, sig) = tpm
-                    .ctx
-                    .execute_with_sessions(
-                        (
-                            Some(AuthSession::Password),
-                            Some(AuthSession::Password),
-                            None,
-                        ),
-                        |c| c.certify(key.into(), ak, extra, SignatureScheme::Null),
-                    )
-                    .map_err(|e| Error::tss(op, e))?;
-                let cert_info = attest.marshall().map_err(|e| Error::tss(op, e))?;
-                let signature = crate::keys::to_p256(sig)?.to_der().as_bytes().to_vec();
-                Ok(KeyCertification {
-                    cert_info,
-                    signature,
-                    pub_area: pub_area.clone(),
-                })
+            self.attested_by_ak(op, |c, ak| {
+                let (attest, sig) = c.certify(key.into(), ak, extra, SignatureScheme::Null)?;
+                Ok((attest.marshall()?, sig))
             })
+        });
+        let out = out.map(|(cert_info, signature)| KeyCertification {
+            cert_info,
+            signature,
+            pub_area,
         });
         self.flush_object(key.into());
         out

@@ -134,6 +134,32 @@ impl Tpm {
         let op = "certify audit index";
         let nv = self.one_way_handle(&AUDIT, index.0.handle)?;
         let qualifying = Data::try_from(qualifying.to_vec()).map_err(|e| Error::tss(op, e))?;
+        let (attest, signature) = self.attested_by_ak(op, |c, ak| {
+            c.nv_certify(
+                ak,
+                NvAuth::NvIndex(nv),
+                nv,
+                qualifying,
+                SignatureScheme::Null,
+                AUDIT_INDEX_SIZE,
+                0,
+            )
+        })?;
+        Ok(Certified { attest, signature })
+    }
+
+    /// Runs `statement` (a TPM2_Certify or TPM2_NV_Certify by the attestation key `ak`,
+    /// both of its authorizations the empty password) and returns the TPMS_ATTEST as the TPM
+    /// marshalled it with the signature in DER.
+    pub(crate) fn attested_by_ak(
+        &mut self,
+        op: &'static str,
+        statement: impl FnOnce(
+            &mut tss_esapi::Context,
+            KeyHandle,
+        )
+            -> tss_esapi::Result<(Vec<u8>, tss_esapi::structures::Signature)>,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
         self.with_attestation_key(|tpm, ak| {
             let (attest, sig) = tpm
                 .ctx
@@ -143,21 +169,11 @@ impl Tpm {
                         Some(AuthSession::Password),
                         None,
                     ),
-                    |c| {
-                        c.nv_certify(
-                            ak,
-                            NvAuth::NvIndex(nv),
-                            nv,
-                            qualifying,
-                            SignatureScheme::Null,
-                            AUDIT_INDEX_SIZE,
-                            0,
-                        )
-                    },
+                    |c| statement(c, ak),
                 )
                 .map_err(|e| Error::tss(op, e))?;
             let signature = crate::keys::to_p256(sig)?.to_der().as_bytes().to_vec();
-            Ok(Certified { attest, signature })
+            Ok((attest, signature))
         })
     }
 

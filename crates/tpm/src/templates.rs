@@ -42,7 +42,17 @@ pub(crate) fn root(seed: &[u8; 32]) -> Result<Public> {
     )
     .build()
     .map_err(build_err)?;
-    let x = EccParameter::try_from(seed.to_vec()).map_err(build_err)?;
+    ecc_primary(attrs, params, seed)
+}
+
+/// An ECC primary's public area whose `unique.x` is `x`: the TPM derives a primary from the
+/// hierarchy's seed and the whole template, so `x` picks which key it is.
+fn ecc_primary(
+    attrs: tss_esapi::attributes::ObjectAttributes,
+    params: tss_esapi::structures::PublicEccParameters,
+    x: &[u8],
+) -> Result<Public> {
+    let x = EccParameter::try_from(x.to_vec()).map_err(build_err)?;
     PublicBuilder::new()
         .with_public_algorithm(PublicAlgorithm::Ecc)
         .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
@@ -168,14 +178,9 @@ pub fn attestation_key() -> Result<Public> {
         )
         .build()
         .map_err(build_err)?;
-    let tag = sha2::Sha256::digest(b"tpm-passkey attestation key");
-    let x = EccParameter::try_from(tag.to_vec()).map_err(build_err)?;
-    PublicBuilder::new()
-        .with_public_algorithm(PublicAlgorithm::Ecc)
-        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
-        .with_object_attributes(attrs)
-        .with_ecc_parameters(params)
-        .with_ecc_unique_identifier(EccPoint::new(x, EccParameter::default()))
-        .build()
-        .map_err(build_err)
+    ecc_primary(
+        attrs,
+        params,
+        &sha2::Sha256::digest(b"tpm-passkey attestation key"),
+    )
 }
