@@ -382,6 +382,8 @@ class E2E:
         # Attestation: not enrolled on this TPM, so self-attestation and the switch is off.
         self.text_of("#attestation-state", "Not enrolled")
         assert not self.el("#attestation-on").is_enabled(), "no switch without a certificate"
+        self.web.execute_script("document.getElementById('attestation-state').scrollIntoView({block: 'center'})")
+        self.shot("settings-attestation")
         self.el("#rule-site").send_keys("example.com")
         Select(self.el("#rule-kind")).select_by_value("block")
         self.el("#rule-add").click()

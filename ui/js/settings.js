@@ -195,7 +195,8 @@ function attestationCard(s) {
   on.addEventListener("change", (e) => save(e).catch(() => {}));
   return card("Attestation",
     el("p", { class: "lead", id: "attestation-state", "data-provisioned": String(a.provisioned), "data-on": String(a.on) }, !a.provisioned
-      ? "Not enrolled: new passkeys carry self-attestation (a site learns nothing about this computer). Your organisation can enrol this TPM with `tpm-passkey attestation request` and `attestation install`."
+      ? ["Not enrolled: new passkeys carry self-attestation (a site learns nothing about this computer). Your organisation can enrol this TPM with ",
+        el("code", {}, "tpm-passkey attestation request"), " and ", el("code", {}, "attestation install"), "."]
       : a.on
         ? `On: new passkeys carry the TPM's attestation, certified by ${a.issuer}.`
         : `Enrolled with ${a.issuer}; off: new passkeys carry self-attestation.`),
