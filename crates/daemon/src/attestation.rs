@@ -102,10 +102,11 @@ pub fn install(engine: &mut DaemonEngine, response: &str) -> Result<(), ManageEr
         .keys_mut()
         .activate_credential(&blob, &secret)
         .map(zeroize::Zeroizing::new)
-        .map_err(|e| {
-            failed(format!(
+        .map_err(|e| match e {
+            tpm_passkey_core::KeyError::Unreachable => ManageError::TpmUnreachable,
+            e => failed(format!(
                 "the TPM refused to activate the credential: it was not made for this TPM's endorsement key and attestation key ({e})"
-            ))
+            )),
         })?;
     let key: zeroize::Zeroizing<[u8; 32]> = zeroize::Zeroizing::new(
         credential
