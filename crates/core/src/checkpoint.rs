@@ -14,6 +14,7 @@
 //! ([`Engine::resolve_pending_checkpoint`]): extended → certified now; not extended → the
 //! row is dropped.
 
+use crate::hex;
 use tpm_passkey_ipc::{
     AuditExport, AuditVerdict, ExportedCheckpoint, ExportedEntry, ExportedStatement,
 };
@@ -24,20 +25,6 @@ use crate::{Approver, AuditAnchor, AuditStatement, Clock, Engine, KeyStore, Mana
 
 /// A checkpoint after this many audit entries (and one at shutdown).
 pub const CHECKPOINT_EVERY: u32 = 16;
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
 
 fn manage_err(e: impl Into<tpm_passkey_wire::Status>) -> ManageError {
     ManageError::from_status(e.into())
@@ -205,7 +192,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         reader: Option<String>,
     ) -> Result<AuditExport, ManageError> {
         let nonce: [u8; 32] = match nonce {
-            Some(n) => unhex(n)
+            Some(n) => hex::decode(n)
                 .and_then(|b| b.try_into().ok())
                 .ok_or(ManageError::BadNonce)?,
             None => {
@@ -221,7 +208,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             .zip(hashes)
             .map(|(record, (_, hash))| ExportedEntry {
                 record,
-                hash: hex(&hash),
+                hash: hex::encode(&hash),
             })
             .collect();
         let checkpoints = self
@@ -231,10 +218,10 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             .iter()
             .map(|c| ExportedCheckpoint {
                 seq: c.seq,
-                head: hex(&c.head),
+                head: hex::encode(&c.head),
                 counter: c.counter,
-                attest: hex(&c.attest),
-                signature: hex(&c.signature),
+                attest: hex::encode(&c.attest),
+                signature: hex::encode(&c.signature),
             })
             .collect();
         let anchor = self.keys.audit_anchor().map_err(manage_err)?;
@@ -242,9 +229,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             Some(_) => {
                 let st = self.keys.audit_statement(&nonce).map_err(manage_err)?;
                 Some(ExportedStatement {
-                    nonce: hex(&nonce),
-                    attest: hex(&st.attest),
-                    signature: hex(&st.signature),
+                    nonce: hex::encode(&nonce),
+                    attest: hex::encode(&st.attest),
+                    signature: hex::encode(&st.signature),
                 })
             }
             None => None,
@@ -252,8 +239,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         self.audit_read(crate::AuditKind::ReadAudit, reader);
         Ok(AuditExport {
             format: "tpm-passkey-audit-1".into(),
-            attestation_key: anchor.as_ref().map(|a| hex(&a.key)),
-            audit_index_name: anchor.as_ref().map(|a| hex(&a.index_name)),
+            attestation_key: anchor.as_ref().map(|a| hex::encode(&a.key)),
+            audit_index_name: anchor.as_ref().map(|a| hex::encode(&a.index_name)),
             entries,
             checkpoints,
             statement,

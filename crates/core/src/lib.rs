@@ -25,6 +25,7 @@ mod ctap;
 mod engine;
 mod errors;
 mod fatigue;
+pub mod hex;
 mod key_store;
 mod local;
 mod pin;

@@ -15,7 +15,7 @@
 
 use aes_gcm::aead::{Aead, KeyInit};
 use serde::{Deserialize, Serialize};
-use tpm_passkey_core::ManageError;
+use tpm_passkey_core::{hex, ManageError};
 use x509_cert::der::Decode;
 
 use crate::engine_thread::DaemonEngine;
@@ -43,23 +43,9 @@ struct Response {
     encrypted_chain: String,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn unhex(s: &str) -> Result<Vec<u8>, ManageError> {
-    let bad = || ManageError::Enrolment("the answer holds a field that is not hex".into());
-    if !s.len().is_multiple_of(2) {
-        return Err(bad());
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| {
-            s.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(bad)
-        })
-        .collect()
+    hex::decode(s)
+        .ok_or_else(|| ManageError::Enrolment("the answer holds a field that is not hex".into()))
 }
 
 fn failed(e: impl std::fmt::Display) -> ManageError {
@@ -73,10 +59,10 @@ pub fn request(engine: &mut DaemonEngine) -> Result<String, ManageError> {
     let info = keys.run(|k| k.tpm()?.info()).map_err(failed)?;
     let json = serde_json::to_string_pretty(&Request {
         format: "tpm-passkey-attestation-request-1".into(),
-        ek_certificate: hex(&r.ek_certificate),
-        ek_public: hex(&r.ek_public),
-        ak_public: hex(&r.ak_public),
-        ak_name: hex(&r.ak_name),
+        ek_certificate: hex::encode(&r.ek_certificate),
+        ek_public: hex::encode(&r.ek_public),
+        ak_public: hex::encode(&r.ak_public),
+        ak_name: hex::encode(&r.ak_name),
         tpm_manufacturer: format!("id:{:08X}", info.manufacturer_id),
         tpm_model: if info.vendor.is_empty() {
             "unknown".into()

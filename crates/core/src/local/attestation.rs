@@ -2,6 +2,7 @@
 //! certificate chain (kept in the store, sealed like every setting), the person's choice to
 //! use it, and the statement built for a new credential.
 
+use crate::hex;
 use tpm_passkey_ipc::AttestationView;
 use tpm_passkey_wire::ctap2::TpmStatement;
 use tpm_passkey_wire::Status;
@@ -17,17 +18,6 @@ struct Installed {
     /// DER certificates, hex: the AK certificate first.
     chain: Vec<String>,
     issuer: String,
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
@@ -54,7 +44,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         issuer: &str,
     ) -> Result<(), ManageError> {
         let json = serde_json::to_string(&Installed {
-            chain: chain.iter().map(|c| hex(c)).collect(),
+            chain: chain.iter().map(|c| hex::encode(c)).collect(),
             issuer: issuer.to_owned(),
         })
         .map_err(|_| ManageError::Failed(Status::Other))?;
@@ -107,7 +97,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             return None;
         }
         let installed = self.installed_attestation()?;
-        let x5c: Option<Vec<Vec<u8>>> = installed.chain.iter().map(|c| unhex(c)).collect();
+        let x5c: Option<Vec<Vec<u8>>> = installed.chain.iter().map(|c| hex::decode(c)).collect();
         match self.keys.certify_key(blob, digest) {
             Ok(c) => Some((
                 c.signature,

@@ -1,24 +1,11 @@
 //! Passkeys from the user's own session: the list (audited: it reveals accounts) and
 //! deletion (needs the PIN).
 
+use crate::hex;
 use tpm_passkey_ipc::{AuditRecord, Passkey, Pin};
 
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::{Approver, Clock, Engine, KeyStore, ManageError};
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
 
 impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     /// Every discoverable passkey, grouped by site, without key material. `reader` (the
@@ -32,7 +19,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         Ok(all
             .into_iter()
             .map(|c| Passkey {
-                id: hex(&c.id),
+                id: hex::encode(&c.id),
                 rp_id: c.rp_id,
                 rp_name: c.rp_name,
                 user_name: c.user_name,
@@ -48,7 +35,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
 
     /// Deletes one passkey by its hex id, after the PIN (once one is set).
     pub fn delete_passkey(&mut self, id_hex: &str, pin: Option<&Pin>) -> Result<(), ManageError> {
-        let id = unhex(id_hex).ok_or(ManageError::NotAPasskeyId)?;
+        let id = hex::decode(id_hex).ok_or(ManageError::NotAPasskeyId)?;
         let c = self
             .store
             .credential(&id)
