@@ -3,7 +3,6 @@
 
 use p256::ecdsa::{Signature, VerifyingKey};
 use tss_esapi::{
-    attributes::SessionAttributesBuilder,
     constants::{
         response_code::Tss2ResponseCodeKind as Kind,
         tss::{TPM2_RH_NULL, TPM2_ST_HASHCHECK},
@@ -15,7 +14,7 @@ use tss_esapi::{
 };
 
 use crate::{
-    session::{flush_session, forget_used_session, start_policy, with_empty_password},
+    session::{flush_session, forget_used_session, start_policy_once, with_empty_password},
     templates, Error, KeyBlob, PinHash, PinIndex, Protection, Result, Tpm,
 };
 
@@ -156,18 +155,10 @@ impl Tpm {
                         }
                     }
                 }
-                let session = start_policy(&mut self.ctx, "sign")?;
-                // Used once: with continueSession clear the TPM flushes it after the Sign.
-                let (attrs, mask) = SessionAttributesBuilder::new()
-                    .with_continue_session(false)
-                    .build();
-                let out = self
-                    .ctx
-                    .tr_sess_set_attributes(session, attrs, mask)
+                // Used once: the TPM flushes it after the Sign.
+                let session = start_policy_once(&mut self.ctx, "sign")?;
+                let out = PolicySession::try_from(session)
                     .map_err(|e| Error::tss("sign", e))
-                    .and_then(|()| {
-                        PolicySession::try_from(session).map_err(|e| Error::tss("sign", e))
-                    })
                     .and_then(|p| self.policy_secret(index, pin, p))
                     .and_then(|()| {
                         self.ctx

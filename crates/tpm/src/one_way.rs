@@ -31,7 +31,7 @@ use tss_esapi::{
 use crate::{
     one_time_key::OneTimeKey,
     policy::PolicyDigest,
-    session::{flush_session, start_policy, NO_PARAM_ENCRYPTION},
+    session::{flush_session, start_policy_once, NO_PARAM_ENCRYPTION},
     tpm::NvSlot,
     Error, Result, Tpm,
 };
@@ -231,15 +231,7 @@ impl Tpm {
         op: &'static str,
         command: impl FnOnce(&mut tss_esapi::Context) -> tss_esapi::Result<()>,
     ) -> Result<()> {
-        let session = start_policy(&mut self.ctx, op)?;
-        // Used once: with continueSession clear the TPM flushes it after the command.
-        let (attrs, mask) = tss_esapi::attributes::SessionAttributesBuilder::new()
-            .with_continue_session(false)
-            .build();
-        if let Err(e) = self.ctx.tr_sess_set_attributes(session, attrs, mask) {
-            flush_session(&mut self.ctx, session);
-            return Err(Error::tss(op, e));
-        }
+        let session = start_policy_once(&mut self.ctx, op)?;
         let out = (|| {
             let p = PolicySession::try_from(session).map_err(|e| Error::tss(op, e))?;
             let nonce = self

@@ -82,6 +82,21 @@ pub(crate) fn start_policy(ctx: &mut Context, op: &'static str) -> Result<AuthSe
     })
 }
 
+/// A policy session for one command: continueSession is clear, so the TPM flushes it after
+/// the command it authorizes (the caller then forgets it with [`forget_used_session`]; on
+/// any failure before that it flushes it with [`flush_session`]).
+pub(crate) fn start_policy_once(ctx: &mut Context, op: &'static str) -> Result<AuthSession> {
+    let session = start_policy(ctx, op)?;
+    let (attrs, mask) = SessionAttributesBuilder::new()
+        .with_continue_session(false)
+        .build();
+    if let Err(e) = ctx.tr_sess_set_attributes(session, attrs, mask) {
+        flush_session(ctx, session);
+        return Err(Error::tss(op, e));
+    }
+    Ok(session)
+}
+
 /// Starts a policy session salted to `salt_key`, with parameter encryption as `enc` says:
 /// for commands authorized by policy whose parameters carry a secret (a new PIN in, an
 /// hmac-secret CredRandom out).
