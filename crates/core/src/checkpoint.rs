@@ -61,26 +61,15 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         {
             return Ok(false);
         }
-        self.resolve_pending_checkpoint();
-        if self
-            .store
-            .checkpoints()
-            .map_err(|e| e.to_string())?
-            .last()
-            .is_some_and(|c| c.attest.is_empty())
-        {
+        if self.resolve_pending_checkpoint() {
             // Still unfinished (the TPM away): a second row would leave the first behind.
             return Err("an earlier checkpoint is not finished yet".into());
         }
         let Some((seq, head)) = self.store.audit_head().map_err(|e| e.to_string())? else {
             return Ok(false);
         };
-        if self
-            .store
-            .last_checkpoint_seq()
-            .map_err(|e| e.to_string())?
-            >= Some(seq)
-        {
+        let last = self.store.last_checkpoint().map_err(|e| e.to_string())?;
+        if last.map(|c| c.seq) >= Some(seq) {
             self.audit_pending.set(0);
             return Ok(false);
         }
@@ -109,16 +98,22 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     /// A checkpoint row left without its statement by a crash (see the module
     /// documentation): certified now if the index has its message, dropped if the index
     /// never got it; if the index holds neither (someone else extended it), the TPM's
-    /// statement is kept all the same, for `audit verify` to report.
-    pub(crate) fn resolve_pending_checkpoint(&mut self) {
+    /// statement is kept all the same, for `audit verify` to report. True when one is still
+    /// unfinished (the TPM cannot answer now). Only the store is read unless a row is
+    /// unfinished: this runs at every start.
+    pub(crate) fn resolve_pending_checkpoint(&mut self) -> bool {
+        match self.store.last_checkpoint() {
+            Ok(Some(c)) if c.attest.is_empty() => {}
+            _ => return false,
+        }
         let Ok(Some(anchor)) = self.keys.audit_anchor() else {
-            return;
+            return true;
         };
         let Ok(all) = self.store.checkpoints() else {
-            return;
+            return true;
         };
-        let Some(last) = all.last().filter(|c| c.attest.is_empty()) else {
-            return;
+        let Some(last) = all.last() else {
+            return false;
         };
         let before = epoch_messages(&all[..all.len() - 1], &anchor.key, &anchor.index_name);
         let message = message_of(last);
@@ -148,8 +143,12 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                     "the audit index moved without tpm-passkey: another program extended it"
                 );
             }
-            Err(e) => tracing::warn!(error = %e, "cannot finish an audit checkpoint now"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot finish an audit checkpoint now");
+                return true;
+            }
         }
+        false
     }
 
     /// Checks the whole log: the hash chain, every checkpoint's signature, message and

@@ -19,6 +19,16 @@ pub struct Checkpoint {
     pub signature: Vec<u8>,
 }
 
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+    Ok(Checkpoint {
+        seq: r.get(0)?,
+        head: r.get(1)?,
+        counter: r.get::<_, i64>(2)? as u64,
+        attest: r.get(3)?,
+        signature: r.get(4)?,
+    })
+}
+
 impl Store {
     pub fn put_checkpoint(&self, c: &Checkpoint) -> Result<(), StoreError> {
         self.conn.execute(
@@ -64,25 +74,20 @@ impl Store {
         let mut st = self.conn.prepare(
             "SELECT seq, head, counter, attest, signature FROM audit_checkpoints ORDER BY seq",
         )?;
-        let rows = st.query_map([], |r| {
-            Ok(Checkpoint {
-                seq: r.get(0)?,
-                head: r.get(1)?,
-                counter: r.get::<_, i64>(2)? as u64,
-                attest: r.get(3)?,
-                signature: r.get(4)?,
-            })
-        })?;
+        let rows = st.query_map([], row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The sequence number of the last checkpoint, if any.
-    pub fn last_checkpoint_seq(&self) -> Result<Option<i64>, StoreError> {
+    /// The last checkpoint, if any.
+    pub fn last_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT max(seq) FROM audit_checkpoints", [], |r| r.get(0))
-            .optional()?
-            .flatten())
+            .query_row(
+                "SELECT seq, head, counter, attest, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+                [],
+                row,
+            )
+            .optional()?)
     }
 
     /// The last audit entry's sequence number and chain head.
