@@ -19,7 +19,9 @@ use tpm_passkey_ipc::{
     AuditExport, AuditVerdict, ExportedCheckpoint, ExportedEntry, ExportedStatement,
 };
 
-use crate::audit_proof::{checkpoint_message, replay, verify_statement, Attested, ST_ATTEST_NV};
+use crate::audit_proof::{
+    checkpoint_message, extend, replay, verify_statement, Attested, ST_ATTEST_NV,
+};
 use crate::store::Checkpoint;
 use crate::{Approver, AuditAnchor, AuditStatement, Clock, Engine, KeyStore, ManageError};
 
@@ -251,25 +253,36 @@ fn message_of(c: &Checkpoint) -> [u8; 32] {
     checkpoint_message(c.seq, &c.head, c.counter)
 }
 
-/// The index a good statement (signed by the attestation key `key`) is about, and the
-/// value it certifies.
-fn statement_value(key: &[u8], attest: &[u8], signature: &[u8]) -> Option<(Vec<u8>, [u8; 32])> {
+/// What a good statement (signed by the attestation key) says: the index it is about, the
+/// value it certifies, and the extraData it was made with.
+struct Stated {
+    index_name: Vec<u8>,
+    value: [u8; 32],
+    extra_data: Vec<u8>,
+}
+
+/// The statement checked with `key` and read, once.
+fn stated(key: &[u8], attest: &[u8], signature: &[u8]) -> Option<Stated> {
     let attest = verify_statement(key, attest, signature, ST_ATTEST_NV).ok()?;
     match attest.attested {
         Attested::Nv {
             index_name,
             offset: 0,
             contents,
-        } => Some((index_name, contents.try_into().ok()?)),
+        } => Some(Stated {
+            index_name,
+            value: contents.try_into().ok()?,
+            extra_data: attest.extra_data,
+        }),
         _ => None,
     }
 }
 
 /// The index value a statement certifies, if it is a good statement about our index.
 fn index_value(anchor: &AuditAnchor, st: &AuditStatement) -> Option<[u8; 32]> {
-    statement_value(&anchor.key, &st.attest, &st.signature)
-        .filter(|(name, _)| *name == anchor.index_name)
-        .map(|(_, value)| value)
+    stated(&anchor.key, &st.attest, &st.signature)
+        .filter(|s| s.index_name == anchor.index_name)
+        .map(|s| s.value)
 }
 
 /// The messages of the checkpoints at the end of `all` made under the index `name` (the
@@ -278,9 +291,7 @@ fn epoch_messages(all: &[Checkpoint], key: &[u8], name: &[u8]) -> Vec<[u8; 32]> 
     let mut out: Vec<[u8; 32]> = all
         .iter()
         .rev()
-        .take_while(|c| {
-            statement_value(key, &c.attest, &c.signature).is_some_and(|(n, _)| n == name)
-        })
+        .take_while(|c| stated(key, &c.attest, &c.signature).is_some_and(|s| s.index_name == name))
         .map(message_of)
         .collect();
     out.reverse();
@@ -337,13 +348,14 @@ pub(crate) fn judge(
         .take_while(|c| {
             !c.attest.is_empty()
                 && crate::audit_proof::parse_attest(&c.attest).is_ok()
-                && statement_value(&anchor.key, &c.attest, &c.signature).is_none()
+                && stated(&anchor.key, &c.attest, &c.signature).is_none()
         })
         .count();
     if let Some(last) = checkpoints[..earlier].last() {
         v.notice = Some(format!("{earlier} checkpoints up to entry {} were made by an earlier TPM (it was replaced): this TPM cannot vouch for them", last.seq));
     }
-    let mut messages: Vec<[u8; 32]> = Vec::new();
+    // The index's value as the checkpoints replay it (from genesis at each epoch).
+    let mut expected = replay([]);
     let mut epoch: Option<Vec<u8>> = None;
     let mut last_counter = 0u64;
     for (n, c) in checkpoints.iter().enumerate().skip(earlier) {
@@ -352,41 +364,37 @@ pub(crate) fn judge(
             break;
         }
         let message = message_of(c);
-        let stated = statement_value(&anchor.key, &c.attest, &c.signature);
-        if let Some((name, _)) = &stated {
-            if epoch.as_ref() != Some(name) {
+        let stated = stated(&anchor.key, &c.attest, &c.signature);
+        if let Some(st) = &stated {
+            if epoch.as_ref() != Some(&st.index_name) {
                 if epoch.is_some() {
                     v.notice = Some(format!("the TPM's audit index was made anew at entry {} (a store accepted with --accept-restored-store, or the index deleted by the TPM's owner): entries before it were vouched for by the earlier index", c.seq));
                 }
-                epoch = Some(name.clone());
-                messages.clear();
+                epoch = Some(st.index_name.clone());
+                expected = replay([]);
             }
         }
-        messages.push(message);
-        let extra_ok =
-            crate::audit_proof::parse_attest(&c.attest).is_ok_and(|(_, a)| a.extra_data == message);
-        let stored_head = hashes.iter().find(|(s, _)| *s == c.seq).map(|(_, h)| h);
-        let why = if stated.is_none() {
-            Some(format!(
+        expected = extend(&expected, &message);
+        let stored_head = hashes
+            .binary_search_by_key(&c.seq, |(s, _)| *s)
+            .ok()
+            .map(|i| &hashes[i].1);
+        let why = match &stated {
+            None => Some(format!(
                 "the checkpoint at entry {} is not a valid TPM statement about an audit index",
                 c.seq
-            ))
-        } else if !extra_ok || stated.map(|(_, value)| value) != Some(replay(messages.iter())) {
-            Some(format!("the checkpoint at entry {} does not match the TPM's audit index: checkpoints were changed or removed", c.seq))
-        } else if stored_head != Some(&c.head) {
-            Some(format!("the log up to entry {} is not the one the TPM vouched for: entries were rewritten or removed", c.seq))
-        } else if c.counter < last_counter {
-            Some(format!(
+            )),
+            Some(st) if st.extra_data != message || st.value != expected => Some(format!("the checkpoint at entry {} does not match the TPM's audit index: checkpoints were changed or removed", c.seq)),
+            Some(_) if stored_head != Some(&c.head) => Some(format!("the log up to entry {} is not the one the TPM vouched for: entries were rewritten or removed", c.seq)),
+            Some(_) if c.counter < last_counter => Some(format!(
                 "the checkpoint at entry {} has a rollback counter lower than the one before it",
                 c.seq
-            ))
-        } else if counter_now.is_some_and(|now| c.counter > now) {
-            Some(format!(
+            )),
+            Some(_) if counter_now.is_some_and(|now| c.counter > now) => Some(format!(
                 "the checkpoint at entry {} has a rollback counter ahead of the store's seal",
                 c.seq
-            ))
-        } else {
-            None
+            )),
+            Some(_) => None,
         };
         if let Some(why) = why {
             fail(&mut v, why);
@@ -401,7 +409,7 @@ pub(crate) fn judge(
         .is_some_and(|name| *name != anchor.index_name)
     {
         // The current index has no checkpoint yet: it holds its genesis alone.
-        messages.clear();
+        expected = replay([]);
         v.notice = Some(format!("the TPM's audit index was made anew after entry {} (a store accepted with --accept-restored-store, or the index deleted by the TPM's owner): entries up to there were vouched for by the earlier index", v.vouched_through.unwrap_or(0)));
     }
     if let Some(Err(why)) = fresh {
@@ -415,11 +423,11 @@ pub(crate) fn judge(
         }
     }
     if let Some(Ok((nonce, st))) = fresh {
-        let fresh_ok =
-            crate::audit_proof::parse_attest(&st.attest).is_ok_and(|(_, a)| a.extra_data == nonce);
-        match index_value(anchor, st) {
-            Some(now) if fresh_ok && now == replay(messages.iter()) => v.tpm_checked = true,
-            Some(_) if fresh_ok => fail(
+        match stated(&anchor.key, &st.attest, &st.signature)
+            .filter(|s| s.index_name == anchor.index_name && s.extra_data == nonce)
+        {
+            Some(now) if now.value == expected => v.tpm_checked = true,
+            Some(_) => fail(
                 &mut v,
                 "the TPM's audit index is ahead of the log's checkpoints: checkpoints and the entries they covered were removed, or another program extended the index".into(),
             ),
