@@ -25,6 +25,12 @@ fn soft_attestation_key_of(replaced: u8) -> SigningKey {
     SigningKey::from_slice(&[0x42 + replaced; 32]).expect("a valid scalar")
 }
 
+/// A TPM2B: big-endian u16 size, then the bytes.
+fn sized(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u16).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
 /// The TPM PIN index's pinLimit.
 pub const PIN_LIMIT: u8 = 8;
 
@@ -107,8 +113,22 @@ impl SoftKeys {
         }
     }
 
-    /// A TPMS_ATTEST of type TPM_ST_ATTEST_NV over the soft index, signed by the fixed
-    /// soft attestation key (the TPM's format, so the engine's checks run unchanged).
+    /// A TPMS_ATTEST (Part 2 §10.12.12) of type `kind` with `extra` as extraData and
+    /// `attested` as its TPMU_ATTEST, signed (DER) by this soft TPM's attestation key: the
+    /// TPM's format, so the engine's checks run unchanged.
+    fn signed_attest(&self, kind: u16, extra: &[u8], attested: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let mut a = Vec::new();
+        a.extend_from_slice(&0xff54_4347u32.to_be_bytes());
+        a.extend_from_slice(&kind.to_be_bytes());
+        sized(&mut a, &[0, 11]); // qualifiedSigner
+        sized(&mut a, extra);
+        a.extend_from_slice(&[0; 8 + 4 + 4 + 1 + 8]); // clockInfo, firmwareVersion
+        a.extend_from_slice(attested);
+        let sig: Signature = p256::ecdsa::signature::Signer::sign(&self.attestation_key(), &a);
+        (a, sig.to_der().as_bytes().to_vec())
+    }
+
+    /// A TPMS_ATTEST of type TPM_ST_ATTEST_NV over the soft index.
     fn certify_audit(
         &self,
         extra: &[u8; 32],
@@ -116,25 +136,14 @@ impl SoftKeys {
         let value = self
             .audit
             .ok_or_else(|| KeyError::Other("no audit index".into()))?;
-        let mut a = Vec::new();
-        a.extend_from_slice(&0xff54_4347u32.to_be_bytes());
-        a.extend_from_slice(&0x8014u16.to_be_bytes());
-        for part in [&[0u8, 11][..], &extra[..]] {
-            a.extend_from_slice(&(part.len() as u16).to_be_bytes());
-            a.extend_from_slice(part);
-        }
-        a.extend_from_slice(&[0; 8 + 4 + 4 + 1 + 8]);
-        let name = soft_audit_name(self.audit_generation);
-        a.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        a.extend_from_slice(&name);
-        a.extend_from_slice(&0u16.to_be_bytes());
-        a.extend_from_slice(&32u16.to_be_bytes());
-        a.extend_from_slice(&value);
-        let key = self.attestation_key();
-        let sig: Signature = p256::ecdsa::signature::Signer::sign(&key, &a);
+        let mut attested = Vec::new();
+        sized(&mut attested, &soft_audit_name(self.audit_generation));
+        attested.extend_from_slice(&0u16.to_be_bytes()); // offset
+        sized(&mut attested, &value);
+        let (a, signature) = self.signed_attest(0x8014, extra, &attested);
         Ok(tpm_passkey_core::AuditStatement {
             attest: a,
-            signature: sig.to_der().as_bytes().to_vec(),
+            signature,
         })
     }
 
@@ -299,22 +308,13 @@ impl KeyStore for SoftKeys {
         }
         let pub_area = [b"soft pubArea ".as_slice(), blob].concat();
         let name = [&[0u8, 11][..], &sha2::Sha256::digest(&pub_area)].concat();
-        let mut a = Vec::new();
-        a.extend_from_slice(&0xff54_4347u32.to_be_bytes());
-        a.extend_from_slice(&0x8017u16.to_be_bytes());
-        for part in [&[0u8, 11][..], &extra[..]] {
-            a.extend_from_slice(&(part.len() as u16).to_be_bytes());
-            a.extend_from_slice(part);
-        }
-        a.extend_from_slice(&[0; 8 + 4 + 4 + 1 + 8]);
-        for part in [&name[..], &name[..]] {
-            a.extend_from_slice(&(part.len() as u16).to_be_bytes());
-            a.extend_from_slice(part);
-        }
-        let sig: Signature = p256::ecdsa::signature::Signer::sign(&soft_attestation_key(), &a);
+        let mut attested = Vec::new();
+        sized(&mut attested, &name); // name
+        sized(&mut attested, &name); // qualifiedName
+        let (a, signature) = self.signed_attest(0x8017, extra, &attested);
         Ok(tpm_passkey_core::KeyCertification {
             cert_info: a,
-            signature: sig.to_der().as_bytes().to_vec(),
+            signature,
             pub_area,
         })
     }
