@@ -177,12 +177,13 @@ impl Tpm {
         })
     }
 
-    /// The attestation key's public part (`templates::attestation_key`).
+    /// The attestation key's public part (`templates::attestation_key`): derived by the
+    /// TPM each time (the key store keeps it once learnt).
     pub fn attestation_public_key(&mut self) -> Result<VerifyingKey> {
-        if self.ak_public.is_none() {
-            self.with_attestation_key(|_, _| Ok(()))?;
-        }
-        self.ak_public.ok_or(Error::BadBlob("no attestation key"))
+        let op = "attestation key";
+        let (handle, public) = self.create_attestation_key(op)?;
+        self.flush_object(handle.into());
+        crate::blob::ecc_public_key(&public)
     }
 
     /// Runs `f` with the attestation key loaded (re-derived from the endorsement seed, then
@@ -191,7 +192,16 @@ impl Tpm {
         &mut self,
         f: impl FnOnce(&mut Tpm, KeyHandle) -> Result<T>,
     ) -> Result<T> {
-        let op = "attestation key";
+        let (handle, _) = self.create_attestation_key("attestation key")?;
+        let out = f(self, handle);
+        self.flush_object(handle.into());
+        out
+    }
+
+    fn create_attestation_key(
+        &mut self,
+        op: &'static str,
+    ) -> Result<(KeyHandle, tss_esapi::structures::Public)> {
         let template = crate::templates::attestation_key()?;
         let made = with_empty_password(&mut self.ctx, |c| {
             c.create_primary(Hierarchy::Endorsement, template, None, None, None, None)
@@ -203,11 +213,6 @@ impl Tpm {
             },
             _ => Error::tss(op, e),
         })?;
-        if self.ak_public.is_none() {
-            self.ak_public = Some(crate::blob::ecc_public_key(&made.out_public)?);
-        }
-        let out = f(self, made.key_handle);
-        self.flush_object(made.key_handle.into());
-        out
+        Ok((made.key_handle, made.out_public))
     }
 }

@@ -29,8 +29,6 @@ pub struct Tpm {
     /// handle ([`NvSlot`]), so that each operation does not read the index's public area
     /// again.
     nv_objects: [Option<(u32, NvIndexHandle)>; 3],
-    /// The attestation key's public part, once derived (`audit_index`).
-    pub(crate) ak_public: Option<p256::ecdsa::VerifyingKey>,
     /// The salted HMAC session kept for PIN work (see `pin_session`).
     pub(crate) pin_hmac: Option<tss_esapi::interface_types::session_handles::AuthSession>,
     /// The policy session of the last PIN check, satisfied, waiting for its signature.
@@ -100,7 +98,6 @@ impl Tpm {
             ctx,
             root,
             nv_objects: [None, None, None],
-            ak_public: None,
             pin_hmac: None,
             ready: None,
             tcti: tcti.clone(),
