@@ -202,12 +202,12 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 b
             }
         };
-        let (hashes, _) = self.store.audit_chain().map_err(manage_err)?;
-        let records = self.store.audit_tail(u32::MAX).map_err(manage_err)?;
-        let entries = records
+        let entries = self
+            .store
+            .audit_with_hashes()
+            .map_err(manage_err)?
             .into_iter()
-            .zip(hashes)
-            .map(|(record, (_, hash))| ExportedEntry {
+            .map(|(record, hash)| ExportedEntry {
                 record,
                 hash: hex::encode(&hash),
             })

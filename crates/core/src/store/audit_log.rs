@@ -24,6 +24,19 @@ fn row_hash(prev: &[u8], time: i64, fields: [Option<&str>; 4], client: Option<&s
     h.finalize().to_vec()
 }
 
+/// A record from the first seven columns: seq, time, event, rp_id, detail, outcome, client.
+fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: r.get(0)?,
+        time: r.get(1)?,
+        event: r.get(2)?,
+        rp_id: r.get(3)?,
+        detail: r.get(4)?,
+        outcome: r.get(5)?,
+        client: r.get(6)?,
+    })
+}
+
 /// An entry's sequence number and stored hash.
 pub type ChainLink = (i64, Vec<u8>);
 
@@ -64,17 +77,16 @@ impl Store {
             "SELECT seq, time, event, rp_id, detail, outcome, client FROM
                (SELECT * FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
         )?;
-        let rows = st.query_map([limit], |r| {
-            Ok(AuditRecord {
-                seq: r.get(0)?,
-                time: r.get(1)?,
-                event: r.get(2)?,
-                rp_id: r.get(3)?,
-                detail: r.get(4)?,
-                outcome: r.get(5)?,
-                client: r.get(6)?,
-            })
-        })?;
+        let rows = st.query_map([limit], record)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every record with its stored hash, oldest first (the export).
+    pub fn audit_with_hashes(&self) -> Result<Vec<(AuditRecord, Vec<u8>)>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT seq, time, event, rp_id, detail, outcome, client, hash FROM audit ORDER BY seq",
+        )?;
+        let rows = st.query_map([], |r| Ok((record(r)?, r.get(7)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
