@@ -118,15 +118,3 @@ impl Tpm {
         Ok(())
     }
 }
-
-/// A random handle in the owner NV range, for a new counter or audit index.
-pub(crate) fn random_handle() -> Result<u32> {
-    let mut b = [0u8; 4];
-    getrandom::fill(&mut b).map_err(|_| Error::Tpm {
-        op: "counter handle",
-        code: "no OS randomness".into(),
-    })?;
-    let range = crate::PIN_INDEX_RANGE;
-    let span = range.end() - range.start() + 1;
-    Ok(range.start() + u32::from_be_bytes(b) % span)
-}

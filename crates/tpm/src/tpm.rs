@@ -219,6 +219,35 @@ impl Tpm {
     }
 }
 
+impl Tpm {
+    /// Runs `define` (a new NV index of ours: PIN index, rollback counter, audit index) at
+    /// random handles of the owner range until one is free, 16 tries at most.
+    pub(crate) fn define_at_free_handle<T>(
+        &mut self,
+        mut define: impl FnMut(&mut Tpm, u32) -> Result<T>,
+    ) -> Result<T> {
+        let mut tries = 0;
+        loop {
+            match define(self, random_nv_handle()?) {
+                Err(Error::IndexInUse(_)) if tries < 16 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+}
+
+/// A random handle in the owner NV range ([`crate::PIN_INDEX_RANGE`]).
+fn random_nv_handle() -> Result<u32> {
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).map_err(|_| Error::Tpm {
+        op: "NV index handle",
+        code: "no OS randomness".into(),
+    })?;
+    let range = crate::PIN_INDEX_RANGE;
+    let span = range.end() - range.start() + 1;
+    Ok(range.start() + u32::from_be_bytes(b) % span)
+}
+
 /// Which NV index an ESYS object is kept for ([`Tpm::nv_object`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum NvSlot {

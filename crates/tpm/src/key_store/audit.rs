@@ -6,7 +6,7 @@
 use tpm_passkey_core::{AuditAnchor, AuditStatement, KeyError};
 
 use super::TpmKeyStore;
-use crate::{AuditIndex, Certified, Error, Result, Tpm};
+use crate::{AuditIndex, Certified, Result, Tpm};
 
 fn statement(c: Certified) -> AuditStatement {
     AuditStatement {
@@ -36,18 +36,11 @@ impl TpmKeyStore {
             return Ok(());
         }
         let genesis = tpm_passkey_core::audit_proof::genesis();
-        let mut tries = 0;
-        loop {
-            let handle = crate::counter::random_handle()?;
-            match self.tpm()?.define_audit_index(handle, &genesis) {
-                Ok(a) => {
-                    self.audit = Some(a);
-                    return Ok(());
-                }
-                Err(Error::IndexInUse(_)) if tries < 16 => tries += 1,
-                Err(e) => return Err(e),
-            }
-        }
+        let index = self
+            .tpm()?
+            .define_at_free_handle(|tpm, h| tpm.define_audit_index(h, &genesis))?;
+        self.audit = Some(index);
+        Ok(())
     }
 
     /// The audit index's TPM handle, if there is one.

@@ -389,18 +389,11 @@ impl TpmKeyStore {
         if self.counter.is_some() || self.replaced || self.counter_lost {
             return Ok(());
         }
-        let mut tries = 0;
-        loop {
-            let handle = crate::counter::random_handle()?;
-            match self.tpm()?.define_counter(handle) {
-                Ok(c) => {
-                    self.counter = Some(c);
-                    return Ok(());
-                }
-                Err(Error::IndexInUse(_)) if tries < 16 => tries += 1,
-                Err(e) => return Err(e),
-            }
-        }
+        let counter = self
+            .tpm()?
+            .define_at_free_handle(|tpm, h| tpm.define_counter(h))?;
+        self.counter = Some(counter);
+        Ok(())
     }
 
     /// A new rollback counter and audit index in place of ones that are gone or not ours:

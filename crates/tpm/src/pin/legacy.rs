@@ -80,17 +80,14 @@ impl Tpm {
         handle: Option<u32>,
         pin: &PinHash,
     ) -> Result<PinIndex> {
-        let handle = match handle {
-            Some(h) => h,
-            None => super::random_handle()?,
-        };
-        if !PIN_INDEX_RANGE.contains(&handle) {
-            return Err(Error::PinIndexMismatch {
-                handle,
+        match handle {
+            Some(h) if !PIN_INDEX_RANGE.contains(&h) => Err(Error::PinIndexMismatch {
+                handle: h,
                 why: "outside the owner NV range",
-            });
+            }),
+            Some(h) => self.define_legacy_at(h, pin),
+            None => self.define_at_free_handle(|tpm, h| tpm.define_legacy_at(h, pin)),
         }
-        self.define_legacy_at(handle, pin)
     }
 
     fn define_legacy_at(&mut self, handle: u32, pin: &PinHash) -> Result<PinIndex> {

@@ -117,22 +117,13 @@ impl Tpm {
     /// pinCount 0 / pinLimit [`PIN_LIMIT`]. `handle` = None picks a free random handle in
     /// [`PIN_INDEX_RANGE`].
     pub fn define_pin_index(&mut self, handle: Option<u32>, pin: &PinHash) -> Result<PinIndex> {
-        let mut tries = 0;
-        loop {
-            let h = match handle {
-                Some(h) => h,
-                None => random_handle()?,
-            };
-            if !PIN_INDEX_RANGE.contains(&h) {
-                return Err(Error::PinIndexMismatch {
-                    handle: h,
-                    why: "outside the owner NV range",
-                });
-            }
-            match self.define_sealed(h, pin) {
-                Err(Error::IndexInUse(_)) if handle.is_none() && tries < 16 => tries += 1,
-                other => return other,
-            }
+        match handle {
+            Some(h) if !PIN_INDEX_RANGE.contains(&h) => Err(Error::PinIndexMismatch {
+                handle: h,
+                why: "outside the owner NV range",
+            }),
+            Some(h) => self.define_sealed(h, pin),
+            None => self.define_at_free_handle(|tpm, h| tpm.define_sealed(h, pin)),
         }
     }
 
@@ -270,14 +261,4 @@ impl Tpm {
         self.forget_nv(NvSlot::Pin);
         Ok(())
     }
-}
-
-fn random_handle() -> Result<u32> {
-    let mut b = [0u8; 4];
-    getrandom::fill(&mut b).map_err(|_| Error::Tpm {
-        op: "PIN index handle",
-        code: "no OS randomness".into(),
-    })?;
-    let span = PIN_INDEX_RANGE.end() - PIN_INDEX_RANGE.start() + 1;
-    Ok(PIN_INDEX_RANGE.start() + u32::from_be_bytes(b) % span)
 }
