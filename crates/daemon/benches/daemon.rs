@@ -140,16 +140,7 @@ fn sample(pid: u32) -> (u64, u64, usize) {
 }
 
 fn main() {
-    let mut n = 15;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--iterations" {
-            n = args
-                .next()
-                .and_then(|v| v.parse().ok())
-                .expect("--iterations N");
-        }
-    }
+    let n = tpm_passkey_testkit::iterations_arg(15);
     let dir = tempfile::tempdir().unwrap();
     let swtpm = Swtpm::start(&dir.path().join("tpm")).unwrap();
     let tcti = swtpm.tcti().as_str().to_owned();

@@ -6,7 +6,8 @@
 //! * [`Script`]: an [`Approver`](tpm_passkey_core::Approver) that answers from a script and
 //!   records every prompt;
 //! * [`ManualClock`]: a [`Clock`](tpm_passkey_core::Clock) the test moves forward;
-//! * [`recompute_audit_chain`]: the same-user attacker who rewrites the audit log.
+//! * [`recompute_audit_chain`]: the same-user attacker who rewrites the audit log;
+//! * [`iterations_arg`]: the benches' `--iterations N`.
 #![forbid(unsafe_code)]
 
 mod soft;
@@ -82,4 +83,20 @@ impl Clock for ManualClock {
     fn unix_secs(&self) -> i64 {
         self.unix.get()
     }
+}
+
+/// The benches' `-- --iterations N` (how many timed runs each figure takes the median of),
+/// or `default`.
+pub fn iterations_arg(default: usize) -> usize {
+    let mut n = default;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--iterations" {
+            n = args
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect("--iterations N");
+        }
+    }
+    n
 }

@@ -504,16 +504,7 @@ fn at_store_size(swtpm: &Swtpm, n: usize, size: u64, out: &mut Vec<Figure>) -> D
 }
 
 fn main() {
-    let mut n = 100;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--iterations" {
-            n = args
-                .next()
-                .and_then(|v| v.parse().ok())
-                .expect("--iterations N");
-        }
-    }
+    let n = tpm_passkey_testkit::iterations_arg(100);
     let dir = tempfile::tempdir().unwrap();
     let swtpm = Swtpm::start(dir.path()).unwrap();
 
