@@ -397,6 +397,44 @@ impl Context {
         Ok(fds)
     }
 
+    /// Sends one marshalled TPM command through the TCTI of this ESYS context
+    /// (`Esys_GetTcti`, then the TCTI's own transmit and receive) and returns the raw
+    /// response. ESYS's view of its sessions and objects is not touched: the caller is
+    /// responsible for any session the command uses.
+    ///
+    /// (Added by tpm-passkey to its vendored copy of tss-esapi 7.7.0; see
+    /// crates/vendor/README.md.)
+    pub fn raw_command(&mut self, command: &[u8]) -> Result<Vec<u8>> {
+        /// TPM2_MAX_COMMAND_SIZE / response size of the reference implementation.
+        const MAX_RESPONSE: usize = 4096;
+        let mut tcti: *mut TSS2_TCTI_CONTEXT = null_mut();
+        let ret = Error::from_tss_rc(unsafe { Esys_GetTcti(self.mut_context(), &mut tcti) });
+        if !ret.is_success() {
+            return Err(ret);
+        }
+        if tcti.is_null() {
+            return Err(Error::WrapperError(ErrorKind::InvalidParam));
+        }
+        // Every TCTI context starts with the version-1 common part (tss2_tcti.h).
+        let common = unsafe { *(tcti as *const TSS2_TCTI_CONTEXT_COMMON_V1) };
+        let (Some(transmit), Some(receive)) = (common.transmit, common.receive) else {
+            return Err(Error::WrapperError(ErrorKind::UnsupportedParam));
+        };
+        let ret = Error::from_tss_rc(unsafe { transmit(tcti, command.len() as size_t, command.as_ptr()) });
+        if !ret.is_success() {
+            return Err(ret);
+        }
+        let mut response = vec![0u8; MAX_RESPONSE];
+        let mut size: size_t = response.len() as size_t;
+        // TSS2_TCTI_TIMEOUT_BLOCK
+        let ret = Error::from_tss_rc(unsafe { receive(tcti, &mut size, response.as_mut_ptr(), -1) });
+        if !ret.is_success() {
+            return Err(ret);
+        }
+        response.truncate(size as usize);
+        Ok(response)
+    }
+
     // ////////////////////////////////////////////////////////////////////////
     //  Private Methods Section
     // ////////////////////////////////////////////////////////////////////////

@@ -144,6 +144,12 @@ pub enum TctiNameConf {
     ///
     /// For more information about configuration, see [this page](https://www.mankier.com/3/Tss2_Tcti_Tabrmd_Init)
     Tabrmd(TabrmdConfig),
+    /// Connect to a swtpm through its Unix socket: `swtpm:path=<path>` (tpm2-tss 3.2's
+    /// swtpm TCTI takes `path=`; `NetworkTPMConfig` models only host and port).
+    ///
+    /// (Added by tpm-passkey to its vendored copy of tss-esapi 7.7.0; see
+    /// crates/vendor/README.md.)
+    SwtpmUnix(PathBuf),
 }
 
 impl TctiNameConf {
@@ -175,6 +181,7 @@ impl TryFrom<TctiNameConf> for CString {
             TctiNameConf::Mssim(..) => MSSIM,
             TctiNameConf::Swtpm(..) => SWTPM,
             TctiNameConf::Tabrmd(..) => TABRMD,
+            TctiNameConf::SwtpmUnix(..) => SWTPM,
         };
 
         let tcti_conf = match tcti {
@@ -201,6 +208,12 @@ impl TryFrom<TctiNameConf> for CString {
             TctiNameConf::Tabrmd(config) => {
                 format!("bus_name={},bus_type={}", config.bus_name, config.bus_type)
             }
+            TctiNameConf::SwtpmUnix(path) => format!(
+                "path={}",
+                path.to_str()
+                    .filter(|p| !p.contains(','))
+                    .ok_or(Error::WrapperError(WrapperErrorKind::InvalidParam))?
+            ),
         };
 
         if tcti_conf.is_empty() {

@@ -6,7 +6,10 @@ use crate::{
     handles::{handle_conversion::TryIntoNotNone, TpmHandle},
     structures::Auth,
     structures::Name,
-    tss2_esys::{Esys_TR_Close, Esys_TR_FromTPMPublic, Esys_TR_GetName, Esys_TR_SetAuth},
+    tss2_esys::{
+        Esys_TR_Close, Esys_TR_FromTPMPublic, Esys_TR_GetName, Esys_TR_GetTpmHandle,
+        Esys_TR_SetAuth,
+    },
     Context, Error, Result,
 };
 use log::error;
@@ -39,6 +42,23 @@ impl Context {
             Name::try_from(Context::ffi_data_to_owned(name_ptr))
         } else {
             error!("Error in getting name: {}", ret);
+            Err(ret)
+        }
+    }
+
+    /// The TPM handle (TPM 2.0 Part 2 §7) behind an ESYS object (`Esys_TR_GetTpmHandle`),
+    /// for a command the caller marshals itself.
+    /// (tpm-passkey addition: see crates/vendor/README.md.)
+    pub fn tr_get_tpm_handle(&mut self, object_handle: ObjectHandle) -> Result<u32> {
+        let mut tpm_handle = 0;
+        let ret = unsafe {
+            Esys_TR_GetTpmHandle(self.mut_context(), object_handle.into(), &mut tpm_handle)
+        };
+        let ret = Error::from_tss_rc(ret);
+        if ret.is_success() {
+            Ok(tpm_handle)
+        } else {
+            error!("Error in getting the TPM handle: {}", ret);
             Err(ret)
         }
     }
