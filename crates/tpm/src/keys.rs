@@ -14,6 +14,7 @@ use tss_esapi::{
 };
 
 use crate::{
+    bound::{self, ProofFor},
     session::{flush_session, forget_used_session, start_policy_once, with_empty_password},
     templates, Error, KeyBlob, PinHash, PinIndex, Protection, Result, Tpm,
 };
@@ -130,6 +131,7 @@ impl Tpm {
         digest: &[u8; 32],
         auth: KeyAuth<'_>,
     ) -> Result<Signature> {
+        let digest_bytes = *digest;
         let digest = Digest::try_from(digest.to_vec()).map_err(|e| Error::tss("sign", e))?;
         let ticket = null_ticket()?;
         match (blob.protection(), auth) {
@@ -155,11 +157,18 @@ impl Tpm {
                         }
                     }
                 }
-                // Used once: the TPM flushes it after the Sign.
+                // Used once: the TPM flushes it after the Sign. The PIN is proven for
+                // exactly this Sign (cpHashA): nobody else can use the session for
+                // another key or digest, even between our two commands.
+                let name = self
+                    .ctx
+                    .tr_get_name(key.into())
+                    .map_err(|e| Error::tss("sign", e))?;
+                let for_this = ProofFor::Command(bound::sign(name.value(), &digest_bytes));
                 let session = start_policy_once(&mut self.ctx, "sign")?;
                 let out = PolicySession::try_from(session)
                     .map_err(|e| Error::tss("sign", e))
-                    .and_then(|p| self.policy_secret(index, pin, p))
+                    .and_then(|p| self.policy_secret(index, pin, p, for_this))
                     .and_then(|()| {
                         self.ctx
                             .execute_with_session(Some(session), |c| {

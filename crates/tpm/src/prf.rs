@@ -14,6 +14,7 @@ use zeroize::Zeroize;
 
 use crate::{
     blob::{parts_from_bytes, parts_to_bytes},
+    bound::{self, ProofFor},
     session::{flush_session, start_salted_hmac, start_salted_policy, ParamEncryption},
     templates, Error, KeyAuth, PinIndex, Result, Tpm,
 };
@@ -107,10 +108,17 @@ impl Tpm {
                 // The policy session can encrypt the response itself: the key's authValue
                 // is empty, so the TPM's sessionKey ‖ authValue and ESYS's sessionKey agree
                 // (unlike for the PIN index, see pin::sealed).
+                // The PIN is proven for exactly this HMAC (cpHashA): nobody else can use
+                // the session for another input — another credential's secret.
+                let name = self
+                    .ctx
+                    .tr_get_name(handle.into())
+                    .map_err(|e| Error::tss(op, e))?;
+                let for_this = ProofFor::Command(bound::hmac(name.value(), input));
                 let session = start_salted_policy(&mut self.ctx, self.root, ENCRYPT_RESPONSE, op)?;
                 let r = PolicySession::try_from(session)
                     .map_err(|e| Error::tss(op, e))
-                    .and_then(|p| self.policy_secret(index, pin, p))
+                    .and_then(|p| self.policy_secret(index, pin, p, for_this))
                     .and_then(|()| {
                         self.ctx
                             .execute_with_session(Some(session), |c| {

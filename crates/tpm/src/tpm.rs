@@ -25,6 +25,9 @@ const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500)
 pub struct Tpm {
     pub(crate) ctx: Context,
     pub(crate) root: KeyHandle,
+    /// The root's public point (x, y) as the TPM reported it, for the salt of the one
+    /// session this crate starts itself (`change_auth`).
+    pub(crate) root_point: (Vec<u8>, Vec<u8>),
     /// The ESYS object of the PIN index, of the rollback counter and of the audit index last opened, by TPM
     /// handle ([`NvSlot`]), so that each operation does not read the index's public area
     /// again.
@@ -88,7 +91,7 @@ impl Tpm {
         });
         let root = create_root(&mut ctx, seed, owner_auth_set);
         drop(armed);
-        let root = root.inspect_err(|_| {
+        let (root, root_point) = root.inspect_err(|_| {
             if let Some(w) = watchdog {
                 w.forget();
             }
@@ -97,6 +100,7 @@ impl Tpm {
         Ok(Tpm {
             ctx,
             root,
+            root_point,
             nv_objects: [None, None, None],
             pin_hmac: None,
             ready: None,
@@ -135,7 +139,8 @@ impl Tpm {
     pub fn replace_root(&mut self, seed: &RootSeed) -> Result<()> {
         self.drop_ready_policy();
         self.drop_pin_hmac_session();
-        let root = create_root(&mut self.ctx, seed, self.owner_auth_set)?;
+        let (root, point) = create_root(&mut self.ctx, seed, self.owner_auth_set)?;
+        self.root_point = point;
         let old = std::mem::replace(&mut self.root, root);
         self.flush_object(old.into());
         Ok(())
@@ -256,8 +261,11 @@ pub(crate) enum NvSlot {
     Audit = 2,
 }
 
+/// The root's handle and public point.
+type Root = (KeyHandle, (Vec<u8>, Vec<u8>));
+
 /// Creates (re-derives) the root key from `seed` in the owner hierarchy.
-fn create_root(ctx: &mut Context, seed: &RootSeed, owner_auth_set: bool) -> Result<KeyHandle> {
+fn create_root(ctx: &mut Context, seed: &RootSeed, owner_auth_set: bool) -> Result<Root> {
     let template = templates::root(seed.expose_secret_bytes())?;
     let root = if owner_auth_set {
         // The owner password must not be sent in the clear, nor as an HMAC an observer
@@ -276,15 +284,20 @@ fn create_root(ctx: &mut Context, seed: &RootSeed, owner_auth_set: bool) -> Resu
             })
         });
         let _ = ctx.flush_context(salt.into());
-        made?.key_handle
+        made?
     } else {
         with_empty_password(ctx, |c| {
             c.create_primary(Hierarchy::Owner, template, None, None, None, None)
         })
         .map_err(|e| Error::tss("create root", e))?
-        .key_handle
     };
-    Ok(root)
+    let point = match &root.out_public {
+        tss_esapi::structures::Public::Ecc { unique, .. } => {
+            (unique.x().value().to_vec(), unique.y().value().to_vec())
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    Ok((root.key_handle, point))
 }
 
 impl Drop for Tpm {

@@ -31,6 +31,7 @@ use tss_esapi::{
 };
 
 use crate::{
+    bound::ProofFor,
     policy::policy_secret_digest,
     session::{flush_session, start_policy, NO_PARAM_ENCRYPTION},
     tpm::NvSlot,
@@ -178,14 +179,20 @@ impl Tpm {
     /// authorized by an HMAC session — the USER role, the one path where the TPM checks
     /// pinCount < pinLimit before it even looks at the PIN (Part 1 §37.2.3; libtpms
     /// `IsAuthValueAvailable`) — so a wrong PIN counts and a blocked index refuses even the
-    /// right one.
+    /// right one. `proof_for` says what the satisfied session may then authorize
+    /// (cpHashA, expiration: `bound`).
     pub(crate) fn policy_secret(
         &mut self,
         index: &PinIndex,
         pin: &PinHash,
         policy: PolicySession,
+        proof_for: ProofFor,
     ) -> Result<()> {
         let nv = self.nv_handle(index.handle)?;
+        let cp_hash = match proof_for.cp_hash() {
+            Some(h) => Digest::try_from(h.to_vec()).map_err(|e| Error::tss(PIN_CHECK_OP, e))?,
+            None => Digest::default(),
+        };
         self.ctx
             .tr_set_auth(nv.into(), pin_auth(pin)?)
             .map_err(|e| Error::tss("PIN auth", e))?;
@@ -195,9 +202,9 @@ impl Tpm {
                     policy,
                     AuthHandle::from(nv),
                     Nonce::default(),
-                    Digest::default(),
+                    cp_hash,
                     Nonce::default(),
-                    None,
+                    proof_for.expiration(),
                 )
             });
             if r.is_err() {
@@ -214,17 +221,25 @@ impl Tpm {
     }
 
     /// Checks `pin` against the TPM, as a real (not trial) policy session would use it:
-    /// a wrong PIN costs a retry, the right one restores them all. The satisfied session
-    /// is kept for the PIN-bound signature that usually follows (`pin_session`).
+    /// a wrong PIN costs a retry, the right one restores them all. Where no other program
+    /// can name our sessions, the satisfied session is kept (for at most
+    /// [`crate::pin_session::READY_FOR`], by the TPM's clock) for the PIN-bound signature that usually follows
+    /// (`pin_session`); elsewhere the proof is bound to no command and the session flushed.
     pub fn verify_pin(&mut self, index: &PinIndex, pin: &PinHash) -> Result<()> {
         self.drop_ready_policy();
-        let session = start_policy(&mut self.ctx, "PIN check")?;
+        let keep = self.keeps_sessions();
+        let proof_for = if keep {
+            ProofFor::Kept(crate::pin_session::READY_FOR)
+        } else {
+            ProofFor::Nothing
+        };
+        let session = start_policy(&mut self.ctx, PIN_CHECK_OP)?;
         let out = PolicySession::try_from(session)
-            .map_err(|e| Error::tss("PIN check", e))
-            .and_then(|policy| self.policy_secret(index, pin, policy));
+            .map_err(|e| Error::tss(PIN_CHECK_OP, e))
+            .and_then(|policy| self.policy_secret(index, pin, policy, proof_for));
         match out {
-            Ok(()) => self.keep_ready_policy(session, index.handle, pin),
-            Err(_) => flush_session(&mut self.ctx, session),
+            Ok(()) if keep => self.keep_ready_policy(session, index.handle, pin),
+            _ => flush_session(&mut self.ctx, session),
         }
         out
     }

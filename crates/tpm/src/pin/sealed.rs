@@ -23,7 +23,7 @@
 use tss_esapi::{
     attributes::{NvIndexAttributes, NvIndexAttributesBuilder},
     constants::{response_code::Tss2ResponseCodeKind as Kind, CommandCode, NvIndexType},
-    handles::{NvIndexHandle, NvIndexTpmHandle},
+    handles::{NvIndexHandle, NvIndexTpmHandle, SessionHandle},
     interface_types::{
         algorithm::HashingAlgorithm,
         resource_handles::{Hierarchy, NvAuth, Provision},
@@ -34,9 +34,10 @@ use tss_esapi::{
 
 use super::{pin_auth, PinIndex, PinKind, DATA_SIZE, PIN_LIMIT};
 use crate::{
+    bound::ProofFor,
     one_time_key::{tpm_signature, ExternalKey, OneTimeKey},
     policy::{authorize_message, cc, PolicyDigest},
-    session::{flush_session, start_salted_hmac, ParamEncryption},
+    session::{flush_session, forget_used_session, ParamEncryption},
     Error, PinHash, Result, Tpm,
 };
 
@@ -238,8 +239,10 @@ impl Tpm {
     }
 
     /// TPM2_NV_ChangeAuth through branch C: PolicyCommandCode(NV_ChangeAuth),
-    /// PolicySecret(index) with `old` (counted, refused when blocked), PolicyAuthorize with
-    /// the stored approval, PolicyOR; `new` is encrypted on its way to the TPM.
+    /// PolicySecret(index) with `old` (counted, refused when blocked) bound by its cpHashA
+    /// to NV_ChangeAuth with exactly this encrypted `new` (`change_auth`), PolicyAuthorize
+    /// with the stored approval, PolicyOR; then the command itself. Another program that
+    /// finishes the session from public data cannot set a PIN of its own with it.
     pub(super) fn change_sealed(
         &mut self,
         index: &PinIndex,
@@ -248,30 +251,41 @@ impl Tpm {
         new: &PinHash,
     ) -> Result<()> {
         let op = "change PIN";
-        let nv = self.nv_handle(index.handle)?;
-        let session = crate::session::start_policy(&mut self.ctx, op)?;
-        let out = (|| {
+        // The approval's ticket first, so that as little as possible runs between the
+        // proof of the old PIN and the change.
+        let approved = approved_change(&index.name);
+        let key = self
+            .ctx
+            .load_external_public(policy.approver.public_area()?, Hierarchy::Owner)
+            .map_err(|e| Error::tss(op, e))?;
+        let ticket = self.ctx.verify_signature(
+            key,
+            Digest::try_from(authorize_message(&approved, CHANGE_REF).to_vec())
+                .map_err(|e| Error::tss(op, e))?,
+            tpm_signature(&policy.approval)?,
+        );
+        self.flush_object(key.into());
+        let ticket = ticket.map_err(|e| match Error::tss(op, e) {
+            lost @ Error::Unreachable { .. } => lost,
+            _ => Error::PinIndexMismatch {
+                handle: index.handle,
+                why: "its saved change approval does not verify",
+            },
+        })?;
+        let prepared = self.prepare_change(&index.name, new)?;
+        let session = match crate::session::start_policy(&mut self.ctx, op) {
+            Ok(s) => s,
+            Err(e) => {
+                self.discard_change(prepared);
+                return Err(e);
+            }
+        };
+        let built = (|| {
             let p = PolicySession::try_from(session).map_err(|e| Error::tss(op, e))?;
             self.ctx
                 .policy_command_code(p, CommandCode::NvChangeAuth)
                 .map_err(|e| Error::tss(op, e))?;
-            self.policy_secret(index, old, p)?;
-            let approved = approved_change(&index.name);
-            let key = self
-                .ctx
-                .load_external_public(policy.approver.public_area()?, Hierarchy::Owner)
-                .map_err(|e| Error::tss(op, e))?;
-            let ticket = self.ctx.verify_signature(
-                key,
-                Digest::try_from(authorize_message(&approved, CHANGE_REF).to_vec())
-                    .map_err(|e| Error::tss(op, e))?,
-                tpm_signature(&policy.approval)?,
-            );
-            self.flush_object(key.into());
-            let ticket = ticket.map_err(|_| Error::PinIndexMismatch {
-                handle: index.handle,
-                why: "its saved change approval does not verify",
-            })?;
+            self.policy_secret(index, old, p, ProofFor::Command(prepared.cp_hash()))?;
             self.ctx
                 .policy_authorize(
                     p,
@@ -282,31 +296,22 @@ impl Tpm {
                 )
                 .map_err(|e| Error::tss(op, e))?;
             self.policy_or(p, policy, op)?;
-            // newAuth is encrypted by a second, salted session that authorizes nothing.
-            // (Encrypting through the policy session itself would not do: the TPM derives
-            // the key of an authorizing session from sessionKey ‖ the entity's authValue
-            // (Part 1 §21.1), which ESYS leaves out for a policy session without
-            // PolicyAuthValue — the TPM would set a garbled PIN.)
-            let new_auth = pin_auth(new)?;
-            let enc = ParamEncryption {
-                decrypt: true,
-                encrypt: false,
-            };
-            let encrypt = start_salted_hmac(&mut self.ctx, self.root, enc, op)?;
-            let r = self
-                .ctx
-                .execute_with_sessions((Some(session), Some(encrypt), None), |c| {
-                    c.nv_change_auth(nv, new_auth)
-                })
-                .map_err(|e| Error::tss(op, e));
-            flush_session(&mut self.ctx, encrypt);
-            r
+            self.ctx
+                .tr_get_tpm_handle(SessionHandle::from(session).into())
+                .map_err(|e| Error::tss(op, e))
         })();
-        flush_session(&mut self.ctx, session);
-        // ESYS keeps the new authValue on its handle after NV_ChangeAuth: forget it.
-        let _ = self
-            .ctx
-            .tr_set_auth(nv.into(), tss_esapi::structures::Auth::default());
+        let out = match built {
+            Ok(policy_handle) => self.send_change(prepared, index.handle, policy_handle),
+            Err(e) => {
+                self.discard_change(prepared);
+                Err(e)
+            }
+        };
+        match out {
+            // continueSession was clear: the TPM flushed it after NV_ChangeAuth.
+            Ok(()) => forget_used_session(&mut self.ctx, session),
+            Err(_) => flush_session(&mut self.ctx, session),
+        }
         out
     }
 }
