@@ -109,6 +109,7 @@ fn status_answer() -> DaemonMessage {
     DaemonMessage::Status(StatusView {
         simulated: true,
         tcti: "swtpm:port=1".into(),
+        path: tpm_passkey_ipc::TpmPath::SharedSimulator,
         pin_set: true,
         pin_retries: Some(7),
         pin_protection: PinProtection::Legacy,

@@ -56,5 +56,5 @@ pub use settings::Settings;
 pub use store::{Checkpoint, Credential, Store, StoreError};
 pub use tpm_passkey_ipc as ipc;
 pub use tpm_passkey_ipc::CooldownView;
-pub use tpm_passkey_ipc::{Operation, PinProtection, Prompt, SiteRule, TpmHealth};
+pub use tpm_passkey_ipc::{Operation, PinProtection, Prompt, SiteRule, TpmHealth, TpmPath};
 pub use tpm_passkey_wire as wire;

@@ -223,6 +223,7 @@ pub fn status(args: &ReadArgs) -> CliResult {
         TpmHealth::Ready => println!("TPM        {}", s.tcti),
         other => println!("TPM        {} — {}", s.tcti, other.explain()),
     }
+    println!("path       {}", s.path.explain());
     println!("PIN        {pin}");
     if s.pin_protection == PinProtection::Legacy {
         println!(

@@ -106,7 +106,8 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )?;
 
-    let chosen = args.select.choose()?;
+    let tpm_deadline = Duration::from_millis(args.tpm_deadline_ms.max(100));
+    let chosen = args.select.choose(tpm_deadline)?;
     let simulated = chosen.simulator.is_some();
     let simulator = chosen.simulator.map(|s| Arc::new(std::sync::Mutex::new(s)));
     if simulated {
@@ -124,7 +125,7 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
             simulator: simulator.clone(),
             store_path: state_dir.join("store.sqlite"),
             prompt_timeout: Duration::from_secs(args.prompt_timeout_secs),
-            tpm_deadline: Duration::from_millis(args.tpm_deadline_ms.max(100)),
+            tpm_deadline,
             accept_restored_store: args.accept_restored_store,
         },
         hub.clone(),

@@ -33,6 +33,7 @@ pub fn status(
     StatusView {
         simulated: config.simulated,
         tcti: config.tcti.as_str().to_owned(),
+        path: config.tcti.path(),
         pin_set: engine.keys_mut().pin_is_set(),
         pin_retries: engine.pin_retries_left(),
         pin_protection: engine.pin_protection(),
@@ -155,6 +156,7 @@ fn tpm_info(engine: &mut DaemonEngine, config: &EngineConfig) -> DaemonMessage {
         Ok((info, da)) => DaemonMessage::TpmInfo(TpmView {
             simulated: config.simulated || info.simulated,
             tcti: config.tcti.as_str().to_owned(),
+            path: config.tcti.path(),
             manufacturer: info.manufacturer,
             vendor: info.vendor,
             firmware: info.firmware,

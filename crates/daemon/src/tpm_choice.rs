@@ -2,6 +2,7 @@
 //! else (or with `--simulator`) the embedded swtpm, announced as not hardware-protected.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use tpm_passkey_tpm::{Swtpm, TctiChoice};
@@ -34,9 +35,18 @@ impl TpmSelect {
         self.state_dir.clone().unwrap_or_else(default_state_dir)
     }
 
-    pub fn choose(&self) -> Result<Chosen, tpm_passkey_tpm::Error> {
+    /// The TPM to use. The embedded simulator is started private to this process
+    /// (no socket another program or account can reach), with `deadline` per command.
+    pub fn choose(&self, deadline: Duration) -> Result<Chosen, tpm_passkey_tpm::Error> {
         if !self.simulator {
             if let Some(tcti) = TctiChoice::resolve(self.tcti.as_deref())? {
+                if !tcti.path().isolates_sessions() {
+                    tracing::warn!(
+                        tcti = tcti.as_str(),
+                        "this TPM interface is not isolated: other programs can reach the TPM directly, so no PIN session is kept between requests ({})",
+                        tcti.path().explain()
+                    );
+                }
                 return Ok(Chosen {
                     tcti,
                     simulator: None,
@@ -44,7 +54,7 @@ impl TpmSelect {
             }
             tracing::warn!("no TPM device found; starting the embedded simulator");
         }
-        let swtpm = Swtpm::start(&self.state_dir().join("swtpm"))?;
+        let swtpm = Swtpm::start_private_with_deadline(&self.state_dir().join("swtpm"), deadline)?;
         Ok(Chosen {
             tcti: swtpm.tcti(),
             simulator: Some(swtpm),

@@ -14,6 +14,7 @@ use tpm_passkey_tpm::{KeyAuth, RootSeed, Tpm};
 
 use crate::tpm_choice::{TpmSelect, SIMULATED_WARNING};
 use tpm_passkey_core::ipc::{control_path, Client, ClientMessage, DaemonMessage};
+use tpm_passkey_core::TpmPath;
 
 #[derive(Debug, Args)]
 pub struct TpmArgs {
@@ -30,6 +31,8 @@ pub struct TpmArgs {
 #[derive(Debug, Serialize)]
 struct Report {
     tcti: String,
+    /// Which way the TPM is reached, and so who else can reach it.
+    path: TpmPath,
     simulated: bool,
     warning: Option<&'static str>,
     manufacturer: String,
@@ -67,6 +70,7 @@ fn from_daemon(args: &TpmArgs) -> Option<Report> {
     };
     Some(Report {
         tcti: t.tcti,
+        path: t.path,
         simulated: t.simulated,
         warning: t.simulated.then_some(SIMULATED_WARNING),
         manufacturer: t.manufacturer,
@@ -95,7 +99,7 @@ pub fn run(args: &TpmArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(report) = from_daemon(args) {
         return output(&report, args.json);
     }
-    let chosen = args.select.choose()?;
+    let chosen = args.select.choose(tpm_passkey_tpm::DEFAULT_DEADLINE)?;
     // The self-test's key hangs off a throw-away root: it leaves nothing behind.
     let mut tpm = Tpm::open(&chosen.tcti, &RootSeed::generate()?, None)?;
     let info = tpm.info()?;
@@ -104,6 +108,7 @@ pub fn run(args: &TpmArgs) -> Result<(), Box<dyn std::error::Error>> {
     let simulated = chosen.simulator.is_some() || info.simulated;
     let report = Report {
         tcti: chosen.tcti.as_str().to_owned(),
+        path: chosen.tcti.path(),
         simulated,
         warning: simulated.then_some(SIMULATED_WARNING),
         manufacturer: info.manufacturer,
@@ -150,6 +155,7 @@ fn print_text(r: &Report) {
     let rows = [
         ("TPM", format!("{} {}", r.manufacturer, r.vendor)),
         ("firmware", r.firmware.clone()),
+        ("path", r.path.explain().to_owned()),
         ("interface", r.tcti.clone()),
         (
             "lockout",

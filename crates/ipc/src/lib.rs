@@ -34,7 +34,7 @@ pub use views::{
     AuditVerdict, CooldownView, ExportedCheckpoint, ExportedEntry, ExportedStatement,
     FatigueLimits, Passkey, Prompt, SiteRuleEntry, StatusView, StepUp, TpmView,
 };
-pub use vocab::{AgentKind, Operation, PinProtection, SiteRule, TpmHealth};
+pub use vocab::{AgentKind, Operation, PinProtection, SiteRule, TpmHealth, TpmPath};
 pub use wording::Wording;
 
 /// Bumped on any incompatible change; the daemon refuses other versions.
@@ -113,6 +113,7 @@ mod tests {
         let s = DaemonMessage::Status(StatusView {
             simulated: true,
             tcti: "swtpm".into(),
+            path: crate::TpmPath::PrivateSimulator,
             pin_set: false,
             pin_retries: None,
             pin_protection: PinProtection::NotSet,

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AgentKind, Operation, PinProtection, SiteRule, TpmHealth};
+use crate::{AgentKind, Operation, PinProtection, SiteRule, TpmHealth, TpmPath};
 
 /// A request for the user's decision, as the approval agent shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +109,9 @@ pub struct TpmView {
     /// The embedded swtpm: keys are not hardware-protected.
     pub simulated: bool,
     pub tcti: String,
+    /// Which way the daemon reaches the TPM, and so who else can.
+    #[serde(default)]
+    pub path: TpmPath,
     /// TPM_PT_MANUFACTURER as letters ("IBM", "INTC", "STM", …).
     pub manufacturer: String,
     pub vendor: String,
@@ -135,6 +138,9 @@ pub struct AgentView {
 pub struct StatusView {
     pub simulated: bool,
     pub tcti: String,
+    /// Which way the daemon reaches the TPM, and so who else can.
+    #[serde(default)]
+    pub path: TpmPath,
     pub pin_set: bool,
     /// Wrong PINs the TPM still allows (None without a PIN).
     pub pin_retries: Option<u8>,

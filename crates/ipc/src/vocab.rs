@@ -123,3 +123,51 @@ impl TpmHealth {
         }
     }
 }
+
+/// Which way the daemon reaches its TPM, and so who else can reach it
+/// (docs/THREAT-MODEL.md "TPM paths").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TpmPath {
+    /// A TPM chip through the kernel's resource manager (/dev/tpmrm0): every open of the
+    /// device has its own handles, so no other program can name the daemon's sessions.
+    KernelResourceManager,
+    /// A TPM through tpm2-abrmd, which keeps each client's handles apart.
+    AccessBroker,
+    /// A TPM chip opened directly (/dev/tpm0): one opener at a time, no resource manager.
+    DirectDevice,
+    /// The embedded simulator, reachable only through the daemon: no socket of its own,
+    /// state readable by this account only. Keys are not hardware-protected.
+    PrivateSimulator,
+    /// A swtpm or mssim socket given with --tcti (tests): anyone who can connect to it
+    /// shares its sessions. Keys are not hardware-protected.
+    #[default]
+    SharedSimulator,
+}
+
+impl TpmPath {
+    /// What the user reads.
+    pub fn explain(self) -> &'static str {
+        match self {
+            TpmPath::KernelResourceManager => "TPM chip via the kernel's resource manager",
+            TpmPath::AccessBroker => "TPM via tpm2-abrmd (its resource manager)",
+            TpmPath::DirectDevice => "TPM chip opened directly, without a resource manager",
+            TpmPath::PrivateSimulator => {
+                "embedded simulator, reachable only through this daemon — not hardware-protected"
+            }
+            TpmPath::SharedSimulator => {
+                "simulator on a socket other programs can reach (tests only) — not isolated, not hardware-protected"
+            }
+        }
+    }
+
+    /// Whether no other program can use a session the daemon holds between two of its
+    /// commands (docs/DESIGN.md "Sessions kept between requests").
+    pub fn isolates_sessions(self) -> bool {
+        matches!(
+            self,
+            TpmPath::KernelResourceManager | TpmPath::AccessBroker | TpmPath::PrivateSimulator
+        )
+    }
+}

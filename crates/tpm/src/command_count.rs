@@ -6,6 +6,10 @@
 //! the proxy listens on two consecutive ports of its own, parses each command's header
 //! (TPM 2.0 Part 1 §18: tag, commandSize, commandCode) on the first, and passes the control
 //! channel through untouched. A TCTI string naming the proxy is [`CommandCounter::tcti`].
+//!
+//! The private simulator needs no proxy: its relay sees every command already, and
+//! [`CommandCounter::of`] reads its counts — so the path where sessions are kept is counted
+//! as it runs in the daemon.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -25,7 +29,7 @@ pub type Counts = BTreeMap<&'static str, u32>;
 /// client connects).
 #[derive(Debug, Clone)]
 pub struct CommandCounter {
-    port: u16,
+    tcti: TctiChoice,
     counts: Arc<Mutex<Counts>>,
 }
 
@@ -52,12 +56,24 @@ impl CommandCounter {
                 });
             }
         });
-        Ok(CommandCounter { port, counts })
+        Ok(CommandCounter {
+            tcti: TctiChoice::swtpm(port, TctiSource::Explicit),
+            counts,
+        })
     }
 
-    /// The TCTI that reaches the TPM through this proxy.
+    /// The counts of a private simulator's relay (None for one on TCP: put a proxy in
+    /// front of it with [`CommandCounter::start`]).
+    pub fn of(swtpm: &crate::Swtpm) -> Option<Self> {
+        Some(CommandCounter {
+            tcti: swtpm.tcti(),
+            counts: swtpm.relay_counts()?,
+        })
+    }
+
+    /// The TCTI that reaches the TPM through this proxy (or the private simulator).
     pub fn tcti(&self) -> TctiChoice {
-        TctiChoice::swtpm(self.port, TctiSource::Explicit)
+        self.tcti.clone()
     }
 
     /// The counts since the last [`CommandCounter::take`], and zero again.
@@ -117,12 +133,7 @@ fn relay_commands(
 ) -> std::io::Result<()> {
     let mut tpm = TcpStream::connect(("127.0.0.1", upstream))?;
     while let Some(command) = read_message(&mut client)? {
-        let code = u32::from_be_bytes([command[6], command[7], command[8], command[9]]);
-        *counts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(command_name(code))
-            .or_default() += 1;
+        count(counts, &command);
         tpm.write_all(&command)?;
         let Some(response) = read_message(&mut tpm)? else {
             break;
@@ -131,6 +142,19 @@ fn relay_commands(
     }
     let _ = tpm.shutdown(Shutdown::Both);
     Ok(())
+}
+
+/// Counts one command (its code is bytes 6..10 of the header).
+pub(crate) fn count(counts: &Mutex<Counts>, command: &[u8]) {
+    let Some(code) = command.get(6..10) else {
+        return;
+    };
+    let code = u32::from_be_bytes([code[0], code[1], code[2], code[3]]);
+    *counts
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(command_name(code))
+        .or_default() += 1;
 }
 
 fn pipe(client: TcpStream, upstream: u16) -> std::io::Result<()> {

@@ -26,11 +26,14 @@
 mod attestation;
 mod audit_index;
 mod blob;
+mod bound;
+mod change_auth;
 pub mod command_count;
 mod counter;
 mod error;
 mod hangup;
 mod info;
+mod kdf;
 mod key_store;
 mod keys;
 mod one_time_key;

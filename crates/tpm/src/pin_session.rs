@@ -71,14 +71,11 @@ impl Tpm {
         }
     }
 
-    /// Keeps `session`, satisfied with `pin` for the index at `index`, for one signature;
-    /// any older one is flushed. Where sessions may not be kept, it is flushed at once.
+    /// Keeps `session`, satisfied with `pin` for the index at `index` (its PolicySecret
+    /// carried the TPM-enforced expiration of [`READY_FOR`]), for one signature; any older
+    /// one is flushed. Only called where [`Tpm::keeps_sessions`].
     pub(crate) fn keep_ready_policy(&mut self, session: AuthSession, index: u32, pin: &PinHash) {
         self.drop_ready_policy();
-        if !self.keeps_sessions() {
-            flush_session(&mut self.ctx, session);
-            return;
-        }
         self.ready = Some(ReadyPolicy {
             session,
             index,
@@ -129,11 +126,12 @@ impl Tpm {
         }
     }
 
-    /// Whether sessions may wait between requests: not on a TPM without a resource
-    /// manager that other programs can reach (`device:/dev/tpm0`, mssim), where another
-    /// client could name our satisfied policy session while it waits.
-    fn keeps_sessions(&self) -> bool {
-        let tcti = self.tcti();
-        tcti.has_resource_manager() || tcti.as_str().starts_with("swtpm:")
+    /// Whether a satisfied session may wait between requests: only where no other program
+    /// can name it — behind the kernel's resource manager or tabrmd (handles per
+    /// connection) and on the private simulator (reachable through this process only).
+    /// On a TPM others reach directly (swtpm on a socket, /dev/tpm0, mssim) another
+    /// program could use it between two of our commands.
+    pub(crate) fn keeps_sessions(&self) -> bool {
+        self.tcti().path().isolates_sessions()
     }
 }

@@ -14,6 +14,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use crate::TctiChoice;
@@ -36,6 +37,9 @@ trait Transport {
 /// swtpm's TCP server port takes raw TPM commands.
 struct Tcp(TcpStream);
 
+/// swtpm's Unix socket (the embedded simulator's, through its relay) takes the same.
+struct Unix(UnixStream);
+
 /// A TPM character device without a resource manager (/dev/tpm0).
 struct Device(std::fs::File);
 
@@ -56,6 +60,13 @@ fn read_response(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
 }
 
 impl Transport for Tcp {
+    fn transmit(&mut self, command: &[u8]) -> std::io::Result<Vec<u8>> {
+        self.0.write_all(command)?;
+        read_response(&mut self.0)
+    }
+}
+
+impl Transport for Unix {
     fn transmit(&mut self, command: &[u8]) -> std::io::Result<Vec<u8>> {
         self.0.write_all(command)?;
         read_response(&mut self.0)
@@ -125,7 +136,15 @@ fn flush_all(t: &mut dyn Transport) -> std::io::Result<usize> {
 /// to it; None otherwise (tabrmd, /dev/tpmrm*, mssim's framed protocol).
 fn transport(tcti: &TctiChoice, timeout: Duration) -> Result<Option<Box<dyn Transport>>, String> {
     let conf = tcti.as_str();
-    if let Some((host, port)) = tcti.swtpm_endpoint() {
+    if let Some(crate::tcti::SwtpmEndpoint::Unix(path)) = tcti.swtpm_endpoint() {
+        let s = UnixStream::connect(path).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(timeout))
+            .map_err(|e| e.to_string())?;
+        s.set_write_timeout(Some(timeout))
+            .map_err(|e| e.to_string())?;
+        return Ok(Some(Box::new(Unix(s))));
+    }
+    if let Some(crate::tcti::SwtpmEndpoint::Tcp(host, port)) = tcti.swtpm_endpoint() {
         // Bounded: a stopped swtpm leaves connections in its backlog unanswered, and an
         // unbounded connect would retry SYNs for two minutes.
         let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))

@@ -3,12 +3,20 @@
 //! resource manager `/dev/tpmrm0` if it exists. With none of these there is no TPM, and the
 //! caller decides whether to start the embedded simulator ([`crate::Swtpm`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use tpm_passkey_core::TpmPath;
 use tss_esapi::tcti_ldr::TctiNameConf;
 
 use crate::{Error, Result};
+
+/// Where a `swtpm:` interface listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SwtpmEndpoint {
+    Tcp(String, u16),
+    Unix(PathBuf),
+}
 
 /// A validated TCTI configuration string (`device:…`, `tabrmd:…`, `swtpm:…`, `mssim:…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +65,15 @@ impl TctiChoice {
         }
     }
 
+    /// The embedded simulator as this process reaches it: a Unix socket only this process
+    /// may use (`Swtpm::start_private`).
+    pub(crate) fn private_simulator(socket: &Path) -> Self {
+        TctiChoice {
+            conf: format!("swtpm:path={}", socket.display()),
+            source: TctiSource::Simulator,
+        }
+    }
+
     /// Resolves the TPM to use: `explicit`, else the environment, else `/dev/tpmrm0` if
     /// present. `Ok(None)` means no TPM is configured or present.
     pub fn resolve(explicit: Option<&str>) -> Result<Option<Self>> {
@@ -98,8 +115,28 @@ impl TctiChoice {
         s.starts_with("tabrmd") || (s.starts_with("device:") && s.contains("/tpmrm"))
     }
 
-    /// Host and port of a `swtpm:` interface (defaults as tpm2-tss has them).
-    pub(crate) fn swtpm_endpoint(&self) -> Option<(String, u16)> {
+    /// Which way this interface reaches the TPM, and so who else can: only the kernel's
+    /// resource manager, tabrmd and our private simulator keep other programs away from
+    /// our sessions (docs/THREAT-MODEL.md "TPM paths").
+    pub fn path(&self) -> TpmPath {
+        let s = self.as_str();
+        if s.starts_with("tabrmd") {
+            TpmPath::AccessBroker
+        } else if s.starts_with("device:") && s.contains("/tpmrm") {
+            TpmPath::KernelResourceManager
+        } else if s.starts_with("device") {
+            TpmPath::DirectDevice
+        } else if self.source == TctiSource::Simulator
+            && matches!(self.swtpm_endpoint(), Some(SwtpmEndpoint::Unix(_)))
+        {
+            TpmPath::PrivateSimulator
+        } else {
+            TpmPath::SharedSimulator
+        }
+    }
+
+    /// Where a `swtpm:` interface listens (defaults as tpm2-tss has them).
+    pub(crate) fn swtpm_endpoint(&self) -> Option<SwtpmEndpoint> {
         let args = self.as_str().strip_prefix("swtpm:")?;
         let mut host = "127.0.0.1".to_owned();
         let mut port = 2321u16;
@@ -107,10 +144,11 @@ impl TctiChoice {
             match kv.split_once('=') {
                 Some(("host", h)) => host = h.to_owned(),
                 Some(("port", p)) => port = p.parse().ok()?,
+                Some(("path", p)) => return Some(SwtpmEndpoint::Unix(PathBuf::from(p))),
                 _ => {}
             }
         }
-        Some((host, port))
+        Some(SwtpmEndpoint::Tcp(host, port))
     }
 
     pub fn source(&self) -> TctiSource {
@@ -118,6 +156,9 @@ impl TctiChoice {
     }
 
     pub(crate) fn name_conf(&self) -> Result<TctiNameConf> {
+        if let Some(SwtpmEndpoint::Unix(path)) = self.swtpm_endpoint() {
+            return Ok(TctiNameConf::SwtpmUnix(path));
+        }
         TctiNameConf::from_str(&self.conf).map_err(|_| Error::BadTcti(self.conf.clone()))
     }
 }
@@ -164,6 +205,41 @@ mod tests {
             ("device:/dev/tpmrm0", TctiSource::Device)
         );
         assert_eq!(TctiChoice::resolve_with(None, no_env, false).unwrap(), None);
+    }
+
+    #[test]
+    fn each_interface_names_its_path_and_only_isolated_ones_keep_sessions() {
+        let path = |conf: &str, source| TctiChoice::parse(conf, source).unwrap().path();
+        assert_eq!(
+            path("device:/dev/tpmrm0", TctiSource::Device),
+            TpmPath::KernelResourceManager
+        );
+        assert_eq!(
+            path("device:/dev/tpm0", TctiSource::Explicit),
+            TpmPath::DirectDevice
+        );
+        assert_eq!(
+            path("tabrmd:bus_type=session", TctiSource::Explicit),
+            TpmPath::AccessBroker
+        );
+        assert_eq!(
+            path("swtpm:host=127.0.0.1,port=2321", TctiSource::Explicit),
+            TpmPath::SharedSimulator
+        );
+        // A Unix socket someone names on the command line is not ours to vouch for.
+        assert_eq!(
+            path("swtpm:path=/tmp/s", TctiSource::Explicit),
+            TpmPath::SharedSimulator
+        );
+        let private = TctiChoice::private_simulator(Path::new("/run/x/tpm.sock"));
+        assert_eq!(private.path(), TpmPath::PrivateSimulator);
+        assert_eq!(
+            private.name_conf().unwrap(),
+            TctiNameConf::SwtpmUnix(PathBuf::from("/run/x/tpm.sock"))
+        );
+        assert!(private.path().isolates_sessions());
+        assert!(!TpmPath::SharedSimulator.isolates_sessions());
+        assert!(!TpmPath::DirectDevice.isolates_sessions());
     }
 
     #[test]
