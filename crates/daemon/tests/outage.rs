@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{wait_for, Agent, Daemon};
+use common::{children, comm, wait_for, Agent, Daemon};
 use tpm_passkey_tpm::Swtpm;
 
 fn tpm_health(d: &Daemon) -> String {
@@ -20,26 +20,6 @@ fn tpm_health(d: &Daemon) -> String {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["tpm"].as_str().unwrap().to_owned()
-}
-
-/// The processes whose parent is `pid` (any of its threads).
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .flatten()
-    {
-        let c = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-        out.extend(c.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
-    }
-    out
-}
-
-fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
 }
 
 fn alive(pid: u32) -> bool {

@@ -135,3 +135,69 @@ impl Tpm {
         self.tcti().path().isolates_sessions()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tss_esapi::interface_types::session_handles::PolicySession;
+
+    use crate::{bound::ProofFor, session::start_policy, PinHash, RootSeed, Swtpm, Tpm};
+
+    /// TPM2_Sign(key, digest) authorized by the policy session `session` (raw: a session a
+    /// caller keeps is named, not handed to ESYS again). Returns the response code.
+    fn raw_sign(tpm: &mut Tpm, key: u32, session: u32) -> u32 {
+        let mut auth = session.to_be_bytes().to_vec();
+        auth.extend_from_slice(&[0, 32]);
+        auth.extend_from_slice(&[1; 32]);
+        auth.extend_from_slice(&[0x01, 0, 0]);
+        let mut body = key.to_be_bytes().to_vec();
+        body.extend_from_slice(&(auth.len() as u32).to_be_bytes());
+        body.extend_from_slice(&auth);
+        body.extend_from_slice(&[0, 32]);
+        body.extend_from_slice(&[3; 32]);
+        body.extend_from_slice(&[
+            0x00, 0x18, 0x00, 0x0B, 0x80, 0x24, 0x40, 0x00, 0x00, 0x07, 0, 0,
+        ]);
+        let mut cmd = vec![0x80, 0x02];
+        cmd.extend_from_slice(&((10 + body.len()) as u32).to_be_bytes());
+        cmd.extend_from_slice(&0x0000_015Du32.to_be_bytes());
+        cmd.extend_from_slice(&body);
+        let r = tpm.ctx.raw_command(&cmd).expect("a response");
+        u32::from_be_bytes([r[6], r[7], r[8], r[9]])
+    }
+
+    /// A session kept satisfied (isolated paths only) ends when the TPM's clock says so,
+    /// whoever holds its handle and whenever they try — not at our next request (issue 20,
+    /// E1b). A kept session is proven with `ProofFor::Kept(lifetime)`; this one lives 1 s.
+    #[test]
+    fn a_kept_session_dies_by_the_tpm_s_own_clock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sim = Swtpm::start(dir.path()).expect("swtpm");
+        let mut tpm =
+            Tpm::open(&sim.tcti(), &RootSeed::generate().expect("seed"), None).expect("open");
+        let pin = PinHash::from_pin("4711");
+        let index = tpm.define_pin_index(None, &pin).expect("index");
+        let key = tpm.create_key(Some(&index)).expect("key");
+        let loaded = tpm
+            .load_object(&key.blob.public, &key.blob.private)
+            .expect("load");
+        let key_handle = tpm.ctx.tr_get_tpm_handle(loaded.into()).expect("handle");
+        let kept = |tpm: &mut Tpm, life: Duration| {
+            let s = start_policy(&mut tpm.ctx, "test").expect("session");
+            let p = PolicySession::try_from(s).expect("policy");
+            tpm.policy_secret(&index, &pin, p, ProofFor::Kept(life))
+                .expect("PIN proven");
+            tpm.ctx
+                .tr_get_tpm_handle(tss_esapi::handles::SessionHandle::from(s).into())
+                .expect("handle")
+        };
+        // Control: within its life the kept session signs.
+        let fresh = kept(&mut tpm, Duration::from_secs(30));
+        assert_eq!(raw_sign(&mut tpm, key_handle, fresh), 0);
+        // Past it, the TPM refuses: TPM_RC_EXPIRED for session 1 (Part 2 §6.6.3).
+        let short = kept(&mut tpm, Duration::from_secs(1));
+        std::thread::sleep(Duration::from_millis(2500));
+        assert_eq!(raw_sign(&mut tpm, key_handle, short), 0x9A3);
+    }
+}

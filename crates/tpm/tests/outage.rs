@@ -195,3 +195,37 @@ fn a_cleared_tpm_is_recognised_and_only_its_dead_keys_are_unusable() {
         "the new root is recorded"
     );
 }
+
+/// The private simulator (the daemon's embedded one) hung: its relay cuts the command at
+/// the deadline and stops it; the key store then finds it gone, the reviver starts it again
+/// on the same state, and the same PIN and keys work — no restart of the caller.
+#[test]
+fn a_hung_private_simulator_is_cut_at_the_deadline_and_started_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("tpm");
+    let sim = std::sync::Arc::new(std::sync::Mutex::new(
+        Swtpm::start_private_with_deadline(&state, DEADLINE).unwrap(),
+    ));
+    let tcti = sim.lock().unwrap().tcti();
+    let mut keys = TpmKeyStore::open_with_deadline(&tcti, None, None, DEADLINE).unwrap();
+    let s = sim.clone();
+    keys.set_reviver(Box::new(move || s.lock().unwrap().revive().ok().flatten()));
+    let pin = PinHash::from_pin("4711");
+    keys.set_pin(&pin).unwrap();
+    let made = keys.create_key(true).unwrap();
+    let first = sim.lock().unwrap().pid();
+
+    signal(first, rustix::process::Signal::STOP);
+    let t = Instant::now();
+    assert_eq!(keys.verify_pin(&pin), Err(KeyError::Unreachable));
+    assert!(
+        t.elapsed() < DEADLINE + Duration::from_secs(2),
+        "{:?}",
+        t.elapsed()
+    );
+    // The relay stopped the hung swtpm; the next attempts bring a new one up.
+    let digest = [5u8; 32];
+    until_back(|| keys.sign(&made.blob, &digest, Some(&pin)));
+    assert_ne!(sim.lock().unwrap().pid(), first);
+    assert_eq!(keys.pin_retries().unwrap(), 8);
+}

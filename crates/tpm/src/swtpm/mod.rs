@@ -335,9 +335,10 @@ fn stop_left_behind(state_dir: &Path) {
     let comm = std::fs::read_to_string(proc_dir.join("comm")).unwrap_or_default();
     let cmdline = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
     let dir_arg = format!("dir={}", state_dir.display());
+    let with_options = format!("{dir_arg},");
     let ours = cmdline
         .split(|b| *b == 0)
-        .any(|arg| arg == dir_arg.as_bytes());
+        .any(|arg| arg == dir_arg.as_bytes() || arg.starts_with(with_options.as_bytes()));
     if comm.trim() != "swtpm" || !ours {
         return;
     }

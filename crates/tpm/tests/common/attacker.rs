@@ -406,3 +406,246 @@ fn ecdsa_sha256() -> SignatureScheme {
         ),
     }
 }
+
+/// TPM_CC values of the commands the raw attacks send (Part 2 §6.5.2).
+pub const CC_SIGN: u32 = 0x0000_015D;
+pub const CC_HMAC: u32 = 0x0000_0155;
+pub const CC_NV_CHANGE_AUTH: u32 = 0x0000_013B;
+
+/// TPM2_Sign's parameters: digest, ECDSA-SHA256, the null hash-check ticket.
+pub fn sign_params(digest: &[u8; 32]) -> Vec<u8> {
+    let mut p = vec![0, 32];
+    p.extend_from_slice(digest);
+    p.extend_from_slice(&[
+        0x00, 0x18, 0x00, 0x0B, 0x80, 0x24, 0x40, 0x00, 0x00, 0x07, 0, 0,
+    ]);
+    p
+}
+
+/// TPM2_HMAC's parameters: the buffer, SHA-256.
+pub fn hmac_params(input: &[u8]) -> Vec<u8> {
+    let mut p = (input.len() as u16).to_be_bytes().to_vec();
+    p.extend_from_slice(input);
+    p.extend_from_slice(&[0x00, 0x0B]);
+    p
+}
+
+/// TPM2_NV_ChangeAuth's parameter: newAuth, in the clear (the attacker has no reason to
+/// hide its PIN).
+pub fn change_auth_params(new_auth: &[u8]) -> Vec<u8> {
+    let mut p = (new_auth.len() as u16).to_be_bytes().to_vec();
+    p.extend_from_slice(new_auth);
+    p
+}
+
+impl Attacker {
+    /// Every session the TPM holds now, loaded or saved (TPM2_GetCapability, TPM_CAP_HANDLES).
+    pub fn sessions(&mut self) -> Vec<u32> {
+        let mut out = Vec::new();
+        for first in [0x0200_0000u32, 0x0300_0000] {
+            if let Ok((tss_esapi::structures::CapabilityData::Handles(list), _)) = self
+                .ctx
+                .get_capability(tss_esapi::constants::CapabilityType::Handles, first, 64)
+            {
+                for h in list.into_inner() {
+                    let h = u32::from(h);
+                    if !out.contains(&h) {
+                        out.push(h);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The TPM handle of an object this attacker loaded.
+    pub fn tpm_handle(&mut self, o: impl Into<ObjectHandle>) -> u32 {
+        self.ctx.tr_get_tpm_handle(o.into()).unwrap()
+    }
+
+    /// Command `cc` on `handles`, authorized by the policy session `session` — one this
+    /// attacker did not start (ESYS cannot name it), so the command is marshalled here. A
+    /// policy session without PolicyAuthValue needs no HMAC: naming it is enough.
+    /// Returns the TPM's response code (0: it worked).
+    pub fn raw_with_session(
+        &mut self,
+        cc: u32,
+        handles: &[u32],
+        session: u32,
+        params: &[u8],
+    ) -> u32 {
+        let mut auth = session.to_be_bytes().to_vec();
+        auth.extend_from_slice(&[0, 32]);
+        auth.extend_from_slice(&[0x5a; 32]);
+        // continueSession set: the attacker would like to use it again.
+        auth.push(0x01);
+        auth.extend_from_slice(&[0, 0]);
+        let mut body = Vec::new();
+        for h in handles {
+            body.extend_from_slice(&h.to_be_bytes());
+        }
+        body.extend_from_slice(&(auth.len() as u32).to_be_bytes());
+        body.extend_from_slice(&auth);
+        body.extend_from_slice(params);
+        let mut cmd = 0x8002u16.to_be_bytes().to_vec();
+        cmd.extend_from_slice(&((10 + body.len()) as u32).to_be_bytes());
+        cmd.extend_from_slice(&cc.to_be_bytes());
+        cmd.extend_from_slice(&body);
+        let r = self.ctx.raw_command(&cmd).unwrap();
+        u32::from_be_bytes([r[6], r[7], r[8], r[9]])
+    }
+}
+
+/// A response code's meaning, for assertion messages.
+pub fn rc_text(rc: u32) -> String {
+    if rc == 0 {
+        return "success".into();
+    }
+    format!(
+        "{rc:#x} ({})",
+        tss_esapi::constants::response_code::Tss2ResponseCode::from(rc)
+    )
+}
+
+impl Attacker {
+    /// A PIN change's policy session completed the way the design allows anyone who knows
+    /// the old PIN — PolicyCommandCode(NV_ChangeAuth), PolicySecret(index, `old`) with no
+    /// cpHashA, PolicyAuthorize with the approval in the (public) index record, PolicyOR —
+    /// i.e. what our PIN change built before its proof was bound (the E3 control).
+    /// Returns the session's TPM handle.
+    pub fn change_session(&mut self, record: &[u8], old: &[u8]) -> u32 {
+        use sha2::Digest as _;
+        use tpm_passkey_tpm::PolicyDigest;
+        const CHANGE_REF: &[u8] = b"tpm-passkey PIN change";
+        assert_eq!(record[0], 2, "a sealed index record");
+        let handle = u32::from_be_bytes([record[1], record[2], record[3], record[4]]);
+        let name_len = usize::from(record[5]);
+        let name = &record[6..6 + name_len];
+        let rest = &record[6 + name_len..];
+        let (write_branch, x, y, approval) =
+            (&rest[..32], &rest[32..64], &rest[64..96], &rest[96..160]);
+        let nv = self.nv(handle);
+        self.ctx
+            .tr_set_auth(nv.into(), Auth::try_from(old.to_vec()).unwrap())
+            .unwrap();
+        let s = self.policy_session();
+        let p = PolicySession::try_from(s).unwrap();
+        self.ctx
+            .policy_command_code(p, CommandCode::NvChangeAuth)
+            .unwrap();
+        self.ctx
+            .execute_with_session(Some(AuthSession::Password), |c| {
+                c.policy_secret(
+                    p,
+                    AuthHandle::from(nv),
+                    Nonce::default(),
+                    Digest::default(),
+                    Nonce::default(),
+                    None,
+                )
+            })
+            .unwrap();
+        // The approver's public key, as the index's policy names it.
+        let attrs = ObjectAttributesBuilder::new()
+            .with_user_with_auth(true)
+            .with_sign_encrypt(true)
+            .build()
+            .unwrap();
+        let params = PublicEccParametersBuilder::new_unrestricted_signing_key(
+            tss_esapi::structures::EccScheme::EcDsa(tss_esapi::structures::HashScheme::new(
+                HashingAlgorithm::Sha256,
+            )),
+            EccCurve::NistP256,
+        )
+        .build()
+        .unwrap();
+        let public = PublicBuilder::new()
+            .with_public_algorithm(PublicAlgorithm::Ecc)
+            .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+            .with_object_attributes(attrs)
+            .with_ecc_parameters(params)
+            .with_ecc_unique_identifier(EccPoint::new(
+                EccParameter::try_from(x.to_vec()).unwrap(),
+                EccParameter::try_from(y.to_vec()).unwrap(),
+            ))
+            .build()
+            .unwrap();
+        let key = self
+            .ctx
+            .load_external_public(public, Hierarchy::Owner)
+            .unwrap();
+        let approver_name = self.ctx.tr_get_name(key.into()).unwrap();
+        let approved = PolicyDigest::new()
+            .command_code(CC_NV_CHANGE_AUTH)
+            .secret(name)
+            .bytes();
+        let message: [u8; 32] = sha2::Sha256::new()
+            .chain_update(approved)
+            .chain_update(CHANGE_REF)
+            .finalize()
+            .into();
+        let signature = tss_esapi::structures::Signature::EcDsa(
+            tss_esapi::structures::EccSignature::create(
+                HashingAlgorithm::Sha256,
+                EccParameter::try_from(approval[..32].to_vec()).unwrap(),
+                EccParameter::try_from(approval[32..].to_vec()).unwrap(),
+            )
+            .unwrap(),
+        );
+        let ticket = self
+            .ctx
+            .verify_signature(key, Digest::try_from(message.to_vec()).unwrap(), signature)
+            .unwrap();
+        self.ctx.flush_context(key.into()).unwrap();
+        self.ctx
+            .policy_authorize(
+                p,
+                Digest::try_from(approved.to_vec()).unwrap(),
+                Nonce::try_from(CHANGE_REF.to_vec()).unwrap(),
+                &approver_name,
+                ticket,
+            )
+            .unwrap();
+        let change_branch = PolicyDigest::authorize(approver_name.value(), CHANGE_REF).bytes();
+        let mut list = tss_esapi::structures::DigestList::new();
+        list.add(Digest::try_from(write_branch.to_vec()).unwrap())
+            .unwrap();
+        list.add(Digest::try_from(change_branch.to_vec()).unwrap())
+            .unwrap();
+        self.ctx.policy_or(p, list).unwrap();
+        self.tpm_handle(tss_esapi::handles::SessionHandle::from(s))
+    }
+}
+
+impl Attacker {
+    /// Loads `blob` under whichever transient object in the TPM takes it — on a TPM
+    /// without a resource manager, the other program's own loaded root (swtpm has only
+    /// three transient slots, so a root of its own may not fit beside ours).
+    pub fn load_under_someone_s_root(&mut self, blob: &[u8]) -> KeyHandle {
+        let (public, private) = split_blob(blob);
+        let Ok((tss_esapi::structures::CapabilityData::Handles(list), _)) =
+            self.ctx.get_capability(
+                tss_esapi::constants::CapabilityType::Handles,
+                0x8000_0000,
+                16,
+            )
+        else {
+            panic!("no transient handles");
+        };
+        for h in list.into_inner() {
+            let Ok(parent) = self.ctx.tr_from_tpm_public(h) else {
+                continue;
+            };
+            let loaded = self
+                .ctx
+                .execute_with_session(Some(AuthSession::Password), |c| {
+                    c.load(parent.into(), private.clone(), public.clone())
+                });
+            let _ = self.ctx.tr_close(&mut parent.clone());
+            if let Ok(k) = loaded {
+                return k;
+            }
+        }
+        panic!("no loaded object is the root of this blob");
+    }
+}

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod attacker;
+pub mod pause;
 pub mod tap;
 
 use tpm_passkey_tpm::{RootSeed, Swtpm, Tpm};
