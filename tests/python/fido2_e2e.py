@@ -493,6 +493,13 @@ def scenario_persist_authenticate():
     assert responses[0].response.user_handle == b"user-p"
 
 
+def scenario_uv_token():
+    """A browser's first step of a UV sign-in: a pinUvAuthToken by built-in UV (the agent
+    types the PIN), and nothing after it — where sessions are isolated the satisfied policy
+    session then waits for the signature (the attacker's moment in issue 20's E1/E2)."""
+    ClientPin(Ctap2(device())).get_uv_token(ClientPin.PERMISSION.GET_ASSERTION, "example.com")
+
+
 def scenario_tpm_unreachable():
     """The TPM is away: getInfo still answers; requests that need the TPM fail at once
     with the vendor status 0xF0 (CTAP2_ERR_VENDOR_FIRST: TPM unreachable), before any

@@ -20,6 +20,14 @@ b64() { head -c "$1" /dev/urandom | base64 -w0; }
 HELPER=/run/tpm-passkey/uhid.sock
 AS_USER="setpriv --reuid=65534 --regid=65534 --clear-groups"
 chmod 600 /dev/uhid
+# The daemon uses the guest's TPM (vm-run.sh TPM_PASSKEY_VM_TPM=1) through the kernel's
+# resource manager, with the access the install's udev rule gives (group tss on
+# /dev/tpmrm0; the user is in that group, as docs/INSTALL.md says).
+rule=$(grep '^KERNEL=="tpmrm' $R/70-tpm-passkey.rules)
+tss=$(echo "$rule" | sed -n 's/.*GROUP="\([^"]*\)".*/\1/p')
+chgrp "$tss" /dev/tpmrm0
+chmod "$(echo "$rule" | sed -n 's/.*MODE="\([^"]*\)".*/\1/p')" /dev/tpmrm0
+AS_DAEMON="setpriv --reuid=65534 --regid=65534 --groups=$(getent group "$tss" | cut -d: -f3)"
 step helper; $B uhid-helper --listen $HELPER > $R/helper.log 2>&1 &
 helper=$!
 for i in $(seq 50); do [ -S $HELPER ] && break; sleep 0.1; done
@@ -27,13 +35,14 @@ step attack; $AS_USER $PY $R/uhid-attack.py $HELPER > $R/attack
 echo 4711 > $R/pin; chmod 644 $R/pin
 mkdir -p /tmp/user; chown 65534:65534 /tmp/user
 step daemon
-$AS_USER $B daemon --simulator --hid uhid-helper:$HELPER --state-dir /tmp/user/state --control $CTL > $R/daemon.log 2>&1 &
+$AS_DAEMON $B daemon --hid uhid-helper:$HELPER --state-dir /tmp/user/state --control $CTL > $R/daemon.log 2>&1 &
 daemon=$!
 for i in $(seq 150); do [ -S $CTL ] && break; sleep 0.2; done
 $AS_USER $B agent --approve-all --pin-file $R/pin --control $CTL > $R/agent.log 2>&1 &
 agent=$!
 sleep 1
 
+step status;  $AS_USER $B status --control $CTL > $R/status
 step list;    fido2-token -L > $R/list
 dev=$(cut -d: -f1 $R/list | head -n1)
 # What udev's uaccess does on a desktop: the logged-in user may open the FIDO node. The

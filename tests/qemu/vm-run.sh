@@ -9,6 +9,11 @@
 # RESULTS_DIR (host, writable) is mounted at /tmp/results in the guest (the guest's /tmp is
 # its own tmpfs: host files under /tmp are not visible there); the command's exit
 # status lands in RESULTS_DIR/rc and the serial console in RESULTS_DIR/console.log.
+#
+# With TPM_PASSKEY_VM_TPM=1 the guest gets a TPM: a tpm-tis device backed by a swtpm on the
+# host (its control socket; qemu drives it), which Debian's kernel (TPM drivers built in)
+# turns into /dev/tpm0 and its resource manager /dev/tpmrm0 — the path users with a TPM
+# chip have. TIS emulation makes each command cost about what a discrete chip's does.
 set -euo pipefail
 
 results=$(realpath "$1"); shift
@@ -63,7 +68,21 @@ INIT
 chmod +x "$work/root/init"
 (cd "$work/root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.gz"
 
+tpm_args=()
+if [ "${TPM_PASSKEY_VM_TPM:-0}" = 1 ]; then
+  command -v swtpm >/dev/null || { echo "vm-run: swtpm is missing (apt install swtpm)" >&2; exit 2; }
+  mkdir -p "$work/tpm"
+  # No --server and no startup flags: qemu speaks to swtpm over the control channel and the
+  # guest's kernel sends TPM2_Startup itself. --terminate: gone when qemu hangs up.
+  swtpm socket --tpm2 --tpmstate "dir=$work/tpm" --ctrl "type=unixio,path=$work/tpm.sock" \
+    --terminate --log "file=$results/swtpm.log" &
+  for _ in $(seq 100); do [ -S "$work/tpm.sock" ] && break; sleep 0.05; done
+  tpm_args=(-chardev "socket,id=chrtpm,path=$work/tpm.sock" -tpmdev emulator,id=tpm0,chardev=chrtpm
+            -device tpm-tis,tpmdev=tpm0)
+fi
+
 timeout "${TPM_PASSKEY_VM_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nographic -no-reboot \
+  "${tpm_args[@]}" \
   -kernel "$kernel" -initrd "$work/initramfs.gz" \
   -append "console=ttyS0 panic=-1 quiet" \
   -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \

@@ -197,6 +197,7 @@ pub fn run(args: &UpArgs) -> CliResult {
         DaemonMessage::Status(s) => s,
         _ => return Err("unexpected answer from the daemon".into()),
     };
+    eprintln!("tpm-passkey: TPM: {}", status.path.explain());
     if app.is_none() {
         if !status.pin_set {
             eprintln!("tpm-passkey: no PIN yet. The TPM will enforce it: 8 wrong tries and the passkeys are gone.");

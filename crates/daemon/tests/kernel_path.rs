@@ -1,24 +1,107 @@
-//! The real kernel HID path: Debian's kernel under qemu (TCG) with the host root shared
-//! read-only (tests/qemu/vm-run.sh). Inside, the privileged uhid helper (root) creates the
-//! virtual FIDO device for the daemon, which runs unprivileged with the embedded swtpm
-//! (an unprivileged attacker first tries to get an input device of its own), the scripted agent answers its prompts, and libfido2's
-//! own tools drive it through /dev/hidraw (tests/qemu/libfido2-sequence.sh): list, getInfo,
-//! set a PIN, make and verify credentials, get and verify assertions, find a discoverable
-//! credential and delete it, and the same with the PIN typed at libfido2's own prompt; and
-//! python-fido2 clients on the node at once (tests/qemu/hidraw-clients.py).
+//! The real kernel paths: Debian's kernel under qemu (TCG) with the host root shared
+//! read-only (tests/qemu/vm-run.sh), with a TPM of its own — a tpm-tis device backed by a
+//! swtpm on the host, which the kernel turns into /dev/tpm0 and its resource manager
+//! /dev/tpmrm0, the path users with a TPM chip have.
+//!
+//! * HID: the privileged uhid helper (root) creates the virtual FIDO device for the daemon,
+//!   which runs unprivileged on /dev/tpmrm0 (an unprivileged attacker first tries to get an
+//!   input device of its own), the scripted agent answers its prompts, and libfido2's own
+//!   tools drive it through /dev/hidraw (tests/qemu/libfido2-sequence.sh): list, getInfo, set
+//!   a PIN, make and verify credentials, get and verify assertions, find a discoverable
+//!   credential and delete it, and the same with the PIN typed at libfido2's own prompt;
+//!   python-fido2 clients on the node at once; OpenSSH; pam_u2f.
+//! * TPM: issue 20's attacks from other opens of /dev/tpmrm0, a crash run and `tpm-passkey
+//!   up` (tests/qemu/kernel-tpm.sh).
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A results dir holding the daemon, `files` (from the repository) and the host python's
+/// path: the guest mounts its own tmpfs on /tmp, which would hide files under the host's
+/// /tmp (a clone or target dir there), so everything is handed over through it.
+fn results_with(files: &[&str]) -> tempfile::TempDir {
+    let results = tempfile::tempdir().unwrap();
+    let dir = results.path();
+    std::fs::copy(env!("CARGO_BIN_EXE_tpm-passkey"), dir.join("tpm-passkey")).unwrap();
+    for f in files {
+        let from = repo().join(f);
+        std::fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
+    }
+    // The python3 on the host's PATH (with python-fido2), by its real path: the guest's
+    // PATH is a plain one.
+    let py = Command::new("python3")
+        .args(["-c", "import sys, fido2; print(sys.executable)"])
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "python3 with fido2 (tests/python/requirements.txt) is needed"
+    );
+    std::fs::write(dir.join("python"), &py.stdout).unwrap();
+    results
+}
+
+/// Boots the TPM guest and runs `script` (in the results dir) in it.
+fn run_in_tpm_guest(dir: &Path, script: &str) -> Output {
+    Command::new(repo().join("tests/qemu/vm-run.sh"))
+        .env("TPM_PASSKEY_VM_TPM", "1")
+        .arg(dir)
+        .args(["sh", &format!("/tmp/results/{script}")])
+        .output()
+        .unwrap()
+}
+
+/// Fails with what the guest left behind unless `script` ran to its `done` step.
+fn assert_done(out: &Output, read: &dyn Fn(&str) -> String) {
+    assert!(
+        out.status.success() && read("step").trim() == "done",
+        "VM run failed ({}) at step {:?}\n{}\n--- guest output\n{}\n--- that step's output\n{}\n--- daemon\n{}\n--- agent\n{}\n--- console\n{}",
+        out.status,
+        read("step").trim(),
+        String::from_utf8_lossy(&out.stderr),
+        read("output"),
+        read(read("step").trim()),
+        read("daemon.log"),
+        read("agent.log").lines().rev().take(5).collect::<Vec<_>>().join("\n"),
+        read("console.log")
+    );
+}
+
+/// The daemon ran on the guest's TPM chip through the kernel's resource manager, with the
+/// access the udev rule gives.
+fn assert_on_the_kernel_resource_manager(read: &dyn Fn(&str) -> String) {
+    assert!(
+        read("status").contains("TPM chip via the kernel's resource manager"),
+        "{}",
+        read("status")
+    );
+    assert!(
+        read("status").contains("device:/dev/tpmrm0"),
+        "{}",
+        read("status")
+    );
+    assert!(
+        !read("daemon.log").contains("simulated"),
+        "{}",
+        read("daemon.log")
+    );
+}
 
 #[test]
 fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
-    let results = tempfile::tempdir().unwrap();
+    let results = results_with(&[
+        "tests/qemu/pty-answer.py",
+        "tests/qemu/libfido2-sequence.sh",
+        "tests/qemu/hidraw-clients.py",
+        "tests/qemu/uhid-attack.py",
+        "contrib/70-tpm-passkey.rules",
+    ]);
     let dir = results.path();
-    let qemu = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/qemu");
-    // The guest mounts its own tmpfs on /tmp, which would hide files under the host's
-    // /tmp (a clone or target dir there): hand everything over through the results dir.
-    std::fs::copy(env!("CARGO_BIN_EXE_tpm-passkey"), dir.join("tpm-passkey")).unwrap();
     // Firefox's CTAP stack as a client (tests/mozilla-client, a workspace member: the
     // workspace build puts it beside this test's own binaries).
     let mozilla = std::env::current_exe()
@@ -32,44 +115,11 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
         "build the Mozilla client first: cargo build -p tpm-passkey-mozilla-client"
     );
     std::fs::copy(&mozilla, dir.join("tpm-passkey-mozilla-client")).unwrap();
-    for f in [
-        "pty-answer.py",
-        "libfido2-sequence.sh",
-        "hidraw-clients.py",
-        "uhid-attack.py",
-    ] {
-        std::fs::copy(qemu.join(f), dir.join(f)).unwrap();
-    }
-    // The python3 on the host's PATH (with python-fido2), by its real path: the guest's
-    // PATH is a plain one.
-    let py = Command::new("python3")
-        .args(["-c", "import sys, fido2; print(sys.executable)"])
-        .output()
-        .unwrap();
-    assert!(
-        py.status.success(),
-        "python3 with fido2 (tests/python/requirements.txt) is needed"
-    );
-    std::fs::write(dir.join("python"), &py.stdout).unwrap();
-    let out = Command::new(qemu.join("vm-run.sh"))
-        .arg(dir)
-        .args(["sh", "/tmp/results/libfido2-sequence.sh"])
-        .output()
-        .unwrap();
+    let out = run_in_tpm_guest(dir, "libfido2-sequence.sh");
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-    assert!(
-        out.status.success() && read("step").trim() == "done",
-        "VM run failed ({}) at step {:?}\n{}\n--- guest output\n{}\n--- that step's output\n{}\n--- daemon\n{}\n--- agent\n{}\n--- console\n{}",
-        out.status,
-        read("step").trim(),
-        String::from_utf8_lossy(&out.stderr),
-        read("output"),
-        read(read("step").trim()),
-        read("daemon.log"),
-        read("agent.log").lines().rev().take(5).collect::<Vec<_>>().join("\n"),
-        read("console.log")
-    );
+    assert_done(&out, &read);
 
+    assert_on_the_kernel_resource_manager(&read);
     // The daemon ran unprivileged, through the helper; an unprivileged program got no
     // input device of its own making, and /dev/uhid stayed closed to it.
     let attack = read("attack");
@@ -190,4 +240,109 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
             "no {op} prompt naming {tool}:\n{agent}"
         );
     }
+}
+
+/// Issue 20 on the path users with a TPM chip have. Another open of /dev/tpmrm0 — the same
+/// account (with the store: it re-derives the root and loads the PIN-bound keys), root, and
+/// another account in the tss group — lists the daemon's sessions while a satisfied one
+/// waits (after a UV token) and during six PIN changes, and names each in every command
+/// that would use it (E1: Sign, E2: HMAC, E3: PolicyCommandCode, NV_ChangeAuth; and
+/// PolicyGetDigest): every one is refused by the resource manager (TPM_RC_REFERENCE_H0 /
+/// _S0), while the attacker's own session is evaluated (control). The PIN stays the user's.
+/// Then a crash run (kill -9 mid-registration, five times: nothing acknowledged lost, the
+/// audit log verifies after each restart, every passkey signs) and `tpm-passkey up` with
+/// its test sign-in.
+#[test]
+fn the_daemon_on_the_kernel_resource_manager_withstands_other_programs_and_crashes() {
+    let results = results_with(&[
+        "tests/qemu/kernel-tpm.sh",
+        "tests/qemu/tpmrm-attack.py",
+        "tests/python/fido2_e2e.py",
+        "tests/python/socket_hid.py",
+        "tests/python/pty_agent.py",
+        "contrib/70-tpm-passkey.rules",
+    ]);
+    let dir = results.path();
+    let out = run_in_tpm_guest(dir, "kernel-tpm.sh");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    assert_done(&out, &read);
+    assert_on_the_kernel_resource_manager(&read);
+    assert!(
+        read("tpm").contains("TPM chip via the kernel's resource manager"),
+        "{}",
+        read("tpm")
+    );
+    // The udev rule's access: the resource manager for group tss, the raw device for root.
+    let devices = read("devices");
+    assert!(
+        devices.lines().any(|l| l.starts_with("crw-rw----")
+            && l.contains(" tss ")
+            && l.ends_with("/dev/tpmrm0")),
+        "{devices}"
+    );
+    assert!(
+        devices
+            .lines()
+            .any(|l| l.starts_with("crw-------") && l.ends_with("/dev/tpm0")),
+        "{devices}"
+    );
+
+    for file in ["attack", "attack-changes"] {
+        let attack = read(file);
+        assert!(!attack.contains("FAIL"), "{attack}");
+        // Each attacker's own session worked (two controls), and it attacked.
+        assert_eq!(
+            attack.matches("control:").count(),
+            2 * attack.matches("attempts on").count(),
+            "{attack}"
+        );
+        for line in attack.lines().filter(|l| l.contains("attempts on")) {
+            assert!(!line.contains(" on 0 sessions"), "{attack}");
+            assert!(line.contains("0x910") || line.contains("0x918"), "{line}");
+        }
+    }
+    let attack = read("attack");
+    for who in ["same account", "root", "another account"] {
+        assert!(attack.contains(&format!("ok {who}: control")), "{attack}");
+    }
+    // With the store, the attacker had the daemon's keys to try (E1 and E2).
+    assert!(
+        attack.contains("ok same account: re-derived the daemon's root and loaded"),
+        "{attack}"
+    );
+    assert!(
+        read("after-changes").contains("ok persist_authenticate"),
+        "{}",
+        read("after-changes")
+    );
+
+    // Crashes: every acknowledged passkey is there, the log verified after each restart,
+    // and every passkey signs.
+    assert!(read("lost").is_empty(), "{}", read("lost"));
+    assert!(
+        !read("acknowledged").trim().is_empty(),
+        "no registration finished between the kills"
+    );
+    for i in 1..=5 {
+        assert!(
+            read(&format!("verify-{i}")).contains("verifies"),
+            "{}",
+            read(&format!("verify-{i}"))
+        );
+    }
+    assert!(
+        read("all-sign").contains("ok all_sign"),
+        "{}",
+        read("all-sign")
+    );
+
+    // `tpm-passkey up`: a PIN, the test sign-in, on the TPM chip, and never the PIN echoed.
+    let up = read("up.txt");
+    assert!(
+        up.contains("TPM chip via the kernel's resource manager"),
+        "{up}"
+    );
+    assert!(up.contains("test sign-in passed"), "{up}");
+    assert!(!up.contains("simulated"), "{up}");
+    assert!(!up.contains("246810"), "{up}");
 }

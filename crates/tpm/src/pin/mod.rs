@@ -193,6 +193,19 @@ impl Tpm {
             Some(h) => Digest::try_from(h.to_vec()).map_err(|e| Error::tss(PIN_CHECK_OP, e))?,
             None => Digest::default(),
         };
+        // An expiration counts from the session's start only when the session's nonceTPM is
+        // given; with an empty one it is an absolute TPM time, seconds since the TPM started
+        // (Part 3 §23.3.1 / §23.4; libtpms `ComputeAuthTimeout`) — already past on a TPM up
+        // for longer than that.
+        let nonce_tpm = match proof_for.expiration() {
+            Some(_) => self
+                .ctx
+                .tr_sess_get_nonce_tpm(
+                    tss_esapi::interface_types::session_handles::AuthSession::from(policy),
+                )
+                .map_err(|e| Error::tss(PIN_CHECK_OP, e))?,
+            None => Nonce::default(),
+        };
         self.ctx
             .tr_set_auth(nv.into(), pin_auth(pin)?)
             .map_err(|e| Error::tss("PIN auth", e))?;
@@ -201,7 +214,7 @@ impl Tpm {
                 c.policy_secret(
                     policy,
                     AuthHandle::from(nv),
-                    Nonce::default(),
+                    nonce_tpm,
                     cp_hash,
                     Nonce::default(),
                     proof_for.expiration(),
