@@ -114,4 +114,10 @@ $AS_USER env XDG_RUNTIME_DIR=$U/run HOME=$U $SYSPY $R/pty_agent.py $U/up.txt \
   '[["Choose a PIN", "246810\r"], ["The same PIN again", "246810\r"], ["Create a passkey for tpm-passkey.test", "246810\r"], ["Sign in to tpm-passkey.test", "246810\r"], ["test sign-in passed", "\u0003"]]' \
   -- $B up --state-dir $U/up-state --uhid /nonexistent/uhid --uhid-helper /nonexistent/helper.sock || true
 cp $U/up.txt $R/up.txt
+
+# The performance figures on this path, each against the raw TPM floor measured here, now
+# (crates/tpm/benches/perf.rs; docs/PERFORMANCE.md has a release run). Smoke: a few runs.
+step bench
+$AS_USER $R/perf --tcti device:/dev/tpmrm0 --iterations "${TPM_PASSKEY_BENCH_ITERATIONS:-3}" > $U/bench 2>&1 || { cp $U/bench $R/bench; exit 1; }
+cp $U/bench $R/bench
 step done

@@ -56,6 +56,26 @@ fn run_in_tpm_guest(dir: &Path, script: &str) -> Output {
         .unwrap()
 }
 
+/// The newest build of bench `name` beside this test (the workspace build makes both in
+/// target/*/deps).
+fn bench_binary(name: &str) -> PathBuf {
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
+    std::fs::read_dir(&deps)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(&format!("{name}-")) && !n.contains('.')
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .unwrap_or_else(|| panic!("build the benches first: cargo build --workspace --all-targets"))
+        .path()
+}
+
 /// Fails with what the guest left behind unless `script` ran to its `done` step.
 fn assert_done(out: &Output, read: &dyn Fn(&str) -> String) {
     assert!(
@@ -263,6 +283,7 @@ fn the_daemon_on_the_kernel_resource_manager_withstands_other_programs_and_crash
         "contrib/70-tpm-passkey.rules",
     ]);
     let dir = results.path();
+    std::fs::copy(bench_binary("perf"), dir.join("perf")).unwrap();
     let out = run_in_tpm_guest(dir, "kernel-tpm.sh");
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
     assert_done(&out, &read);
@@ -345,4 +366,24 @@ fn the_daemon_on_the_kernel_resource_manager_withstands_other_programs_and_crash
     assert!(up.contains("test sign-in passed"), "{up}");
     assert!(!up.contains("simulated"), "{up}");
     assert!(!up.contains("246810"), "{up}");
+
+    // The bench ran on this path: every figure with its ratio to the floor measured here.
+    let bench = read("bench");
+    assert!(
+        bench.contains("on device:/dev/tpmrm0 (TPM chip via the kernel's resource manager)"),
+        "{bench}"
+    );
+    for figure in [
+        "R_pin raw",
+        "whole UV sign-in",
+        "getAssertion with a pinUvAuthToken in hand",
+        "makeCredential with a token",
+    ] {
+        assert!(
+            bench
+                .lines()
+                .any(|l| l.starts_with(figure) && l.contains(" x ")),
+            "{figure}: {bench}"
+        );
+    }
 }

@@ -12,7 +12,13 @@
 //! Raw floors are timed before and after the product figures and the faster run is used,
 //! so that warm-up favours the floor. Medians; nothing is asserted about time.
 //!
-//! `cargo bench -p tpm-passkey-tpm --bench perf [-- --iterations N]`
+//! By default on the private simulator — the path a user without a TPM chip has, isolated
+//! like the kernel's resource manager, its relay counting every command — and then the
+//! ceremonies again on a swtpm over TCP, a path other programs can reach (tests), where no
+//! satisfied PIN session may wait. With `--tcti STRING` (e.g. `device:/dev/tpmrm0` in the
+//! TPM guest, issue 20) on that TPM instead: floors and ceremonies.
+//!
+//! `cargo bench -p tpm-passkey-tpm --bench perf [-- --iterations N] [--tcti STRING]`
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 #[path = "platform.rs"]
@@ -122,8 +128,8 @@ fn ticket() -> HashcheckTicket {
 }
 
 /// The raw floors, through tss-esapi alone: (R_up, R_pin).
-fn raw_floors(swtpm: &Swtpm, n: usize) -> (Duration, Duration) {
-    let mut ctx = Context::new(swtpm.tcti().as_str().parse().unwrap()).unwrap();
+fn raw_floors(tcti: &tpm_passkey_tpm::TctiChoice, n: usize) -> (Duration, Duration) {
+    let mut ctx = Context::new(tcti.name_conf().unwrap()).unwrap();
     let pw = Some(AuthSession::Password);
     let parent: KeyHandle = ctx
         .execute_with_session(pw, |c| {
@@ -287,20 +293,25 @@ struct Figure {
 }
 
 /// The sign-in and registration figures, on a store with a PIN kept on disk as the daemon
-/// keeps it (SQLite WAL, synchronous=FULL). Timed on a direct connection; then the same
-/// requests run once more through the counting proxy (whose own relaying would otherwise be
-/// in the times) for the TPM commands of each. One connection at a time: a new one flushes
-/// what an earlier one left in a TPM without a resource manager.
-fn ceremonies(swtpm: &Swtpm, n: usize, out: &mut Vec<Figure>) {
-    let timed_run = run_ceremonies(&swtpm.tcti(), Some(n), None);
-    let counter = CommandCounter::start(swtpm.port()).unwrap();
-    let counted_run = run_ceremonies(&counter.tcti(), None, Some(&counter));
-    for ((name, floor, time, _), (_, _, _, commands)) in timed_run.into_iter().zip(counted_run) {
+/// keeps it (SQLite WAL, synchronous=FULL), with each one's TPM commands where `counter`
+/// sees them (counted on a run of their own: a proxy's relaying would be in the times).
+fn ceremonies(
+    tcti: &tpm_passkey_tpm::TctiChoice,
+    counter: Option<&CommandCounter>,
+    n: usize,
+    out: &mut Vec<Figure>,
+) {
+    let timed_run = run_ceremonies(tcti, Some(n), None);
+    let counted_run = match counter {
+        Some(c) => run_ceremonies(&c.tcti(), None, Some(c)),
+        None => Vec::new(),
+    };
+    for (i, (name, floor, time, _)) in timed_run.into_iter().enumerate() {
         out.push(Figure {
             name,
             time: time.unwrap(),
             floor,
-            commands,
+            commands: counted_run.get(i).and_then(|c| c.3),
         });
     }
 }
@@ -422,9 +433,14 @@ where
 }
 
 /// Sign-in and management with `total` discoverable passkeys over up to 1,000 sites.
-fn at_store_size(swtpm: &Swtpm, n: usize, size: u64, out: &mut Vec<Figure>) -> Duration {
+fn at_store_size(
+    tcti: &tpm_passkey_tpm::TctiChoice,
+    n: usize,
+    size: u64,
+    out: &mut Vec<Figure>,
+) -> Duration {
     let dir = tempfile::tempdir().unwrap();
-    let mut e = engine(&swtpm.tcti(), Some(dir.path()));
+    let mut e = engine(tcti, Some(dir.path()));
     let id = credential_id(&ok(
         &mut e,
         &make_credential("bench.example", b"b", true, false, None),
@@ -503,22 +519,30 @@ fn at_store_size(swtpm: &Swtpm, n: usize, size: u64, out: &mut Vec<Figure>) -> D
     seed_time
 }
 
-fn main() {
-    let n = tpm_passkey_testkit::iterations_arg(100);
-    let dir = tempfile::tempdir().unwrap();
-    let swtpm = Swtpm::start(dir.path()).unwrap();
+/// `--tcti STRING`, if given.
+fn tcti_arg() -> Option<tpm_passkey_tpm::TctiChoice> {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--tcti" {
+            let conf = args.next().expect("--tcti STRING");
+            return Some(
+                tpm_passkey_tpm::TctiChoice::parse(&conf, tpm_passkey_tpm::TctiSource::Explicit)
+                    .unwrap(),
+            );
+        }
+    }
+    None
+}
 
-    let before = raw_floors(&swtpm, n);
-    let mut figures = Vec::new();
-    ceremonies(&swtpm, n, &mut figures);
-    at_store_size(&swtpm, n, 10, &mut figures);
-    let seed = at_store_size(&swtpm, n, 10_000, &mut figures);
-    let after = raw_floors(&swtpm, n);
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The floors (the faster of a run before and one after the figures) and the figures, each
+/// with its ratio.
+fn print_figures(before: (Duration, Duration), after: (Duration, Duration), figures: &[Figure]) {
     let r_up = before.0.min(after.0);
     let r_pin = before.1.min(after.1);
-
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!("tpm-passkey performance on swtpm, median of {n} (ms)");
     println!(
         "{:<58} {:>8}   (runs before/after: {:.3} / {:.3})",
         "R_up  raw Load + Sign + Flush",
@@ -534,7 +558,7 @@ fn main() {
         ms(after.1),
         ms(r_pin) / ms(r_up)
     );
-    for f in &figures {
+    for f in figures {
         let floor = if f.floor == "R_pin" { r_pin } else { r_up };
         let commands = f
             .commands
@@ -548,6 +572,39 @@ fn main() {
             f.floor
         );
     }
+}
+
+fn main() {
+    let n = tpm_passkey_testkit::iterations_arg(100);
+    if let Some(tcti) = tcti_arg() {
+        let before = raw_floors(&tcti, n);
+        let mut figures = Vec::new();
+        ceremonies(&tcti, None, n, &mut figures);
+        let after = raw_floors(&tcti, n);
+        println!(
+            "tpm-passkey performance on {} ({}), median of {n} (ms)",
+            tcti.as_str(),
+            tcti.path().explain()
+        );
+        print_figures(before, after, &figures);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let swtpm = Swtpm::start_private(&dir.path().join("private")).unwrap();
+    let tcti = swtpm.tcti();
+    let counter = CommandCounter::of(&swtpm).unwrap();
+
+    let before = raw_floors(&tcti, n);
+    let mut figures = Vec::new();
+    ceremonies(&tcti, Some(&counter), n, &mut figures);
+    at_store_size(&tcti, n, 10, &mut figures);
+    let seed = at_store_size(&tcti, n, 10_000, &mut figures);
+    let after = raw_floors(&tcti, n);
+    println!(
+        "tpm-passkey performance on the private simulator ({}), median of {n} (ms)",
+        tcti.path().explain()
+    );
+    print_figures(before, after, &figures);
     let pair = |a: &str| {
         let t = |s: &str| {
             figures
@@ -571,4 +628,19 @@ fn main() {
         "seeding 9,999 passkeys in one transaction: {:.0} ms",
         ms(seed)
     );
+    drop(swtpm);
+
+    // The same ceremonies where other programs can reach the TPM (swtpm over TCP: tests,
+    // --tcti swtpm:): no satisfied PIN session waits there, each signature proves the PIN.
+    let shared = Swtpm::start(&dir.path().join("shared")).unwrap();
+    let counter = CommandCounter::start(shared.port()).unwrap();
+    let before = raw_floors(&shared.tcti(), n);
+    let mut figures = Vec::new();
+    ceremonies(&shared.tcti(), Some(&counter), n, &mut figures);
+    let after = raw_floors(&shared.tcti(), n);
+    println!(
+        "the same on a swtpm over TCP ({}), median of {n} (ms)",
+        shared.tcti().path().explain()
+    );
+    print_figures(before, after, &figures);
 }

@@ -155,7 +155,9 @@ impl TctiChoice {
         self.source
     }
 
-    pub(crate) fn name_conf(&self) -> Result<TctiNameConf> {
+    /// The tss-esapi form of this interface (for a raw ESYS context, as the benches' floors
+    /// use).
+    pub fn name_conf(&self) -> Result<TctiNameConf> {
         if let Some(SwtpmEndpoint::Unix(path)) = self.swtpm_endpoint() {
             return Ok(TctiNameConf::SwtpmUnix(path));
         }
