@@ -649,3 +649,41 @@ impl Attacker {
         panic!("no loaded object is the root of this blob");
     }
 }
+
+impl Attacker {
+    /// An ECDSA signing primary of the attacker's own in the null hierarchy (empty
+    /// authValue, userWithAuth): something to name other sessions in a Sign with.
+    pub fn own_signing_key(&mut self) -> KeyHandle {
+        let attrs = ObjectAttributesBuilder::new()
+            .with_fixed_tpm(true)
+            .with_fixed_parent(true)
+            .with_sensitive_data_origin(true)
+            .with_user_with_auth(true)
+            .with_sign_encrypt(true)
+            .with_no_da(true)
+            .build()
+            .unwrap();
+        let params = PublicEccParametersBuilder::new_unrestricted_signing_key(
+            tss_esapi::structures::EccScheme::EcDsa(tss_esapi::structures::HashScheme::new(
+                HashingAlgorithm::Sha256,
+            )),
+            EccCurve::NistP256,
+        )
+        .build()
+        .unwrap();
+        let public = PublicBuilder::new()
+            .with_public_algorithm(PublicAlgorithm::Ecc)
+            .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+            .with_object_attributes(attrs)
+            .with_ecc_parameters(params)
+            .with_ecc_unique_identifier(EccPoint::default())
+            .build()
+            .unwrap();
+        self.ctx
+            .execute_with_session(Some(AuthSession::Password), |c| {
+                c.create_primary(Hierarchy::Null, public, None, None, None, None)
+            })
+            .unwrap()
+            .key_handle
+    }
+}
