@@ -13,9 +13,12 @@
 //!   is PolicySecret(PIN index)) so that the PIN-bound signature that follows — the
 //!   getAssertion after getPinUvAuthTokenUsingUv — needs no second PolicySecret. It is
 //!   used once: the Sign clears continueSession, so the TPM flushes it (Part 1 §19.6.5).
-//!   It is kept only for the same PIN, for [`READY_FOR`], and only where no other program
-//!   can name our sessions (a resource manager isolates them per connection; swtpm's state
-//!   is the user's own file anyway); see DESIGN.md "Sessions kept between requests".
+//!   It is kept only for the same PIN, for [`READY_FOR`] (its PolicySecret's expiration:
+//!   the TPM itself ends it), and only where no other program can name our sessions — a
+//!   resource manager isolates them per connection, the private simulator serves this
+//!   process alone. Elsewhere a PIN check is bound to no command and flushed, and every
+//!   signature proves the PIN bound to itself (`bound`); see DESIGN.md "Sessions kept
+//!   between requests".
 //!
 //! With a resource manager neither occupies one of the TPM's few session slots while idle:
 //! the kernel or tabrmd context-saves them between commands.
