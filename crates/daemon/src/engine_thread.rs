@@ -12,7 +12,7 @@ use std::time::Duration;
 use tpm_passkey_core::ipc::{ClientMessage, DaemonMessage};
 use tpm_passkey_core::wire::ctaphid::{capability, keepalive};
 use tpm_passkey_core::{Engine, Store};
-use tpm_passkey_hid::{Backend, Job, MessageKind, Origin};
+use tpm_passkey_hid::{Backend, Job, MessageKind, Origin, Reply, Wake};
 use tpm_passkey_tpm::{OwnerAuth, OwnerAuthStore, Swtpm, TctiChoice, TpmKeyStore};
 
 use crate::agent_hub::AgentHub;
@@ -29,7 +29,8 @@ enum Work {
     Ctap {
         kind: MessageKind,
         payload: Vec<u8>,
-        reply: mpsc::Sender<Vec<u8>>,
+        /// Sending it wakes the transport that asked.
+        reply: Reply,
         signals: JobSignals,
     },
     Manage {
@@ -159,11 +160,17 @@ impl EngineHandle {
 }
 
 impl Backend for EngineHandle {
-    fn submit(&self, kind: MessageKind, payload: Vec<u8>, origin: Origin) -> Option<Job> {
+    fn submit(
+        &self,
+        kind: MessageKind,
+        payload: Vec<u8>,
+        origin: Origin,
+        wake: Wake,
+    ) -> Option<Job> {
         if self.busy.swap(true, Ordering::SeqCst) {
             return None;
         }
-        let (reply, rx) = mpsc::channel();
+        let (reply, rx) = Reply::channel(wake);
         let signals = JobSignals {
             status: Arc::new(AtomicU8::new(keepalive::PROCESSING)),
             cancel: Arc::new(AtomicBool::new(false)),
@@ -313,7 +320,7 @@ fn serve(
                 engine.approver_mut().job = None;
                 u2f.store(engine.u2f_enabled(), Ordering::SeqCst);
                 busy.store(false, Ordering::SeqCst);
-                let _ = reply.send(response);
+                reply.send(response);
             }
             Work::Manage {
                 request,

@@ -1,7 +1,9 @@
 //! One CTAPHID device: the channel and transaction state machine of CTAP 2.1 §11.2.
 //!
-//! The I/O loop feeds it reports ([`Device::on_report`]) and ticks ([`Device::poll`],
-//! at least every 100 ms); both may produce reports to send.
+//! The I/O loop feeds it reports ([`Device::on_report`]) and polls it ([`Device::poll`])
+//! when woken — by the backend's answer ([`crate::Reply`], through the waker the loop
+//! gives with [`Device::set_waker`]) or when [`Device::wait_hint`] says (the next keepalive,
+//! a message's deadline); both may produce reports to send.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -16,7 +18,7 @@ use crate::{Backend, Job, MessageKind, Origin};
 pub use tpm_passkey_wire::ctaphid::REPORT_LEN;
 
 /// §11.2.9.2.1: keepalives at least every 100 ms while processing.
-const KEEPALIVE_EVERY: Duration = Duration::from_millis(100);
+pub const KEEPALIVE_EVERY: Duration = Duration::from_millis(100);
 /// How long a message may take to arrive in full before ERR_MSG_TIMEOUT (§11.2.4 leaves
 /// the value to the device; U2F HID used 500 ms).
 const TRANSACTION_TIMEOUT: Duration = Duration::from_millis(500);
@@ -54,6 +56,8 @@ pub struct Device<B: Backend + ?Sized> {
     lock: Option<(u32, Instant)>,
     /// Asked once per complete message: where it came from.
     origin: Box<dyn FnMut() -> Origin + Send>,
+    /// Wakes the I/O loop when a request's answer arrives.
+    wake: crate::Wake,
 }
 
 impl<B: Backend + ?Sized> std::fmt::Debug for Device<B> {
@@ -92,7 +96,13 @@ impl<B: Backend + ?Sized> Device<B> {
             running: None,
             lock: None,
             origin: Box::new(source),
+            wake: std::sync::Arc::new(|| {}),
         }
+    }
+
+    /// How the backend's answers wake the I/O loop (without one, the loop must poll).
+    pub fn set_waker(&mut self, wake: crate::Wake) {
+        self.wake = wake;
     }
 
     /// True while a request is being processed (the I/O loop should poll often).
@@ -298,7 +308,10 @@ impl<B: Backend + ?Sized> Device<B> {
                 } else {
                     MessageKind::Msg
                 };
-                match self.backend.submit(kind, payload, (self.origin)()) {
+                match self
+                    .backend
+                    .submit(kind, payload, (self.origin)(), self.wake.clone())
+                {
                     Some(job) => {
                         self.running = Some(Running {
                             cid,
@@ -355,13 +368,18 @@ impl<B: Backend + ?Sized> Device<B> {
         }
     }
 
-    /// How long the I/O loop may wait for a report before calling [`Device::poll`]: while a
-    /// request runs, often enough for its keepalives (CTAPHID §11.2.9.1.3: every 100 ms)
-    /// and its answer; while a message is arriving, until its deadline; idle, for ever
-    /// (None) — nothing happens here until a report comes, so the loop does not wake.
+    /// How long the I/O loop may wait for a report (or the backend's wake-up) before calling
+    /// [`Device::poll`]: while a request runs, until its next keepalive (§11.2.9.1.3: every
+    /// 100 ms) — its answer wakes the loop itself; while a message is arriving, until its
+    /// deadline; idle, for ever (None) — nothing happens here until a report comes, so the
+    /// loop does not wake.
     pub fn wait_hint(&self) -> Option<Duration> {
-        if self.running.is_some() {
-            return Some(Duration::from_millis(20));
+        if let Some(r) = &self.running {
+            return Some(
+                r.next_keepalive
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1)),
+            );
         }
         self.receiving.as_ref().map(|rx| {
             rx.deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1)

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -99,30 +99,76 @@ fn serve_connection<B: Backend + ?Sized>(conn: Socket, backend: Arc<B>, stop: &A
         .ok()
         .and_then(|c| u32::try_from(c.pid.as_raw_nonzero().get()).ok());
     let mut device = Device::with_origin(backend, Origin { pid });
+    // Reports from a reader thread and wake-ups from the engine's answer, on one channel
+    // the loop waits on: no timer while idle, none but the keepalive's while a request runs.
+    let (tx, rx) = mpsc::channel::<Event>();
+    let wake = tx.clone();
+    device.set_waker(Arc::new(move || {
+        let _ = wake.send(Event::Wake);
+    }));
+    let Ok(reader) = conn.try_clone() else {
+        return;
+    };
+    if std::thread::Builder::new()
+        .name("hid-conn-read".into())
+        .spawn(move || read_reports(reader, &tx))
+        .is_err()
+    {
+        return;
+    }
     let mut conn = conn;
-    let mut buf = [0u8; REPORT_LEN + 1];
     tracing::debug!("HID socket client connected");
     while !stop.load(Ordering::SeqCst) {
-        // Idle (no request, no message arriving) the read blocks: no timer.
-        if conn.set_read_timeout(device.wait_hint()).is_err() {
-            break;
-        }
-        let mut out = match conn.read(&mut buf) {
-            Ok(0) => break,
-            Ok(REPORT_LEN) => device.on_report(&buf[..REPORT_LEN]),
-            Ok(n) => {
-                tracing::debug!(len = n, "dropped a datagram that is not one 64-byte report");
-                Vec::new()
-            }
-            Err(e) if no_data_yet(&e) => Vec::new(),
-            Err(_) => break,
+        let next = match device.wait_hint() {
+            Some(wait) => rx.recv_timeout(wait),
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        };
+        let mut out = match next {
+            Ok(Event::Report(report)) => device.on_report(&report),
+            Ok(Event::Wake) | Err(mpsc::RecvTimeoutError::Timeout) => Vec::new(),
+            Ok(Event::Gone) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         out.extend(device.poll());
         for report in out {
             if conn.write_all(&report).is_err() {
+                let _ = conn.shutdown(std::net::Shutdown::Both);
                 return;
             }
         }
     }
+    // Ends the reader too.
+    let _ = conn.shutdown(std::net::Shutdown::Both);
     tracing::debug!("HID socket client disconnected");
+}
+
+/// What a connection's loop waits for.
+enum Event {
+    Report([u8; REPORT_LEN]),
+    /// The engine answered.
+    Wake,
+    /// The client hung up.
+    Gone,
+}
+
+/// Passes each 64-byte datagram on; others are dropped. Says when the client hangs up.
+fn read_reports(mut conn: Socket, tx: &mpsc::Sender<Event>) {
+    let mut buf = [0u8; REPORT_LEN + 1];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) => break,
+            Ok(REPORT_LEN) => {
+                let mut r = [0u8; REPORT_LEN];
+                r.copy_from_slice(&buf[..REPORT_LEN]);
+                if tx.send(Event::Report(r)).is_err() {
+                    return;
+                }
+            }
+            Ok(n) => {
+                tracing::debug!(len = n, "dropped a datagram that is not one 64-byte report");
+            }
+            Err(e) if no_data_yet(&e) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = tx.send(Event::Gone);
 }

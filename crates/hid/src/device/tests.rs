@@ -1,5 +1,5 @@
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 
 use super::*;
 
@@ -14,11 +14,17 @@ struct Fake {
 }
 
 impl Backend for Fake {
-    fn submit(&self, _kind: MessageKind, payload: Vec<u8>, _origin: Origin) -> Option<Job> {
+    fn submit(
+        &self,
+        _kind: MessageKind,
+        payload: Vec<u8>,
+        _origin: Origin,
+        wake: crate::Wake,
+    ) -> Option<Job> {
         if self.busy.load(Ordering::SeqCst) {
             return None;
         }
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = crate::Reply::channel(wake);
         let status = Arc::new(AtomicU8::new(if self.upneeded {
             keepalive::UPNEEDED
         } else {
@@ -31,7 +37,7 @@ impl Backend for Fake {
             log.lock().unwrap().push(c2.load(Ordering::SeqCst));
             let mut r = payload;
             r.reverse();
-            let _ = tx.send(r);
+            tx.send(r);
         });
         Some(Job {
             reply: rx,

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::event::{poll, PollFd, PollFlags};
 
 use super::events::{self, create2_event, input2_event, output_report};
 use crate::REPORT_LEN;
@@ -50,17 +50,19 @@ pub fn relay(
         .name("uhid-out".into())
         .spawn(move || {
             let mut ev = vec![0u8; events::EVENT_SIZE];
-            let tick = Timespec {
-                tv_sec: 0,
-                tv_nsec: 200_000_000,
-            };
             loop {
-                // Wake at least every 200 ms to notice that the client left.
-                let mut fds = [PollFd::new(&dev_reader, PollFlags::IN)];
-                match poll(&mut fds, Some(&tick)) {
+                // A report from the device, or the client hanging up: no timer, so an idle
+                // helper never wakes (issue 22).
+                let mut fds = [
+                    PollFd::new(&dev_reader, PollFlags::IN),
+                    PollFd::new(&to_client, PollFlags::RDHUP),
+                ];
+                match poll(&mut fds, None) {
                     _ if done2.load(Ordering::SeqCst) => return,
-                    Ok(0) => continue,
+                    Ok(_) if !fds[1].revents().is_empty() => return,
+                    Ok(_) if fds[0].revents().is_empty() => continue,
                     Ok(_) => {}
+                    Err(rustix::io::Errno::INTR) => continue,
                     Err(_) => return,
                 }
                 match dev_reader.read(&mut ev) {

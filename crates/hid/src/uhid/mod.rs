@@ -193,9 +193,10 @@ impl UhidTransport {
         };
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
+        let waker = wake.clone();
         let thread = std::thread::Builder::new()
             .name("uhid".into())
-            .spawn(move || serve(writer, rx, backend, &uniq, &stop2))?;
+            .spawn(move || serve(writer, (waker, rx), backend, &uniq, &stop2))?;
         tracing::info!(?target, "CTAPHID over uhid: virtual FIDO device created");
         Ok(UhidTransport {
             stop,
@@ -248,9 +249,12 @@ fn read_helper(mut reader: Socket, tx: &mpsc::Sender<Option<[u8; REPORT_LEN]>>) 
     }
 }
 
+/// Reports from the reader thread; `None` wakes the loop (the engine answered, or Drop).
+type Incoming = Option<[u8; REPORT_LEN]>;
+
 fn serve<B: Backend + ?Sized>(
     mut writer: Box<dyn Reports>,
-    rx: mpsc::Receiver<Option<[u8; REPORT_LEN]>>,
+    (wake, rx): (mpsc::Sender<Incoming>, mpsc::Receiver<Incoming>),
     backend: Arc<B>,
     uniq: &str,
     stop: &AtomicBool,
@@ -267,14 +271,20 @@ fn serve<B: Backend + ?Sized>(
             pid: node.as_deref().and_then(holders::sole_holder),
         }
     });
+    // The engine's answer wakes this loop at once (a `None` on the reports channel).
+    device.set_waker(Arc::new(move || {
+        let _ = wake.send(None);
+    }));
     while !stop.load(Ordering::SeqCst) {
-        // Idle, this blocks until a report (or the stop wake-up) comes: no timer.
+        // Idle, this blocks until a report (or a wake-up) comes: no timer; while a request
+        // runs, until its next keepalive or its answer.
         let next = match device.wait_hint() {
             Some(wait) => rx.recv_timeout(wait),
             None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
         };
         let mut out = match next {
             Ok(Some(report)) => device.on_report(&report),
+            // A wake-up (the engine answered, or Drop) or the keepalive's time.
             Ok(None) | Err(mpsc::RecvTimeoutError::Timeout) => Vec::new(),
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
