@@ -79,15 +79,31 @@ pub async fn status<R: Runtime>(
     .await?;
     let mut v = serde_json::to_value(s).map_err(|_| AppError::Unexpected)?;
     v["app_connected"] = state.link.connected().into();
+    add_path_text(&mut v);
     Ok(v)
 }
 
+/// The TPM path in words (`TpmPath::explain`, the one wording the CLI prints too), beside
+/// the daemon's `path`.
+fn add_path_text(v: &mut serde_json::Value) {
+    let path: Option<tpm_passkey_ipc::TpmPath> = serde_json::from_value(v["path"].clone()).ok();
+    if let Some(p) = path {
+        v["path_text"] = p.explain().into();
+    }
+}
+
 #[tauri::command]
-pub async fn tpm_info<R: Runtime>(_app: AppHandle<R>, state: State<'_, AppState>) -> Answer {
-    request(&state, ClientMessage::TpmInfo, |m| {
+pub async fn tpm_info<R: Runtime>(
+    _app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Answer<serde_json::Value> {
+    let t = request(&state, ClientMessage::TpmInfo, |m| {
         matches!(m, DaemonMessage::TpmInfo(_))
     })
-    .await
+    .await?;
+    let mut v = serde_json::to_value(t).map_err(|_| AppError::Unexpected)?;
+    add_path_text(&mut v);
+    Ok(v)
 }
 
 #[tauri::command]

@@ -235,6 +235,8 @@ class E2E:
         # Enrolment wizard.
         self.text_of("#wizard-title", "Welcome to tpm-passkey")
         self.text_of("#wizard-tpm", "Simulated")
+        # The TPM path in the daemon's words (issue 20): the private embedded simulator.
+        self.text_of("#wizard-path", "embedded simulator, reachable only through this daemon")
         self.text_of("#view-wizard", "IBM")
         self.text_of("#state-pill", "Simulated TPM")
         self.shot("wizard-tpm")

@@ -47,6 +47,8 @@ export async function refreshStatus() {
     else if (s.pin_auth_blocked) pill("PIN paused: restart the service", "danger");
     else if (s.simulated) pill("Simulated TPM", "warn");
     else pill("Ready", "ok");
+    // Which way the TPM is reached, in the daemon's words.
+    $("state-pill").title = s.path_text || "";
     if (!s.pin_set && !app.wizard) { app.wizard = true; showWizard(); go(app.view); }
   } catch (e) {
     app.status = null;

@@ -24,6 +24,7 @@ async function tpmStep() {
   try { t = await call("tpm_info"); } catch (e) { /* shown below */ }
   const facts = t ? el("dl", { class: "facts" },
     el("dt", {}, "TPM"), el("dd", { id: "wizard-tpm" }, t.simulated ? "Simulated (software)" : "Hardware TPM 2.0 found"),
+    el("dt", {}, "Path"), el("dd", { id: "wizard-path" }, t.path_text || ""),
     el("dt", {}, "Maker"), el("dd", {}, `${t.manufacturer} ${t.vendor}`.trim()),
     el("dt", {}, "Firmware"), el("dd", {}, t.firmware),
     el("dt", {}, "Lockout"), el("dd", {}, t.in_lockout
