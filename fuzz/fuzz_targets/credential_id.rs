@@ -15,7 +15,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = unwrap_u2f(&secret, &rp, data);
 
     // Round trip of what the fuzzer describes, then one flipped byte.
-    let Some((&flags, rest)) = data.split_first() else { return };
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
     let (nonce, blob) = rest.split_at(rest.len().min(16));
     let mut n = [0u8; 16];
     n[..nonce.len()].copy_from_slice(nonce);
@@ -29,12 +31,24 @@ fuzz_target!(|data: &[u8]| {
     };
     let id = wrap(&secret, &rp, &w);
     // An ID needs a blob (a non-discoverable credential always has one).
-    assert_eq!(unwrap(&secret, &rp, &id), (!w.blob.is_empty()).then(|| w.clone()));
-    assert!(unwrap(&secret, &[2u8; 32], &id).is_none(), "another relying party");
+    assert_eq!(
+        unwrap(&secret, &rp, &id),
+        (!w.blob.is_empty()).then(|| w.clone())
+    );
+    assert!(
+        unwrap(&secret, &[2u8; 32], &id).is_none(),
+        "another relying party"
+    );
     let at = usize::from(flags) % id.len();
     let mut bad = id.clone();
     bad[at] ^= 0x01;
-    assert!(unwrap(&secret, &rp, &bad).is_none(), "a changed byte at {at}");
+    assert!(
+        unwrap(&secret, &rp, &bad).is_none(),
+        "a changed byte at {at}"
+    );
     let handle = wrap_u2f(&secret, &rp, blob);
-    assert_eq!(unwrap_u2f(&secret, &rp, &handle).as_deref(), (!blob.is_empty()).then_some(blob));
+    assert_eq!(
+        unwrap_u2f(&secret, &rp, &handle).as_deref(),
+        (!blob.is_empty()).then_some(blob)
+    );
 });

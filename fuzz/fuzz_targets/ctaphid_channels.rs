@@ -5,19 +5,27 @@
 //! the fuzzer can interleave messages, CANCELs and LOCKs across channels.
 #![no_main]
 use std::sync::atomic::{AtomicBool, AtomicU8};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use tpm_passkey_hid::{Backend, Device, Job, MessageKind, Origin, MAX_CHANNELS, REPORT_LEN};
+use tpm_passkey_hid::{
+    Backend, Device, Job, MessageKind, Origin, Reply, Wake, MAX_CHANNELS, REPORT_LEN,
+};
 use tpm_passkey_wire::ctaphid::{cmd, Packet, BROADCAST_CID};
 
 struct Echo;
 
 impl Backend for Echo {
-    fn submit(&self, _kind: MessageKind, mut payload: Vec<u8>, _origin: Origin) -> Option<Job> {
-        let (tx, rx) = mpsc::channel();
+    fn submit(
+        &self,
+        _kind: MessageKind,
+        mut payload: Vec<u8>,
+        _origin: Origin,
+        wake: Wake,
+    ) -> Option<Job> {
+        let (tx, rx) = Reply::channel(wake);
         payload.reverse();
-        let _ = tx.send(payload);
+        tx.send(payload);
         Some(Job {
             reply: rx,
             status: Arc::new(AtomicU8::new(1)),
@@ -34,7 +42,9 @@ fn check(out: &[[u8; REPORT_LEN]]) -> Vec<u32> {
     let mut allocated = Vec::new();
     for r in out {
         match Packet::parse(r) {
-            Some(Packet::Init { cid, cmd: c, data, .. }) => {
+            Some(Packet::Init {
+                cid, cmd: c, data, ..
+            }) => {
                 // INIT answers on the broadcast channel carry the new channel id.
                 if cid == BROADCAST_CID && c == cmd::INIT && data.len() >= 12 {
                     allocated.push(u32::from_be_bytes([data[8], data[9], data[10], data[11]]));

@@ -3,8 +3,8 @@
 //! messages. Every message must get a status; success bodies must be CBOR.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use tpm_passkey_testkit::SoftKeys;
 use tpm_passkey_core::{Approver, Engine, PinHash, Prompt, Refusal, Store};
+use tpm_passkey_testkit::SoftKeys;
 
 struct Yes;
 
@@ -17,7 +17,11 @@ impl Approver for Yes {
 fuzz_target!(|data: &[u8]| {
     let store = Store::open_in_memory().expect("in-memory store");
     let mut engine = Engine::new(SoftKeys::new(), Yes, store).expect("engine");
-    for msg in data.split(|&b| b == 0xff).filter(|m| !m.is_empty()).take(16) {
+    for msg in data
+        .split(|&b| b == 0xff)
+        .filter(|m| !m.is_empty())
+        .take(16)
+    {
         let out = engine.process(msg);
         assert!(!out.is_empty());
         if out[0] == 0 && out.len() > 1 {

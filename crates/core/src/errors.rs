@@ -19,6 +19,10 @@ impl From<KeyError> for Status {
             KeyError::PinNotSet => Status::PinNotSet,
             KeyError::BadBlob => Status::InvalidParameter,
             KeyError::Unreachable => Status::TpmUnreachable,
+            KeyError::CounterGone => {
+                tracing::error!("key store failure: the rollback counter is gone");
+                Status::Other
+            }
             KeyError::Other(detail) => {
                 tracing::error!(%detail, "key store failure");
                 Status::Other
@@ -29,6 +33,9 @@ impl From<KeyError> for Status {
 
 impl From<StoreError> for Status {
     fn from(e: StoreError) -> Self {
+        if matches!(e, StoreError::TpmUnreachable) {
+            return Status::TpmUnreachable;
+        }
         tracing::error!(error = %e, "credential store failure");
         Status::Other
     }

@@ -61,6 +61,10 @@ pub enum KeyError {
     /// it is being reconnected. Nothing was decided about the request.
     #[error("the TPM cannot be reached right now")]
     Unreachable,
+    /// The device said its rollback counter is not there, or is not this store's (only
+    /// that verdict — a failure to read it is another error).
+    #[error("the rollback counter is gone from this TPM or is not this store's")]
+    CounterGone,
     #[error("key store: {0}")]
     Other(String),
 }

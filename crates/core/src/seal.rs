@@ -32,7 +32,10 @@ pub(crate) struct SealState {
 }
 
 fn key_err(e: KeyError) -> StoreError {
-    StoreError::SealKey(e.to_string())
+    match e {
+        KeyError::Unreachable => StoreError::TpmUnreachable,
+        other => StoreError::SealKey(other.to_string()),
+    }
 }
 
 /// Checks the store as found against the key store's counter, before anything is written.
@@ -41,8 +44,11 @@ pub(crate) fn check<K: KeyStore>(
     store: &Store,
 ) -> Result<Option<SealState>, StoreError> {
     let Some(counter) = keys.seal_counter().map_err(|e| match e {
-        KeyError::Unreachable => key_err(e),
-        _ => StoreError::SealBroken("the TPM's rollback counter is gone or not this store's"),
+        KeyError::CounterGone => {
+            StoreError::SealBroken("the TPM's rollback counter is gone or not this store's")
+        }
+        // Anything else (the TPM unreachable, or failing) says nothing about the store.
+        other => key_err(other),
     })?
     else {
         return Ok(None);

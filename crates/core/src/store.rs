@@ -38,6 +38,12 @@ pub enum StoreError {
     /// The key store could not compute or advance the seal.
     #[error("the key store could not seal the credential store: {0}")]
     SealKey(String),
+    /// The TPM did not answer (or lost this connection's state) while the seal was
+    /// checked: nothing is known about the store — never reported as tampered.
+    #[error(
+        "the TPM cannot be reached right now, so the credential store's seal could not be checked"
+    )]
+    TpmUnreachable,
 }
 
 /// The open store.

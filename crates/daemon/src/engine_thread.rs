@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tpm_passkey_core::ipc::{ClientMessage, DaemonMessage};
 use tpm_passkey_core::wire::ctaphid::{capability, keepalive};
-use tpm_passkey_core::{Engine, Store};
+use tpm_passkey_core::{Engine, Store, StoreError};
 use tpm_passkey_hid::{Backend, Job, MessageKind, Origin, Reply, Wake};
 use tpm_passkey_tpm::{OwnerAuth, OwnerAuthStore, Swtpm, TctiChoice, TpmKeyStore};
 
@@ -85,7 +85,7 @@ impl EngineHandle {
         let thread = std::thread::Builder::new()
             .name("engine".into())
             .spawn(move || {
-                let engine = match open(&config, hub2.clone()) {
+                let engine = match open_retrying(&config, &hub2) {
                     Ok(e) => {
                         u2f2.store(e.u2f_enabled(), Ordering::SeqCst);
                         let _ = ready_tx.send(Ok(()));
@@ -208,10 +208,55 @@ impl Backend for EngineHandle {
     }
 }
 
-fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, String> {
-    let store = Store::open(&config.store_path).map_err(|e| e.to_string())?;
+/// Why the engine could not be opened, and whether the TPM was the reason (it did not
+/// answer, or lost what the start made in it).
+struct OpenError {
+    message: String,
+    tpm_unreachable: bool,
+}
+
+impl OpenError {
+    fn other(e: impl std::fmt::Display) -> Self {
+        OpenError {
+            message: e.to_string(),
+            tpm_unreachable: false,
+        }
+    }
+}
+
+/// How often a start tries the TPM again after a lost connection before it gives up:
+/// one lost response at start is a glitch, not a reason to fail (issue 23).
+const START_ATTEMPTS: u32 = 3;
+
+/// [`open`], again (nothing was written: the store is opened afresh) while the TPM was
+/// unreachable, a few times; then the TPM's unreachability is the reason — never a
+/// tampered store.
+fn open_retrying(config: &EngineConfig, hub: &Arc<AgentHub>) -> Result<DaemonEngine, String> {
+    let mut attempt = 1;
+    loop {
+        match open(config, hub.clone()) {
+            Ok(e) => return Ok(e),
+            Err(e) if e.tpm_unreachable && attempt < START_ATTEMPTS => {
+                tracing::warn!(attempt, error = %e.message, "the TPM did not answer during the start; trying again");
+                std::thread::sleep(Duration::from_millis(300));
+                attempt += 1;
+            }
+            Err(e) => return Err(e.message),
+        }
+    }
+}
+
+fn store_error(e: StoreError) -> OpenError {
+    OpenError {
+        tpm_unreachable: matches!(e, StoreError::TpmUnreachable),
+        message: e.to_string(),
+    }
+}
+
+fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, OpenError> {
+    let store = Store::open(&config.store_path).map_err(OpenError::other)?;
     let state = Engine::<TpmKeyStore, HubApprover>::saved_key_store_state(&store)
-        .map_err(|e| e.to_string())?;
+        .map_err(OpenError::other)?;
     let owner_auth = owner_auth();
     let mut keys = TpmKeyStore::open_with_deadline(
         &config.tcti,
@@ -219,7 +264,10 @@ fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, Strin
         state.as_ref(),
         config.tpm_deadline,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| OpenError {
+        tpm_unreachable: e.is_unreachable(),
+        message: e.to_string(),
+    })?;
     if let Some(sim) = config.simulator.clone() {
         keys.set_reviver(Box::new(move || {
             let mut sim = sim.lock().ok()?;
@@ -234,9 +282,12 @@ fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, Strin
     }
     let mut store = store;
     if config.accept_restored_store {
-        keys.renew_lost_indexes().map_err(|e| e.to_string())?;
+        keys.renew_lost_indexes().map_err(|e| OpenError {
+            tpm_unreachable: e == tpm_passkey_core::KeyError::Unreachable,
+            message: e.to_string(),
+        })?;
         Engine::<TpmKeyStore, HubApprover>::accept_store(&mut keys, &mut store)
-            .map_err(|e| e.to_string())?;
+            .map_err(store_error)?;
         tracing::warn!(
             "the credential store was accepted as it is and sealed anew (--accept-restored-store)"
         );
@@ -246,7 +297,7 @@ fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, Strin
         timeout: config.prompt_timeout,
         job: None,
     };
-    let engine = Engine::new(keys, approver, store).map_err(|e| e.to_string())?;
+    let engine = Engine::new(keys, approver, store).map_err(store_error)?;
     if config.accept_restored_store {
         engine.audit(
             tpm_passkey_core::AuditEvent::new(

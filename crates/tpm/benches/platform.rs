@@ -149,10 +149,21 @@ pub struct Shared {
 
 /// clientPIN getKeyAgreement, then ECDH and HKDF (§6.5.7).
 pub fn agree<K: KeyStore, A: Approver, C: Clock>(e: &mut Engine<K, A, C>) -> Shared {
-    let r = ok(
-        e,
-        &cbor(0x06, map(vec![(1.into(), 2.into()), (2.into(), 2.into())])),
-    );
+    try_agree(e).unwrap_or_else(|s| panic!("getKeyAgreement: CTAP status 0x{s:02x}"))
+}
+
+/// [`agree`], with the status of a request that fails instead of a panic.
+pub fn try_agree<K: KeyStore, A: Approver, C: Clock>(
+    e: &mut Engine<K, A, C>,
+) -> Result<Shared, u8> {
+    let out = e.process(&cbor(
+        0x06,
+        map(vec![(1.into(), 2.into()), (2.into(), 2.into())]),
+    ));
+    if out[0] != 0 {
+        return Err(out[0]);
+    }
+    let r: Value = ciborium::de::from_reader(&out[1..]).unwrap();
     let cose = get(&r, 1).unwrap();
     let (x, y) = (bytes_of(get(cose, -2)), bytes_of(get(cose, -3)));
     let peer = p256::PublicKey::from_sec1_bytes(&[&[4u8][..], &x, &y].concat()).unwrap();
@@ -172,7 +183,7 @@ pub fn agree<K: KeyStore, A: Approver, C: Clock>(e: &mut Engine<K, A, C>) -> Sha
         ((-2).into(), Value::Bytes(point.as_bytes()[1..33].to_vec())),
         ((-3).into(), Value::Bytes(point.as_bytes()[33..65].to_vec())),
     ]);
-    Shared { aes_key, platform }
+    Ok(Shared { aes_key, platform })
 }
 
 impl std::fmt::Debug for Shared {
@@ -221,6 +232,28 @@ pub fn token_with<K: KeyStore, A: Approver, C: Clock>(
     }
     let r = ok(e, &cbor(0x06, map(m)));
     shared.decrypt(&bytes_of(get(&r, 2)))
+}
+
+/// [`token_with`], with the status of a request that fails instead of a panic.
+pub fn try_token_with<K: KeyStore, A: Approver, C: Clock>(
+    e: &mut Engine<K, A, C>,
+    shared: &Shared,
+    permissions: u64,
+    rp: &str,
+) -> Result<Vec<u8>, u8> {
+    let m = vec![
+        (1.into(), 2.into()),
+        (2.into(), 6.into()),
+        (3.into(), shared.platform.clone()),
+        (9.into(), permissions.into()),
+        (0x0a.into(), text(rp)),
+    ];
+    let out = e.process(&cbor(0x06, map(m)));
+    if out[0] != 0 {
+        return Err(out[0]);
+    }
+    let r: Value = ciborium::de::from_reader(&out[1..]).unwrap();
+    Ok(shared.decrypt(&bytes_of(get(&r, 2))))
 }
 
 /// credentialManagement subcommand `sub` with `params`, authenticated by `token` (cm).

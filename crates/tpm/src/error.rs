@@ -51,6 +51,12 @@ pub enum Error {
     /// so the caller reconnects rather than report a TPM verdict.
     #[error("the TPM stopped answering during {op}")]
     Unreachable { op: &'static str },
+    /// The TPM no longer holds an object or session this connection made — it was reset or
+    /// restarted, its owner hierarchy cleared, or another program flushed it (the kernel's
+    /// resource manager lets any program flush a saved session). Like a lost connection,
+    /// the caller reconnects: the root is derived again and checked.
+    #[error("the TPM lost this connection's objects or sessions during {op} (it was reset or cleared, or another program flushed them)")]
+    StateLost { op: &'static str },
     /// Any other TPM or TSS failure, with the response code for the log.
     #[error("TPM error during {op}: {code}")]
     Tpm { op: &'static str, code: String },
@@ -69,7 +75,26 @@ impl Error {
         if connection_lost(&e) {
             return Error::Unreachable { op };
         }
+        if handle_of_a_session(&e) {
+            return Error::StateLost { op };
+        }
         match Self::kind_of(&e) {
+            Some(
+                Kind::ReferenceH0
+                | Kind::ReferenceH1
+                | Kind::ReferenceH2
+                | Kind::ReferenceH3
+                | Kind::ReferenceH4
+                | Kind::ReferenceH5
+                | Kind::ReferenceH6
+                | Kind::ReferenceS0
+                | Kind::ReferenceS1
+                | Kind::ReferenceS2
+                | Kind::ReferenceS3
+                | Kind::ReferenceS4
+                | Kind::ReferenceS5
+                | Kind::ReferenceS6,
+            ) => Error::StateLost { op },
             Some(Kind::AuthFail | Kind::BadAuth) => Error::AuthFailed { op },
             Some(Kind::Lockout) => Error::Lockout,
             Some(
@@ -89,9 +114,31 @@ impl Error {
         }
     }
 
-    /// True when the connection, not the TPM, failed: reconnecting may help.
+    /// True when the connection, not the TPM's verdict, failed — the link broke, or the TPM
+    /// lost what this connection had made in it: reconnecting may help.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, Error::Unreachable { .. } | Error::Connect { .. })
+        matches!(
+            self,
+            Error::Unreachable { .. } | Error::Connect { .. } | Error::StateLost { .. }
+        )
+    }
+
+    /// True when the TPM said of one of our NV indices that it is not there or not the one
+    /// we made: a verdict about the index, unlike any other error while opening it.
+    pub fn is_absent_or_foreign(&self) -> bool {
+        matches!(self, Error::NoPinIndex(_) | Error::PinIndexMismatch { .. })
+    }
+
+    /// True when a session this connection keeps is gone from the TPM (someone flushed it,
+    /// or the TPM was reset): starting it again is all it takes. Either the session is not
+    /// loaded (TPM_RC_REFERENCE_S0…) or its slot now holds a session of the other kind,
+    /// started since (TPM_RC_HANDLE for a session: a policy session where our HMAC session
+    /// was, after a reset — seen in `faults`).
+    pub(crate) fn session_gone(e: &tss_esapi::Error) -> bool {
+        matches!(
+            Self::kind_of(e),
+            Some(Kind::ReferenceS0 | Kind::ReferenceS1 | Kind::ReferenceS2)
+        ) || handle_of_a_session(e)
     }
 
     /// The response-code kind of an ESAPI error, for call sites that give a kind a
@@ -108,6 +155,16 @@ impl Error {
     }
 }
 
+/// TPM_RC_HANDLE (format one, 0x08B) about a session (TPM_RC_S, bit 11; Part 2 §6.6.3): the
+/// session handle we sent is not a session of the kind we started.
+fn handle_of_a_session(e: &tss_esapi::Error) -> bool {
+    let tss_esapi::Error::Tss2Error(rc) = e else {
+        return false;
+    };
+    let raw = rc.raw();
+    raw >> 16 == 0 && raw & 0x0BF == 0x08B && raw & 0x800 != 0
+}
+
 /// TSS2_RC layers (tss2_common.h): bits 16..24 name who raised the code.
 const TCTI_LAYER: u32 = 10;
 const ESYS_LAYER: u32 = 7;
@@ -115,10 +172,13 @@ const SYS_LAYER: u32 = 8;
 /// TSS2_BASE_RC_INSUFFICIENT_RESPONSE and _MALFORMED_RESPONSE: the bytes that came back were
 /// not a whole TPM response (the peer hung up mid-answer).
 const CUT_SHORT: [u32; 2] = [26, 27];
+/// TSS2_BASE_RC_BAD_SEQUENCE: ESYS refuses every call after a command whose response never
+/// came (its state machine stays mid-command): the context is as good as disconnected.
+const BAD_SEQUENCE: u32 = 7;
 
 /// Whether an ESAPI error means the transport to the TPM failed: anything the TCTI layer
-/// raised (I/O error, no connection, bad context after a hang-up), or a response the
-/// ESYS/SAPI layers found cut short.
+/// raised (I/O error, no connection, bad context after a hang-up), a response the
+/// ESYS/SAPI layers found cut short, or ESYS stuck after one of those (bad sequence).
 fn connection_lost(e: &tss_esapi::Error) -> bool {
     let tss_esapi::Error::Tss2Error(rc) = e else {
         return false;
@@ -126,5 +186,6 @@ fn connection_lost(e: &tss_esapi::Error) -> bool {
     let raw = rc.raw();
     let (layer, base) = ((raw >> 16) & 0xff, raw & 0xffff);
     layer == TCTI_LAYER
-        || ((layer == ESYS_LAYER || layer == SYS_LAYER) && CUT_SHORT.contains(&base))
+        || ((layer == ESYS_LAYER || layer == SYS_LAYER)
+            && (CUT_SHORT.contains(&base) || base == BAD_SEQUENCE))
 }

@@ -110,10 +110,13 @@ impl Tpm {
         })
     }
 
-    /// One TPM2_GetRandom of a byte: the cheapest command that proves the TPM answers.
+    /// One TPM2_ReadPublic of the root: the cheapest command that proves both that the TPM
+    /// answers and that it still holds what this connection made in it — after a reset,
+    /// a restart or a clear of the owner hierarchy the root is gone ([`Error::StateLost`]).
     pub fn ping(&mut self) -> Result<()> {
+        let root = self.root;
         self.ctx
-            .execute_without_session(|c| c.get_random(1))
+            .execute_without_session(|c| c.read_public(root))
             .map(|_| ())
             .map_err(|e| Error::tss("ping", e))
     }

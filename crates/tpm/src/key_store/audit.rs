@@ -17,16 +17,20 @@ fn statement(c: Certified) -> AuditStatement {
 
 impl TpmKeyStore {
     /// Checks the recorded audit index against this TPM (as `check_counter` does).
-    pub(super) fn check_audit(&mut self, tpm: &mut Tpm) {
-        let Some(a) = &self.audit else { return };
+    pub(super) fn check_audit(&mut self, tpm: &mut Tpm) -> crate::Result<()> {
+        let Some(a) = &self.audit else {
+            return Ok(());
+        };
         match tpm.open_audit_index(a) {
             Ok(()) => self.audit_lost = false,
             Err(_) if self.replaced => {}
-            Err(e) => {
+            Err(e) if e.is_absent_or_foreign() => {
                 tracing::error!(error = %e, "the audit index is gone from this TPM or is not ours: the log's checkpoints cannot be checked against it");
                 self.audit_lost = true;
             }
+            Err(e) => return Err(e),
         }
+        Ok(())
     }
 
     /// Makes the audit index when this state has none (a new install, or one made before

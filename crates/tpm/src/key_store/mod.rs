@@ -199,6 +199,14 @@ impl TpmKeyStore {
                 None => Ok(None),
             }
         })();
+        // The counter and audit checks run under the same deadline (a hang there used to take
+        // a start 30 s), and a lost connection there is the TPM unreachable — never the
+        // counter "gone", which the seal would report as a tampered store (issue 23).
+        let checked = checked.and_then(|index| {
+            self.check_counter(&mut tpm)?;
+            self.check_audit(&mut tpm)?;
+            Ok(index)
+        });
         drop(armed);
         match checked {
             Ok(index) => {
@@ -210,8 +218,6 @@ impl TpmKeyStore {
                 if index.is_some() {
                     self.pin = index;
                 }
-                self.check_counter(&mut tpm);
-                self.check_audit(&mut tpm);
                 self.tpm = Some(tpm);
                 Ok(())
             }
@@ -275,17 +281,34 @@ impl TpmKeyStore {
 
     /// Runs `f` on the TPM under the deadline: reconnects first if due, drops the link
     /// if it broke. For health and identity queries too.
+    ///
+    /// When the TPM answers but no longer holds what this connection made in it
+    /// ([`Error::StateLost`]: it was reset or cleared while we were idle, or another program
+    /// flushed our sessions), the connection is made again at once — root re-derived and
+    /// checked, so a cleared TPM shows as replaced — and `f` runs once more: the request
+    /// that found it out is served, not failed (issue 23). The TPM refused `f`'s first
+    /// command that named our state, so nothing of it took effect.
     pub fn run<T>(
         &mut self,
-        f: impl FnOnce(&mut Self) -> Result<T>,
+        mut f: impl FnMut(&mut Self) -> Result<T>,
     ) -> std::result::Result<T, KeyError> {
         self.ready()?;
         if let Some(tpm) = self.tpm.as_mut() {
             tpm.expire_ready_policy();
         }
         let armed = self.link.watchdog.arm();
-        let out = f(self);
+        let mut out = f(self);
         drop(armed);
+        if let Err(e @ Error::StateLost { .. }) = &out {
+            tracing::warn!(error = %e, "the TPM lost this connection's state; connecting again");
+            self.lose(e);
+            self.link.last_attempt = None;
+            if self.reconnect() {
+                let armed = self.link.watchdog.arm();
+                out = f(self);
+                drop(armed);
+            }
+        }
         match out {
             Err(e) if e.is_unreachable() => {
                 self.lose(&e);
@@ -371,16 +394,23 @@ impl TpmKeyStore {
     /// cleared) there is nothing to check against, and the passkeys are dead anyway: the
     /// seal is off until the person accepts the TPM. On this TPM, a counter that is gone or
     /// not ours makes the seal refuse the store.
-    fn check_counter(&mut self, tpm: &mut Tpm) {
-        let Some(c) = &self.counter else { return };
+    fn check_counter(&mut self, tpm: &mut Tpm) -> Result<()> {
+        let Some(c) = &self.counter else {
+            return Ok(());
+        };
         match tpm.open_counter(c) {
             Ok(_) => self.counter_lost = false,
             Err(_) if self.replaced => {}
-            Err(e) => {
+            // Only the TPM's word that the index is not there, or not ours, makes it lost;
+            // a lost connection or any other error says nothing about it (issue 23: a
+            // glitch at start used to read as a tampered store).
+            Err(e) if e.is_absent_or_foreign() => {
                 tracing::error!(error = %e, "the rollback counter is gone from this TPM or is not ours");
                 self.counter_lost = true;
             }
+            Err(e) => return Err(e),
         }
+        Ok(())
     }
 
     /// Makes the rollback counter when this state has none (a new install, or one made

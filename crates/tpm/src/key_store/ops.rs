@@ -20,7 +20,9 @@ pub(super) fn to_key_error(e: Error) -> KeyError {
         Error::PinBlocked => KeyError::PinBlocked,
         Error::PinRequired => KeyError::PinRequired,
         Error::BadBlob(_) => KeyError::BadBlob,
-        Error::Unreachable { .. } | Error::Connect { .. } => KeyError::Unreachable,
+        Error::Unreachable { .. } | Error::Connect { .. } | Error::StateLost { .. } => {
+            KeyError::Unreachable
+        }
         other => KeyError::Other(other.to_string()),
     }
 }
@@ -180,7 +182,7 @@ impl KeyStore for TpmKeyStore {
         let Some(old) = self.retired.clone() else {
             return Ok(false);
         };
-        match self.run(|s| s.tpm()?.undefine_pin_index(old)) {
+        match self.run(|s| s.tpm()?.undefine_pin_index(old.clone())) {
             Ok(()) | Err(KeyError::Other(_)) | Err(KeyError::BadBlob) => {
                 // Gone already, or not ours to delete any more: nothing to retry.
                 self.retired = None;
@@ -252,9 +254,7 @@ impl KeyStore for TpmKeyStore {
             return Ok(None);
         }
         if self.counter_lost {
-            return Err(KeyError::Other(
-                "the rollback counter is gone from this TPM or is not this store's".into(),
-            ));
+            return Err(KeyError::CounterGone);
         }
         let Some(c) = self.counter.clone() else {
             return Ok(None);

@@ -102,6 +102,13 @@ impl PinIndex {
     }
 }
 
+/// How one PolicySecret went wrong.
+enum Proof {
+    /// The kept HMAC session was not in the TPM: nothing was checked.
+    SessionGone,
+    Failed(Error),
+}
+
 /// PIN attempts left, as the TPM counts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PinRetries {
@@ -209,28 +216,56 @@ impl Tpm {
         self.ctx
             .tr_set_auth(nv.into(), pin_auth(pin)?)
             .map_err(|e| Error::tss("PIN auth", e))?;
-        let out = self.pin_hmac_session(PIN_CHECK_OP).and_then(|s| {
-            let r = self.ctx.execute_with_session(Some(s), |c| {
-                c.policy_secret(
-                    policy,
-                    AuthHandle::from(nv),
-                    nonce_tpm,
-                    cp_hash,
-                    Nonce::default(),
-                    proof_for.expiration(),
-                )
-            });
-            if r.is_err() {
-                self.drop_pin_hmac_session();
+        // The kept HMAC session may be gone (another program flushed it, issue 23): the TPM
+        // then refused the session before it looked at the PIN, so it is started again, once.
+        let out = match self.prove_in(policy, nv, &nonce_tpm, &cp_hash, proof_for) {
+            Err(Proof::SessionGone) => {
+                tracing::info!("the kept PIN session was gone from the TPM; starting it again");
+                self.prove_in(policy, nv, &nonce_tpm, &cp_hash, proof_for)
             }
-            r.map(|_| ()).map_err(|e| match Error::kind_of(&e) {
-                Some(Kind::AuthUnavailable) => Error::PinBlocked,
-                _ => Error::tss(PIN_CHECK_OP, e),
-            })
+            other => other,
+        }
+        .map_err(|e| match e {
+            Proof::SessionGone => Error::StateLost { op: PIN_CHECK_OP },
+            Proof::Failed(e) => e,
         });
         // Forget the PIN in ESYS's copy of the handle whatever happened.
         let _ = self.ctx.tr_set_auth(nv.into(), Auth::default());
         out
+    }
+
+    /// One PolicySecret on `nv` in `policy`, authorized by the kept salted HMAC session (the
+    /// index's authValue is already set).
+    fn prove_in(
+        &mut self,
+        policy: PolicySession,
+        nv: NvIndexHandle,
+        nonce_tpm: &Nonce,
+        cp_hash: &Digest,
+        proof_for: ProofFor,
+    ) -> std::result::Result<(), Proof> {
+        let s = self.pin_hmac_session(PIN_CHECK_OP).map_err(Proof::Failed)?;
+        let r = self.ctx.execute_with_session(Some(s), |c| {
+            c.policy_secret(
+                policy,
+                AuthHandle::from(nv),
+                nonce_tpm.clone(),
+                cp_hash.clone(),
+                Nonce::default(),
+                proof_for.expiration(),
+            )
+        });
+        let Err(e) = r else {
+            return Ok(());
+        };
+        self.drop_pin_hmac_session();
+        if Error::session_gone(&e) {
+            return Err(Proof::SessionGone);
+        }
+        Err(Proof::Failed(match Error::kind_of(&e) {
+            Some(Kind::AuthUnavailable) => Error::PinBlocked,
+            _ => Error::tss(PIN_CHECK_OP, e),
+        }))
     }
 
     /// Checks `pin` against the TPM, as a real (not trial) policy session would use it:

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod attacker;
+pub mod fault;
 pub mod pause;
 pub mod tap;
 
