@@ -87,8 +87,10 @@ step crash
 for i in 1 2 3 4 5; do
   (cd $R && $PY fido2_e2e.py create_loop > $R/crash-$i 2>&1) &
   loop=$!
-  # A registration on this TPM takes seconds (an ECC key made under TCG emulation).
-  sleep "$(( (i * 7) % 5 + 5 )).$(( i * 3 % 10 ))"
+  # Once a registration is acknowledged (each takes seconds here: an ECC key made under
+  # TCG emulation), kill the daemon a moment into the next one.
+  for _ in $(seq 600); do grep -q '^created' $R/crash-$i 2>/dev/null && break; sleep 0.1; done
+  sleep "0.$(( (i * 37) % 10 ))"
   kill -9 $daemon
   wait $loop || true
   grep '^created' $R/crash-$i | cut -d' ' -f2 >> $R/acknowledged || true

@@ -158,6 +158,11 @@ impl AgentHub {
         Ok(replaced)
     }
 
+    /// Whether connection `conn` is the registered agent.
+    pub fn is_agent(&self, conn: u64) -> bool {
+        self.lock().agent.as_ref().is_some_and(|a| a.conn == conn)
+    }
+
     /// Forgets the agent if `conn` was it (its connection closed).
     pub fn unregister(&self, conn: u64) {
         let mut hub = self.lock();

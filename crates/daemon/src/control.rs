@@ -4,7 +4,11 @@
 //!
 //! Local input is bounded: a line longer than [`MAX_LINE`] closes the connection with an
 //! error, and at most [`MAX_CONNECTIONS`] connections are served at once (one thread
-//! each); the next is told to try later.
+//! each); the next is told to try later — in a line it can read (issue 23: it used to get
+//! "Broken pipe" for its hello). A connection that says nothing is closed: no hello within
+//! [`HELLO_WITHIN`], no request within [`IDLE_FOR`] between requests — except the approval
+//! agent's, which waits for prompts — so that idle connections cannot hold the slots (and
+//! keep the app from becoming the agent) for as long as a program likes.
 
 use std::io::{BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -30,6 +34,11 @@ use crate::hub_approver::process_name;
 pub const MAX_LINE: usize = 64 * 1024;
 /// Connections served at once (the app holds two, the CLI one per command).
 pub const MAX_CONNECTIONS: usize = 32;
+/// How long a new connection may wait before its hello.
+pub const HELLO_WITHIN: Duration = Duration::from_secs(3);
+/// How long a greeted connection that is not the approval agent may wait between requests
+/// (the CLI and the app send theirs at once; a prompt's answer comes on the agent's).
+pub const IDLE_FOR: Duration = Duration::from_secs(30);
 
 /// Who is on the other end of a control connection (SO_PEERCRED, /proc/PID/comm).
 #[derive(Debug, Clone, Default)]
@@ -96,21 +105,13 @@ fn accept_loop(
     let open = Arc::new(AtomicUsize::new(0));
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
-            Ok((mut stream, _)) => {
+            Ok((stream, _)) => {
                 // The wake-up of Drop, or a client that came as we stop.
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
                 if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
-                    let _ = stream.set_nonblocking(false);
-                    let _ = stream.write_all(
-                        encode(&DaemonMessage::Error {
-                            message: format!(
-                                "the daemon is serving {MAX_CONNECTIONS} connections already; try again"
-                            ),
-                        })
-                        .as_bytes(),
-                    );
+                    refuse(stream);
                     continue;
                 }
                 open.fetch_add(1, Ordering::SeqCst);
@@ -133,6 +134,25 @@ fn accept_loop(
             }
         }
     }
+}
+
+/// Tells a connection beyond [`MAX_CONNECTIONS`] to try again, so that it can read it: the
+/// refusal is written, what the client has sent so far is read (closing a socket with
+/// unread data resets the client's end, and it would see "connection reset" before the
+/// line), and only then is it closed. Nothing here blocks.
+fn refuse(mut stream: UnixStream) {
+    let _ = stream.set_nonblocking(true);
+    let _ = stream.write_all(
+        encode(&DaemonMessage::Error {
+            message: format!(
+                "the daemon is serving {MAX_CONNECTIONS} connections already; try again"
+            ),
+        })
+        .as_bytes(),
+    );
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut sink = [0u8; 4096];
+    while matches!(std::io::Read::read(&mut stream, &mut sink), Ok(n) if n > 0) {}
 }
 
 impl Drop for ControlServer {
@@ -181,9 +201,29 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
     let mut greeted = false;
     loop {
         line.clear();
+        // Silence closes the connection, except the agent's (it waits for prompts).
+        let patience = if !greeted {
+            Some(HELLO_WITHIN)
+        } else if hub.is_agent(conn) {
+            None
+        } else {
+            Some(IDLE_FOR)
+        };
+        if reader.get_ref().set_read_timeout(patience).is_err() {
+            break;
+        }
         match read_line_bounded(&mut reader, &mut line, MAX_LINE) {
             Ok(0) => break,
             Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                tracing::debug!(conn, "closed a control connection that said nothing");
+                break;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 let _ = writer.write_all(
                     encode(&DaemonMessage::Error {

@@ -105,3 +105,73 @@ fn a_huge_passkey_id_is_not_echoed_back() {
     assert!(line.contains("no passkey with id"), "{line}");
     assert!(line.len() < 300, "{} bytes: the id was echoed", line.len());
 }
+
+/// 32 connections that say nothing (issue 23: they used to hold every slot for as long as
+/// they liked, locking out `status`, the CLI and the app's agent registration). Meanwhile
+/// the CLI is told to try again, in words (it used to read "Broken pipe"); a few seconds
+/// later the silent ones are closed, and status and an agent get in.
+#[test]
+fn silent_connections_are_closed_and_the_full_socket_says_try_again() {
+    let d = Daemon::start(Agent::None);
+    let silent: Vec<_> = (0..32).map(|_| connect(&d)).collect();
+    for _ in 0..20 {
+        let out = d.cli(&["status"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.contains("try again"), "{err}");
+        assert!(!err.contains("Broken pipe"), "{err}");
+    }
+    common::wait_for(
+        || d.cli(&["status"]).status.success(),
+        "the silent connections closed",
+    );
+    // An agent registers now.
+    let (mut s, mut r) = connect(&d);
+    hello(&mut s, &mut r);
+    s.write_all(b"{\"type\":\"register_agent\",\"kind\":\"terminal\",\"take_over\":null}\n")
+        .unwrap();
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.contains("\"ok\""), "{line}");
+    // And the agent's own connection is not closed for being quiet (it waits for prompts).
+    std::thread::sleep(Duration::from_secs(4));
+    let status: serde_json::Value = serde_json::from_str(&d.ok(&["status", "--json"])).unwrap();
+    assert_eq!(status["agent"], true, "{status}");
+    drop(silent);
+}
+
+/// The HID socket transport serves 32 clients at once, and hangs up on more, instead of a
+/// thread pair for each of hundreds.
+#[test]
+fn the_hid_socket_is_capped_too() {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let d = Daemon::start(Agent::None);
+    let threads = || {
+        std::fs::read_dir(format!("/proc/{}/task", d.pid().unwrap()))
+            .unwrap()
+            .count()
+    };
+    let before = threads();
+    let held: Vec<Socket> = (0..100)
+        .map(|_| {
+            let s = Socket::new(Domain::UNIX, Type::SEQPACKET, None).unwrap();
+            s.connect(&SockAddr::unix(d.hid()).unwrap()).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let during = threads();
+    assert!(during <= before + 2 * 32 + 2, "{before} → {during} threads");
+    // Those beyond the cap were hung up on: reading gives end of stream at once.
+    let mut hung_up = 0;
+    for s in &held {
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let mut b = [std::mem::MaybeUninit::new(0u8); 64];
+        if matches!(s.recv(&mut b), Ok(0)) {
+            hung_up += 1;
+        }
+    }
+    assert!(hung_up >= 100 - 32, "{hung_up} hung up on");
+    drop(held);
+    common::wait_for(|| threads() <= before + 2, "the client threads gone");
+}

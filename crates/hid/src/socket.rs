@@ -1,12 +1,13 @@
 //! The socket transport: a Unix `SOCK_SEQPACKET` listener. Each accepted connection is one
 //! HID device as a client would see an opened hidraw node; every datagram, in either
 //! direction, is exactly one 64-byte report (no report-ID byte). Datagrams of another
-//! length are dropped, as a HID device drops malformed reports.
+//! length are dropped, as a HID device drops malformed reports. At most
+//! [`MAX_CONNECTIONS`] clients are served at once (two threads each); more are hung up on.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -14,6 +15,10 @@ use std::time::Duration;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::{Backend, Device, Origin, REPORT_LEN};
+
+/// Clients served at once; the next ones are hung up on at once (issue 23: 535 held
+/// connections used to mean 541 threads).
+pub const MAX_CONNECTIONS: usize = 32;
 
 /// A running listener; dropping it stops accepting and removes the socket file.
 #[derive(Debug)]
@@ -37,17 +42,28 @@ impl SocketTransport {
         // Accept blocks (no timer while idle); Drop wakes it with a connection of its own.
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
+        let open = Arc::new(AtomicUsize::new(0));
         let thread = std::thread::Builder::new()
             .name("hid-socket".into())
             .spawn(move || {
                 while !stop2.load(Ordering::SeqCst) {
                     match listener.accept() {
                         Ok((conn, _)) => {
-                            let backend = backend.clone();
-                            let stop = stop2.clone();
-                            let _ = std::thread::Builder::new()
+                            if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+                                tracing::warn!("HID socket: {MAX_CONNECTIONS} clients already; hung up on one more");
+                                continue;
+                            }
+                            open.fetch_add(1, Ordering::SeqCst);
+                            let (backend, stop, open2) = (backend.clone(), stop2.clone(), open.clone());
+                            let spawned = std::thread::Builder::new()
                                 .name("hid-conn".into())
-                                .spawn(move || serve_connection(conn, backend, &stop));
+                                .spawn(move || {
+                                    serve_connection(conn, backend, &stop);
+                                    open2.fetch_sub(1, Ordering::SeqCst);
+                                });
+                            if spawned.is_err() {
+                                open.fetch_sub(1, Ordering::SeqCst);
+                            }
                         }
                         Err(e) if no_data_yet(&e) => {}
                         Err(e) => {

@@ -103,11 +103,17 @@ impl Client {
             writer: stream.try_clone()?,
             reader: BufReader::new(stream),
         };
-        match c.call(&ClientMessage::Hello {
+        // A daemon with no room answers before it reads anything, and hangs up: the hello
+        // may then fail to go out ("broken pipe"), but the refusal is there to read.
+        let sent = c.send(&ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
-        })? {
-            DaemonMessage::Hello { .. } => Ok(c),
-            other => Err(ClientError::Unexpected(Box::new(other))),
+        });
+        match (sent, c.receive()) {
+            (_, Ok(DaemonMessage::Error { message })) => Err(ClientError::Refused(message)),
+            (Err(e), _) => Err(e),
+            (Ok(()), Ok(DaemonMessage::Hello { .. })) => Ok(c),
+            (Ok(()), Ok(other)) => Err(ClientError::Unexpected(Box::new(other))),
+            (Ok(()), Err(e)) => Err(e),
         }
     }
 
