@@ -48,8 +48,15 @@ impl std::fmt::Debug for PinHash {
 pub struct SecretBytes(SecretBox<[u8]>);
 
 impl SecretBytes {
-    pub fn new(bytes: Vec<u8>) -> Self {
-        SecretBytes(SecretBox::new(bytes.into_boxed_slice()))
+    /// Takes `bytes` over. The secret is copied into a box of exactly its length and the
+    /// whole of `bytes` — its spare capacity included — is wiped before it is freed:
+    /// `Vec::into_boxed_slice` would reallocate a vector with spare capacity and free the
+    /// old buffer as it is (issue 23: the key-store state, root seed and all, was built in
+    /// a 1024-byte vector).
+    pub fn new(mut bytes: Vec<u8>) -> Self {
+        let exact: Box<[u8]> = Box::from(bytes.as_slice());
+        bytes.zeroize();
+        SecretBytes(SecretBox::new(exact))
     }
 
     pub fn expose_secret_bytes(&self) -> &[u8] {
