@@ -104,8 +104,19 @@ impl std::fmt::Debug for AgentHub {
     }
 }
 
+/// How long a write to the agent may block (its socket's buffer full: a stopped or stuck
+/// agent). After that the agent is taken as gone for that message (issue 23: a SIGSTOPped
+/// app froze the engine inside `ask` and the HID thread inside `wink`).
+const AGENT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
 fn send(writer: &mut UnixStream, msg: &DaemonMessage) -> bool {
     writer.write_all(encode(msg).as_bytes()).is_ok()
+}
+
+/// A handle on the agent's socket to write on once the hub's lock is released (writes are
+/// never made under it).
+fn writer_of(agent: &Agent) -> Option<UnixStream> {
+    agent.writer.try_clone().ok()
 }
 
 impl AgentHub {
@@ -126,6 +137,7 @@ impl AgentHub {
         view: AgentView,
         take_over: bool,
     ) -> Result<Option<AgentView>, Occupied> {
+        let _ = writer.set_write_timeout(Some(AGENT_WRITE_TIMEOUT));
         let mut hub = self.lock();
         let replaced = match hub.agent.take() {
             Some(mut current) if current.conn != conn => {
@@ -194,21 +206,36 @@ impl AgentHub {
     /// Tells the agent a client asked the authenticator to identify itself (CTAPHID_WINK).
     /// Tells the agent something that needs no answer; nothing happens without an agent.
     pub fn notify(&self, text: &str) {
-        let mut hub = self.lock();
-        if let Some(agent) = hub.agent.as_mut() {
-            send(
-                &mut agent.writer,
-                &DaemonMessage::Notice {
-                    text: text.to_owned(),
-                },
-            );
-        }
+        self.tell(&DaemonMessage::Notice {
+            text: text.to_owned(),
+        });
     }
 
     pub fn wink(&self) {
+        self.tell(&DaemonMessage::Wink);
+    }
+
+    /// Writes `msg` to the agent outside the hub's lock; an agent that cannot take it within
+    /// [`AGENT_WRITE_TIMEOUT`] is let go.
+    fn tell(&self, msg: &DaemonMessage) {
+        let writer = self.lock().agent.as_ref().map(|a| (a.conn, writer_of(a)));
+        if let Some((conn, writer)) = writer {
+            if !writer.is_some_and(|mut w| send(&mut w, msg)) {
+                self.let_go(conn);
+            }
+        }
+    }
+
+    /// Forgets agent `conn` because it cannot be written to (stuck or gone), and closes its
+    /// connection: a stopped app that resumes finds it closed and registers again.
+    fn let_go(&self, conn: u64) {
         let mut hub = self.lock();
-        if let Some(agent) = &mut hub.agent {
-            send(&mut agent.writer, &DaemonMessage::Wink);
+        if hub.agent.as_ref().is_some_and(|a| a.conn == conn) {
+            if let Some(a) = hub.agent.take() {
+                let _ = a.writer.shutdown(std::net::Shutdown::Both);
+            }
+            tracing::warn!("the approval agent did not take a message in time; let go");
+            self.changed.notify_all();
         }
     }
 
@@ -268,23 +295,31 @@ impl AgentHub {
             if now >= deadline {
                 break Err(Refusal::Timeout);
             }
-            // Show the prompt to the current agent (again, if the agent changed).
-            if let Some(agent) = &mut hub.agent {
-                if shown_to != Some(agent.conn) {
-                    let msg = DaemonMessage::Prompt {
-                        id,
-                        prompt: prompt.clone(),
-                        timeout_ms: (deadline - now).as_millis() as u64,
-                        sent_unix_ms: std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| d.as_millis() as u64),
-                    };
-                    if send(&mut agent.writer, &msg) {
-                        shown_to = Some(agent.conn);
-                    } else {
-                        hub.agent = None;
-                    }
+            // Show the prompt to the current agent (again, if the agent changed), with the
+            // hub's lock released while it is written.
+            let unshown = hub
+                .agent
+                .as_ref()
+                .filter(|a| shown_to != Some(a.conn))
+                .map(|a| (a.conn, writer_of(a)));
+            if let Some((conn, writer)) = unshown {
+                drop(hub);
+                let msg = DaemonMessage::Prompt {
+                    id,
+                    prompt: prompt.clone(),
+                    timeout_ms: (deadline - now).as_millis() as u64,
+                    sent_unix_ms: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64),
+                };
+                if writer.is_some_and(|mut w| send(&mut w, &msg)) {
+                    shown_to = Some(conn);
+                } else {
+                    // It cannot be written to (gone, or stuck past the write deadline).
+                    self.let_go(conn);
                 }
+                hub = self.lock();
+                continue;
             }
             // Woken by an answer, a new agent or unregistration; the deadline and CANCEL
             // are checked at least every 50 ms while a prompt waits (nothing runs when idle).
@@ -303,16 +338,20 @@ impl AgentHub {
             Err(Refusal::Timeout) => Some("timeout"),
             _ => None,
         };
-        if let (Some(reason), Some(agent)) = (reason, &mut hub.agent) {
-            if shown_to == Some(agent.conn) {
-                send(
-                    &mut agent.writer,
-                    &DaemonMessage::PromptClosed {
-                        id,
-                        reason: reason.into(),
-                    },
-                );
-            }
+        let writer = hub
+            .agent
+            .as_ref()
+            .filter(|a| shown_to == Some(a.conn))
+            .and_then(writer_of);
+        drop(hub);
+        if let (Some(reason), Some(mut w)) = (reason, writer) {
+            send(
+                &mut w,
+                &DaemonMessage::PromptClosed {
+                    id,
+                    reason: reason.into(),
+                },
+            );
         }
         result
     }
@@ -346,6 +385,47 @@ mod tests {
         let mut line = String::new();
         r.read_line(&mut line).unwrap();
         decode(&line).unwrap()
+    }
+
+    /// An agent that stops reading (a SIGSTOPped app): writes to it never hold the hub,
+    /// none blocks for longer than the write deadline, and the stuck agent is let go — so
+    /// winks and prompts carry on (issue 23).
+    #[test]
+    fn a_stuck_agent_is_let_go_and_never_holds_the_hub() {
+        let hub = std::sync::Arc::new(AgentHub::default());
+        let (w, mut r) = agent();
+        hub.register(1, w, view("stopped"), false).unwrap();
+        assert_eq!(next(&mut r), DaemonMessage::Ok);
+        // The agent reads nothing more. Fill its socket: the first write that cannot go
+        // through within the deadline lets it go.
+        let t = Instant::now();
+        let big = "x".repeat(64 * 1024);
+        while hub.agent().is_some() {
+            hub.notify(&big);
+            assert!(t.elapsed() < Duration::from_secs(30), "never let go");
+        }
+        // Meanwhile and after, the hub answers at once: a wink, a lookup, a prompt's refusal
+        // at its own deadline.
+        let h2 = hub.clone();
+        let waiting = std::thread::spawn(move || {
+            h2.ask(
+                Prompt::new(Operation::SignIn),
+                Duration::from_millis(300),
+                &AtomicBool::new(false),
+            )
+        });
+        let t = Instant::now();
+        hub.wink();
+        assert!(hub.agent().is_none());
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(waiting.join().unwrap(), Err(Refusal::Timeout));
+        // Its connection was closed: a resumed app finds out and registers again.
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(r.get_mut(), &mut rest);
     }
 
     #[test]

@@ -17,7 +17,10 @@ pub type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 /// How long the CLI waits for one answer (a request that prompts the user, like the test
 /// sign-in, waits for the prompt's own deadline first).
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the CLI waits for an answer. The daemon bounds every request itself (its
+/// prompts, its TPM deadline) and answers, if only to say it gave up; this is a backstop
+/// far beyond that, so that the CLI never reports a failure for work that then succeeds.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Args)]
 pub struct Conn {

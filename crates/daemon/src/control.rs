@@ -167,6 +167,17 @@ impl Drop for ControlServer {
     }
 }
 
+/// Whether the client has closed its end (seen without reading: it sends nothing while it
+/// waits for an answer).
+fn hung_up(stream: &UnixStream) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(stream, PollFlags::RDHUP)];
+    matches!(poll(&mut fds, Some(&Timespec::default())), Ok(n) if n > 0)
+        && fds[0]
+            .revents()
+            .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR)
+}
+
 /// The peer if it runs as our own uid (the socket's 0600 mode says the same; this also
 /// covers a file made reachable by a later chmod).
 fn same_user_peer(stream: &UnixStream) -> Option<Peer> {
@@ -267,11 +278,13 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
                     error("only the registered agent answers, and only prompts that are waiting")
                 }
             }
-            Ok(request) => Some(engine.manage(request, peer.clone()).unwrap_or(
-                DaemonMessage::Error {
-                    message: "the engine is not responding".into(),
-                },
-            )),
+            Ok(request) => Some(
+                engine
+                    .manage(request, peer.clone(), &|| hung_up(&writer))
+                    .unwrap_or(DaemonMessage::Error {
+                        message: "the engine is not responding".into(),
+                    }),
+            ),
         };
         // Lines may carry a PIN (an agent's answer): wipe the buffer after each.
         zeroize::Zeroize::zeroize(&mut line);

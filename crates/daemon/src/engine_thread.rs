@@ -37,6 +37,9 @@ enum Work {
         request: ClientMessage,
         peer: Peer,
         reply: mpsc::Sender<DaemonMessage>,
+        /// Set when the caller gave up waiting: the work is skipped if it has not started,
+        /// and its prompts end as cancelled if it has.
+        abandoned: Arc<AtomicBool>,
     },
     Run(Task),
     Stop,
@@ -65,6 +68,10 @@ const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct EngineHandle {
     tx: Mutex<mpsc::Sender<Work>>,
+    /// How long a caller waits for management work: the longest it can honestly take —
+    /// three PIN prompts (`pam enroll`) and the TPM work around them — not a fixed minute
+    /// (issue 23: the work used to go on, and store, after its caller was told it failed).
+    give_up_after: Duration,
     busy: Arc<AtomicBool>,
     /// Whether CTAP1/U2F is offered now (alwaysUv off), for CTAPHID_INIT's NMSG flag.
     u2f: Arc<AtomicBool>,
@@ -75,6 +82,9 @@ pub struct EngineHandle {
 impl EngineHandle {
     /// Starts the thread and waits until the TPM and the store are open (or failed).
     pub fn spawn(config: EngineConfig, hub: Arc<AgentHub>) -> Result<Arc<Self>, String> {
+        // Three prompts (a PIN retried twice) and the TPM work of each, and some slack.
+        let give_up_after =
+            (config.prompt_timeout + config.tpm_deadline) * 3 + Duration::from_secs(10);
         let (tx, rx) = mpsc::channel::<Work>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let busy = Arc::new(AtomicBool::new(false));
@@ -104,6 +114,7 @@ impl EngineHandle {
             .map_err(|_| "the engine thread stopped while starting".to_string())??;
         Ok(Arc::new(EngineHandle {
             tx: Mutex::new(tx),
+            give_up_after,
             busy,
             u2f,
             hub,
@@ -117,20 +128,43 @@ impl EngineHandle {
 
     /// Has the engine thread answer a control-socket request from `peer` (after any CTAP
     /// request in flight).
-    pub fn manage(&self, request: ClientMessage, peer: Peer) -> Option<DaemonMessage> {
+    ///
+    /// The work is abandoned — skipped if it has not started, its prompts cancelled if it
+    /// has — when the engine has not answered within the longest honest wait, or when
+    /// `caller_gone` says the caller hung up (checked every second while it waits): it must
+    /// not go on and succeed behind the back of a caller who was told it failed (issue 23).
+    pub fn manage(
+        &self,
+        request: ClientMessage,
+        peer: Peer,
+        caller_gone: &dyn Fn() -> bool,
+    ) -> Option<DaemonMessage> {
         let (reply, rx) = mpsc::channel();
+        let abandoned = Arc::new(AtomicBool::new(false));
         if !self.send(Work::Manage {
             request,
             peer,
             reply,
+            abandoned: abandoned.clone(),
         }) {
             return None;
         }
-        rx.recv_timeout(Duration::from_secs(60)).ok()
+        let until = std::time::Instant::now() + self.give_up_after;
+        loop {
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(answer) => return Some(answer),
+                Err(mpsc::RecvTimeoutError::Timeout)
+                    if std::time::Instant::now() < until && !caller_gone() => {}
+                Err(_) => {
+                    abandoned.store(true, Ordering::SeqCst);
+                    return None;
+                }
+            }
+        }
     }
 
     /// Runs `f` with the engine on its thread and returns its result (None if the engine
-    /// thread is gone or busy beyond a minute).
+    /// thread is gone or busy beyond the longest honest wait).
     pub fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut DaemonEngine) -> T + Send + 'static,
@@ -142,7 +176,7 @@ impl EngineHandle {
         if !self.send(Work::Run(task)) {
             return None;
         }
-        rx.recv_timeout(Duration::from_secs(60)).ok()
+        rx.recv_timeout(self.give_up_after).ok()
     }
 
     /// Runs `f` with the engine on its thread, without waiting for it.
@@ -377,14 +411,22 @@ fn serve(
                 request,
                 peer,
                 reply,
+                abandoned,
             } => {
-                let _ = reply.send(crate::requests::answer(
-                    &mut engine,
-                    request,
-                    &peer,
-                    config,
-                    hub.agent(),
-                ));
+                if abandoned.load(Ordering::SeqCst) {
+                    tracing::warn!("skipped a request its caller gave up on");
+                } else {
+                    // Its prompts end (cancelled) if the caller gives up meanwhile.
+                    engine.approver_mut().job = Some(JobSignals {
+                        status: Arc::new(AtomicU8::new(keepalive::PROCESSING)),
+                        cancel: abandoned,
+                        client: None,
+                    });
+                    let answer =
+                        crate::requests::answer(&mut engine, request, &peer, config, hub.agent());
+                    engine.approver_mut().job = None;
+                    let _ = reply.send(answer);
+                }
             }
             Work::Run(task) => task(&mut engine),
             Work::Stop => break,

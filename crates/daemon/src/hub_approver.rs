@@ -33,6 +33,20 @@ pub struct HubApprover {
     pub job: Option<JobSignals>,
 }
 
+impl HubApprover {
+    /// Names this daemon, as `name`, the asking application of the prompts that follow (the
+    /// pam enrolment, the test sign-in), keeping the request's cancel flag: a caller that
+    /// gives up still ends them.
+    pub fn asking_as(&mut self, name: &str) {
+        let job = self.job.get_or_insert_with(|| JobSignals {
+            status: Default::default(),
+            cancel: Default::default(),
+            client: None,
+        });
+        job.client = Some((std::process::id(), name.into()));
+    }
+}
+
 impl Approver for HubApprover {
     fn requester(&self) -> Option<String> {
         self.job.as_ref()?.client.as_ref().map(|c| c.1.clone())

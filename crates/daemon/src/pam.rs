@@ -13,7 +13,6 @@ use base64::Engine as _;
 use tpm_passkey_core::ipc::DaemonMessage;
 
 use crate::engine_thread::DaemonEngine;
-use crate::hub_approver::JobSignals;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -25,11 +24,7 @@ pub fn enroll(engine: &mut DaemonEngine, origin: &str, user: &str) -> DaemonMess
         };
     }
     // The prompt names us as the asking application.
-    engine.approver_mut().job = Some(JobSignals {
-        status: Default::default(),
-        cancel: Default::default(),
-        client: Some((std::process::id(), "tpm-passkey pam enroll".into())),
-    });
+    engine.approver_mut().asking_as("tpm-passkey pam enroll");
     let mut user_id = [0u8; 16];
     let _ = getrandom::fill(&mut user_id);
     let made = crate::demo::register(
@@ -40,7 +35,6 @@ pub fn enroll(engine: &mut DaemonEngine, origin: &str, user: &str) -> DaemonMess
         user,
         true,
     );
-    engine.approver_mut().job = None;
     match made {
         Ok((id, key)) => {
             let sec1 = key.to_sec1();

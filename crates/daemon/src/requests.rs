@@ -11,7 +11,6 @@ use tpm_passkey_core::{KeyStore, ManageError};
 
 use crate::control::Peer;
 use crate::engine_thread::{DaemonEngine, EngineConfig};
-use crate::hub_approver::JobSignals;
 
 fn done(result: Result<(), ManageError>) -> DaemonMessage {
     match result {
@@ -94,13 +93,8 @@ pub fn answer(
         ClientMessage::LiftCooldowns { pin } => done(engine.lift_cooldowns_local(pin.as_ref())),
         ClientMessage::TestSignIn => {
             // The prompts name us as the asking application.
-            engine.approver_mut().job = Some(JobSignals {
-                status: Default::default(),
-                cancel: Default::default(),
-                client: Some((std::process::id(), "tpm-passkey test sign-in".into())),
-            });
+            engine.approver_mut().asking_as("tpm-passkey test sign-in");
             let r = crate::demo::run(engine);
-            engine.approver_mut().job = None;
             match r {
                 Ok(()) => DaemonMessage::Ok,
                 Err(e) => DaemonMessage::Error {
