@@ -248,7 +248,7 @@ fn a_tpm_reset_or_clear_while_idle_is_noticed_by_the_next_request() {
     // sessions are gone. The next request is served.
     drop(swtpm);
     let swtpm = Swtpm::start_at(&state, port).unwrap();
-    sign_in(&mut *e, &id).expect("the request after a reset");
+    sign_in(&mut e, &id).expect("the request after a reset");
     assert_eq!(e.keys_mut().probe(), TpmHealth::Ready);
 
     // A TPM2_Clear while idle (the owner hierarchy's seed changes: every key is dead): the
