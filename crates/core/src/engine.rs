@@ -49,7 +49,9 @@ pub struct Engine<K: KeyStore, A: Approver, C: Clock = SystemClock> {
     pub(crate) approver: A,
     pub(crate) clock: C,
     pub(crate) store: Store,
-    pub(crate) settings: Settings,
+    /// Written only by [`Engine::update_settings`] and a reset (private to this module:
+    /// handlers read [`Engine::settings`]).
+    settings: Settings,
     pub(crate) install_secret: SecretBytes,
     pub(crate) pin: PinState,
     pub(crate) session: Session,
@@ -201,9 +203,20 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         self.clock.now()
     }
 
-    pub(crate) fn save_settings(&mut self) -> Result<(), Status> {
-        let json = serde_json::to_string(&self.settings).map_err(|_| Status::Other)?;
-        self.sealed_change(|s| s.set_setting(SETTINGS, &json))
+    /// The one way settings change: `change` is applied to a copy, the copy is saved (a
+    /// sealed change), and only then does it become the settings in force — a save that
+    /// fails leaves the daemon with the settings the store has (issue 23: it used to keep
+    /// the new ones in memory until a restart).
+    pub(crate) fn update_settings(
+        &mut self,
+        change: impl FnOnce(&mut Settings),
+    ) -> Result<(), Status> {
+        let mut next = self.settings.clone();
+        change(&mut next);
+        let json = serde_json::to_string(&next).map_err(|_| Status::Other)?;
+        self.sealed_change(|s| s.set_setting(SETTINGS, &json))?;
+        self.settings = next;
+        Ok(())
     }
 
     pub(crate) fn save_key_state(&mut self) -> Result<(), Status> {

@@ -134,7 +134,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 Err(Status::InvalidOption)
             };
         }
-        if self.settings.always_uv || site_requires_pin {
+        if self.settings().always_uv || site_requires_pin {
             // §6.1.2 step 5 / §6.2.2 step 5 (alwaysUv): verify the user by the built-in
             // method when there is one; without any PIN there is none.
             return if pin_set {
@@ -173,7 +173,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     /// (or none since start), or the site has never had a verified ceremony here. Never
     /// without a PIN (there would be nothing to ask for).
     pub(crate) fn step_up_required(&self, rp_id: &str) -> Result<bool, Status> {
-        let s = self.settings.step_up;
+        let s = self.settings().step_up;
         if !s.enabled || !self.keys.pin_is_set() {
             return Ok(false);
         }

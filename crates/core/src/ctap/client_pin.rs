@@ -90,9 +90,10 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let (pin, length) = self.decrypt_new_pin(&shared, new_pin_enc)?;
         self.keys.set_pin(&pin)?;
         self.save_key_state()?;
-        self.settings.pin_length = length;
-        self.settings.force_pin_change = false;
-        self.save_settings()?;
+        self.update_settings(|s| {
+            s.pin_length = length;
+            s.force_pin_change = false;
+        })?;
         self.audit(AuditEvent::new(AuditKind::PinSet, None, Outcome::Ok));
         Ok(())
     }
@@ -124,9 +125,10 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let (new, length) = self.decrypt_new_pin(&shared, new_pin_enc)?;
         self.keys.change_pin(&old, &new)?;
         self.save_key_state()?;
-        self.settings.pin_length = length;
-        self.settings.force_pin_change = false;
-        self.save_settings()?;
+        self.update_settings(|s| {
+            s.pin_length = length;
+            s.force_pin_change = false;
+        })?;
         self.pin.token.reset();
         self.audit(AuditEvent::new(AuditKind::PinChange, None, Outcome::Ok));
         Ok(())
@@ -154,7 +156,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let pin = self.decrypt_pin_hash(&shared, pin_hash_enc)?;
         self.verify_pin(&pin, AuditKind::PinVerify)?;
         // §6.5.5.7: with forcePINChange set, a token is refused until the PIN changes.
-        if self.settings.force_pin_change {
+        if self.settings().force_pin_change {
             return Err(while_forced_change);
         }
         let now = self.now();
@@ -215,7 +217,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             _ => prompt.accounts = labels,
         }
         let (pin, choice) = self.built_in_uv_choosing(prompt)?;
-        if self.settings.force_pin_change {
+        if self.settings().force_pin_change {
             return Err(Status::PinPolicyViolation);
         }
         // The prompt that took the PIN also saw the user: userIsPresent = true.
@@ -276,7 +278,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             .map_err(|_| Status::PinPolicyViolation)?
             .to_owned();
         let code_points = pin.chars().count();
-        let result = if code_points < usize::from(self.settings.min_pin_length) {
+        let result = if code_points < usize::from(self.settings().min_pin_length) {
             Err(Status::PinPolicyViolation)
         } else {
             Ok((PinHash::from_pin(&pin), code_points.min(255) as u8))

@@ -35,11 +35,14 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             // §6.11.2: not enterprise-attestation capable.
             ConfigSubCommand::EnableEnterpriseAttestation => Err(Status::InvalidParameter),
             ConfigSubCommand::ToggleAlwaysUv => {
-                self.settings.always_uv = !self.settings.always_uv;
-                self.save_settings()?;
+                self.update_settings(|s| s.always_uv = !s.always_uv)?;
                 let detail = format!(
                     "alwaysUv {}",
-                    if self.settings.always_uv { "on" } else { "off" }
+                    if self.settings().always_uv {
+                        "on"
+                    } else {
+                        "off"
+                    }
                 );
                 self.audit(AuditEvent::new(AuditKind::Config, None, Outcome::Ok).detail(detail));
                 Ok(())
@@ -52,9 +55,10 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 // §6.11.4.
                 let new_min = match new_min_pin_length {
                     Some(n) => u8::try_from(n).map_err(|_| Status::PinPolicyViolation)?,
-                    None => self.settings.min_pin_length,
+                    None => self.settings().min_pin_length,
                 };
-                if new_min < self.settings.min_pin_length || usize::from(new_min) > MAX_PIN_BYTES {
+                if new_min < self.settings().min_pin_length || usize::from(new_min) > MAX_PIN_BYTES
+                {
                     return Err(Status::PinPolicyViolation);
                 }
                 if let Some(ids) = &rp_ids {
@@ -65,13 +69,15 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 if force_change_pin && !self.keys.pin_is_set() {
                     return Err(Status::PinNotSet);
                 }
-                self.settings.min_pin_length = new_min;
-                if let Some(ids) = rp_ids {
-                    self.settings.min_pin_length_rp_ids = ids;
-                }
-                let too_short = self.keys.pin_is_set() && self.settings.pin_length < new_min;
-                self.settings.force_pin_change |= force_change_pin || too_short;
-                self.save_settings()?;
+                let pin_set = self.keys.pin_is_set();
+                self.update_settings(|s| {
+                    s.min_pin_length = new_min;
+                    if let Some(ids) = rp_ids {
+                        s.min_pin_length_rp_ids = ids;
+                    }
+                    let too_short = pin_set && s.pin_length < new_min;
+                    s.force_pin_change |= force_change_pin || too_short;
+                })?;
                 self.audit(
                     AuditEvent::new(AuditKind::Config, None, Outcome::Ok)
                         .detail(format!("minPINLength {new_min}")),

@@ -100,7 +100,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         }
         // Once a PIN exists (or alwaysUv), a token with lbw over
         // 32×0xff ‖ h'0c00' ‖ uint32LE(offset) ‖ SHA-256(set).
-        if self.keys.pin_is_set() || self.settings.always_uv {
+        if self.keys.pin_is_set() || self.settings().always_uv {
             let param = req
                 .pin_uv_auth_param
                 .as_deref()

@@ -125,8 +125,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             hmac_secret: req.extensions.hmac_secret.then_some(true),
             hmac_secret_mc: None,
             min_pin_length: (req.extensions.min_pin_length
-                && self.settings.min_pin_length_rp_ids.contains(&rp_id))
-            .then_some(self.settings.min_pin_length),
+                && self.settings().min_pin_length_rp_ids.contains(&rp_id))
+            .then_some(self.settings().min_pin_length),
         };
 
         // Step 12: the key. It is PIN-bound in the key store whenever the user was verified

@@ -31,7 +31,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let installed = self.installed_attestation();
         AttestationView {
             provisioned: installed.is_some(),
-            on: installed.is_some() && self.settings.tpm_attestation,
+            on: installed.is_some() && self.settings().tpm_attestation,
             issuer: installed.map(|i| i.issuer),
         }
     }
@@ -69,11 +69,11 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         if on && self.installed_attestation().is_none() {
             return Err(ManageError::NoAttestationCertificate);
         }
-        if on && !self.settings.tpm_attestation {
+        if on && !self.settings().tpm_attestation {
             self.require_pin(pin, AuditKind::Config)?;
         }
-        self.settings.tpm_attestation = on;
-        self.save_settings().map_err(ManageError::from_status)?;
+        self.update_settings(|s| s.tpm_attestation = on)
+            .map_err(ManageError::from_status)?;
         self.audit(
             AuditEvent::new(AuditKind::Config, None, Outcome::Ok).detail(if on {
                 "attestation: tpm (the organisation's CA vouches for this TPM)"
@@ -93,7 +93,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         blob: &[u8],
         digest: &[u8; 32],
     ) -> Option<(Vec<u8>, TpmStatement)> {
-        if !self.settings.tpm_attestation {
+        if !self.settings().tpm_attestation {
             return None;
         }
         let installed = self.installed_attestation()?;

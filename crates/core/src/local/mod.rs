@@ -36,7 +36,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             Status::PinBlocked => ManageError::PinBlocked,
             Status::PinAuthBlocked => ManageError::PinPaused,
             Status::PinPolicyViolation => ManageError::PinPolicy {
-                min: self.settings.min_pin_length,
+                min: self.settings().min_pin_length,
             },
             Status::PinNotSet => ManageError::PinNotSet,
             other => ManageError::from_status(other),

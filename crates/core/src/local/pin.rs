@@ -68,10 +68,10 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     fn check_pin_policy(&self, pin: &Pin) -> Result<u8, ManageError> {
         let code_points = pin.expose_secret().chars().count();
         if pin.expose_secret().len() > MAX_PIN_BYTES
-            || code_points < usize::from(self.settings.min_pin_length)
+            || code_points < usize::from(self.settings().min_pin_length)
         {
             return Err(ManageError::PinPolicy {
-                min: self.settings.min_pin_length,
+                min: self.settings().min_pin_length,
             });
         }
         Ok(code_points.min(255) as u8)
@@ -79,9 +79,10 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
 
     fn after_pin_change(&mut self, length: u8, kind: AuditKind) -> Result<(), Status> {
         self.save_key_state()?;
-        self.settings.pin_length = length;
-        self.settings.force_pin_change = false;
-        self.save_settings()?;
+        self.update_settings(|s| {
+            s.pin_length = length;
+            s.force_pin_change = false;
+        })?;
         self.audit(AuditEvent::new(kind, None, Outcome::Ok).detail("local"));
         Ok(())
     }

@@ -17,29 +17,36 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         pin: Option<&Pin>,
     ) -> Result<(), ManageError> {
         if let Some(n) = min_pin_length {
-            if n < self.settings.min_pin_length || usize::from(n) > MAX_PIN_BYTES {
+            if n < self.settings().min_pin_length || usize::from(n) > MAX_PIN_BYTES {
                 return Err(ManageError::PinPolicy {
-                    min: self.settings.min_pin_length,
+                    min: self.settings().min_pin_length,
                 });
             }
         }
-        if always_uv == Some(false) && self.settings.always_uv {
+        if always_uv == Some(false) && self.settings().always_uv {
             self.require_pin(pin, AuditKind::Config)?;
         }
-        if let Some(on) = always_uv {
-            self.settings.always_uv = on;
-        }
-        if let Some(n) = min_pin_length {
-            self.settings.min_pin_length = n;
-            if self.keys.pin_is_set() && self.settings.pin_length < n {
-                self.settings.force_pin_change = true;
+        let pin_set = self.keys.pin_is_set();
+        self.update_settings(|s| {
+            if let Some(on) = always_uv {
+                s.always_uv = on;
             }
-        }
-        self.save_settings().map_err(ManageError::from_status)?;
+            if let Some(n) = min_pin_length {
+                s.min_pin_length = n;
+                if pin_set && s.pin_length < n {
+                    s.force_pin_change = true;
+                }
+            }
+        })
+        .map_err(ManageError::from_status)?;
         let detail = format!(
             "alwaysUv {}, minPINLength {}",
-            if self.settings.always_uv { "on" } else { "off" },
-            self.settings.min_pin_length
+            if self.settings().always_uv {
+                "on"
+            } else {
+                "off"
+            },
+            self.settings().min_pin_length
         );
         self.audit(AuditEvent::new(AuditKind::Config, None, Outcome::Ok).detail(detail));
         Ok(())
@@ -53,15 +60,15 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         limits: crate::FatigueLimits,
         pin: Option<&Pin>,
     ) -> Result<(), ManageError> {
-        let old = self.settings.fatigue;
+        let old = self.settings().fatigue;
         if !crate::fatigue::Fatigue::stricter_or_equal(&limits, &old) {
             self.require_pin(pin, AuditKind::Config)?;
         }
         if limits.enabled && (limits.window_secs == 0 || limits.cooldown_secs == 0) {
             return Err(ManageError::BadPromptLimits);
         }
-        self.settings.fatigue = limits;
-        self.save_settings().map_err(ManageError::from_status)?;
+        self.update_settings(|s| s.fatigue = limits)
+            .map_err(ManageError::from_status)?;
         let detail = if limits.enabled {
             format!(
                 "prompt limits: {} not approved per site in {} s, {} denials in a row, cool-down {} s",
@@ -84,15 +91,15 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         step_up: tpm_passkey_ipc::StepUp,
         pin: Option<&Pin>,
     ) -> Result<(), ManageError> {
-        let old = self.settings.step_up;
+        let old = self.settings().step_up;
         let stricter = (step_up.enabled || !old.enabled)
             && step_up.uv_max_age_secs <= old.uv_max_age_secs
             && (step_up.new_sites || !old.new_sites);
         if !stricter {
             self.require_pin(pin, AuditKind::Config)?;
         }
-        self.settings.step_up = step_up;
-        self.save_settings().map_err(ManageError::from_status)?;
+        self.update_settings(|s| s.step_up = step_up)
+            .map_err(ManageError::from_status)?;
         let detail = if step_up.enabled {
             format!(
                 "step-up: the PIN after {} s without it{}",

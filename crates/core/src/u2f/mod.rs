@@ -27,7 +27,7 @@ fn status(s: u16) -> Vec<u8> {
 impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     /// Whether CTAP1/U2F is offered (CTAPHID_INIT leaves NMSG clear).
     pub fn u2f_enabled(&self) -> bool {
-        !self.settings.always_uv
+        !self.settings().always_uv
     }
 
     /// Processes one APDU; the answer is the response data followed by the status word.

@@ -3,7 +3,7 @@
 use crate::harness::*;
 use tpm_passkey_core::ipc::Pin;
 use tpm_passkey_core::wire::Status;
-use tpm_passkey_core::ManageError;
+use tpm_passkey_core::{Engine, ManageError, Store};
 
 fn pin(s: &str) -> Pin {
     Pin::new(s.into())
@@ -324,4 +324,41 @@ fn the_documented_audit_vocabulary_is_the_emitted_one() {
     let outcomes: Vec<String> = Outcome::ALL.iter().map(|o| o.as_str().to_owned()).collect();
     assert_eq!(section("events"), events);
     assert_eq!(section("outcomes"), outcomes);
+}
+
+/// A settings change whose save fails (another connection holds the store's write lock:
+/// "database is locked") is reported, and the settings in force stay those the store has —
+/// they used to be changed in memory first, kept until a restart (issue 23).
+#[test]
+fn a_settings_change_that_cannot_be_saved_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    let mut e = Engine::with_clock(
+        SoftKeys::new(),
+        Script::default(),
+        Store::open(&path).unwrap(),
+        ManualClock::new(),
+    )
+    .unwrap();
+    e.set_pin_local(&pin("2468")).unwrap();
+    let before = e.settings().clone();
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let r = e.set_settings_local(Some(false), Some(8), Some(&pin("2468")));
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(e.settings(), &before, "the unsaved change is not in force");
+    let r = e.set_step_up_local(
+        tpm_passkey_core::ipc::StepUp {
+            enabled: false,
+            ..before.step_up
+        },
+        Some(&pin("2468")),
+    );
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(e.settings(), &before);
+    holder.execute_batch("ROLLBACK").unwrap();
+    // Saved, it takes effect.
+    e.set_settings_local(Some(false), None, Some(&pin("2468")))
+        .unwrap();
+    assert!(!e.settings().always_uv);
 }
