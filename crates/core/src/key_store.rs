@@ -72,7 +72,12 @@ pub enum KeyError {
 /// The key store's operations. Implementations keep their persistent state (for the TPM:
 /// the root seed and the PIN index handle) in [`KeyStore::state`], which the engine saves in
 /// the credential store after every call that changes it.
-pub trait KeyStore {
+///
+/// The protections that rest on the device are capabilities of their own — [`Sealing`],
+/// [`AuditAnchoring`], [`Attesting`] — with no default bodies: an implementation states
+/// what it does for each; none is silently off because it was forgotten (issue 23; a
+/// store without the capability says so with `Ok(None)` or an error, explicitly).
+pub trait KeyStore: Sealing + AuditAnchoring + Attesting {
     /// Makes a P-256 signing key. With `pin_bound` it must be unusable without the PIN.
     fn create_key(&mut self, pin_bound: bool) -> Result<NewKey, KeyError>;
     /// Signs a SHA-256 digest; returns the DER-encoded ECDSA signature.
@@ -146,47 +151,37 @@ pub trait KeyStore {
     /// The person has been told that the device was replaced and its dead passkeys were
     /// removed: from now on this device is the one the state belongs to.
     fn accept_device(&mut self) {}
+}
 
-    /// The anti-rollback counter's value (docs/DESIGN.md "Rollback seal"): a counter in the
-    /// device that only counts up. None when this key store has none (the seal is then
-    /// off); an error when it should have one and it is gone or not its own.
-    fn seal_counter(&mut self) -> Result<Option<u64>, KeyError> {
-        Ok(None)
-    }
+/// The rollback seal's anchor (docs/DESIGN.md "Rollback counter and store seal").
+pub trait Sealing {
+    /// The anti-rollback counter's value: a counter in the device that only counts up.
+    /// `Ok(None)` when this key store has none (the seal is then off — said explicitly by
+    /// the implementation); [`KeyError::CounterGone`] when it should have one and it is
+    /// gone or not its own.
+    fn seal_counter(&mut self) -> Result<Option<u64>, KeyError>;
     /// Advances the counter by one; returns the new value.
-    fn advance_seal_counter(&mut self) -> Result<u64, KeyError> {
-        Err(KeyError::Other(
-            "this key store has no rollback counter".into(),
-        ))
-    }
+    fn advance_seal_counter(&mut self) -> Result<u64, KeyError>;
     /// A MAC of `message` under a key that never leaves the device.
-    fn seal_mac(&mut self, _message: &[u8; 32]) -> Result<[u8; 32], KeyError> {
-        Err(KeyError::Other("this key store has no sealing key".into()))
-    }
+    fn seal_mac(&mut self, message: &[u8; 32]) -> Result<[u8; 32], KeyError>;
+}
 
-    /// The audit anchor, when this key store keeps an audit index (None: checkpoints off).
-    fn audit_anchor(&mut self) -> Result<Option<AuditAnchor>, KeyError> {
-        Ok(None)
-    }
+/// The audit log's anchor in the device (docs/DESIGN.md "Audit checkpoints").
+pub trait AuditAnchoring {
+    /// The audit anchor, when this key store keeps an audit index (`Ok(None)`: checkpoints
+    /// off, explicitly).
+    fn audit_anchor(&mut self) -> Result<Option<AuditAnchor>, KeyError>;
     /// Extends the audit index with `message` (`crate::checkpoint::message`) and certifies
     /// the result with `message` as the statement's extraData.
-    fn audit_checkpoint(&mut self, _message: &[u8; 32]) -> Result<AuditStatement, KeyError> {
-        Err(KeyError::Other("this key store has no audit index".into()))
-    }
+    fn audit_checkpoint(&mut self, message: &[u8; 32]) -> Result<AuditStatement, KeyError>;
     /// The audit index's value now, certified with `nonce` as extraData.
-    fn audit_statement(&mut self, _nonce: &[u8; 32]) -> Result<AuditStatement, KeyError> {
-        Err(KeyError::Other("this key store has no audit index".into()))
-    }
+    fn audit_statement(&mut self, nonce: &[u8; 32]) -> Result<AuditStatement, KeyError>;
+}
 
+/// The device's attestation of new keys (WebAuthn §8.3 `tpm`).
+pub trait Attesting {
     /// Certifies the credential key in `blob` with the attestation key, `extra` as the
-    /// statement's extraData (WebAuthn §8.3: SHA-256(authData ‖ clientDataHash)).
-    fn certify_key(
-        &mut self,
-        _blob: &[u8],
-        _extra: &[u8; 32],
-    ) -> Result<KeyCertification, KeyError> {
-        Err(KeyError::Other(
-            "this key store has no attestation key".into(),
-        ))
-    }
+    /// statement's extraData (SHA-256(authData ‖ clientDataHash)).
+    fn certify_key(&mut self, blob: &[u8], extra: &[u8; 32])
+        -> Result<KeyCertification, KeyError>;
 }

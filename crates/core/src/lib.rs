@@ -49,7 +49,10 @@ pub use clock::{Clock, SystemClock};
 pub use engine::{Engine, AAGUID, MAX_DISCOVERABLE, MAX_PIN_BYTES};
 pub use errors::ManageError;
 pub use fatigue::{Cooldown, FatigueLimits};
-pub use key_store::{AuditAnchor, AuditStatement, KeyCertification, KeyError, KeyStore, NewKey};
+pub use key_store::{
+    Attesting, AuditAnchor, AuditAnchoring, AuditStatement, KeyCertification, KeyError, KeyStore,
+    NewKey, Sealing,
+};
 pub use pin::PIN_FAILURES_PER_BOOT;
 pub use secret::{PinHash, SecretBytes};
 pub use settings::Settings;

@@ -266,7 +266,9 @@ impl KeyStore for SoftKeys {
     fn state(&self) -> SecretBytes {
         SecretBytes::new(self.generation.to_be_bytes().to_vec())
     }
+}
 
+impl tpm_passkey_core::Sealing for SoftKeys {
     fn seal_counter(&mut self) -> Result<Option<u64>, KeyError> {
         Ok(self.counter)
     }
@@ -294,7 +296,9 @@ impl KeyStore for SoftKeys {
         mac.update(message);
         Ok(mac.finalize().into_bytes().into())
     }
+}
 
+impl tpm_passkey_core::Attesting for SoftKeys {
     /// A TPMS_ATTEST of type TPM_ST_ATTEST_CERTIFY over a stand-in public area, signed by
     /// the soft attestation key: the engine's `tpm` statement path, without a TPM.
     fn certify_key(
@@ -318,7 +322,9 @@ impl KeyStore for SoftKeys {
             pub_area,
         })
     }
+}
 
+impl tpm_passkey_core::AuditAnchoring for SoftKeys {
     fn audit_anchor(&mut self) -> Result<Option<tpm_passkey_core::AuditAnchor>, KeyError> {
         Ok(self.audit.map(|_| tpm_passkey_core::AuditAnchor {
             key: self

@@ -6,7 +6,7 @@ mod common;
 
 use common::attacker::Attacker;
 use common::Fixture;
-use tpm_passkey_core::{Approver, Engine, KeyStore, Prompt, Refusal, Store, StoreError};
+use tpm_passkey_core::{Approver, Engine, Prompt, Refusal, Sealing, Store, StoreError};
 use tpm_passkey_tpm::{PinHash, TpmKeyStore};
 use tss_esapi::interface_types::{resource_handles::Provision, session_handles::AuthSession};
 

@@ -4,7 +4,7 @@
 
 use crate::harness::{platform::*, *};
 use tpm_passkey_core::ipc::{Pin, SiteRule};
-use tpm_passkey_core::{KeyStore, Store, StoreError};
+use tpm_passkey_core::{Sealing, Store, StoreError};
 
 fn register(e: &mut TestEngine, rp: &str, user: u8) -> Vec<u8> {
     let r = call(e, 0x01, Some(mc(rp, user, true, vec![]))).unwrap();

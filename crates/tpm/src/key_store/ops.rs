@@ -1,7 +1,10 @@
 //! The [`KeyStore`] operations, each one [`TpmKeyStore::run`] on the TPM.
 
 use tpm_passkey_core::wire::cose::P256Key;
-use tpm_passkey_core::{KeyError, KeyStore, NewKey, PinProtection, SecretBytes, TpmHealth};
+use tpm_passkey_core::{
+    Attesting, AuditAnchoring, KeyError, KeyStore, NewKey, PinProtection, Sealing, SecretBytes,
+    TpmHealth,
+};
 
 use super::{state, TpmKeyStore};
 use crate::{Error, KeyAuth, KeyBlob, PinHash, Protection, RootSeed};
@@ -249,6 +252,9 @@ impl KeyStore for TpmKeyStore {
         }
     }
 
+}
+
+impl Sealing for TpmKeyStore {
     fn seal_counter(&mut self) -> Result<Option<u64>, KeyError> {
         if self.replaced {
             return Ok(None);
@@ -270,6 +276,19 @@ impl KeyStore for TpmKeyStore {
         self.run(|s| s.tpm()?.increment_counter(&c))
     }
 
+    fn seal_mac(&mut self, message: &[u8; 32]) -> Result<[u8; 32], KeyError> {
+        // The without-UV hmac-secret key, under its own label: no hmac-secret input starts
+        // with it (those start with PRF_LABEL).
+        let key = self
+            .prf
+            .clone()
+            .ok_or_else(|| KeyError::Other("no sealing key".into()))?;
+        let input = [SEAL_LABEL, &message[..]].concat();
+        self.run(|s| s.tpm()?.prf(&key, &input, KeyAuth::None))
+    }
+}
+
+impl Attesting for TpmKeyStore {
     fn certify_key(
         &mut self,
         blob: &[u8],
@@ -277,7 +296,9 @@ impl KeyStore for TpmKeyStore {
     ) -> Result<tpm_passkey_core::KeyCertification, KeyError> {
         self.certify(blob, extra)
     }
+}
 
+impl AuditAnchoring for TpmKeyStore {
     fn audit_anchor(&mut self) -> Result<Option<tpm_passkey_core::AuditAnchor>, KeyError> {
         self.anchor()
     }
@@ -294,17 +315,6 @@ impl KeyStore for TpmKeyStore {
         nonce: &[u8; 32],
     ) -> Result<tpm_passkey_core::AuditStatement, KeyError> {
         self.audit_now(nonce)
-    }
-
-    fn seal_mac(&mut self, message: &[u8; 32]) -> Result<[u8; 32], KeyError> {
-        // The without-UV hmac-secret key, under its own label: no hmac-secret input starts
-        // with it (those start with PRF_LABEL).
-        let key = self
-            .prf
-            .clone()
-            .ok_or_else(|| KeyError::Other("no sealing key".into()))?;
-        let input = [SEAL_LABEL, &message[..]].concat();
-        self.run(|s| s.tpm()?.prf(&key, &input, KeyAuth::None))
     }
 }
 
