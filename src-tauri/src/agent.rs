@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
-use tpm_passkey_ipc::{send_on, AgentKind, ClientMessage, DaemonMessage, Pin, Prompt, Wording};
+use tpm_passkey_ipc::{
+    send_on, AgentKind, ClientMessage, DaemonMessage, Pin, Prompt, PromptClosedReason, Wording,
+};
 
 use crate::daemon::{self, AppError};
 
@@ -44,7 +46,7 @@ impl PendingPrompt {
 #[derive(Debug, Clone, Serialize)]
 pub struct PromptClosed {
     pub id: u64,
-    pub reason: String,
+    pub reason: PromptClosedReason,
 }
 
 /// Shared between the link thread and the commands.
@@ -202,7 +204,7 @@ impl AgentLink {
                     .spawn()
                     .map(|mut c| std::thread::spawn(move || c.wait()));
             }
-            DaemonMessage::Error { message } => {
+            DaemonMessage::Error { message, .. } => {
                 tracing::warn!(%message, "the daemon refused an agent message");
             }
             _ => {}
@@ -247,7 +249,7 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>, link: Arc<AgentLink>, path: PathBuf)
                     "prompt-closed",
                     PromptClosed {
                         id,
-                        reason: "daemon_gone".into(),
+                        reason: PromptClosedReason::DaemonGone,
                     },
                 );
             }
@@ -269,7 +271,7 @@ fn serve<R: Runtime>(
     }) {
         Ok(DaemonMessage::Ok) => {}
         Ok(_) => return Err(AppError::Unexpected),
-        Err(tpm_passkey_ipc::ClientError::Refused(message)) => {
+        Err(tpm_passkey_ipc::ClientError::Refused { kind, message }) => {
             // Another program holds the approval slot: say so, and keep the window
             // usable for management; we try again (and the user may take over).
             let _ = app.emit(
@@ -279,7 +281,7 @@ fn serve<R: Runtime>(
                     message: message.clone(),
                 },
             );
-            return Err(AppError::Refused(message));
+            return Err(AppError::Refused { kind, message });
         }
         Err(e) => return Err(e.into()),
     }

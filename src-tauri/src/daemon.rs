@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
-use tpm_passkey_ipc::{Client, ClientError, ClientMessage, DaemonMessage};
+use tpm_passkey_ipc::{Client, ClientError, ClientMessage, DaemonMessage, ErrorKind};
 
 /// Why a request did not succeed, in words the window can show as they are.
 #[derive(Debug, thiserror::Error)]
@@ -17,9 +17,10 @@ pub enum AppError {
     /// do (a refused store: docs/RECOVERY.md).
     #[error("The tpm-passkey service could not start: {0}")]
     StartFailed(String),
-    /// The daemon refused; its message says what to do (never contains a secret).
-    #[error("{0}")]
-    Refused(String),
+    /// The daemon refused; its message says what to do (never contains a secret), its
+    /// kind is what the window decides on (ask for the PIN, …).
+    #[error("{message}")]
+    Refused { kind: ErrorKind, message: String },
     #[error("The tpm-passkey service gave an unexpected answer.")]
     Unexpected,
     #[error("Lost the connection to the tpm-passkey service: {0}")]
@@ -38,16 +39,43 @@ impl From<ClientError> for AppError {
             ClientError::NotRunning { .. } | ClientError::NoRuntimeDir | ClientError::Closed => {
                 AppError::DaemonDown
             }
-            ClientError::Refused(m) => AppError::Refused(m),
+            ClientError::Refused { kind, message } => AppError::Refused { kind, message },
             ClientError::Io(e) => AppError::Io(e),
             _ => AppError::Unexpected,
         }
     }
 }
 
+/// What the window decides on: the daemon's [`ErrorKind`] for its refusals, the app's own
+/// words for the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum WindowKind {
+    Daemon(ErrorKind),
+    App(&'static str),
+}
+
+impl AppError {
+    pub fn kind(&self) -> WindowKind {
+        match self {
+            AppError::Refused { kind, .. } => WindowKind::Daemon(*kind),
+            AppError::DaemonDown => WindowKind::App("daemon_down"),
+            AppError::StartFailed(_) => WindowKind::App("start_failed"),
+            AppError::Invalid(_) => WindowKind::Daemon(ErrorKind::BadRequest),
+            AppError::Unexpected | AppError::Io(_) => WindowKind::Daemon(ErrorKind::Other),
+        }
+    }
+}
+
+/// A rejected command reaches the window as `{kind, message}` (ui/js/util.js makes it a
+/// `Refusal`, an `Error` whose text is the message).
 impl Serialize for AppError {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("AppError", 2)?;
+        st.serialize_field("kind", &self.kind())?;
+        st.serialize_field("message", &self.to_string())?;
+        st.end()
     }
 }
 

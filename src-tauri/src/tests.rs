@@ -14,8 +14,8 @@ use tauri::test::{
 use tauri::webview::InvokeRequest;
 use tauri::WebviewWindow;
 use tpm_passkey_ipc::{
-    decode, encode, ClientMessage, DaemonMessage, Operation, Pin, PinProtection, Prompt, SiteRule,
-    StatusView, PROTOCOL_VERSION,
+    decode, encode, ClientMessage, DaemonMessage, ErrorKind, Operation, Pin, PinProtection, Prompt,
+    SiteRule, StatusView, PROTOCOL_VERSION,
 };
 
 use super::*;
@@ -88,7 +88,13 @@ fn app_with(control: std::path::PathBuf, dir: tempfile::TempDir) -> App {
     }
 }
 
+/// The command's answer, or the text of its refusal.
 fn invoke(app: &App, cmd: &str, args: Value) -> Result<Value, String> {
+    invoke_raw(app, cmd, args).map_err(|e| e["message"].as_str().unwrap_or_default().to_owned())
+}
+
+/// The command's answer, or its refusal as the window gets it (`{kind, message}`).
+fn invoke_raw(app: &App, cmd: &str, args: Value) -> Result<Value, Value> {
     get_ipc_response(
         &app.window,
         InvokeRequest {
@@ -102,7 +108,6 @@ fn invoke(app: &App, cmd: &str, args: Value) -> Result<Value, String> {
         },
     )
     .map(|r| r.deserialize::<Value>().unwrap())
-    .map_err(|e| e.as_str().unwrap_or_default().to_owned())
 }
 
 fn status_answer() -> DaemonMessage {
@@ -145,9 +150,7 @@ fn status_comes_from_the_daemon_with_the_link_state() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = fake_daemon(dir.path(), |m| match m {
         ClientMessage::Status => vec![status_answer()],
-        _ => vec![DaemonMessage::Error {
-            message: "no".into(),
-        }],
+        _ => vec![DaemonMessage::refusal(ErrorKind::BadRequest, "no")],
     });
     let app = app_with(path, dir);
     let v = invoke(&app, "status", json!({})).unwrap();
@@ -165,9 +168,10 @@ fn requests_carry_their_arguments_and_refusals_read_as_the_daemon_wrote_them() {
         ClientMessage::DeletePasskey { pin: Some(p), .. } if p.expose_secret() == "4711" => {
             vec![DaemonMessage::Ok]
         }
-        ClientMessage::DeletePasskey { .. } => vec![DaemonMessage::Error {
-            message: "wrong PIN: 6 attempts left before the TPM blocks it".into(),
-        }],
+        ClientMessage::DeletePasskey { .. } => vec![DaemonMessage::refusal(
+            ErrorKind::WrongPin,
+            "wrong PIN: 6 attempts left before the TPM blocks it",
+        )],
         ClientMessage::SetSettings { .. }
         | ClientMessage::SetSiteRule { .. }
         | ClientMessage::SetFatigueLimits { .. }
@@ -180,8 +184,11 @@ fn requests_carry_their_arguments_and_refusals_read_as_the_daemon_wrote_them() {
         invoke(&app, "delete_passkey", json!({"id": "ab12", "pin": "4711"})).unwrap()["type"],
         "ok"
     );
-    let e = invoke(&app, "delete_passkey", json!({"id": "ab12", "pin": "0000"})).unwrap_err();
-    assert_eq!(e, "wrong PIN: 6 attempts left before the TPM blocks it");
+    let e = invoke_raw(&app, "delete_passkey", json!({"id": "ab12", "pin": "0000"})).unwrap_err();
+    assert_eq!(
+        e,
+        json!({"kind": "wrong_pin", "message": "wrong PIN: 6 attempts left before the TPM blocks it"})
+    );
     invoke(
         &app,
         "set_settings",

@@ -54,7 +54,7 @@ export async function refreshStatus() {
     app.status = null;
     $("banner-down").hidden = false;
     // A start that failed says why (a store refused as restored or edited, and what to do).
-    const why = String(e).startsWith("The tpm-passkey service could not start") ? String(e) : "";
+    const why = e.kind === "start_failed" ? String(e) : "";
     $("banner-down-why").hidden = !why;
     $("banner-down-why").textContent = why;
     pill("Service not running", "muted");

@@ -113,7 +113,7 @@ function savingAskingPin(command, args, saved, dialog, err) {
     err.textContent = "";
     try { await save(null); }
     catch (x) {
-      if (!String(x).includes("needs your PIN")) { err.textContent = String(x); return; }
+      if (x.kind !== "pin_required") { err.textContent = String(x); return; }
       confirmDialog({ ...dialog, ok: "Save", pin: true }, ({ pin }) => save(pin));
     }
   };

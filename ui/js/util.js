@@ -3,10 +3,20 @@
 
 const tauri = window.__TAURI__;
 
-/** Calls a Rust command; rejects with the message the app or daemon wrote. */
+/** A refused command: its text is what the app or daemon wrote, `kind` is what to decide
+ * on ("pin_required", "wrong_pin", "start_failed", … : docs/CONTROL.md), never the text. */
+export class Refusal extends Error {
+  constructor(e) {
+    super(typeof e === "string" ? e : (e && e.message) || String(e));
+    this.kind = (e && e.kind) || "other";
+  }
+  toString() { return this.message; }
+}
+
+/** Calls a Rust command; rejects with a Refusal. */
 export function call(cmd, args = {}) {
-  if (!tauri) return Promise.reject("Open this window from the tpm-passkey app.");
-  return tauri.core.invoke(cmd, args);
+  if (!tauri) return Promise.reject(new Refusal("Open this window from the tpm-passkey app."));
+  return tauri.core.invoke(cmd, args).catch((e) => { throw new Refusal(e); });
 }
 
 /** Follows an event the app emits ("prompt", "prompt-closed", "daemon", "wink"). */

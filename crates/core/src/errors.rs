@@ -8,6 +8,7 @@
 
 use tpm_passkey_wire::Status;
 
+use crate::ipc::{DaemonMessage, ErrorKind};
 use crate::{KeyError, Refusal, StoreError};
 
 impl From<KeyError> for Status {
@@ -94,6 +95,28 @@ pub enum ManageError {
 }
 
 impl ManageError {
+    /// What a client decides on; the text is for people.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ManageError::PinRequired => ErrorKind::PinRequired,
+            ManageError::WrongPin { .. } => ErrorKind::WrongPin,
+            ManageError::PinBlocked | ManageError::PinPaused => ErrorKind::PinBlocked,
+            ManageError::PinPolicy { .. } | ManageError::PinAlreadySet | ManageError::PinNotSet => {
+                ErrorKind::PinState
+            }
+            ManageError::NoSuchPasskey { .. } | ManageError::NoAttestationCertificate => {
+                ErrorKind::NotFound
+            }
+            ManageError::NotAPasskeyId
+            | ManageError::NotASite
+            | ManageError::BadPromptLimits
+            | ManageError::BadNonce => ErrorKind::BadRequest,
+            ManageError::NotConfirmed => ErrorKind::NotConfirmed,
+            ManageError::TpmUnreachable => ErrorKind::TpmUnreachable,
+            ManageError::Enrolment(_) | ManageError::Failed(_) => ErrorKind::Failed,
+        }
+    }
+
     /// A failure from a shared code path: an unreachable TPM says so, the rest name the
     /// CTAP status.
     pub fn from_status(s: Status) -> Self {
@@ -111,5 +134,11 @@ impl ManageError {
         ManageError::NoSuchPasskey {
             id: format!("{shown}{ellipsis}"),
         }
+    }
+}
+
+impl From<ManageError> for DaemonMessage {
+    fn from(e: ManageError) -> Self {
+        DaemonMessage::refusal(e.kind(), e.to_string())
     }
 }

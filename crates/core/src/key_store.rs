@@ -182,6 +182,5 @@ pub trait AuditAnchoring {
 pub trait Attesting {
     /// Certifies the credential key in `blob` with the attestation key, `extra` as the
     /// statement's extraData (SHA-256(authData ‖ clientDataHash)).
-    fn certify_key(&mut self, blob: &[u8], extra: &[u8; 32])
-        -> Result<KeyCertification, KeyError>;
+    fn certify_key(&mut self, blob: &[u8], extra: &[u8; 32]) -> Result<KeyCertification, KeyError>;
 }

@@ -116,7 +116,7 @@ fn scripted(args: &AgentArgs) -> CliResult {
                 writeln!(out, "{}", serde_json::json!({ "notice_text": text }))?;
                 out.flush()?;
             }
-            DaemonMessage::Error { message } => return Err(message.into()),
+            DaemonMessage::Error { message, .. } => return Err(message.into()),
             _ => {}
         }
     }

@@ -18,7 +18,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tpm_passkey_core::ipc::{
-    encode, AgentNotice, AgentNoticeKind, AgentView, DaemonMessage, Pin, Prompt,
+    encode, AgentNotice, AgentNoticeKind, AgentView, DaemonMessage, Pin, Prompt, PromptClosedReason,
 };
 use tpm_passkey_core::Refusal;
 
@@ -334,8 +334,8 @@ impl AgentHub {
         hub.waiting.remove(&id);
         hub.answers.remove(&id);
         let reason = match &result {
-            Err(Refusal::Cancelled) => Some("cancelled"),
-            Err(Refusal::Timeout) => Some("timeout"),
+            Err(Refusal::Cancelled) => Some(PromptClosedReason::Cancelled),
+            Err(Refusal::Timeout) => Some(PromptClosedReason::Timeout),
             _ => None,
         };
         let writer = hub
@@ -345,13 +345,7 @@ impl AgentHub {
             .and_then(writer_of);
         drop(hub);
         if let (Some(reason), Some(mut w)) = (reason, writer) {
-            send(
-                &mut w,
-                &DaemonMessage::PromptClosed {
-                    id,
-                    reason: reason.into(),
-                },
-            );
+            send(&mut w, &DaemonMessage::PromptClosed { id, reason });
         }
         result
     }

@@ -128,8 +128,8 @@ fn show(args: &AuditArgs) -> CliResult {
         println!(
             "{}  {:<13} {:<10} {site}{detail}",
             utc(r.time),
-            r.event,
-            r.outcome
+            r.event.as_str(),
+            r.outcome.as_str()
         );
     }
     Ok(())

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use tpm_passkey_core::ipc::{
-    control_path, Client, ClientMessage, DaemonMessage, Pin, PinProtection, TpmHealth,
+    control_path, Client, ClientMessage, DaemonMessage, ErrorKind, Pin, PinProtection, TpmHealth,
 };
 
 use crate::tpm_choice::SIMULATED_WARNING;
@@ -477,7 +477,7 @@ fn call_asking_pin_if_needed(
     pin: impl FnOnce() -> CliResult<Option<Pin>>,
 ) -> CliResult {
     match client.call(&message(None)) {
-        Err(e) if e.to_string().contains("needs your PIN") => {
+        Err(e) if e.refusal_kind() == Some(ErrorKind::PinRequired) => {
             client.call(&message(pin()?))?;
         }
         other => {

@@ -20,8 +20,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tpm_passkey_core::ipc::{
-    decode, encode, read_line_bounded, AgentKind, AgentView, ClientMessage, DaemonMessage, Pin,
-    PROTOCOL_VERSION,
+    decode, encode, read_line_bounded, AgentKind, AgentView, ClientMessage, DaemonMessage,
+    ErrorKind, Pin, PROTOCOL_VERSION,
 };
 use tpm_passkey_core::{AuditEvent, AuditKind, Outcome};
 
@@ -143,11 +143,10 @@ fn accept_loop(
 fn refuse(mut stream: UnixStream) {
     let _ = stream.set_nonblocking(true);
     let _ = stream.write_all(
-        encode(&DaemonMessage::Error {
-            message: format!(
-                "the daemon is serving {MAX_CONNECTIONS} connections already; try again"
-            ),
-        })
+        encode(&DaemonMessage::refusal(
+            ErrorKind::Busy,
+            format!("the daemon is serving {MAX_CONNECTIONS} connections already; try again"),
+        ))
         .as_bytes(),
     );
     let _ = stream.shutdown(std::net::Shutdown::Write);
@@ -192,10 +191,8 @@ fn same_user_peer(stream: &UnixStream) -> Option<Peer> {
     })
 }
 
-fn error(message: impl Into<String>) -> Option<DaemonMessage> {
-    Some(DaemonMessage::Error {
-        message: message.into(),
-    })
+fn error(kind: ErrorKind, message: impl Into<String>) -> Option<DaemonMessage> {
+    Some(DaemonMessage::refusal(kind, message))
 }
 
 fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHandle) {
@@ -237,11 +234,12 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
             }
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 let _ = writer.write_all(
-                    encode(&DaemonMessage::Error {
-                        message: format!(
+                    encode(&DaemonMessage::refusal(
+                        ErrorKind::BadRequest,
+                        format!(
                             "request too long or not UTF-8 (at most {MAX_LINE} bytes per line)"
                         ),
-                    })
+                    ))
                     .as_bytes(),
                 );
                 break;
@@ -250,7 +248,7 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
         }
         crate::corpus::record("control_message", line.as_bytes());
         let reply = match decode::<ClientMessage>(&line) {
-            Err(e) => error(format!("malformed message: {e}")),
+            Err(e) => error(ErrorKind::BadRequest, format!("malformed message: {e}")),
             Ok(ClientMessage::Hello { protocol }) if protocol == PROTOCOL_VERSION => {
                 greeted = true;
                 Some(DaemonMessage::Hello {
@@ -258,10 +256,13 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
                     version: env!("CARGO_PKG_VERSION").into(),
                 })
             }
-            Ok(ClientMessage::Hello { protocol }) => error(format!(
-                "protocol {protocol} is not supported; this daemon speaks {PROTOCOL_VERSION}"
-            )),
-            Ok(_) if !greeted => error("say hello first"),
+            Ok(ClientMessage::Hello { protocol }) => error(
+                ErrorKind::BadRequest,
+                format!(
+                    "protocol {protocol} is not supported; this daemon speaks {PROTOCOL_VERSION}"
+                ),
+            ),
+            Ok(_) if !greeted => error(ErrorKind::BadRequest, "say hello first"),
             Ok(ClientMessage::RegisterAgent { kind, take_over }) => match writer.try_clone() {
                 Ok(w) => register_agent(conn, w, &peer, kind, take_over, hub, engine),
                 Err(_) => break,
@@ -275,14 +276,17 @@ fn serve_client(conn: u64, stream: UnixStream, hub: &AgentHub, engine: &EngineHa
                 if hub.answer(conn, id, approve, pin, choice) {
                     None
                 } else {
-                    error("only the registered agent answers, and only prompts that are waiting")
+                    error(
+                        ErrorKind::BadRequest,
+                        "only the registered agent answers, and only prompts that are waiting",
+                    )
                 }
             }
             Ok(request) => Some(
                 engine
                     .manage(request, peer.clone(), &|| hung_up(&writer))
-                    .unwrap_or(DaemonMessage::Error {
-                        message: "the engine is not responding".into(),
+                    .unwrap_or_else(|| {
+                        DaemonMessage::refusal(ErrorKind::Busy, "the engine is not responding")
                     }),
             ),
         };
@@ -314,7 +318,7 @@ fn register_agent(
     engine: &EngineHandle,
 ) -> Option<DaemonMessage> {
     if !kind_allowed(kind) {
-        return error("this build has no scripted agent");
+        return error(ErrorKind::BadRequest, "this build has no scripted agent");
     }
     let view = AgentView {
         kind,
@@ -349,8 +353,8 @@ fn register_agent(
         Some(pin) if hub.agent().is_some() => {
             match engine.run(move |e| e.require_pin(Some(&pin), AuditKind::AgentReplaced)) {
                 Some(Ok(())) => true,
-                Some(Err(e)) => return error(format!("not taken over: {e}")),
-                None => return error("the engine is not responding"),
+                Some(Err(e)) => return error(e.kind(), format!("not taken over: {e}")),
+                None => return error(ErrorKind::Busy, "the engine is not responding"),
             }
         }
         _ => false,
@@ -389,7 +393,7 @@ fn register_agent(
                 ),
                 peer.name.clone(),
             );
-            error(format!(
+            error(ErrorKind::Busy, format!(
                 "another approval agent is connected: {}. It stays; to take its place, prove the PIN (take over)",
                 describe(&current)
             ))

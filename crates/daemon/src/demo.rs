@@ -7,6 +7,7 @@
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
+use tpm_passkey_core::ipc::ErrorKind;
 use tpm_passkey_core::wire::cbor::{self, MapBuilder, Value};
 use tpm_passkey_core::wire::cose::P256Key;
 use tpm_passkey_core::wire::Status;
@@ -27,6 +28,18 @@ pub enum DemoError {
     Ctap(u8),
     #[error("the signature did not verify: {0}")]
     Bad(&'static str),
+}
+
+impl DemoError {
+    /// What the app decides on.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DemoError::Refused => ErrorKind::Denied,
+            DemoError::Pin => ErrorKind::WrongPin,
+            DemoError::Ctap(s) if *s == Status::TpmUnreachable.code() => ErrorKind::TpmUnreachable,
+            DemoError::Ctap(_) | DemoError::Bad(_) => ErrorKind::Failed,
+        }
+    }
 }
 
 fn ctap<K: KeyStore>(

@@ -10,7 +10,7 @@
 //! shows our prompt (naming the login) and needs the PIN, every time.
 
 use base64::Engine as _;
-use tpm_passkey_core::ipc::DaemonMessage;
+use tpm_passkey_core::ipc::{DaemonMessage, ErrorKind};
 
 use crate::engine_thread::DaemonEngine;
 
@@ -19,9 +19,10 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 /// Makes the credential; answers its key handle and public key (x ‖ y) in base64.
 pub fn enroll(engine: &mut DaemonEngine, origin: &str, user: &str) -> DaemonMessage {
     if !origin.starts_with("pam://") || user.is_empty() || user.contains([':', ',', '\n']) {
-        return DaemonMessage::Error {
-            message: "the origin must be pam://HOST and the user a login name".into(),
-        };
+        return DaemonMessage::refusal(
+            ErrorKind::BadRequest,
+            "the origin must be pam://HOST and the user a login name",
+        );
     }
     // The prompt names us as the asking application.
     engine.approver_mut().asking_as("tpm-passkey pam enroll");
@@ -44,9 +45,9 @@ pub fn enroll(engine: &mut DaemonEngine, origin: &str, user: &str) -> DaemonMess
                 public_key: B64.encode(&sec1[1..]),
             }
         }
-        Err(e) => DaemonMessage::Error {
-            message: format!("no credential for login was made: {e}"),
-        },
+        Err(e) => {
+            DaemonMessage::refusal(e.kind(), format!("no credential for login was made: {e}"))
+        }
     }
 }
 

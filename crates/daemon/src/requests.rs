@@ -6,7 +6,9 @@
 //! [`ManageError`]: tpm_passkey_core::ManageError
 //! [`Pin`]: tpm_passkey_core::ipc::Pin
 
-use tpm_passkey_core::ipc::{AgentView, ClientMessage, DaemonMessage, StatusView, TpmView};
+use tpm_passkey_core::ipc::{
+    AgentView, ClientMessage, DaemonMessage, ErrorKind, StatusView, TpmView,
+};
 use tpm_passkey_core::{KeyStore, ManageError};
 
 use crate::control::Peer;
@@ -15,9 +17,7 @@ use crate::engine_thread::{DaemonEngine, EngineConfig};
 fn done(result: Result<(), ManageError>) -> DaemonMessage {
     match result {
         Ok(()) => DaemonMessage::Ok,
-        Err(e) => DaemonMessage::Error {
-            message: e.to_string(),
-        },
+        Err(e) => e.into(),
     }
 }
 
@@ -97,9 +97,9 @@ pub fn answer(
             let r = crate::demo::run(engine);
             match r {
                 Ok(()) => DaemonMessage::Ok,
-                Err(e) => DaemonMessage::Error {
-                    message: format!("The test sign-in did not work: {e}."),
-                },
+                Err(e) => {
+                    DaemonMessage::refusal(e.kind(), format!("The test sign-in did not work: {e}."))
+                }
             }
         }
         ClientMessage::ListSiteRules => match engine.site_rules() {
@@ -135,9 +135,7 @@ pub fn answer(
                 Err(e) => done(Err(e)),
             }
         }
-        _ => DaemonMessage::Error {
-            message: "not a request for the engine".into(),
-        },
+        _ => DaemonMessage::refusal(ErrorKind::BadRequest, "not a request for the engine"),
     }
 }
 
@@ -159,8 +157,9 @@ fn tpm_info(engine: &mut DaemonEngine, config: &EngineConfig) -> DaemonMessage {
             lockout_recovery_secs: da.recovery_secs,
             in_lockout: da.in_lockout,
         }),
-        Err(e) => DaemonMessage::Error {
-            message: format!("the TPM did not answer: {e}"),
-        },
+        Err(e) => DaemonMessage::refusal(
+            ErrorKind::TpmUnreachable,
+            format!("the TPM did not answer: {e}"),
+        ),
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tpm_passkey_core::ipc::{
     send_on, AgentKind, AgentNoticeKind, Client, ClientError, ClientMessage, DaemonMessage, Pin,
-    Prompt,
+    Prompt, PromptClosedReason,
 };
 use zeroize::Zeroize;
 
@@ -81,7 +81,7 @@ enum Outcome {
     Approve(Option<Pin>, Option<u32>),
     Deny,
     /// The daemon closed the prompt first (cancelled by the client, or timed out).
-    Closed(String),
+    Closed(PromptClosedReason),
 }
 
 /// Shows `prompt` and waits for Enter (with the PIN typed first when it asks for one) or
@@ -136,7 +136,7 @@ fn ask(
             }
         }
         if Instant::now() >= deadline {
-            break Outcome::Closed("timeout".into());
+            break Outcome::Closed(PromptClosedReason::Timeout);
         }
         let Some(b) = tty.byte(Duration::from_millis(200)) else {
             continue;
@@ -222,8 +222,8 @@ fn ask(
     let said = match &outcome {
         Outcome::Approve(..) => "approved".to_owned(),
         Outcome::Deny => "denied".to_owned(),
-        Outcome::Closed(r) if r == "timeout" => "timed out".to_owned(),
-        Outcome::Closed(r) => format!("closed ({r})"),
+        Outcome::Closed(PromptClosedReason::Timeout) => "timed out".to_owned(),
+        Outcome::Closed(r) => format!("closed ({})", r.explain()),
     };
     tty.say(&format!("\r\n{said}\r\n"));
     Ok(outcome)
@@ -252,7 +252,7 @@ pub fn run(control: &Path, take_over: bool) -> CliResult {
         take_over,
     }) {
         Ok(_) => {}
-        Err(ClientError::Refused(message)) => {
+        Err(ClientError::Refused { message, .. }) => {
             return Err(
                 format!("{message}\n(to replace it, run `tpm-passkey agent --take-over`)").into(),
             )
@@ -310,7 +310,7 @@ pub fn run(control: &Path, take_over: bool) -> CliResult {
             }
             DaemonMessage::Notice { text } => eprintln!("tpm-passkey: {text}"),
             DaemonMessage::Wink => eprint!("\x07"),
-            DaemonMessage::Error { message } => return Err(message.into()),
+            DaemonMessage::Error { message, .. } => return Err(message.into()),
             _ => {}
         }
     }

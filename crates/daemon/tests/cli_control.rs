@@ -118,6 +118,29 @@ fn manage_the_authenticator_from_the_command_line() {
     ok(&d, &["settings", "--always-uv", "off", "--pin-file", pin]);
     assert_eq!(json(&d, &["status", "--json"])["always_uv"], false);
 
+    // The CLI sends a settings change without the PIN first and asks for it only when the
+    // daemon's refusal is of kind `pin_required` (the kind, not the words): a stricter
+    // limit goes through with no PIN to read, a looser one reaches the PIN prompt (no
+    // terminal here, so it says to use --pin-file) and, given the PIN, is saved.
+    let per_site = |d: &Daemon| {
+        json(d, &["status", "--json"])["fatigue"]["unapproved_per_site"]
+            .as_u64()
+            .unwrap()
+    };
+    let was = per_site(&d);
+    let stricter = (was - 1).to_string();
+    ok(&d, &["settings", "--prompts-per-site", &stricter]);
+    assert_eq!(per_site(&d), was - 1);
+    let looser = (was + 5).to_string();
+    let err = fails(&d, &["settings", "--prompts-per-site", &looser]);
+    assert!(err.contains("use --pin-file"), "{err}");
+    assert_eq!(per_site(&d), was - 1, "refused without the PIN");
+    ok(
+        &d,
+        &["settings", "--prompts-per-site", &looser, "--pin-file", pin],
+    );
+    assert_eq!(per_site(&d), was + 5);
+
     // The built-in test sign-in: two prompts (register, sign in) naming us, PIN typed by
     // the agent, signature verified by the daemon.
     let before = d.prompts().len();

@@ -7,7 +7,9 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{decode, encode, read_line_bounded, ClientMessage, DaemonMessage, PROTOCOL_VERSION};
+use crate::{
+    decode, encode, read_line_bounded, ClientMessage, DaemonMessage, ErrorKind, PROTOCOL_VERSION,
+};
 
 /// The longest line a client accepts from the daemon (an audit export of 10,000 records is
 /// about 2 MB).
@@ -32,8 +34,12 @@ pub enum ClientError {
     Closed,
     /// A line that is not one of our messages (another version?).
     Malformed(String),
-    /// The daemon refused the request; the text says why and what to do.
-    Refused(String),
+    /// The daemon refused the request; `kind` is what to decide on, `message` says why and
+    /// what to do.
+    Refused {
+        kind: ErrorKind,
+        message: String,
+    },
     /// A valid message of another kind than the request calls for.
     Unexpected(Box<DaemonMessage>),
 }
@@ -61,13 +67,23 @@ impl std::fmt::Display for ClientError {
             ClientError::Io(e) => write!(f, "the connection to the daemon failed: {e}"),
             ClientError::Closed => f.write_str("the daemon closed the connection"),
             ClientError::Malformed(e) => write!(f, "the daemon sent something unexpected: {e}"),
-            ClientError::Refused(m) => f.write_str(m),
+            ClientError::Refused { message, .. } => f.write_str(message),
             ClientError::Unexpected(m) => write!(f, "unexpected answer from the daemon: {m:?}"),
         }
     }
 }
 
 impl std::error::Error for ClientError {}
+
+impl ClientError {
+    /// The kind of a refusal; `None` for anything else (not running, I/O, …).
+    pub fn refusal_kind(&self) -> Option<ErrorKind> {
+        match self {
+            ClientError::Refused { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+}
 
 impl From<std::io::Error> for ClientError {
     fn from(e: std::io::Error) -> Self {
@@ -109,7 +125,9 @@ impl Client {
             protocol: PROTOCOL_VERSION,
         });
         match (sent, c.receive()) {
-            (_, Ok(DaemonMessage::Error { message })) => Err(ClientError::Refused(message)),
+            (_, Ok(DaemonMessage::Error { kind, message })) => {
+                Err(ClientError::Refused { kind, message })
+            }
             (Err(e), _) => Err(e),
             (Ok(()), Ok(DaemonMessage::Hello { .. })) => Ok(c),
             (Ok(()), Ok(other)) => Err(ClientError::Unexpected(Box::new(other))),
@@ -148,7 +166,7 @@ impl Client {
     pub fn call(&mut self, msg: &ClientMessage) -> Result<DaemonMessage, ClientError> {
         self.send(msg)?;
         match self.receive()? {
-            DaemonMessage::Error { message } => Err(ClientError::Refused(message)),
+            DaemonMessage::Error { kind, message } => Err(ClientError::Refused { kind, message }),
             other => Ok(other),
         }
     }

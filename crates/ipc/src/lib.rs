@@ -34,7 +34,10 @@ pub use views::{
     AuditVerdict, CooldownView, ExportedCheckpoint, ExportedEntry, ExportedStatement,
     FatigueLimits, Passkey, Prompt, SiteRuleEntry, StatusView, StepUp, TpmView,
 };
-pub use vocab::{AgentKind, Operation, PinProtection, SiteRule, TpmHealth, TpmPath};
+pub use vocab::{
+    AgentKind, AuditKind, ErrorKind, Operation, Outcome, PinProtection, PromptClosedReason,
+    SiteRule, TpmHealth, TpmPath,
+};
 pub use wording::Wording;
 
 /// Bumped on any incompatible change; the daemon refuses other versions.
@@ -133,6 +136,55 @@ mod tests {
         assert_eq!(v["type"], "status");
         assert_eq!(v["pin_protection"], "not_set");
         assert_eq!(decode::<DaemonMessage>(&encode(&s)).unwrap(), s);
+    }
+
+    /// The kinds docs/CONTROL.md promises are the ones on the wire, in its order; a kind
+    /// from a newer daemon, or none from an older one, reads as `other`.
+    #[test]
+    fn error_kinds_are_the_documented_ones_and_unknown_ones_read_as_other() {
+        let doc = include_str!("../../../docs/CONTROL.md");
+        let start = doc.find("<!-- error kinds -->").unwrap();
+        let listed: Vec<&str> = doc[start..doc[start..].find("<!-- end -->").unwrap() + start]
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .map(|l| l.split('`').next().unwrap())
+            .collect();
+        let wire: Vec<String> = ErrorKind::ALL
+            .iter()
+            .map(|k| {
+                serde_json::to_value(k)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(listed, wire);
+        for (line, kind) in [
+            (
+                r#"{"type":"error","kind":"pin_required","message":"m"}"#,
+                ErrorKind::PinRequired,
+            ),
+            (
+                r#"{"type":"error","kind":"from_the_future","message":"m"}"#,
+                ErrorKind::Other,
+            ),
+            (r#"{"type":"error","message":"m"}"#, ErrorKind::Other),
+        ] {
+            match decode::<DaemonMessage>(line).unwrap() {
+                DaemonMessage::Error { kind: k, .. } => assert_eq!(k, kind, "{line}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let closed: DaemonMessage =
+            decode(r#"{"type":"prompt_closed","id":1,"reason":"gremlins"}"#).unwrap();
+        assert!(matches!(
+            closed,
+            DaemonMessage::PromptClosed {
+                reason: PromptClosedReason::Other,
+                ..
+            }
+        ));
     }
 
     #[test]

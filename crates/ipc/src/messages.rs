@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AgentKind, AgentNotice, AuditRecord, FatigueLimits, Passkey, Pin, Prompt, SiteRule,
-    SiteRuleEntry, StatusView, StepUp, TpmView,
+    AgentKind, AgentNotice, AuditRecord, ErrorKind, FatigueLimits, Passkey, Pin, Prompt,
+    PromptClosedReason, SiteRule, SiteRuleEntry, StatusView, StepUp, TpmView,
 };
 
 /// The words the user types to erase everything when they forgot the PIN (the app's
@@ -154,10 +154,10 @@ pub enum DaemonMessage {
         #[serde(default)]
         sent_unix_ms: u64,
     },
-    /// The prompt is no longer waiting: "cancelled" by the client, "timeout", "answered".
+    /// The prompt is no longer waiting, and why.
     PromptClosed {
         id: u64,
-        reason: String,
+        reason: PromptClosedReason,
     },
     Status(StatusView),
     TpmInfo(TpmView),
@@ -202,8 +202,21 @@ pub enum DaemonMessage {
         text: String,
     },
     Ok,
-    /// The request was refused; `message` says why and what to do.
+    /// The request was refused; `message` says why and what to do, `kind` is what a
+    /// client decides on (absent from older daemons: [`ErrorKind::Other`]).
     Error {
+        #[serde(default)]
+        kind: ErrorKind,
         message: String,
     },
+}
+
+impl DaemonMessage {
+    /// An `error` answer.
+    pub fn refusal(kind: ErrorKind, message: impl Into<String>) -> Self {
+        DaemonMessage::Error {
+            kind,
+            message: message.into(),
+        }
+    }
 }

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AgentKind, Operation, PinProtection, SiteRule, TpmHealth, TpmPath};
+use crate::{
+    AgentKind, AuditKind, Operation, Outcome, PinProtection, SiteRule, TpmHealth, TpmPath,
+};
 
 /// A request for the user's decision, as the approval agent shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,10 +89,10 @@ pub struct AuditRecord {
     pub seq: i64,
     /// Unix seconds.
     pub time: i64,
-    pub event: String,
+    pub event: AuditKind,
     pub rp_id: Option<String>,
     pub detail: Option<String>,
-    pub outcome: String,
+    pub outcome: Outcome,
     /// The requesting application's process name, when the transport could tell.
     #[serde(default)]
     pub client: Option<String>,

@@ -171,3 +171,263 @@ impl TpmPath {
         )
     }
 }
+
+/// Why a prompt stopped waiting (`prompt_closed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PromptClosedReason {
+    /// The client cancelled it, or its caller went away.
+    Cancelled,
+    /// Nobody answered in time.
+    Timeout,
+    /// The app's own: the daemon went away with the prompt.
+    DaemonGone,
+    /// A reason this build does not know (a newer daemon).
+    #[serde(other)]
+    Other,
+}
+
+impl PromptClosedReason {
+    /// What a person reads.
+    pub fn explain(self) -> &'static str {
+        match self {
+            PromptClosedReason::Cancelled => "cancelled",
+            PromptClosedReason::Timeout => "timed out",
+            PromptClosedReason::DaemonGone => "the service stopped",
+            PromptClosedReason::Other => "closed",
+        }
+    }
+}
+
+/// What kind of refusal an `error` answer is: what a client decides on (ask for the PIN
+/// and try again, wait and retry, show the text). The text itself is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request is allowed with the PIN: send it again with `pin`.
+    PinRequired,
+    /// The PIN given was wrong (the TPM counted it).
+    WrongPin,
+    /// The PIN is blocked, or paused until the service restarts.
+    PinBlocked,
+    /// No PIN is set, a PIN is already set, or the new PIN breaks the PIN rules.
+    PinState,
+    /// What the request names does not exist (a passkey id, a certificate).
+    NotFound,
+    /// The request is malformed or its values are out of range; sending it again as is
+    /// will fail again.
+    BadRequest,
+    /// A confirmation phrase did not match.
+    NotConfirmed,
+    /// The person denied the prompt, or nobody answered it in time.
+    Denied,
+    /// The daemon cannot take this now (no room for another connection, an approval
+    /// agent already registered, the engine busy): try again later.
+    Busy,
+    /// The TPM cannot be reached; the daemon reconnects on its own.
+    TpmUnreachable,
+    /// The work was tried and failed; the daemon's log has the detail.
+    Failed,
+    /// A kind this build does not know (a newer daemon), or none given (an older one).
+    #[default]
+    #[serde(other)]
+    Other,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order docs/CONTROL.md lists them (a test keeps the two equal).
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::PinRequired,
+        ErrorKind::WrongPin,
+        ErrorKind::PinBlocked,
+        ErrorKind::PinState,
+        ErrorKind::NotFound,
+        ErrorKind::BadRequest,
+        ErrorKind::NotConfirmed,
+        ErrorKind::Denied,
+        ErrorKind::Busy,
+        ErrorKind::TpmUnreachable,
+        ErrorKind::Failed,
+        ErrorKind::Other,
+    ];
+}
+
+// The audit log's vocabulary (docs/CONTROL.md lists it; a test keeps the two equal).
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditKind {
+    /// makeCredential (detail: "discoverable" or "server-side").
+    Register,
+    /// getAssertion with user presence.
+    SignIn,
+    /// getAssertion without user presence (how clients probe an allowList).
+    SilentCheck,
+    /// Built-in user verification for a token whose permissions name no ceremony.
+    Uv,
+    PinSet,
+    PinChange,
+    /// A PIN checked through clientPIN or for a local action.
+    PinVerify,
+    /// A passkey deleted (credential management, or locally: detail "local").
+    Delete,
+    /// credential management's updateUserInformation.
+    UpdateUser,
+    /// Every passkey and the PIN erased (detail: "forgotten PIN" for the no-PIN path).
+    Reset,
+    /// A setting or site rule changed (detail says which).
+    Config,
+    U2fRegister,
+    U2fSignIn,
+    /// An approval agent registered (detail: its kind and process).
+    AgentRegistered,
+    /// A program asked to be the approval agent while one was connected, and was refused.
+    AgentRefused,
+    /// A program proved the PIN and replaced the approval agent.
+    AgentReplaced,
+    /// The list of passkeys (accounts) was read over the control socket.
+    ReadPasskeys,
+    /// The audit log was read over the control socket.
+    ReadAudit,
+    /// The fatigue defence started a cool-down (detail: why, and for how long).
+    PromptFlood,
+    /// A stored entry whose event is not in this vocabulary (an edited log: its chain or
+    /// checkpoints say so too). Never written.
+    #[serde(other)]
+    Unrecognised,
+}
+
+/// How it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    Ok,
+    Denied,
+    Timeout,
+    Cancelled,
+    WrongPin,
+    /// The PIN is blocked (the TPM refused even to check it).
+    Blocked,
+    /// The site is blocked by the user's rule: refused before any prompt.
+    BlockedSite,
+    /// makeCredential found a credential of the excludeList.
+    Excluded,
+    /// Refused without a prompt: a cool-down of the fatigue defence.
+    Throttled,
+    /// A stored entry whose outcome is not in this vocabulary. Never written.
+    #[serde(other)]
+    Unrecognised,
+}
+
+impl AuditKind {
+    pub const ALL: [AuditKind; 19] = [
+        AuditKind::Register,
+        AuditKind::SignIn,
+        AuditKind::SilentCheck,
+        AuditKind::Uv,
+        AuditKind::PinSet,
+        AuditKind::PinChange,
+        AuditKind::PinVerify,
+        AuditKind::Delete,
+        AuditKind::UpdateUser,
+        AuditKind::Reset,
+        AuditKind::Config,
+        AuditKind::U2fRegister,
+        AuditKind::U2fSignIn,
+        AuditKind::AgentRegistered,
+        AuditKind::AgentRefused,
+        AuditKind::AgentReplaced,
+        AuditKind::ReadPasskeys,
+        AuditKind::ReadAudit,
+        AuditKind::PromptFlood,
+    ];
+
+    /// The name stored in the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::Register => "register",
+            AuditKind::SignIn => "sign_in",
+            AuditKind::SilentCheck => "silent_check",
+            AuditKind::Uv => "uv",
+            AuditKind::PinSet => "pin_set",
+            AuditKind::PinChange => "pin_change",
+            AuditKind::PinVerify => "pin_verify",
+            AuditKind::Delete => "delete",
+            AuditKind::UpdateUser => "update_user",
+            AuditKind::Reset => "reset",
+            AuditKind::Config => "config",
+            AuditKind::U2fRegister => "u2f_register",
+            AuditKind::U2fSignIn => "u2f_sign_in",
+            AuditKind::AgentRegistered => "agent_registered",
+            AuditKind::AgentRefused => "agent_refused",
+            AuditKind::AgentReplaced => "agent_replaced",
+            AuditKind::ReadPasskeys => "read_passkeys",
+            AuditKind::ReadAudit => "read_audit",
+            AuditKind::PromptFlood => "prompt_flood",
+            AuditKind::Unrecognised => "unrecognised",
+        }
+    }
+
+    /// The kind a stored name stands for ([`AuditKind::Unrecognised`] if none).
+    pub fn from_stored(name: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == name)
+            .unwrap_or(AuditKind::Unrecognised)
+    }
+}
+
+/// The log's words compare with the kind (`record.event == "sign_in"`).
+impl PartialEq<&str> for AuditKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Ok,
+        Outcome::Denied,
+        Outcome::Timeout,
+        Outcome::Cancelled,
+        Outcome::WrongPin,
+        Outcome::Blocked,
+        Outcome::BlockedSite,
+        Outcome::Excluded,
+        Outcome::Throttled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Denied => "denied",
+            Outcome::Timeout => "timeout",
+            Outcome::Cancelled => "cancelled",
+            Outcome::WrongPin => "wrong_pin",
+            Outcome::Blocked => "blocked",
+            Outcome::BlockedSite => "blocked_site",
+            Outcome::Excluded => "excluded",
+            Outcome::Throttled => "throttled",
+            Outcome::Unrecognised => "unrecognised",
+        }
+    }
+
+    /// The outcome a stored name stands for ([`Outcome::Unrecognised`] if none).
+    pub fn from_stored(name: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|o| o.as_str() == name)
+            .unwrap_or(Outcome::Unrecognised)
+    }
+}
+
+impl PartialEq<&str> for Outcome {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}

@@ -15,8 +15,12 @@ pub enum Error {
     /// The TCTI string is not one of the accepted forms.
     #[error("unknown TPM interface {0:?}: use device:/dev/tpmrm0, tabrmd:bus_type=session or swtpm:host=H,port=P")]
     BadTcti(String),
-    /// An authorization value (PIN, owner password) was wrong. For the PIN index the TPM
-    /// has counted the failure.
+    /// The PIN was wrong: PolicySecret on the PIN index failed its authorization, and the
+    /// TPM has counted the failure against the index's limit.
+    #[error("the PIN is wrong (the TPM counted the attempt)")]
+    WrongPin,
+    /// An authorization value other than the PIN (the owner password, a session's HMAC)
+    /// was wrong: never reported as a wrong PIN.
     #[error("authorization failed during {op}")]
     AuthFailed { op: &'static str },
     /// The PIN index has reached its limit: the TPM refuses even the right PIN.

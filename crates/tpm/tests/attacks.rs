@@ -244,7 +244,7 @@ fn the_saved_change_approval_is_useless_without_the_pin() {
             &PinHash::from_pin("1111"),
         )
         .unwrap_err();
-    assert!(matches!(e, Error::AuthFailed { .. }), "{e}");
+    assert!(matches!(e, Error::WrongPin), "{e}");
     assert_eq!(t.pin_retries(&index).unwrap().remaining, PIN_LIMIT - 1);
     t.verify_pin(&index, &pin).unwrap();
 }

@@ -42,7 +42,7 @@ fn pin_bound_key_signs_only_with_the_right_pin() {
     let err = tpm
         .sign(&key.blob, &d, KeyAuth::pin(&index, &wrong))
         .unwrap_err();
-    assert!(matches!(err, Error::AuthFailed { .. }), "{err}");
+    assert!(matches!(err, Error::WrongPin), "{err}");
     assert_eq!(tpm.pin_retries(&index).unwrap(), retries(7));
     assert!(tpm.verify_pin(&index, &wrong).is_err());
     assert_eq!(tpm.pin_retries(&index).unwrap(), retries(6));
@@ -67,7 +67,7 @@ fn at_the_limit_even_the_right_pin_is_refused() {
     for left in (0..PIN_LIMIT).rev() {
         assert!(matches!(
             tpm.verify_pin(&index, &wrong),
-            Err(Error::AuthFailed { .. })
+            Err(Error::WrongPin)
         ));
         assert_eq!(tpm.pin_retries(&index).unwrap(), retries(left));
     }
@@ -99,7 +99,7 @@ fn pin_change_keeps_old_keys_with_the_new_pin_only() {
 
     // The change itself needs the old PIN, checked (and counted) by the TPM.
     let err = tpm.change_pin(&index, &new, &new).unwrap_err();
-    assert!(matches!(err, Error::AuthFailed { .. }), "{err}");
+    assert!(matches!(err, Error::WrongPin), "{err}");
     assert_eq!(tpm.pin_retries(&index).unwrap(), retries(7));
 
     tpm.change_pin(&index, &old, &new).unwrap();
@@ -114,7 +114,7 @@ fn pin_change_keeps_old_keys_with_the_new_pin_only() {
     key.public.verify_prehash(&d, &sig).unwrap();
     assert!(matches!(
         tpm.sign(&key.blob, &d, KeyAuth::pin(&index, &old)),
-        Err(Error::AuthFailed { .. })
+        Err(Error::WrongPin)
     ));
 }
 

@@ -29,10 +29,10 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
     Ok(AuditRecord {
         seq: r.get(0)?,
         time: r.get(1)?,
-        event: r.get(2)?,
+        event: crate::AuditKind::from_stored(&r.get::<_, String>(2)?),
         rp_id: r.get(3)?,
         detail: r.get(4)?,
-        outcome: r.get(5)?,
+        outcome: crate::Outcome::from_stored(&r.get::<_, String>(5)?),
         client: r.get(6)?,
     })
 }

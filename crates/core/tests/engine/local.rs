@@ -125,7 +125,7 @@ fn local_reset_needs_the_pin_and_erases() {
         .audit_tail(50, None)
         .unwrap()
         .into_iter()
-        .map(|r| r.event)
+        .map(|r| r.event.as_str().to_owned())
         .collect();
     // Listing the passkeys revealed accounts: that read is in the log too.
     assert_eq!(events, ["pin_set", "register", "read_passkeys", "reset"]);

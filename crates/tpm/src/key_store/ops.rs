@@ -19,7 +19,7 @@ const SEAL_LABEL: &[u8] = b"tpm-passkey store seal v1";
 /// failure is a wrong PIN; an owner-password failure is not the user's PIN.
 pub(super) fn to_key_error(e: Error) -> KeyError {
     match e {
-        Error::AuthFailed { op } if op == crate::pin::PIN_CHECK_OP => KeyError::PinInvalid,
+        Error::WrongPin => KeyError::PinInvalid,
         Error::PinBlocked => KeyError::PinBlocked,
         Error::PinRequired => KeyError::PinRequired,
         Error::BadBlob(_) => KeyError::BadBlob,
@@ -251,7 +251,6 @@ impl KeyStore for TpmKeyStore {
             }
         }
     }
-
 }
 
 impl Sealing for TpmKeyStore {

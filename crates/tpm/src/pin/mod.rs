@@ -49,9 +49,9 @@ pub const PIN_INDEX_RANGE: RangeInclusive<u32> = 0x0100_0000..=0x013F_FFFF;
 
 const DATA_SIZE: u16 = 8;
 
-/// The operation label of PolicySecret on the PIN index: an [`Error::AuthFailed`] with it
-/// is a wrong PIN (counted by the TPM); with any other label it is not the user's PIN
-/// (e.g. a wrong owner password) and must not be reported as one.
+/// The operation label of PolicySecret on the PIN index. Its authorization failure is
+/// [`Error::WrongPin`], decided where the PolicySecret is sent; an `AuthFailed` is never
+/// the user's PIN (e.g. a wrong owner password).
 pub(crate) const PIN_CHECK_OP: &str = "PIN check";
 
 /// Which protection a PIN index has.
@@ -264,6 +264,9 @@ impl Tpm {
         }
         Err(Proof::Failed(match Error::kind_of(&e) {
             Some(Kind::AuthUnavailable) => Error::PinBlocked,
+            // The authorization that failed is the PIN index's (the session's own HMAC is
+            // ESYS's to get right): the PIN was wrong and the TPM counted it.
+            Some(Kind::AuthFail | Kind::BadAuth) => Error::WrongPin,
             _ => Error::tss(PIN_CHECK_OP, e),
         }))
     }
