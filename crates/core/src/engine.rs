@@ -232,7 +232,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             .and_then(|s| s.parse::<u32>().ok())
             .unwrap_or(0)
             .wrapping_add(1);
-        self.store.set_setting(GLOBAL_COUNTER, &n.to_string())?;
+        self.store
+            .set_unsealed_setting(GLOBAL_COUNTER, &n.to_string())?;
         Ok(n)
     }
 

@@ -56,7 +56,7 @@ pub use key_store::{
 pub use pin::PIN_FAILURES_PER_BOOT;
 pub use secret::{PinHash, SecretBytes};
 pub use settings::Settings;
-pub use store::{Checkpoint, Credential, Store, StoreError};
+pub use store::{Checkpoint, Credential, SealWith, SealedWrite, Store, StoreError};
 pub use tpm_passkey_ipc as ipc;
 pub use tpm_passkey_ipc::CooldownView;
 pub use tpm_passkey_ipc::{Operation, PinProtection, Prompt, SiteRule, TpmHealth, TpmPath};

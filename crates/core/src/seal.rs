@@ -14,7 +14,7 @@
 
 use tpm_passkey_wire::Status;
 
-use crate::store::seal_message;
+use crate::store::{seal_message, SealWith, SealedWrite};
 use crate::{Approver, Clock, Engine, KeyError, KeyStore, Store, StoreError};
 
 /// Settings left out of the seal: the global sign counter moves on every sign-in.
@@ -54,6 +54,17 @@ pub(crate) fn check<K: KeyStore>(
         return Ok(None);
     };
     let Some((value, mac)) = store.seal()? else {
+        // No seal row. Legitimate only while this counter is not yet recorded in the store:
+        // a new store, or one from before the seal (its saved key-store state then differs
+        // from the one that holds the counter). The first seal is written in the same
+        // transaction as the state that records the counter, so a store that records it and
+        // has no seal had its seal row deleted — with a rollback or an edit it would hide.
+        let recorded = store.secret(crate::engine::KEY_STORE_STATE)?;
+        if recorded.is_some_and(|r| r.expose_secret_bytes() == keys.state().expose_secret_bytes()) {
+            return Err(StoreError::SealBroken(
+                "its seal is missing, though it records this TPM's rollback counter",
+            ));
+        }
         return Ok(Some(SealState {
             value: counter,
             pending_advance: false,
@@ -101,10 +112,10 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     /// just runs in a transaction.
     pub(crate) fn sealed_change<T>(
         &mut self,
-        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+        f: impl FnOnce(&SealedWrite<'_>) -> Result<T, StoreError>,
     ) -> Result<T, Status> {
         let Some(mut seal) = self.seal else {
-            return Ok(self.store.atomically(f)?);
+            return Ok(self.store.write_sealed(SealWith::Nothing, f)?);
         };
         if seal.pending_advance {
             // The last change's step is still owed; without it, no new change.
@@ -121,15 +132,14 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         }
         let next = counter.max(seal.value) + 1;
         let keys = &mut self.keys;
-        let out = self.store.atomically(|s| {
-            let out = f(s)?;
-            let digest = s.sealed_content_digest(&UNSEALED_SETTINGS)?;
-            let mac = keys
-                .seal_mac(&seal_message(next, &digest))
-                .map_err(key_err)?;
-            s.write_seal(next, &mac)?;
-            Ok(out)
-        })?;
+        let mut mac = |m: &[u8; 32]| keys.seal_mac(m).map_err(key_err);
+        let out = self.store.write_sealed(
+            SealWith::Counter {
+                next,
+                mac: &mut mac,
+            },
+            f,
+        )?;
         seal.value = next;
         seal.unsealed = false;
         seal.pending_advance = match self.keys.advance_seal_counter() {
@@ -166,15 +176,15 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         };
         let next = counter + 1;
         let state = keys.state();
-        store.atomically(|s| {
-            // The key store's state may have changed (a counter made anew).
-            s.set_secret(crate::engine::KEY_STORE_STATE, &state)?;
-            let digest = s.sealed_content_digest(&UNSEALED_SETTINGS)?;
-            let mac = keys
-                .seal_mac(&seal_message(next, &digest))
-                .map_err(key_err)?;
-            s.write_seal(next, &mac)
-        })?;
+        let mut mac = |m: &[u8; 32]| keys.seal_mac(m).map_err(key_err);
+        // The key store's state may have changed (a counter made anew).
+        store.write_sealed(
+            SealWith::Counter {
+                next,
+                mac: &mut mac,
+            },
+            |w| w.set_secret(crate::engine::KEY_STORE_STATE, &state),
+        )?;
         keys.advance_seal_counter().map_err(key_err)?;
         Ok(())
     }

@@ -14,11 +14,13 @@ mod checkpoints;
 mod credentials;
 mod migrations;
 mod seal;
+mod sealed;
 mod site_rules;
 
 pub use checkpoints::Checkpoint;
 pub use credentials::Credential;
 pub use seal::seal_message;
+pub use sealed::{SealWith, SealedWrite};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -83,7 +85,7 @@ impl Store {
             .map(SecretBytes::new))
     }
 
-    pub fn set_secret(&self, name: &str, value: &SecretBytes) -> Result<(), StoreError> {
+    fn set_secret(&self, name: &str, value: &SecretBytes) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO secrets (name, value) VALUES (?1, ?2)
              ON CONFLICT(name) DO UPDATE SET value = excluded.value",
@@ -102,7 +104,19 @@ impl Store {
             .optional()?)
     }
 
-    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+    /// Sets a setting the seal leaves out (the global sign counter, which moves on every
+    /// sign-in); any other key is refused — sealed settings change through
+    /// [`Store::write_sealed`].
+    pub fn set_unsealed_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        if !crate::seal::UNSEALED_SETTINGS.contains(&key) {
+            return Err(StoreError::Malformed(
+                "a sealed setting written outside a sealed change",
+            ));
+        }
+        self.set_setting(key, value)
+    }
+
+    fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -111,27 +125,8 @@ impl Store {
         Ok(())
     }
 
-    /// Runs `f` inside one transaction: all of its writes land, or none do.
-    pub fn transaction<T>(
-        &mut self,
-        f: impl FnOnce(&Store) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        match f(self) {
-            Ok(v) => {
-                self.conn.execute_batch("COMMIT")?;
-                Ok(v)
-            }
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
-        }
-    }
-
-    /// Runs `f` as one unit (a SAVEPOINT, so it nests inside [`Store::transaction`]): all of
-    /// its writes land, or none do.
-    pub fn atomically<T>(
+    /// Runs `f` as one unit (a SAVEPOINT, so units nest): all of its writes land, or none do.
+    fn atomically<T>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -150,7 +145,7 @@ impl Store {
 
     /// Erases every credential, setting and secret (authenticatorReset). The audit log is
     /// kept: it records that the reset happened.
-    pub fn erase(&self) -> Result<(), StoreError> {
+    fn erase(&self) -> Result<(), StoreError> {
         self.conn
             .execute_batch(
             "DELETE FROM credentials; DELETE FROM settings; DELETE FROM secrets; DELETE FROM site_rules;

@@ -263,7 +263,7 @@ fn a_store_from_an_earlier_version_is_reported_as_legacy() {
     let mut d = Daemon::start_on(swtpm.tcti().as_str(), Agent::None);
     d.stop();
     let path = d.state().join("store.sqlite");
-    let store = Store::open(&path).unwrap();
+    let mut store = Store::open(&path).unwrap();
     let v2 = store.secret("key_store_state").unwrap().unwrap();
     let mut seed = [0u8; 32];
     seed.copy_from_slice(&v2.expose_secret_bytes()[1..33]);
@@ -274,8 +274,11 @@ fn a_store_from_an_earlier_version_is_reported_as_legacy() {
     let mut v1 = vec![1u8];
     v1.extend_from_slice(&seed);
     v1.extend_from_slice(&index.handle().to_be_bytes());
+    // Written as an older version did, unsealed (the seal row goes below).
     store
-        .set_secret("key_store_state", &SecretBytes::new(v1))
+        .write_sealed(tpm_passkey_core::SealWith::Nothing, |w| {
+            w.set_secret("key_store_state", &SecretBytes::new(v1))
+        })
         .unwrap();
     drop(store);
     // A store of that version had no rollback seal either.

@@ -455,7 +455,7 @@ fn at_store_size(
             c
         })
         .collect();
-    let seed_time = timed(|| e.store().put_credentials(&seeded).unwrap());
+    let seed_time = timed(|| e.import_credentials(&seeded).unwrap());
     e.keys_mut().set_pin(&PinHash::from_pin(PIN)).unwrap();
     let suffix = if size > 100 { "10,000" } else { "10" };
     let discoverable = get_assertion("bench.example", &[], false, None);

@@ -271,10 +271,9 @@ fn the_store_and_the_tpm_without_the_pin_yield_nothing_pin_bound() {
             let mut ks = TpmKeyStore::open(&f.swtpm.tcti(), owner_auth(pw).as_ref(), None).unwrap();
             ks.set_pin(&pin).unwrap();
             let key = ks.create_key(true).unwrap();
-            let engine = Engine::new(ks, NoPrompts, Store::open(&path).unwrap()).unwrap();
+            let mut engine = Engine::new(ks, NoPrompts, Store::open(&path).unwrap()).unwrap();
             engine
-                .store()
-                .put_credential(&tpm_passkey_core::Credential {
+                .import_credentials(&[tpm_passkey_core::Credential {
                     id: vec![1; 32],
                     rp_id: "example.com".into(),
                     rp_name: None,
@@ -292,7 +291,7 @@ fn the_store_and_the_tpm_without_the_pin_yield_nothing_pin_bound() {
                     created: 0,
                     last_used: None,
                     sign_count: 0,
-                })
+                }])
                 .unwrap();
         }
         let loot = Loot::from_store(&path);

@@ -157,7 +157,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         rp_id: &str,
     ) -> Result<Option<PinHash>, Status> {
         let now = self.now();
-        self.pin.token.check(
+        self.pin.check_token(
             protocol,
             client_data_hash,
             param,
@@ -165,7 +165,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             Some(rp_id),
             now,
         )?;
-        Ok(self.pin.token.pin().cloned())
+        Ok(self.pin.token_pin().cloned())
     }
 
     /// Step-up by risk: whether a request for `rp_id` that does not ask for user

@@ -129,7 +129,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             s.pin_length = length;
             s.force_pin_change = false;
         })?;
-        self.pin.token.reset();
+        self.pin.forget_token();
         self.audit(AuditEvent::new(AuditKind::PinChange, None, Outcome::Ok));
         Ok(())
     }
@@ -154,7 +154,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         self.refuse_if_blocked()?;
         let shared = self.pin.key_agreement().shared_secret(protocol, ka)?;
         let pin = self.decrypt_pin_hash(&shared, pin_hash_enc)?;
-        self.verify_pin(&pin, AuditKind::PinVerify)?;
+        let verified = self.verify_pin(&pin, AuditKind::PinVerify)?;
         // §6.5.5.7: with forcePINChange set, a token is refused until the PIN changes.
         if self.settings().force_pin_change {
             return Err(while_forced_change);
@@ -162,8 +162,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let now = self.now();
         let token = self
             .pin
-            .token
-            .issue(permissions, rp_id, Some(pin), false, now)?;
+            .issue_token(verified, permissions, rp_id, false, now)?;
         let encrypted = shared.encrypt(token.expose_secret_bytes())?;
         Ok(ClientPinResponse {
             pin_uv_auth_token: Some(encrypted),
@@ -216,7 +215,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             1 => prompt.user = labels.into_iter().next(),
             _ => prompt.accounts = labels,
         }
-        let (pin, choice) = self.built_in_uv_choosing(prompt)?;
+        let (verified, choice) = self.built_in_uv_choosing(prompt)?;
         if self.settings().force_pin_change {
             return Err(Status::PinPolicyViolation);
         }
@@ -224,11 +223,10 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let now = self.now();
         let token = self
             .pin
-            .token
-            .issue(perms, req.rp_id, Some(pin), true, now)?;
+            .issue_token(verified, perms, req.rp_id, true, now)?;
         match (choice, accounts.len()) {
-            (Some(i), _) => self.pin.token.set_chosen(accounts[i].id.clone()),
-            (None, 1) => self.pin.token.set_chosen(accounts[0].id.clone()),
+            (Some(i), _) => self.pin.set_chosen(accounts[i].id.clone()),
+            (None, 1) => self.pin.set_chosen(accounts[0].id.clone()),
             _ => {}
         }
         let encrypted = shared.encrypt(token.expose_secret_bytes())?;

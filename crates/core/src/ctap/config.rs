@@ -28,8 +28,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             message.extend_from_slice(&req.params_bytes);
             let now = self.now();
             self.pin
-                .token
-                .check(protocol, &message, param, permission::ACFG, None, now)?;
+                .check_token(protocol, &message, param, permission::ACFG, None, now)?;
         }
         match req.sub_command {
             // §6.11.2: not enterprise-attestation capable.

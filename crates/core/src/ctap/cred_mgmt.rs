@@ -59,9 +59,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let message = [&[req.sub_command.code()][..], &req.params_bytes].concat();
         let now = self.now();
         self.pin
-            .token
-            .check(protocol, &message, param, permission::CM, None, now)?;
-        let bound_rp = self.pin.token.rp_bound().map(str::to_owned);
+            .check_token(protocol, &message, param, permission::CM, None, now)?;
+        let bound_rp = self.pin.token_rp_bound().map(str::to_owned);
 
         match req.sub_command {
             GetCredsMetadata | EnumerateRpsBegin if bound_rp.is_some() => {

@@ -120,13 +120,13 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         match uv {
             Uv::BuiltIn => {
                 let (p, c) = self.built_in_uv_choosing(prompt)?;
-                pin = Some(p);
+                pin = Some(p.into_pin());
                 chosen = c;
                 up_done = true;
             }
-            Uv::Token if up && self.pin.token.take_user_present() => {
+            Uv::Token if up && self.pin.take_user_present() => {
                 // The token's own prompt may have listed these accounts.
-                let picked = self.pin.token.take_chosen();
+                let picked = self.pin.take_chosen();
                 chosen = picked.and_then(|id| found.iter().position(|f| f.id == id));
                 up_done = true;
             }
@@ -166,7 +166,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             user_selected,
         )?;
         if up_done && protocol.is_some() {
-            self.pin.token.clear_permissions_except_lbw();
+            self.pin.end_ceremony();
         }
         if uv_done {
             self.note_verified_site(&rp_id);

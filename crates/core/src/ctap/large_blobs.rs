@@ -114,8 +114,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             message.extend_from_slice(&sha256(&set));
             let now = self.now();
             self.pin
-                .token
-                .check(protocol, &message, param, permission::LBW, None, now)?;
+                .check_token(protocol, &message, param, permission::LBW, None, now)?;
         }
         let Some(mut w) = pending else {
             return Err(Status::InvalidSeq);

@@ -99,9 +99,9 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 req.user.display_name.as_deref(),
             ));
         match uv {
-            Uv::BuiltIn => pin = Some(self.built_in_uv(prompt)?),
+            Uv::BuiltIn => pin = Some(self.built_in_uv(prompt)?.into_pin()),
             // A token from our own UV prompt already carries the user's presence.
-            Uv::Token if self.pin.token.take_user_present() => {}
+            Uv::Token if self.pin.take_user_present() => {}
             _ => self.ask_presence(&prompt, AuditKind::Register)?,
         }
 
@@ -246,7 +246,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         };
         // Step 14 (up = true): the token cannot be reused for another ceremony.
         if protocol.is_some() {
-            self.pin.token.clear_permissions_except_lbw();
+            self.pin.end_ceremony();
         }
         if uv_done {
             self.note_verified_site(&rp_id);

@@ -6,7 +6,7 @@ use tpm_passkey_ipc::{Operation, Prompt};
 use tpm_passkey_wire::Status;
 
 use crate::audit::{AuditEvent, AuditKind, Outcome};
-use crate::pin::PIN_FAILURES_PER_BOOT;
+use crate::pin::{Verified, PIN_FAILURES_PER_BOOT};
 
 use crate::{Approver, Clock, Engine, KeyError, KeyStore, PinHash};
 
@@ -52,12 +52,15 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     /// answer is CTAP2_ERR_PIN_BLOCKED when the TPM has no retries left,
     /// CTAP2_ERR_PIN_AUTH_BLOCKED once three wrong PINs in a row pause PIN checks (retries
     /// remain: §6.5.5.7), else CTAP2_ERR_PIN_INVALID.
-    pub(crate) fn verify_pin(&mut self, pin: &PinHash, kind: AuditKind) -> Result<(), Status> {
+    pub(crate) fn verify_pin(
+        &mut self,
+        pin: &PinHash,
+        kind: AuditKind,
+    ) -> Result<Verified, Status> {
         match self.keys.verify_pin(pin) {
             Ok(()) => {
-                self.pin.succeeded();
                 self.last_uv = Some(self.clock.now());
-                Ok(())
+                Ok(self.pin.succeeded(pin))
             }
             Err(KeyError::PinInvalid) => {
                 self.pin.failed()?;
@@ -84,7 +87,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
 
     /// Built-in user verification: ask the user (presence and PIN in one prompt), check the
     /// PIN with the key store; up to three tries within one request.
-    pub(crate) fn built_in_uv(&mut self, prompt: Prompt) -> Result<PinHash, Status> {
+    pub(crate) fn built_in_uv(&mut self, prompt: Prompt) -> Result<Verified, Status> {
         self.built_in_uv_choosing(prompt).map(|(pin, _)| pin)
     }
 
@@ -92,7 +95,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     pub(crate) fn built_in_uv_choosing(
         &mut self,
         mut prompt: Prompt,
-    ) -> Result<(PinHash, Option<usize>), Status> {
+    ) -> Result<(Verified, Option<usize>), Status> {
         prompt.pin_required = true;
         let kind = audit_kind(prompt.operation);
         for _ in 0..PIN_FAILURES_PER_BOOT {
@@ -111,7 +114,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 return Err(Status::UvInvalid);
             };
             match self.verify_pin(&pin, kind) {
-                Ok(()) => return Ok((pin, choice)),
+                Ok(verified) => return Ok((verified, choice)),
                 Err(Status::PinInvalid) => prompt.pin_was_wrong = true,
                 Err(e @ (Status::PinAuthBlocked | Status::PinBlocked)) => return Err(e),
                 Err(e) => return Err(e),

@@ -5,7 +5,8 @@ use crate::hex;
 use tpm_passkey_ipc::{AuditRecord, Passkey, Pin};
 
 use crate::audit::{AuditEvent, AuditKind, Outcome};
-use crate::{Approver, Clock, Engine, KeyStore, ManageError};
+use crate::{Approver, Clock, Credential, Engine, KeyStore, ManageError};
+use tpm_passkey_wire::Status;
 
 impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     /// Every discoverable passkey, grouped by site, without key material. `reader` (the
@@ -31,6 +32,12 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 cred_protect: c.cred_protect,
             })
             .collect())
+    }
+
+    /// Stores `credentials` as they are, sealed like any change (a bulk import; the bench
+    /// and tests seed thousands of passkeys so, without a TPM create each).
+    pub fn import_credentials(&mut self, credentials: &[Credential]) -> Result<(), Status> {
+        self.sealed_change(|s| s.put_credentials(credentials))
     }
 
     /// Deletes one passkey by its hex id, after the PIN (once one is set).

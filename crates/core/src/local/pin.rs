@@ -26,7 +26,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let checked = self
             .refuse_if_blocked()
             .and_then(|_| self.verify_pin(&PinHash::from_pin(pin.expose_secret()), kind));
-        checked.map_err(|s| self.manage_error(s))
+        checked.map(drop).map_err(|s| self.manage_error(s))
     }
 
     /// Sets the first PIN (§6.5.5.5's policy: minPINLength code points, at most 63 bytes).
@@ -53,13 +53,13 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let changed = self
             .refuse_if_blocked()
             .and_then(|_| self.verify_pin(&old_hash, AuditKind::PinChange))
-            .and_then(|()| {
+            .and_then(|_verified| {
                 Ok(self
                     .keys
                     .change_pin(&old_hash, &PinHash::from_pin(new.expose_secret()))?)
             })
             .and_then(|()| {
-                self.pin.token.reset();
+                self.pin.forget_token();
                 self.after_pin_change(length, AuditKind::PinChange)
             });
         changed.map_err(|s| self.manage_error(s))

@@ -73,7 +73,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Credential> {
 impl Store {
     /// Stores a credential, replacing any with the same rpId and user handle (§6.1.2 step
     /// 15: "the new credential replaces the existing one").
-    pub fn put_credential(&self, c: &Credential) -> Result<(), StoreError> {
+    pub(super) fn put_credential(&self, c: &Credential) -> Result<(), StoreError> {
         self.atomically(|s| s.put_credential_steps(c))
     }
 
@@ -109,7 +109,7 @@ impl Store {
 
     /// Stores many credentials in one transaction (bulk import, and the bench's seeding of
     /// thousands of passkeys without a TPM create each).
-    pub fn put_credentials(&self, cs: &[Credential]) -> Result<(), StoreError> {
+    pub(super) fn put_credentials(&self, cs: &[Credential]) -> Result<(), StoreError> {
         self.atomically(|s| cs.iter().try_for_each(|c| s.put_credential_steps(c)))
     }
 
@@ -178,7 +178,7 @@ impl Store {
     }
 
     /// Replaces the serialized large-blob array.
-    pub fn set_large_blob_array(&self, data: &[u8]) -> Result<(), StoreError> {
+    pub(super) fn set_large_blob_array(&self, data: &[u8]) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO large_blobs (id, data) VALUES (0, ?1)
              ON CONFLICT (id) DO UPDATE SET data = excluded.data",
@@ -194,7 +194,7 @@ impl Store {
     }
 
     /// Deletes one credential; true if it existed.
-    pub fn delete_credential(&self, id: &[u8]) -> Result<bool, StoreError> {
+    pub(super) fn delete_credential(&self, id: &[u8]) -> Result<bool, StoreError> {
         Ok(self
             .conn
             .execute("DELETE FROM credentials WHERE id = ?1", [id])?
@@ -202,7 +202,7 @@ impl Store {
     }
 
     /// Replaces name and displayName (§6.8.6 updateUserInformation).
-    pub fn update_user(
+    pub(super) fn update_user(
         &self,
         id: &[u8],
         name: Option<&str>,

@@ -61,7 +61,7 @@ impl Store {
     }
 
     /// Writes the seal (inside the transaction of the change it seals).
-    pub fn write_seal(&self, value: u64, mac: &[u8]) -> Result<(), StoreError> {
+    pub(super) fn write_seal(&self, value: u64, mac: &[u8]) -> Result<(), StoreError> {
         let value = i64::try_from(value).map_err(|_| StoreError::Malformed("seal value"))?;
         self.conn.execute(
             "INSERT INTO seal (id, value, mac) VALUES (0, ?1, ?2)

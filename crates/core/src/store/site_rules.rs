@@ -41,7 +41,11 @@ impl Store {
     }
 
     /// Sets (`Some`) or removes (`None`) the rule for `rp_id`.
-    pub fn set_site_rule(&self, rp_id: &str, rule: Option<SiteRule>) -> Result<(), StoreError> {
+    pub(super) fn set_site_rule(
+        &self,
+        rp_id: &str,
+        rule: Option<SiteRule>,
+    ) -> Result<(), StoreError> {
         match rule {
             Some(r) => self.conn.execute(
                 "INSERT INTO site_rules (rp_id, rule) VALUES (?1, ?2)

@@ -55,11 +55,11 @@ fn credentials_round_trip_replace_and_order() {
 }
 
 #[test]
-fn transaction_rolls_back_on_error() {
+fn a_sealed_write_rolls_back_on_error() {
     let mut s = Store::open_in_memory().unwrap();
     s.put_credential(&cred(1, "a.example", 1, 10)).unwrap();
-    let r: Result<(), StoreError> = s.transaction(|s| {
-        s.erase()?;
+    let r: Result<(), StoreError> = s.write_sealed(SealWith::Nothing, |w| {
+        w.erase()?;
         Err(StoreError::Malformed("boom"))
     });
     assert!(r.is_err());

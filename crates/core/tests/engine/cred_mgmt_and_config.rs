@@ -154,7 +154,7 @@ fn the_discoverable_cap_is_reported_and_enforced() {
             c
         })
         .collect();
-    e.store().put_credentials(&seeded).unwrap();
+    e.import_credentials(&seeded).unwrap();
     let info = call(&mut e, 0x04, None).unwrap();
     assert_eq!(
         as_int(get(&info, 0x14)),
@@ -404,7 +404,7 @@ fn a_reset_ends_any_enumeration() {
 }
 
 #[test]
-fn an_enumeration_skips_what_was_deleted_meanwhile_and_any_other_command_ends_it() {
+fn an_enumeration_ends_at_a_local_deletion_or_any_other_command() {
     let mut e = setup();
     let a1 = register(&mut e, "a.example", 1);
     register(&mut e, "a.example", 2);
@@ -412,7 +412,8 @@ fn an_enumeration_skips_what_was_deleted_meanwhile_and_any_other_command_ends_it
     let hash = Sha256::digest(b"a.example").to_vec();
     let first = cm(&mut e, 0x04, Some(cbor!({ 1 => bytes(&hash) }).unwrap())).unwrap();
     let first_id = as_bytes(get_text(&get(&first, 7).unwrap(), "id"));
-    // Delete one of the two remaining ones locally: the next answers skip it.
+    // Delete one of the two remaining ones locally (the sealed tables change only through
+    // the engine): the enumeration ends rather than name what is gone.
     let victim = e
         .store()
         .credentials_for_rp("a.example")
@@ -421,10 +422,22 @@ fn an_enumeration_skips_what_was_deleted_meanwhile_and_any_other_command_ends_it
         .map(|c| c.id)
         .find(|id| *id != first_id)
         .unwrap();
-    e.store().delete_credential(&victim).unwrap();
+    let victim_hex: String = victim.iter().map(|b| format!("{b:02x}")).collect();
+    e.delete_passkey(
+        &victim_hex,
+        Some(&tpm_passkey_core::ipc::Pin::new("1234".into())),
+    )
+    .unwrap();
+    assert_eq!(
+        call(&mut e, 0x0a, Some(cbor!({ 1 => 5 }).unwrap())).err(),
+        Some(Status::NotAllowed)
+    );
+    // A new enumeration names the one left besides the first, then ends.
+    let again = cm(&mut e, 0x04, Some(cbor!({ 1 => bytes(&hash) }).unwrap())).unwrap();
+    let again_id = as_bytes(get_text(&get(&again, 7).unwrap(), "id"));
     let next = call(&mut e, 0x0a, Some(cbor!({ 1 => 5 }).unwrap())).unwrap();
     let next_id = as_bytes(get_text(&get(&next, 7).unwrap(), "id"));
-    assert!(next_id != victim && next_id != first_id);
+    assert!(![&again_id, &next_id].contains(&&victim));
     assert_eq!(
         call(&mut e, 0x0a, Some(cbor!({ 1 => 5 }).unwrap())).err(),
         Some(Status::NotAllowed)

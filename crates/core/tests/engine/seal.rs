@@ -121,6 +121,47 @@ fn an_edited_store_is_refused() {
     }
 }
 
+/// A file-only attacker who restores a backup (or edits the store) and deletes the seal row
+/// as well, so that the store looks as if it had never been sealed, is refused: the store
+/// records the counter, so it must carry a seal. Control: a store whose saved key-store
+/// state does not name the counter (one from before the seal) is taken as unsealed.
+#[test]
+fn a_restored_backup_without_its_seal_row_is_refused() {
+    let mut i = Install::new(SoftKeys::with_counter());
+    let mut e = i.start().unwrap();
+    set_pin(&mut e, 2, "1234").unwrap();
+    register(&mut e, "bank.example", 2);
+    i.stop(e);
+    let backup = i.backup();
+    let mut e = i.start().unwrap();
+    let id = e.passkeys(None).unwrap()[0].id.clone();
+    e.delete_passkey(&id, Some(&pin())).unwrap();
+    i.stop(e);
+    i.restore(&backup);
+    let conn = rusqlite::Connection::open(i.path()).unwrap();
+    assert_eq!(conn.execute("DELETE FROM seal", []).unwrap(), 1);
+    drop(conn);
+    match i.start() {
+        Err(StoreError::SealBroken(why)) => assert!(why.contains("missing"), "{why}"),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a rolled-back store with its seal row deleted was accepted"),
+    }
+    // Control: a store without a seal row whose key-store state is not the one holding the
+    // counter (as one saved before the seal existed) opens as unsealed, and is sealed.
+    let mut i = Install::new(SoftKeys::with_counter());
+    let mut e = i.start().unwrap();
+    set_pin(&mut e, 2, "1234").unwrap();
+    register(&mut e, "bank.example", 2);
+    i.stop(e);
+    let conn = rusqlite::Connection::open(i.path()).unwrap();
+    conn.execute("DELETE FROM seal", []).unwrap();
+    conn.execute("DELETE FROM secrets WHERE name = 'key_store_state'", [])
+        .unwrap();
+    drop(conn);
+    let e = i.start().expect("a store from before the seal opens");
+    assert!(e.store().seal().unwrap().is_some(), "and is sealed at once");
+}
+
 #[test]
 fn sign_ins_do_not_move_the_counter() {
     let mut i = Install::new(SoftKeys::with_counter());
