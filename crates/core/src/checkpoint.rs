@@ -33,8 +33,24 @@ fn manage_err(e: impl Into<tpm_passkey_wire::Status>) -> ManageError {
 }
 
 impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
-    /// Makes a checkpoint when enough entries came since the last one. The daemon calls it
-    /// after each request has been answered, so no client waits for it. A TPM that cannot
+    /// Whether TPM work that no answer needs is waiting: a sealed change's counter step, or
+    /// a checkpoint due. The daemon does it once the engine has been idle a moment
+    /// ([`Engine::do_idle_work`]), so that neither lands inside the answer time of a request
+    /// that follows at once (a sign-in's assertion right after its token).
+    pub fn idle_work_due(&self) -> bool {
+        self.counter_step_owed() || self.audit_pending.get() >= CHECKPOINT_EVERY
+    }
+
+    /// The counter step, then the checkpoint, if owed. True when nothing is left owed; a TPM
+    /// that cannot do it now is logged, and the work waits for the next chance (the next
+    /// change takes the step first; the next idle moment tries again).
+    pub fn do_idle_work(&mut self) -> bool {
+        let _ = self.finish_counter_step();
+        self.checkpoint_if_due();
+        !self.idle_work_due()
+    }
+
+    /// Makes a checkpoint when enough entries came since the last one. A TPM that cannot
     /// do it now is logged, and the next call tries again.
     pub fn checkpoint_if_due(&mut self) {
         if self.audit_pending.get() >= CHECKPOINT_EVERY {

@@ -107,30 +107,43 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
-    /// Runs `f` (a change to sealed content) and seals the result in the same transaction,
-    /// then advances the counter (see the module documentation). Without a counter, `f`
-    /// just runs in a transaction.
+    /// Runs `f` (a change to sealed content), seals the result in the same transaction, then
+    /// advances the counter (see the module documentation). Without a counter, `f` just runs
+    /// in a transaction.
     pub(crate) fn sealed_change<T>(
         &mut self,
         f: impl FnOnce(&SealedWrite<'_>) -> Result<T, StoreError>,
     ) -> Result<T, Status> {
-        let Some(mut seal) = self.seal else {
+        let out = self.sealed_addition(f)?;
+        // A failed step is logged and owed: taken before the next change or at the next
+        // start; the change itself is committed and sealed.
+        let _ = self.finish_counter_step();
+        Ok(out)
+    }
+
+    /// [`Engine::sealed_change`] for a change whose rollback could only lose what it added —
+    /// a new passkey — so that its counter step may wait: it is owed from then on and taken
+    /// once the engine is idle ([`Engine::do_idle_work`], after the answer) or before the
+    /// next change, whichever comes first. Until then a copy of the store from just before
+    /// the change still matches the counter: put back, it would lose the new passkey, which
+    /// no attacker gains by. A deletion, a setting or a rule is never one of these: rolled
+    /// back it would bring back what the person removed, so it steps at once. What a
+    /// registration's client waits for is the MAC alone (issue 22: the step is six TPM
+    /// commands, tens of milliseconds each on a chip).
+    pub(crate) fn sealed_addition<T>(
+        &mut self,
+        f: impl FnOnce(&SealedWrite<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, Status> {
+        if self.seal.is_none() {
             return Ok(self.store.write_sealed(SealWith::Nothing, f)?);
+        }
+        // The last change's step is still owed; without it, no new change.
+        self.finish_counter_step()?;
+        let Some(mut seal) = self.seal else {
+            return Err(Status::Other);
         };
-        if seal.pending_advance {
-            // The last change's step is still owed; without it, no new change.
-            let now = self.keys.advance_seal_counter()?;
-            seal.pending_advance = now < seal.value;
-        }
-        let counter = self.keys.seal_counter()?.unwrap_or(seal.value);
-        if counter != seal.value && !seal.unsealed {
-            tracing::warn!(
-                store = seal.value,
-                tpm = counter,
-                "the rollback counter moved without us (another program advanced it)"
-            );
-        }
-        let next = counter.max(seal.value) + 1;
+        // The counter is at `seal.value` (the step just finished, or the start checked it).
+        let next = seal.value + 1;
         let keys = &mut self.keys;
         let mut mac = |m: &[u8; 32]| keys.seal_mac(m).map_err(key_err);
         let out = self.store.write_sealed(
@@ -142,15 +155,55 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         )?;
         seal.value = next;
         seal.unsealed = false;
-        seal.pending_advance = match self.keys.advance_seal_counter() {
-            Ok(v) => v < next,
-            Err(e) => {
-                tracing::warn!(error = %e, "the rollback counter could not be advanced; done before the next change or at the next start");
-                true
-            }
-        };
+        seal.pending_advance = true;
         self.seal = Some(seal);
         Ok(out)
+    }
+
+    /// Whether a sealed change's counter step is still owed.
+    pub fn counter_step_owed(&self) -> bool {
+        self.seal.is_some_and(|s| s.pending_advance)
+    }
+
+    /// Takes the counter step the last sealed change owes, if any: the counter is advanced
+    /// and read back. Read back higher than the seal, another program advanced it too (anyone
+    /// with the TPM may; a denial of service the seal would report as a rollback at the next
+    /// start): the store is sealed again at the counter's value, so that seal and counter
+    /// agree, and that is logged.
+    pub fn finish_counter_step(&mut self) -> Result<(), Status> {
+        let Some(mut seal) = self.seal else {
+            return Ok(());
+        };
+        if !seal.pending_advance {
+            return Ok(());
+        }
+        let now = match self.keys.advance_seal_counter() {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "the rollback counter could not be advanced; done before the next change or at the next start");
+                return Err(e.into());
+            }
+        };
+        seal.pending_advance = now < seal.value;
+        if now > seal.value {
+            tracing::warn!(
+                store = seal.value,
+                tpm = now,
+                "the rollback counter moved without us (another program advanced it); sealing at its value"
+            );
+            let keys = &mut self.keys;
+            let mut mac = |m: &[u8; 32]| keys.seal_mac(m).map_err(key_err);
+            self.store.write_sealed(
+                SealWith::Counter {
+                    next: now,
+                    mac: &mut mac,
+                },
+                |_| Ok(()),
+            )?;
+            seal.value = now;
+        }
+        self.seal = Some(seal);
+        Ok(())
     }
 
     /// Seals the store under the key store's counter as it is now (after the person accepted

@@ -64,6 +64,13 @@ pub struct EngineConfig {
 /// without a timeout while it is there).
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
+/// How long the engine must have been idle before it does TPM work no answer needs (a
+/// sealed change's counter step, an audit checkpoint): longer than the gap between the
+/// requests of one ceremony (a token, then its assertion, a few ms apart), short enough that
+/// the work is done long before a person does anything else. One timer per request, none
+/// when idle.
+const IDLE_WORK_AFTER: Duration = Duration::from_millis(300);
+
 /// The transports' and control socket's handle on the engine thread.
 #[derive(Debug)]
 pub struct EngineHandle {
@@ -367,20 +374,35 @@ fn serve(
     config: &EngineConfig,
     hub: &AgentHub,
 ) {
+    // Whether idle work (a counter step, a checkpoint) failed since the last request: it is
+    // then not tried again until work comes, so a TPM that cannot do it costs no wake-ups.
+    let mut idle_work_failed = false;
     loop {
-        let work = if engine.keys_mut().connected() {
-            match rx.recv() {
-                Ok(w) => w,
-                Err(_) => break,
-            }
-        } else {
+        let work = if !engine.keys_mut().connected() {
             match rx.recv_timeout(RECONNECT_EVERY) {
                 Ok(w) => w,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    engine.keys_mut().reconnect();
+                    // Back: what idle work failed for its absence may be done now.
+                    if engine.keys_mut().reconnect() {
+                        idle_work_failed = false;
+                    }
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else if engine.idle_work_due() && !idle_work_failed {
+            match rx.recv_timeout(IDLE_WORK_AFTER) {
+                Ok(w) => w,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    idle_work_failed = !engine.do_idle_work();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(w) => w,
+                Err(_) => break,
             }
         };
         match work {
@@ -431,8 +453,9 @@ fn serve(
             Work::Run(task) => task(&mut engine),
             Work::Stop => break,
         }
-        engine.checkpoint_if_due();
+        idle_work_failed = false;
     }
-    // The log's last entries get their checkpoint before the daemon goes.
+    // The counter step owed, and the log's last entries' checkpoint, before the daemon goes.
+    let _ = engine.finish_counter_step();
     engine.checkpoint_audit();
 }

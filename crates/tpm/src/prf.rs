@@ -7,7 +7,10 @@
 //! wrapped keys: without this TPM (and, for the UV variant, the PIN) they yield nothing.
 
 use tss_esapi::{
-    interface_types::{algorithm::HashingAlgorithm, session_handles::PolicySession},
+    interface_types::{
+        algorithm::HashingAlgorithm,
+        session_handles::{AuthSession, PolicySession},
+    },
     structures::{MaxBuffer, Private, Public},
 };
 use zeroize::Zeroize;
@@ -151,5 +154,30 @@ impl Tpm {
         });
         bytes.zeroize();
         result
+    }
+
+    /// HMAC of `input` under the without-UV key in a password session: for the store's seal,
+    /// whose MAC is no secret (it is written to the file beside what it covers, and the
+    /// input is the seal message), so a salted session that encrypts the answer would only
+    /// add its two commands (start, flush) to every registration. The key must be the
+    /// without-UV one: a PIN-bound key needs its policy.
+    pub fn mac_in_clear(&mut self, key: &PrfKey, input: &[u8]) -> Result<[u8; 32]> {
+        let op = "seal MAC";
+        if key.policy.is_some() {
+            return Err(Error::PinRequired);
+        }
+        let buffer = MaxBuffer::try_from(input.to_vec()).map_err(|e| Error::tss(op, e))?;
+        let handle = self.load_object(&key.public, &key.private)?;
+        let out = self
+            .ctx
+            .execute_with_session(Some(AuthSession::Password), |c| {
+                c.hmac(handle.into(), buffer, HashingAlgorithm::Sha256)
+            })
+            .map_err(|e| Error::tss(op, e));
+        self.flush_object(handle.into());
+        out?.value().try_into().map_err(|_| Error::Tpm {
+            op,
+            code: "the TPM returned an HMAC of the wrong size".into(),
+        })
     }
 }

@@ -168,7 +168,19 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 cred_blob: cred_blob.clone(),
                 large_blob_key: large_blob_key.clone(),
             };
-            self.sealed_change(|s| s.put_credential(&credential))?;
+            // A new account's passkey is an addition: its counter step waits for an idle
+            // moment. One that replaces the account's older passkey (§6.1.2 step 15) steps
+            // at once: rolled back, the older one would come back.
+            let replaces = self
+                .store
+                .credentials_for_rp(&rp_id)?
+                .iter()
+                .any(|c| c.user_id == credential.user_id);
+            if replaces {
+                self.sealed_change(|s| s.put_credential(&credential))?;
+            } else {
+                self.sealed_addition(|s| s.put_credential(&credential))?;
+            }
             (cid.clone(), cid)
         } else {
             let mut nonce = [0u8; 16];

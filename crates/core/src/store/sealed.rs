@@ -21,10 +21,7 @@ pub enum SealWith<'k> {
     /// `Sealing::seal_counter`), or a test or tool is making a store before any engine opens it.
     Nothing,
     /// The seal row {`next`, `mac`(seal message of `next` and the new content's digest)}.
-    Counter {
-        next: u64,
-        mac: SealMac<'k>,
-    },
+    Counter { next: u64, mac: SealMac<'k> },
 }
 
 /// Write access to the sealed tables, inside the transaction [`Store::write_sealed`] seals.

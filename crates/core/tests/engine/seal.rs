@@ -183,15 +183,71 @@ fn a_crash_between_the_commit_and_the_counter_step_is_finished_at_the_next_start
     let mut e = i.start().unwrap();
     set_pin(&mut e, 2, "1234").unwrap();
     let before = e.keys_mut().seal_counter().unwrap().unwrap();
+    // A change that steps at once, whose step fails (the device went away after the commit).
     e.keys_mut().fail_next_advance = true;
-    register(&mut e, "a.example", 1);
+    e.set_site_rule_local("evil.example", Some(SiteRule::Block), None)
+        .unwrap();
     // Committed, sealed one ahead, counter not stepped.
     assert_eq!(e.keys_mut().seal_counter().unwrap(), Some(before));
     assert_eq!(e.store().seal().unwrap().unwrap().0, before + 1);
     i.stop(e);
     let mut e = i.start().unwrap();
     assert_eq!(e.keys_mut().seal_counter().unwrap(), Some(before + 1));
+    // A registration, whose step waits for an idle moment, and a stop before it came.
+    register(&mut e, "a.example", 1);
+    assert_eq!(e.store().seal().unwrap().unwrap().0, before + 2);
+    i.stop(e);
+    let mut e = i.start().unwrap();
+    assert_eq!(e.keys_mut().seal_counter().unwrap(), Some(before + 2));
     assert_eq!(e.passkeys(None).unwrap().len(), 1);
+    assert_eq!(e.site_rules().unwrap().len(), 1);
+}
+
+/// The counter step is owed after a change, not taken in its answer (issue 22), and taken
+/// when the engine is idle — or before the next change, whichever comes first.
+#[test]
+fn the_counter_step_waits_for_an_idle_moment_or_the_next_change() {
+    let mut i = Install::new(SoftKeys::with_counter());
+    let mut e = i.start().unwrap();
+    assert!(e.do_idle_work());
+    set_pin(&mut e, 2, "1234").unwrap();
+    let before = e.keys_mut().seal_counter().unwrap().unwrap();
+    register(&mut e, "a.example", 1);
+    assert!(e.counter_step_owed());
+    assert_eq!(e.keys_mut().seal_counter().unwrap(), Some(before));
+    // The next change takes it first, then owes its own.
+    register(&mut e, "b.example", 2);
+    assert_eq!(e.keys_mut().seal_counter().unwrap(), Some(before + 1));
+    assert!(e.idle_work_due());
+    assert!(e.do_idle_work());
+    assert!(!e.idle_work_due());
+    assert_eq!(e.keys_mut().seal_counter().unwrap(), Some(before + 2));
+    assert_eq!(e.store().seal().unwrap().unwrap().0, before + 2);
+}
+
+/// Anyone with the TPM may advance the counter. When the engine's own step reads it back
+/// higher than its seal, it seals the store again at the counter's value, so that the next
+/// start does not take the store for a rolled-back one. (Without that re-seal, the start
+/// refuses it: the control is the same scenario's store with its seal one behind.)
+#[test]
+fn a_counter_another_program_advanced_is_sealed_at_its_value() {
+    let mut i = Install::new(SoftKeys::with_counter());
+    let mut e = i.start().unwrap();
+    set_pin(&mut e, 2, "1234").unwrap();
+    register(&mut e, "a.example", 1);
+    // Another program steps the counter while our step is owed.
+    e.keys_mut().advance_seal_counter().unwrap();
+    assert!(e.do_idle_work());
+    let counter = e.keys_mut().seal_counter().unwrap().unwrap();
+    assert_eq!(e.store().seal().unwrap().unwrap().0, counter);
+    i.stop(e);
+    let mut e = i.start().expect("sealed at the counter's value, the store opens");
+    assert_eq!(e.passkeys(None).unwrap().len(), 1);
+    // Control: the same again, but the other program steps the counter after our step: the
+    // seal is one behind and the start refuses the store.
+    e.keys_mut().advance_seal_counter().unwrap();
+    i.stop(e);
+    assert!(matches!(i.start(), Err(StoreError::RolledBack { .. })));
 }
 
 #[test]
@@ -200,6 +256,8 @@ fn a_crash_before_the_commit_leaves_the_old_store_and_counter() {
     let mut e = i.start().unwrap();
     set_pin(&mut e, 2, "1234").unwrap();
     register(&mut e, "a.example", 1);
+    // The registration's counter step, taken once idle.
+    assert!(e.do_idle_work());
     let before = e.keys_mut().seal_counter().unwrap();
     // The seal cannot be computed (the device went away mid-change): the change is rolled
     // back with it, and the client told.
@@ -222,6 +280,8 @@ fn the_person_may_accept_a_store_they_restored_on_purpose() {
     let backup = i.backup();
     let mut e = i.start().unwrap();
     register(&mut e, "b.example", 2);
+    // Its counter step, as the daemon takes it once idle (or at shutdown).
+    assert!(e.do_idle_work());
     i.stop(e);
     i.restore(&backup);
     assert!(matches!(i.start(), Err(StoreError::RolledBack { .. })));

@@ -283,7 +283,7 @@ impl Sealing for TpmKeyStore {
             .clone()
             .ok_or_else(|| KeyError::Other("no sealing key".into()))?;
         let input = [SEAL_LABEL, &message[..]].concat();
-        self.run(|s| s.tpm()?.prf(&key, &input, KeyAuth::None))
+        self.run(|s| s.tpm()?.mac_in_clear(&key, &input))
     }
 }
 
