@@ -90,6 +90,12 @@ step pin-assert-verify; fido2 fido2-assert -V -v -i $R/pin-assert.out $R/pin-cre
 # an empty one, and be refused by the excludeList.
 step mozilla; $AS_USER $R/tpm-passkey-mozilla-client > $R/mozilla 2>&1
 
+# What a client waits for on this path, through the hidraw node, each figure against the
+# raw floors measured on /dev/tpmrm0 here, now (crates/daemon/benches/transport.rs;
+# docs/PERFORMANCE.md has a release run). Smoke: a few runs.
+step bench-transport
+$R/transport --hidraw "$dev" --tcti device:/dev/tpmrm0 --iterations "${TPM_PASSKEY_BENCH_ITERATIONS:-3}" > $R/bench-transport 2>&1
+
 # OpenSSH's security keys (ssh-keygen -t ecdsa-sk through its ssh-sk-helper and libfido2):
 # a key made on the device (libfido2 asks for the PIN: clientPin is set and we do not claim
 # makeCredUvNotRqd), a signature with it (the agent approves), verified against the public key;

@@ -135,6 +135,7 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
         "build the Mozilla client first: cargo build -p tpm-passkey-mozilla-client"
     );
     std::fs::copy(&mozilla, dir.join("tpm-passkey-mozilla-client")).unwrap();
+    std::fs::copy(bench_binary("transport"), dir.join("transport")).unwrap();
     let out = run_in_tpm_guest(dir, "libfido2-sequence.sh");
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
     assert_done(&out, &read);
@@ -183,6 +184,16 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
     assert!(read("rk-list-after").contains("FIDO_ERR_NO_CREDENTIALS"));
     // libfido2's own PIN prompt was answered on its terminal.
     assert!(read("pin-assert-get").contains("Enter PIN for /dev/hidraw"));
+    // The transport bench ran through the hidraw node against the floors on /dev/tpmrm0.
+    let bench = read("bench-transport");
+    assert!(bench.contains("through hidraw /dev/hidraw"), "{bench}");
+    for figure in [
+        "getInfo (no TPM work)",
+        "whole UV sign-in",
+        "makeCredential with a token",
+    ] {
+        assert!(bench.contains(figure), "missing {figure:?} in:\n{bench}");
+    }
     // Firefox's CTAP stack: every step, with no PIN dialog of its own (built-in UV).
     assert_eq!(
         read("mozilla"),

@@ -21,77 +21,20 @@
 //! `cargo bench -p tpm-passkey-tpm --bench perf [-- --iterations N] [--tcti STRING]`
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+#[path = "floors.rs"]
+mod floors;
 #[path = "platform.rs"]
 mod platform;
 
 use std::time::{Duration, Instant};
 
 use ciborium::value::Value;
+use floors::{median, raw_floors};
 use platform::*;
 use sha2::{Digest as _, Sha256};
 use tpm_passkey_core::{Engine, KeyStore as _, PinHash, Store};
 use tpm_passkey_tpm::command_count::{total, CommandCounter};
-use tpm_passkey_tpm::{policy_secret_digest, Swtpm, TpmKeyStore};
-use tss_esapi::{
-    attributes::{NvIndexAttributesBuilder, ObjectAttributesBuilder, SessionAttributesBuilder},
-    constants::{tss::TPM2_RH_NULL, tss::TPM2_ST_HASHCHECK, NvIndexType, SessionType},
-    handles::{KeyHandle, NvIndexTpmHandle},
-    interface_types::{
-        algorithm::{HashingAlgorithm, PublicAlgorithm},
-        ecc::EccCurve,
-        resource_handles::{Hierarchy, NvAuth, Provision},
-        session_handles::{AuthSession, PolicySession},
-    },
-    structures::{
-        Auth, Digest, EccPoint, EccScheme, HashScheme, HashcheckTicket, MaxNvBuffer, Nonce,
-        NvPublicBuilder, Public, PublicBuilder, PublicEccParametersBuilder, SignatureScheme,
-        SymmetricDefinition, SymmetricDefinitionObject,
-    },
-    tss2_esys::TPMT_TK_HASHCHECK,
-    Context,
-};
-
-fn ecc_public(parent: bool, policy: Option<[u8; 32]>) -> Public {
-    let attrs = ObjectAttributesBuilder::new()
-        .with_fixed_tpm(true)
-        .with_fixed_parent(true)
-        .with_sensitive_data_origin(true)
-        .with_user_with_auth(policy.is_none())
-        .with_no_da(true)
-        .with_restricted(parent)
-        .with_decrypt(parent)
-        .with_sign_encrypt(!parent)
-        .build()
-        .unwrap();
-    let params = if parent {
-        PublicEccParametersBuilder::new_restricted_decryption_key(
-            SymmetricDefinitionObject::AES_128_CFB,
-            EccCurve::NistP256,
-        )
-    } else {
-        PublicEccParametersBuilder::new_unrestricted_signing_key(
-            EccScheme::EcDsa(HashScheme::new(HashingAlgorithm::Sha256)),
-            EccCurve::NistP256,
-        )
-    };
-    let mut b = PublicBuilder::new()
-        .with_public_algorithm(PublicAlgorithm::Ecc)
-        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
-        .with_object_attributes(attrs)
-        .with_ecc_parameters(params.build().unwrap())
-        .with_ecc_unique_identifier(EccPoint::default());
-    if let Some(p) = policy {
-        b = b.with_auth_policy(Digest::try_from(p.to_vec()).unwrap());
-    }
-    b.build().unwrap()
-}
-
-fn median(n: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    f(); // warm-up
-    let mut samples: Vec<Duration> = (0..n).map(|_| f()).collect();
-    samples.sort();
-    samples[n / 2]
-}
+use tpm_passkey_tpm::{Swtpm, TpmKeyStore};
 
 thread_local! {
     /// While counting: the proxy, and the commands of the last timed section.
@@ -116,159 +59,6 @@ fn timed(f: impl FnOnce()) -> Duration {
         }
     });
     elapsed
-}
-
-fn ticket() -> HashcheckTicket {
-    HashcheckTicket::try_from(TPMT_TK_HASHCHECK {
-        tag: TPM2_ST_HASHCHECK,
-        hierarchy: TPM2_RH_NULL,
-        digest: Default::default(),
-    })
-    .unwrap()
-}
-
-/// The raw floors, through tss-esapi alone: (R_up, R_pin).
-fn raw_floors(tcti: &tpm_passkey_tpm::TctiChoice, n: usize) -> (Duration, Duration) {
-    let mut ctx = Context::new(tcti.name_conf().unwrap()).unwrap();
-    let pw = Some(AuthSession::Password);
-    let parent: KeyHandle = ctx
-        .execute_with_session(pw, |c| {
-            c.create_primary(
-                Hierarchy::Owner,
-                ecc_public(true, None),
-                None,
-                None,
-                None,
-                None,
-            )
-        })
-        .unwrap()
-        .key_handle;
-    let digest = Digest::try_from(Sha256::digest(b"bench").to_vec()).unwrap();
-    let up = ctx
-        .execute_with_session(pw, |c| {
-            c.create(parent, ecc_public(false, None), None, None, None, None)
-        })
-        .unwrap();
-    let r_up = median(n, || {
-        timed(|| {
-            ctx.execute_with_session(pw, |c| {
-                let h = c
-                    .load(parent, up.out_private.clone(), up.out_public.clone())
-                    .unwrap();
-                c.sign(h, digest.clone(), SignatureScheme::Null, ticket())
-                    .unwrap();
-                c.flush_context(h.into()).unwrap();
-            })
-        })
-    });
-
-    // A PIN-fail index (owner-written here: the floor needs the counter, not the sealing).
-    let pin = Auth::try_from(PinHash::from_pin(PIN).expose_secret_bytes().to_vec()).unwrap();
-    let handle = 0x0150_0000 + (std::process::id() & 0xffff);
-    let public = NvPublicBuilder::new()
-        .with_nv_index(NvIndexTpmHandle::new(handle).unwrap())
-        .with_index_name_algorithm(HashingAlgorithm::Sha256)
-        .with_index_attributes(
-            NvIndexAttributesBuilder::new()
-                .with_nv_index_type(NvIndexType::PinFail)
-                .with_no_da(true)
-                .with_owner_write(true)
-                .with_owner_read(true)
-                .with_auth_read(true)
-                .build()
-                .unwrap(),
-        )
-        .with_data_area_size(8)
-        .build()
-        .unwrap();
-    let nv = ctx
-        .execute_with_session(pw, |c| {
-            c.nv_define_space(Provision::Owner, Some(pin.clone()), public)
-        })
-        .unwrap();
-    let counter = MaxNvBuffer::try_from([0, 0, 0, 0, 0, 0, 0, 8].to_vec()).unwrap();
-    ctx.execute_with_session(pw, |c| c.nv_write(NvAuth::Owner, nv, counter, 0))
-        .unwrap();
-    let name = ctx.tr_get_name(nv.into()).unwrap();
-    let bound = ctx
-        .execute_with_session(pw, |c| {
-            let policy = policy_secret_digest(name.value());
-            c.create(
-                parent,
-                ecc_public(false, Some(policy)),
-                None,
-                None,
-                None,
-                None,
-            )
-        })
-        .unwrap();
-    ctx.tr_set_auth(nv.into(), pin).unwrap();
-    let salted = ctx
-        .start_auth_session(
-            Some(parent),
-            None,
-            None,
-            SessionType::Hmac,
-            SymmetricDefinition::AES_128_CFB,
-            HashingAlgorithm::Sha256,
-        )
-        .unwrap()
-        .unwrap();
-    let (attrs, mask) = SessionAttributesBuilder::new()
-        .with_continue_session(true)
-        .build();
-    ctx.tr_sess_set_attributes(salted, attrs, mask).unwrap();
-    let r_pin = median(n, || {
-        timed(|| {
-            let policy = ctx
-                .start_auth_session(
-                    None,
-                    None,
-                    None,
-                    SessionType::Policy,
-                    SymmetricDefinition::Null,
-                    HashingAlgorithm::Sha256,
-                )
-                .unwrap()
-                .unwrap();
-            let (attrs, mask) = SessionAttributesBuilder::new()
-                .with_continue_session(false)
-                .build();
-            ctx.tr_sess_set_attributes(policy, attrs, mask).unwrap();
-            ctx.execute_with_session(Some(salted), |c| {
-                c.policy_secret(
-                    PolicySession::try_from(policy).unwrap(),
-                    nv.into(),
-                    Nonce::default(),
-                    Digest::default(),
-                    Nonce::default(),
-                    None,
-                )
-            })
-            .unwrap();
-            let h = ctx
-                .execute_with_session(pw, |c| {
-                    c.load(parent, bound.out_private.clone(), bound.out_public.clone())
-                })
-                .unwrap();
-            ctx.execute_with_session(Some(policy), |c| {
-                c.sign(h, digest.clone(), SignatureScheme::Null, ticket())
-            })
-            .unwrap();
-            // The TPM flushed the policy session (continueSession clear): forget it.
-            let mut used = tss_esapi::handles::SessionHandle::from(policy).into();
-            ctx.tr_close_flushed_session(&mut used).unwrap();
-            ctx.flush_context(h.into()).unwrap();
-        })
-    });
-    ctx.flush_context(tss_esapi::handles::SessionHandle::from(salted).into())
-        .unwrap();
-    ctx.execute_with_session(pw, |c| c.nv_undefine_space(Provision::Owner, nv))
-        .unwrap();
-    ctx.flush_context(parent.into()).unwrap();
-    (r_up, r_pin)
 }
 
 type TpmEngine = Engine<TpmKeyStore, Approve, tpm_passkey_core::SystemClock>;
@@ -602,10 +392,10 @@ fn print_figures(before: (Duration, Duration), after: (Duration, Duration), figu
 fn main() {
     let n = tpm_passkey_testkit::iterations_arg(100);
     if let Some(tcti) = tcti_arg() {
-        let before = raw_floors(&tcti, n);
+        let before = raw_floors(&tcti, n, &|f| timed(f));
         let mut figures = Vec::new();
         ceremonies(&tcti, None, n, &mut figures);
-        let after = raw_floors(&tcti, n);
+        let after = raw_floors(&tcti, n, &|f| timed(f));
         println!(
             "tpm-passkey performance on {} ({}), median of {n} (ms)",
             tcti.as_str(),
@@ -619,12 +409,12 @@ fn main() {
     let tcti = swtpm.tcti();
     let counter = CommandCounter::of(&swtpm).unwrap();
 
-    let before = raw_floors(&tcti, n);
+    let before = raw_floors(&tcti, n, &|f| timed(f));
     let mut figures = Vec::new();
     ceremonies(&tcti, Some(&counter), n, &mut figures);
     at_store_size(&tcti, n, 10, &mut figures);
     let seed = at_store_size(&tcti, n, 10_000, &mut figures);
-    let after = raw_floors(&tcti, n);
+    let after = raw_floors(&tcti, n, &|f| timed(f));
     println!(
         "tpm-passkey performance on the private simulator ({}), median of {n} (ms)",
         tcti.path().explain()
@@ -659,10 +449,10 @@ fn main() {
     // --tcti swtpm:): no satisfied PIN session waits there, each signature proves the PIN.
     let shared = Swtpm::start(&dir.path().join("shared")).unwrap();
     let counter = CommandCounter::start(shared.port()).unwrap();
-    let before = raw_floors(&shared.tcti(), n);
+    let before = raw_floors(&shared.tcti(), n, &|f| timed(f));
     let mut figures = Vec::new();
     ceremonies(&shared.tcti(), Some(&counter), n, &mut figures);
-    let after = raw_floors(&shared.tcti(), n);
+    let after = raw_floors(&shared.tcti(), n, &|f| timed(f));
     println!(
         "the same on a swtpm over TCP ({}), median of {n} (ms)",
         shared.tcti().path().explain()

@@ -2,7 +2,9 @@
 //! the TPM-command-count test (both include this file): makeCredential, getAssertion with
 //! and without an allowList, and getPinUvAuthTokenUsingUv with PIN/UV auth protocol 2
 //! (CTAP 2.1 §6.5.7: ECDH, HKDF-SHA-256, AES-256-CBC, HMAC-SHA-256). Requests are built
-//! with ciborium, not with the engine's own encoder.
+//! with ciborium, not with the engine's own encoder. They go to whatever implements
+//! [`Ctap`]: the engine in process, or a daemon through a transport (the daemon's
+//! `transport` bench includes this file too).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use aes::cipher::{BlockDecryptMut as _, KeyIvInit as _};
@@ -21,6 +23,17 @@ pub const PIN: &str = "bench-pin";
 impl Approver for Approve {
     fn ask(&mut self, p: &Prompt) -> Result<Option<PinHash>, Refusal> {
         Ok(p.pin_required.then(|| PinHash::from_pin(PIN)))
+    }
+}
+
+/// Whatever answers a CTAP request (command byte, CBOR) with status byte and CBOR.
+pub trait Ctap {
+    fn process(&mut self, request: &[u8]) -> Vec<u8>;
+}
+
+impl<K: KeyStore, A: Approver, C: Clock> Ctap for Engine<K, A, C> {
+    fn process(&mut self, request: &[u8]) -> Vec<u8> {
+        Engine::process(self, request)
     }
 }
 
@@ -53,7 +66,7 @@ fn bytes_of(v: Option<&Value>) -> Vec<u8> {
 }
 
 /// Runs `request`, panics unless the status is success; returns the CBOR body.
-pub fn ok<K: KeyStore, A: Approver, C: Clock>(e: &mut Engine<K, A, C>, request: &[u8]) -> Value {
+pub fn ok(e: &mut impl Ctap, request: &[u8]) -> Value {
     let out = e.process(request);
     assert_eq!(
         out[0], 0,
@@ -148,14 +161,12 @@ pub struct Shared {
 }
 
 /// clientPIN getKeyAgreement, then ECDH and HKDF (§6.5.7).
-pub fn agree<K: KeyStore, A: Approver, C: Clock>(e: &mut Engine<K, A, C>) -> Shared {
+pub fn agree(e: &mut impl Ctap) -> Shared {
     try_agree(e).unwrap_or_else(|s| panic!("getKeyAgreement: CTAP status 0x{s:02x}"))
 }
 
 /// [`agree`], with the status of a request that fails instead of a panic.
-pub fn try_agree<K: KeyStore, A: Approver, C: Clock>(
-    e: &mut Engine<K, A, C>,
-) -> Result<Shared, u8> {
+pub fn try_agree(e: &mut impl Ctap) -> Result<Shared, u8> {
     let out = e.process(&cbor(
         0x06,
         map(vec![(1.into(), 2.into()), (2.into(), 2.into())]),
@@ -206,17 +217,13 @@ impl Shared {
 
 /// getPinUvAuthTokenUsingUv (subCommand 6) with mc|ga for `rp`: built-in UV, the agent
 /// types the PIN. The key agreement is done first, as browsers do, and not counted here.
-pub fn token_using_uv<K: KeyStore, A: Approver, C: Clock>(
-    e: &mut Engine<K, A, C>,
-    shared: &Shared,
-    rp: &str,
-) -> Vec<u8> {
+pub fn token_using_uv(e: &mut impl Ctap, shared: &Shared, rp: &str) -> Vec<u8> {
     token_with(e, shared, 3, Some(rp))
 }
 
 /// getPinUvAuthTokenUsingUv with `permissions`, bound to `rp` if given.
-pub fn token_with<K: KeyStore, A: Approver, C: Clock>(
-    e: &mut Engine<K, A, C>,
+pub fn token_with(
+    e: &mut impl Ctap,
     shared: &Shared,
     permissions: u64,
     rp: Option<&str>,
@@ -235,8 +242,8 @@ pub fn token_with<K: KeyStore, A: Approver, C: Clock>(
 }
 
 /// [`token_with`], with the status of a request that fails instead of a panic.
-pub fn try_token_with<K: KeyStore, A: Approver, C: Clock>(
-    e: &mut Engine<K, A, C>,
+pub fn try_token_with(
+    e: &mut impl Ctap,
     shared: &Shared,
     permissions: u64,
     rp: &str,

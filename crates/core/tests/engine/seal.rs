@@ -241,7 +241,9 @@ fn a_counter_another_program_advanced_is_sealed_at_its_value() {
     let counter = e.keys_mut().seal_counter().unwrap().unwrap();
     assert_eq!(e.store().seal().unwrap().unwrap().0, counter);
     i.stop(e);
-    let mut e = i.start().expect("sealed at the counter's value, the store opens");
+    let mut e = i
+        .start()
+        .expect("sealed at the counter's value, the store opens");
     assert_eq!(e.passkeys(None).unwrap().len(), 1);
     // Control: the same again, but the other program steps the counter after our step: the
     // seal is one behind and the start refuses the store.
