@@ -15,8 +15,8 @@ target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,s
 stage=src-tauri/deb-staging
 rm -rf "$stage"; mkdir -p "$stage"
 cp "$target/release/tpm-passkey" "$stage/tpm-passkey"
-sed "s|@BINDIR@|/usr/bin|g" contrib/tpm-passkey.service.in > "$stage/tpm-passkey.service"
-sed "s|@BINDIR@|/usr/bin|g" contrib/tpm-passkey-uhid@.service.in > "$stage/tpm-passkey-uhid@.service"
+sed "s|@BINDIR@|/usr/bin|g; s|@DOCDIR@|/usr/share/doc/tpm-passkey|g" contrib/tpm-passkey.service.in > "$stage/tpm-passkey.service"
+sed "s|@BINDIR@|/usr/bin|g; s|@DOCDIR@|/usr/share/doc/tpm-passkey|g" contrib/tpm-passkey-uhid@.service.in > "$stage/tpm-passkey-uhid@.service"
 tauri=${TAURI:-$(command -v tauri || echo "$root/node_modules/.bin/tauri")}
 [ -x "$tauri" ] || { echo "build-deb.sh: no Tauri CLI; run: npm install @tauri-apps/cli@2" >&2; exit 1; }
 TAURI_APP_PATH=src-tauri "$tauri" build --bundles deb

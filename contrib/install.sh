@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs tpm-passkey's session integration: the daemon binary, the systemd user unit, the
 # uhid helper (a socket-activated system service), the udev rule, the uhid module-load file,
-# the .desktop entry and the icon.
+# the .desktop entry, the icon, and the documents the units name (INSTALL.md, THREAT-MODEL.md,
+# RECOVERY.md under share/doc/tpm-passkey).
 #
 #   sudo contrib/install.sh [--prefix /usr/local] [--bin PATH] [--app PATH]
 #
@@ -25,14 +26,18 @@ done
 [ -x "$bin" ] || { echo "install.sh: no daemon binary at $bin; run: cargo build --release -p tpm-passkey" >&2; exit 1; }
 root=${DESTDIR:-}
 bindir=$prefix/bin
+docdir=$prefix/share/doc/tpm-passkey
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 install -D -m 0755 "$bin" "$root$bindir/tpm-passkey"
 [ -z "$app" ] || install -D -m 0755 "$app" "$root$bindir/tpm-passkey-app"
-sed "s|@BINDIR@|$bindir|g" "$here/tpm-passkey.service.in" > "$tmp/tpm-passkey.service"
+for doc in INSTALL.md THREAT-MODEL.md RECOVERY.md; do
+  install -D -m 0644 "$here/../docs/$doc" "$root$docdir/$doc"
+done
+sed "s|@BINDIR@|$bindir|g; s|@DOCDIR@|$docdir|g" "$here/tpm-passkey.service.in" > "$tmp/tpm-passkey.service"
 install -D -m 0644 "$tmp/tpm-passkey.service" "$root/usr/lib/systemd/user/tpm-passkey.service"
-sed "s|@BINDIR@|$bindir|g" "$here/tpm-passkey-uhid@.service.in" > "$tmp/tpm-passkey-uhid@.service"
+sed "s|@BINDIR@|$bindir|g; s|@DOCDIR@|$docdir|g" "$here/tpm-passkey-uhid@.service.in" > "$tmp/tpm-passkey-uhid@.service"
 install -D -m 0644 "$tmp/tpm-passkey-uhid@.service" "$root/usr/lib/systemd/system/tpm-passkey-uhid@.service"
 install -D -m 0644 "$here/tpm-passkey-uhid.socket" "$root/usr/lib/systemd/system/tpm-passkey-uhid.socket"
 install -D -m 0644 "$here/70-tpm-passkey.rules" "$root/etc/udev/rules.d/70-tpm-passkey.rules"

@@ -295,8 +295,10 @@ def scenario_cred_blob_and_prf_at_registration():
 def scenario_choose_account():
     """Two accounts for one site: a discoverable sign-in lists both in the prompt; the agent
     chooses the second listed (TPM_PASSKEY_CHOICE, from 1); exactly that account comes
-    back, with userSelected, and no numberOfCredentials. With an allowList: no
-    userSelected. A PIN typed into the browser (clientPIN) and built-in UV alike."""
+    back, and no numberOfCredentials — with userSelected when this process is named as a
+    Chromium-family browser (TPM_PASSKEY_EXPECT_USER_SELECTED=1), without it otherwise. With
+    an allowList: no userSelected. A PIN typed into the browser (clientPIN) and built-in UV
+    alike."""
     dev = device()
     ctap = set_pin(dev)
     server = Fido2Server(RP)
@@ -305,12 +307,13 @@ def scenario_choose_account():
     cred_b, _ = register(c, server, b"user-b", "bob", rk=True)
     # Most recent first: bob is listed first, alice second.
     want = {"1": b"user-b", "2": b"user-a"}[os.environ.get("TPM_PASSKEY_CHOICE", "2")]
+    selected = os.environ.get("TPM_PASSKEY_EXPECT_USER_SELECTED") == "1"
     for interaction in (PinOnly(PIN), BuiltInUv()):
         options, state = server.authenticate_begin(None, user_verification=UserVerificationRequirement.REQUIRED)
         selection = client(dev, interaction).get_assertion(options.public_key)
         assertions = selection.get_assertions()
         assert len(assertions) == 1, len(assertions)
-        assert assertions[0].user_selected is True, assertions[0]
+        assert bool(assertions[0].user_selected) is selected, (assertions[0], selected)
         assert assertions[0].number_of_credentials is None, assertions[0]
         r = selection.get_response(0)
         assert r.response.user_handle == want, (r.response.user_handle, want)

@@ -89,6 +89,10 @@ step pin-assert-verify; fido2 fido2-assert -V -v -i $R/pin-assert.out $R/pin-cre
 # credential with UV (built-in: the agent types the PIN), sign in with an allowList and with
 # an empty one, and be refused by the excludeList.
 step mozilla; $AS_USER $R/tpm-passkey-mozilla-client > $R/mozilla 2>&1
+# The same under another name (a Firefox fork's): the daemon sends userSelected only to the
+# Chromium family it names positively, so no name breaks it (issue 24).
+cp $R/tpm-passkey-mozilla-client /tmp/user/waterfox; chmod 755 /tmp/user/waterfox
+step mozilla-renamed; $AS_USER /tmp/user/waterfox > $R/mozilla-renamed 2>&1
 
 # What a client waits for on this path, through the hidraw node, each figure against the
 # raw floors measured on /dev/tpmrm0 here, now (crates/daemon/benches/transport.rs;

@@ -60,6 +60,19 @@ fn install_stages_every_file_and_systemd_accepts_the_unit() {
         "{helper}"
     );
     assert!(helper.contains("DeviceAllow=/dev/uhid rw"));
+    // Both units name documents that exist where they point (no placeholder host).
+    for u in [&unit, &helper] {
+        let docs: Vec<&str> = u
+            .lines()
+            .filter_map(|l| l.strip_prefix("Documentation="))
+            .flat_map(str::split_whitespace)
+            .collect();
+        assert!(!docs.is_empty(), "{u}");
+        for d in docs {
+            let path = d.strip_prefix("file://").unwrap_or_else(|| panic!("{d}"));
+            assert!(r(path).is_file(), "{d} is not installed");
+        }
+    }
     assert_eq!(
         std::fs::read_to_string(r("/etc/modules-load.d/tpm-passkey.conf"))
             .unwrap()

@@ -199,6 +199,8 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
         read("mozilla"),
         "ok register\nok sign-in-allow-list\nok sign-in-discoverable\nok exclude-list\n"
     );
+    // Under another process name too (issue 24).
+    assert_eq!(read("mozilla-renamed"), read("mozilla"));
     // OpenSSH: an ecdsa-sk key made and used on the device, its signature verifies and a
     // forged message does not; the resident key comes back with `ssh-keygen -K`.
     assert!(

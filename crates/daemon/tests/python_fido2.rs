@@ -45,8 +45,25 @@ fn cred_blob_and_prf_at_registration() {
     d.assert_python("fido2_e2e.py", "cred_blob_and_prf_at_registration");
 }
 
+/// The account chosen in the prompt comes back alone. With userSelected to a client the
+/// daemon names as a Chromium-family browser (the requesting process's name); without it to
+/// any other — here the same python-fido2 client as `python3` (issue 24: a client that
+/// rejects the key, like Mozilla's authenticator crate, fails under any name otherwise).
 #[test]
 fn the_account_chosen_in_the_prompt_comes_back_alone_with_user_selected() {
+    let d = Daemon::start(Agent::ApproveChoosing(2));
+    let out = d.python_named(
+        "chromium",
+        "fido2_e2e.py",
+        "choose_account",
+        &[("TPM_PASSKEY_EXPECT_USER_SELECTED", "1")],
+    );
+    assert!(
+        out.status.success(),
+        "as chromium\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let d = Daemon::start(Agent::ApproveChoosing(2));
     d.assert_python("fido2_e2e.py", "choose_account");
     let prompts = d.prompts();

@@ -32,6 +32,8 @@ pub struct Script {
     pub seen: Vec<Prompt>,
     /// What the engine told the person ([`Approver::notify`]).
     pub notices: Vec<String>,
+    /// The requesting process's name, as a transport would give it ([`Approver::requester`]).
+    pub requester: Option<String>,
 }
 
 impl Approver for Script {
@@ -50,6 +52,10 @@ impl Approver for Script {
 
     fn notify(&mut self, text: &str) {
         self.notices.push(text.to_owned());
+    }
+
+    fn requester(&self) -> Option<String> {
+        self.requester.clone()
     }
 }
 

@@ -15,17 +15,21 @@ use crate::secret::sha256;
 use crate::session::{NextAssertion, Session};
 use crate::{Approver, Clock, Engine, KeyStore, PinHash};
 
-/// Applications whose CTAP stack is Mozilla's authenticator-rs, which (through 0.5) refuses
-/// a getAssertion response with any key above numberOfCredentials (0x05): for them
-/// userSelected (0x06) is left out, and the chosen account comes back alone without it.
-/// Matched against the requesting process's name (as /proc shows it, at most 15 bytes).
-const CLIENTS_WITHOUT_USER_SELECTED: [&str; 5] = [
-    "firefox",
-    "librewolf",
-    "thunderbird",
-    "floorp",
-    // tests/mozilla-client: Mozilla's authenticator crate, as the kernel-path test runs it.
-    "tpm-passkey-moz",
+/// The clients userSelected (0x06, CTAP 2.1 §6.2.2) is sent to: the Chromium family, whose
+/// CTAP stack reads it (and skips its own account chooser), named positively by the
+/// requesting process's name as /proc shows it (the browser process holds the hidraw node).
+/// Everyone else — Mozilla's authenticator-rs, which through 0.5 refuses any getAssertion
+/// key above 0x05 (Firefox, firefox-esr, LibreWolf, Waterfox, Mullvad Browser, Thunderbird,
+/// under whatever name); a renamed or unknown program; a node held by several processes, whose
+/// requester is then unknown — gets the minimal answer: the chosen account alone, without
+/// userSelected, which costs at most one click in the client's own chooser (issue 24).
+const CLIENTS_WITH_USER_SELECTED: [&str; 6] = [
+    "chromium",
+    "chrome",
+    "msedge",
+    "brave",
+    "vivaldi-bin",
+    "opera",
 ];
 
 /// §6.3: getNextAssertion must come within 30 s of the previous assertion.
@@ -136,13 +140,12 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             }
             _ => {}
         }
-        // userSelected: the person saw and approved exactly this account — unless the client
-        // cannot parse the key.
-        let client_parses_it = !self.approver.requester().is_some_and(|n| {
-            CLIENTS_WITHOUT_USER_SELECTED
-                .iter()
-                .any(|c| n.starts_with(c))
-        });
+        // userSelected: the person saw and approved exactly this account — said only to a
+        // client known to read the key.
+        let client_parses_it = self
+            .approver
+            .requester()
+            .is_some_and(|n| CLIENTS_WITH_USER_SELECTED.contains(&n.as_str()));
         let user_selected =
             client_parses_it && !with_list && up_done && (chosen.is_some() || found.len() == 1);
         if let Some(i) = chosen {

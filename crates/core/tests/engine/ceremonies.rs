@@ -443,3 +443,42 @@ fn a_uv_token_without_an_rp_id_is_shown_as_for_any_site() {
     assert!(!p.any_site);
     assert_eq!(p.rp_id.as_deref(), Some("example.com"));
 }
+
+/// userSelected (0x06) only to a client known to read it (issue 24): a Chromium-family
+/// requester gets it for the one account the person approved; an unknown requester, a
+/// Firefox under any name, or none (a node several processes hold) gets the same account
+/// without it. With an allowList, nobody gets it.
+#[test]
+fn user_selected_goes_only_to_the_chromium_family_named_positively() {
+    let mut e = setup();
+    let (id, key) = register(&mut e, "example.com", 1, true);
+    let discoverable = |e: &mut TestEngine, who: Option<&str>| {
+        e.approver_mut().requester = who.map(str::to_owned);
+        let r = call(e, 0x02, Some(ga("example.com", &[], vec![]))).unwrap();
+        check_assertion(&r, &key);
+        assert_eq!(as_bytes(get_text(&get(&r, 1).unwrap(), "id")), id);
+        get(&r, 6)
+    };
+    for chromium in ["chromium", "chrome", "msedge", "brave"] {
+        assert_eq!(
+            discoverable(&mut e, Some(chromium)),
+            Some(Value::Bool(true)),
+            "{chromium}"
+        );
+    }
+    for other in [
+        None,
+        Some("firefox"),
+        Some("firefox-esr"),
+        Some("waterfox"),
+        Some("mullvadbrowser"),
+        Some("python3"),
+        Some("chromium-evil"),
+        Some("tpm-passkey-moz"),
+    ] {
+        assert_eq!(discoverable(&mut e, other), None, "{other:?}");
+    }
+    e.approver_mut().requester = Some("chromium".into());
+    let r = call(&mut e, 0x02, Some(ga("example.com", &[&id], vec![]))).unwrap();
+    assert_eq!(get(&r, 6), None, "not with an allowList");
+}

@@ -301,9 +301,33 @@ impl Daemon {
 
     /// Runs one scenario of tests/python/fido2_e2e.py (or another script) against us.
     pub fn python(&self, script: &str, scenario: &str) -> std::process::Output {
+        self.python_with(Command::new("python3"), script, scenario)
+    }
+
+    /// The python client as a process named `name` (as /proc shows it: what the daemon
+    /// knows of a requester) — the real interpreter run through a link of that name.
+    pub fn python_named(
+        &self,
+        name: &str,
+        script: &str,
+        scenario: &str,
+        env: &[(&str, &str)],
+    ) -> std::process::Output {
+        let real = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .unwrap();
+        let link = self.dir.path().join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(String::from_utf8_lossy(&real.stdout).trim(), &link).unwrap();
+        let mut cmd = Command::new(link);
+        cmd.envs(env.iter().copied());
+        self.python_with(cmd, script, scenario)
+    }
+
+    fn python_with(&self, mut cmd: Command, script: &str, scenario: &str) -> std::process::Output {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python");
-        Command::new("python3")
-            .arg(dir.join(script))
+        cmd.arg(dir.join(script))
             .arg(scenario)
             .env("TPM_PASSKEY_HID", self.hid())
             .env("TPM_PASSKEY_PIN", PIN)
