@@ -191,14 +191,36 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             None => None,
         };
         let counter_now = self.seal.map(|s| s.value);
-        Ok(judge(
+        let mut verdict = judge(
             &hashes,
             chain_break,
             &checkpoints,
             anchor.as_ref(),
             fresh.as_ref().map(|f| f.as_ref()),
             counter_now,
-        ))
+        );
+        // Issue 21 (G2): statements about a look-alike index prove nothing, however well
+        // they verify. The PIN enrolment names the index; the TPM alone tells them apart.
+        match anchor.map(|a| a.binding) {
+            Some(crate::IndexBinding::Substituted) => {
+                verdict.problem = Some(
+                    "the audit index is not the one the PIN enrolment vouches for: someone with the TPM replaced it, so its checkpoints prove nothing about this log".into(),
+                );
+                verdict.first_bad_seq = hashes.first().map(|l| l.0).or(Some(1));
+                verdict.checkpoints_verified = 0;
+                verdict.vouched_through = None;
+                verdict.tpm_checked = false;
+            }
+            Some(crate::IndexBinding::Unanchored) if self.keys.pin_is_set() => {
+                let unanchored = "the audit index is not vouched for by the PIN enrolment (a PIN set before that existed): a look-alike index made by someone with the TPM would not be noticed here; a reset and a new PIN anchor it";
+                verdict.notice = Some(match verdict.notice.take() {
+                    Some(n) => format!("{n}; {unanchored}"),
+                    None => unanchored.to_owned(),
+                });
+            }
+            _ => {}
+        }
+        Ok(verdict)
     }
 
     /// The log as evidence for a verifier elsewhere (`audit export --json`). `reader` is

@@ -20,7 +20,7 @@ use crate::pin::PinState;
 use crate::secret::{random, SecretBytes};
 use crate::session::Session;
 use crate::store::{Store, StoreError};
-use crate::{Approver, Clock, KeyStore, Settings, SystemClock};
+use crate::{Approver, Clock, KeyStore, PinHash, Settings, SystemClock};
 
 /// This product's AAGUID (WebAuthn §6.5.1): a fixed random value identifying the model.
 pub const AAGUID: [u8; 16] = [
@@ -38,7 +38,7 @@ pub const MAX_PIN_BYTES: usize = 63;
 
 pub(crate) const KEY_STORE_STATE: &str = "key_store_state";
 const INSTALL_SECRET: &str = "install_secret";
-const SETTINGS: &str = "settings";
+pub(crate) const SETTINGS: &str = "settings";
 pub(crate) const GLOBAL_COUNTER: &str = "global_sign_count";
 /// Control-socket reads by the same client within this time are audited once.
 const READ_AUDIT_COALESCE: Duration = Duration::from_secs(60);
@@ -63,6 +63,9 @@ pub struct Engine<K: KeyStore, A: Approver, C: Clock = SystemClock> {
     pub(crate) last_uv: Option<Duration>,
     /// Audit entries since the last checkpoint (`checkpoint`).
     pub(crate) audit_pending: std::cell::Cell<u32>,
+    /// The PIN enrolment's anchor and the store's protection statement (`anchoring`);
+    /// None without an anchored enrolment.
+    pub(crate) anchor: Option<crate::anchoring::AnchorState>,
 }
 
 impl<K: KeyStore, A: Approver, C: Clock> std::fmt::Debug for Engine<K, A, C> {
@@ -126,7 +129,10 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             last_uv: None,
             seal,
             audit_pending,
+            anchor: None,
         };
+        // Then what the PIN protects (issue 21), also before anything is written.
+        engine.check_protections()?;
         // The key store's state (made at a first start, or grown: new hmac-secret keys, a
         // rollback counter) and a new install secret are saved — sealed — before any key is
         // made under them; an unsealed store gets its first seal here.
@@ -215,6 +221,25 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         change(&mut next);
         let json = serde_json::to_string(&next).map_err(|_| Status::Other)?;
         self.sealed_change(|s| s.set_setting(SETTINGS, &json))?;
+        self.settings = next;
+        Ok(())
+    }
+
+    /// [`Engine::update_settings`] for a change the PIN authorized: saved with a protection
+    /// statement signed with `pin` (issue 21; `anchoring`), in one transaction.
+    pub(crate) fn update_settings_anchored(
+        &mut self,
+        pin: Option<&PinHash>,
+        change: impl FnOnce(&mut Settings),
+    ) -> Result<(), Status> {
+        let Some(pin) = pin else {
+            return self.update_settings(change);
+        };
+        let mut next = self.settings.clone();
+        change(&mut next);
+        let json = serde_json::to_string(&next).map_err(|_| Status::Other)?;
+        let statement = self.protections_for_settings(&next)?;
+        self.commit_settings_anchored(pin, statement, |s| s.set_setting(SETTINGS, &json))?;
         self.settings = next;
         Ok(())
     }
@@ -409,6 +434,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         // The old PIN index goes only now that the store no longer names it.
         self.collect_key_garbage();
         self.settings = Settings::default();
+        // A new epoch: no enrolment, no statement, until a PIN is set again.
+        self.anchor = None;
         self.pin.reset()?;
         self.end_session_unless_continued_by(None);
         let mut e = AuditEvent::new(AuditKind::Reset, None, Outcome::Ok);

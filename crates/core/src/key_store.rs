@@ -30,6 +30,33 @@ pub struct AuditStatement {
 pub struct AuditAnchor {
     pub key: Vec<u8>,
     pub index_name: Vec<u8>,
+    /// Whether the PIN enrolment vouches for this index (issue 21).
+    pub binding: IndexBinding,
+}
+
+/// Whether something the device keeps is the one the PIN enrolment vouched for (issue 21:
+/// someone with the TPM can define a look-alike index and point the store at it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexBinding {
+    /// The enrolment names exactly this one.
+    Anchored,
+    /// No anchored enrolment: no PIN, or a PIN index from before anchors. A look-alike
+    /// would not be noticed from the TPM alone.
+    Unanchored,
+    /// The enrolment names another one: this is a substitute.
+    Substituted,
+}
+
+/// The PIN enrolment's anchor (issue 21, docs/DESIGN.md "Anchors"): a key the device uses
+/// only after the PIN, and the epoch counter its statements carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub key: P256Key,
+    /// The epoch counter's value now.
+    pub epoch: u64,
+    /// Its value when the enrolment made it (vouched for with the rest): while the counter
+    /// has not moved, no protection statement was ever made.
+    pub epoch_start: u64,
 }
 
 /// A credential key certified by the device's attestation key (WebAuthn §8.3 `tpm`):
@@ -77,7 +104,7 @@ pub enum KeyError {
 /// [`AuditAnchoring`], [`Attesting`] — with no default bodies: an implementation states
 /// what it does for each; none is silently off because it was forgotten (issue 23; a
 /// store without the capability says so with `Ok(None)` or an error, explicitly).
-pub trait KeyStore: Sealing + AuditAnchoring + Attesting {
+pub trait KeyStore: Sealing + AuditAnchoring + Attesting + Anchoring {
     /// Makes a P-256 signing key. With `pin_bound` it must be unusable without the PIN.
     fn create_key(&mut self, pin_bound: bool) -> Result<NewKey, KeyError>;
     /// Signs a SHA-256 digest; returns the DER-encoded ECDSA signature.
@@ -176,6 +203,19 @@ pub trait AuditAnchoring {
     fn audit_checkpoint(&mut self, message: &[u8; 32]) -> Result<AuditStatement, KeyError>;
     /// The audit index's value now, certified with `nonce` as extraData.
     fn audit_statement(&mut self, nonce: &[u8; 32]) -> Result<AuditStatement, KeyError>;
+}
+
+/// What the PIN enrolment anchors (docs/DESIGN.md "Anchors"): statements only the PIN can
+/// make, checked at a start without it.
+pub trait Anchoring {
+    /// The anchor, when the PIN enrolment has one (`Ok(None)`: no PIN, or a PIN index
+    /// from before anchors — explicitly no anchor).
+    fn anchor(&mut self) -> Result<Option<Anchor>, KeyError>;
+    /// Signs `digest` with the anchor key, proving `pin` to the device (counted like any
+    /// PIN check); the DER-encoded ECDSA signature.
+    fn anchor_sign(&mut self, pin: &PinHash, digest: &[u8; 32]) -> Result<Vec<u8>, KeyError>;
+    /// Advances the epoch counter by one; its new value.
+    fn advance_epoch(&mut self) -> Result<u64, KeyError>;
 }
 
 /// The device's attestation of new keys (WebAuthn §8.3 `tpm`).

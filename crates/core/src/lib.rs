@@ -15,6 +15,7 @@
 //! ([`tpm_passkey_ipc`]). No TPM, async runtime or UI code is imported here.
 #![forbid(unsafe_code)]
 
+mod anchoring;
 mod approval;
 mod audit;
 pub mod audit_proof;
@@ -29,6 +30,7 @@ pub mod hex;
 mod key_store;
 mod local;
 mod pin;
+mod protection;
 mod seal;
 mod secret;
 mod session;
@@ -50,8 +52,8 @@ pub use engine::{Engine, AAGUID, MAX_DISCOVERABLE, MAX_PIN_BYTES};
 pub use errors::ManageError;
 pub use fatigue::{Cooldown, FatigueLimits};
 pub use key_store::{
-    Attesting, AuditAnchor, AuditAnchoring, AuditStatement, KeyCertification, KeyError, KeyStore,
-    NewKey, Sealing,
+    Anchor, Anchoring, Attesting, AuditAnchor, AuditAnchoring, AuditStatement, IndexBinding,
+    KeyCertification, KeyError, KeyStore, NewKey, Sealing,
 };
 pub use pin::PIN_FAILURES_PER_BOOT;
 pub use secret::{PinHash, SecretBytes};

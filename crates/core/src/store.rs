@@ -37,6 +37,14 @@ pub enum StoreError {
     /// The seal does not verify: edited, or from another install.
     #[error("the credential store's seal does not verify ({0}): it was edited, or it belongs to another computer or install, so tpm-passkey will not use it. If you changed it yourself on purpose, start once with --accept-restored-store; otherwise move store.sqlite aside to start empty (docs/RECOVERY.md)")]
     SealBroken(&'static str),
+    /// The store's protection statement is older than the TPM's PIN epoch: an older copy
+    /// of the store was put back and resealed (issue 21, F2).
+    #[error("the credential store is older than the last change made with the PIN (its statement is at {store}, the TPM's PIN epoch at {tpm}): it was put back from a copy and resealed, so a passkey deleted or a protection loosened with the PIN may be back, and tpm-passkey will not use it. If you restored it on purpose, start once with --accept-restored-store --pin-file FILE (accepting it needs the PIN); otherwise move store.sqlite aside to start empty (docs/RECOVERY.md)")]
+    PinChangesRolledBack { store: u64, tpm: u64 },
+    /// The store is looser than its protection statement: changed without the PIN and
+    /// resealed (issue 21, F4). Names what changed.
+    #[error("protections were changed in the credential store without the PIN: {0}. tpm-passkey will not use it. If you made these changes yourself, start once with --accept-restored-store --pin-file FILE (accepting them needs the PIN); otherwise move store.sqlite aside to start empty (docs/RECOVERY.md)")]
+    Loosened(String),
     /// The key store could not compute or advance the seal.
     #[error("the key store could not seal the credential store: {0}")]
     SealKey(String),

@@ -34,8 +34,9 @@ fn sized(out: &mut Vec<u8>, b: &[u8]) {
 /// The TPM PIN index's pinLimit.
 pub const PIN_LIMIT: u8 = 8;
 
-/// See the module documentation.
-#[derive(Debug, Default)]
+/// See the module documentation. `Clone`, so that a test can keep the device as it was
+/// when an engine that took it refuses to start.
+#[derive(Debug, Default, Clone)]
 pub struct SoftKeys {
     generation: u32,
     pin: Option<PinHash>,
@@ -63,6 +64,14 @@ pub struct SoftKeys {
     /// How often the soft TPM was replaced ([`SoftKeys::replace_tpm`]): another attestation
     /// key.
     tpm_generation: u8,
+    /// The PIN epoch counter, when the test wants an anchored enrolment
+    /// ([`SoftKeys::with_anchor`]); public so that a test can play someone who advances it.
+    pub epoch: Option<u64>,
+    /// The audit index generation the PIN enrolment named, and the epoch then (set with the
+    /// PIN).
+    anchored_audit: Option<(u8, u64)>,
+    /// The next epoch step fails (a crash between a statement's commit and its step).
+    pub fail_next_epoch: bool,
 }
 
 impl SoftKeys {
@@ -85,6 +94,23 @@ impl SoftKeys {
             audit: Some(extend(&[0; 32], &genesis())),
             ..Self::with_counter()
         }
+    }
+
+    /// With a counter, an audit index and an anchored PIN enrolment (issue 21): setting the
+    /// PIN names the audit index, and a soft anchor key signs only with the PIN.
+    pub fn with_anchor() -> Self {
+        SoftKeys {
+            epoch: Some(7),
+            ..Self::with_audit()
+        }
+    }
+
+    fn anchor_key(&self) -> SigningKey {
+        use sha2::Digest as _;
+        let seed = sha2::Sha256::digest(
+            [b"soft anchor".as_slice(), &self.generation.to_be_bytes()].concat(),
+        );
+        SigningKey::from_slice(&seed).expect("a SHA-256 digest is a valid P-256 scalar")
     }
 
     /// The audit index made anew (another Name, back to its genesis): what accepting a store
@@ -219,6 +245,9 @@ impl KeyStore for SoftKeys {
     fn set_pin(&mut self, pin: &PinHash) -> Result<(), KeyError> {
         self.pin = Some(pin.clone());
         self.failures = 0;
+        if let Some(e) = self.epoch {
+            self.anchored_audit = Some((self.audit_generation, e));
+        }
         Ok(())
     }
 
@@ -260,6 +289,7 @@ impl KeyStore for SoftKeys {
         self.generation += 1;
         self.pin = None;
         self.failures = 0;
+        self.anchored_audit = None;
         Ok(())
     }
 
@@ -334,6 +364,13 @@ impl tpm_passkey_core::AuditAnchoring for SoftKeys {
                 .as_bytes()
                 .to_vec(),
             index_name: soft_audit_name(self.audit_generation).to_vec(),
+            binding: match self.anchored_audit {
+                None => tpm_passkey_core::IndexBinding::Unanchored,
+                Some((g, _)) if g == self.audit_generation => {
+                    tpm_passkey_core::IndexBinding::Anchored
+                }
+                Some(_) => tpm_passkey_core::IndexBinding::Substituted,
+            },
         }))
     }
 
@@ -362,5 +399,45 @@ impl tpm_passkey_core::AuditAnchoring for SoftKeys {
             return Err(KeyError::Unreachable);
         }
         self.certify_audit(nonce)
+    }
+}
+
+impl tpm_passkey_core::Anchoring for SoftKeys {
+    fn anchor(&mut self) -> Result<Option<tpm_passkey_core::Anchor>, KeyError> {
+        let (Some(epoch), Some(_), Some((_, start))) = (self.epoch, &self.pin, self.anchored_audit)
+        else {
+            return Ok(None);
+        };
+        let point = self.anchor_key().verifying_key().to_sec1_point(false);
+        let key = tpm_passkey_core::wire::cose::P256Key::from_sec1(point.as_bytes())
+            .map_err(|_| KeyError::Other("soft anchor key".into()))?;
+        Ok(Some(tpm_passkey_core::Anchor {
+            key,
+            epoch,
+            epoch_start: start,
+        }))
+    }
+
+    fn anchor_sign(&mut self, pin: &PinHash, digest: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
+        if self.anchored_audit.is_none() {
+            return Err(KeyError::Other("no anchored PIN enrolment".into()));
+        }
+        self.check(pin)?;
+        let sig: Signature =
+            p256::ecdsa::signature::hazmat::PrehashSigner::sign_prehash(&self.anchor_key(), digest)
+                .map_err(|_| KeyError::Other("soft anchor signature".into()))?;
+        Ok(sig.to_der().as_bytes().to_vec())
+    }
+
+    fn advance_epoch(&mut self) -> Result<u64, KeyError> {
+        if std::mem::take(&mut self.fail_next_epoch) {
+            return Err(KeyError::Unreachable);
+        }
+        let e = self
+            .epoch
+            .ok_or(KeyError::Other("no epoch counter".into()))?
+            + 1;
+        self.epoch = Some(e);
+        Ok(e)
     }
 }

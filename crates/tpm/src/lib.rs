@@ -55,13 +55,15 @@ mod watchdog;
 pub use attestation::{EnrolmentRequest, KeyCertification};
 pub use audit_index::{AuditIndex, Certified, AUDIT_INDEX_SIZE};
 pub use blob::{KeyBlob, Protection};
-pub use counter::RollbackCounter;
+pub use counter::{EpochCounter, RollbackCounter};
 pub use error::{Error, Result};
 pub use info::{DaState, TpmInfo};
 pub use key_store::TpmKeyStore;
 pub use keys::{CreatedKey, KeyAuth};
 pub use owner_auth::OwnerAuthStore;
-pub use pin::{PinIndex, PinKind, PinRetries, SealedPolicy, PIN_INDEX_RANGE, PIN_LIMIT};
+pub use pin::{
+    AnchorTargets, Anchors, PinIndex, PinKind, PinRetries, SealedPolicy, PIN_INDEX_RANGE, PIN_LIMIT,
+};
 pub use policy::{policy_change_auth_digest, policy_secret_digest, PolicyDigest};
 pub use prf::PrfKey;
 pub use secret::{OwnerAuth, PinHash, RootSeed};

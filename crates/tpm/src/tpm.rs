@@ -31,7 +31,7 @@ pub struct Tpm {
     /// The ESYS object of the PIN index, of the rollback counter and of the audit index last opened, by TPM
     /// handle ([`NvSlot`]), so that each operation does not read the index's public area
     /// again.
-    nv_objects: [Option<(u32, NvIndexHandle)>; 3],
+    nv_objects: [Option<(u32, NvIndexHandle)>; 4],
     /// The salted HMAC session kept for PIN work (see `pin_session`).
     pub(crate) pin_hmac: Option<tss_esapi::interface_types::session_handles::AuthSession>,
     /// The policy session of the last PIN check, satisfied, waiting for its signature.
@@ -101,7 +101,7 @@ impl Tpm {
             ctx,
             root,
             root_point,
-            nv_objects: [None, None, None],
+            nv_objects: [None, None, None, None],
             pin_hmac: None,
             ready: None,
             tcti: tcti.clone(),
@@ -262,6 +262,7 @@ pub(crate) enum NvSlot {
     Pin = 0,
     Counter = 1,
     Audit = 2,
+    Epoch = 3,
 }
 
 /// The root's handle and public point.

@@ -94,6 +94,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             s.pin_length = length;
             s.force_pin_change = false;
         })?;
+        self.anchor_enrolment(&pin);
         self.audit(AuditEvent::new(AuditKind::PinSet, None, Outcome::Ok));
         Ok(())
     }

@@ -34,7 +34,14 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             // §6.11.2: not enterprise-attestation capable.
             ConfigSubCommand::EnableEnterpriseAttestation => Err(Status::InvalidParameter),
             ConfigSubCommand::ToggleAlwaysUv => {
-                self.update_settings(|s| s.always_uv = !s.always_uv)?;
+                // Turning it off loosens: the statement is signed with the token's PIN
+                // (issue 21); a token with no PIN (none set) signs nothing.
+                let pin = self
+                    .settings()
+                    .always_uv
+                    .then(|| self.pin.token_pin().cloned())
+                    .flatten();
+                self.update_settings_anchored(pin.as_ref(), |s| s.always_uv = !s.always_uv)?;
                 let detail = format!(
                     "alwaysUv {}",
                     if self.settings().always_uv {

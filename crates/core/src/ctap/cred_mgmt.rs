@@ -120,7 +120,14 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 if bound_rp.as_deref().is_some_and(|rp| rp != c.rp_id) {
                     return Err(Status::PinAuthInvalid);
                 }
-                self.sealed_change(|s| s.delete_credential(&id))?;
+                // Deleted with the token's PIN: it must never come back (issue 21).
+                let pin = self.pin.token_pin().cloned();
+                self.anchored_change(
+                    pin.as_ref(),
+                    |_| {},
+                    std::slice::from_ref(&id),
+                    |s| s.delete_credential(&id),
+                )?;
                 self.audit(AuditEvent::new(
                     AuditKind::Delete,
                     Some(&c.rp_id),

@@ -60,6 +60,8 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         match self.keys.verify_pin(pin) {
             Ok(()) => {
                 self.last_uv = Some(self.clock.now());
+                // What was tightened since the last statement is anchored now (issue 21).
+                self.renew_statement_if_drifted(pin);
                 Ok(self.pin.succeeded(pin))
             }
             Err(KeyError::PinInvalid) => {

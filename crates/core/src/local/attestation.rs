@@ -69,10 +69,12 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         if on && self.installed_attestation().is_none() {
             return Err(ManageError::NoAttestationCertificate);
         }
-        if on && !self.settings().tpm_attestation {
-            self.require_pin(pin, AuditKind::Config)?;
-        }
-        self.update_settings(|s| s.tpm_attestation = on)
+        let verified = if on && !self.settings().tpm_attestation {
+            self.require_pin_hash(pin, AuditKind::Config)?
+        } else {
+            None
+        };
+        self.update_settings_anchored(verified.as_ref(), |s| s.tpm_attestation = on)
             .map_err(ManageError::from_status)?;
         self.audit(
             AuditEvent::new(AuditKind::Config, None, Outcome::Ok).detail(if on {

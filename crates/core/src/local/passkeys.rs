@@ -48,9 +48,15 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             .credential(&id)
             .map_err(|e| ManageError::from_status(e.into()))?
             .ok_or_else(|| ManageError::no_such_passkey(id_hex))?;
-        self.require_pin(pin, AuditKind::Delete)?;
-        self.sealed_change(|s| s.delete_credential(&id))
-            .map_err(ManageError::from_status)?;
+        let verified = self.require_pin_hash(pin, AuditKind::Delete)?;
+        // Deleted with the PIN: the statement says it must never come back (issue 21).
+        self.anchored_change(
+            verified.as_ref(),
+            |_| {},
+            std::slice::from_ref(&id),
+            |s| s.delete_credential(&id),
+        )
+        .map_err(ManageError::from_status)?;
         self.end_session_unless_continued_by(None);
         self.audit(AuditEvent::new(AuditKind::Delete, Some(&c.rp_id), Outcome::Ok).detail("local"));
         Ok(())

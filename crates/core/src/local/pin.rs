@@ -19,14 +19,26 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
     /// Checks `pin` when a PIN is set: a wrong one counts in the TPM as anywhere else, and
     /// the three-per-start-up pause applies here too. Audited as `kind` when wrong.
     pub fn require_pin(&mut self, pin: Option<&Pin>, kind: AuditKind) -> Result<(), ManageError> {
+        self.require_pin_hash(pin, kind).map(drop)
+    }
+
+    /// [`Engine::require_pin`], giving back the verified pinHash (None with no PIN set), for a
+    /// change whose protection statement it signs.
+    pub(crate) fn require_pin_hash(
+        &mut self,
+        pin: Option<&Pin>,
+        kind: AuditKind,
+    ) -> Result<Option<PinHash>, ManageError> {
         if !self.keys.pin_is_set() {
-            return Ok(());
+            return Ok(None);
         }
         let pin = pin.ok_or(ManageError::PinRequired)?;
         let checked = self
             .refuse_if_blocked()
             .and_then(|_| self.verify_pin(&PinHash::from_pin(pin.expose_secret()), kind));
-        checked.map(drop).map_err(|s| self.manage_error(s))
+        checked
+            .map(|v| Some(v.into_pin()))
+            .map_err(|s| self.manage_error(s))
     }
 
     /// Sets the first PIN (§6.5.5.5's policy: minPINLength code points, at most 63 bytes).
@@ -35,12 +47,12 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             return Err(ManageError::PinAlreadySet);
         }
         let length = self.check_pin_policy(new)?;
-        let set = self
-            .keys
-            .set_pin(&PinHash::from_pin(new.expose_secret()))
-            .map_err(Status::from);
+        let hash = PinHash::from_pin(new.expose_secret());
+        let set = self.keys.set_pin(&hash).map_err(Status::from);
         set.and_then(|()| self.after_pin_change(length, AuditKind::PinSet))
-            .map_err(|s| self.manage_error(s))
+            .map_err(|s| self.manage_error(s))?;
+        self.anchor_enrolment(&hash);
+        Ok(())
     }
 
     /// Changes the PIN after the TPM checked the old one.

@@ -23,11 +23,13 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
                 });
             }
         }
-        if always_uv == Some(false) && self.settings().always_uv {
-            self.require_pin(pin, AuditKind::Config)?;
-        }
+        let verified = if always_uv == Some(false) && self.settings().always_uv {
+            self.require_pin_hash(pin, AuditKind::Config)?
+        } else {
+            None
+        };
         let pin_set = self.keys.pin_is_set();
-        self.update_settings(|s| {
+        self.update_settings_anchored(verified.as_ref(), |s| {
             if let Some(on) = always_uv {
                 s.always_uv = on;
             }
@@ -61,13 +63,15 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         pin: Option<&Pin>,
     ) -> Result<(), ManageError> {
         let old = self.settings().fatigue;
-        if !crate::fatigue::Fatigue::stricter_or_equal(&limits, &old) {
-            self.require_pin(pin, AuditKind::Config)?;
-        }
         if limits.enabled && (limits.window_secs == 0 || limits.cooldown_secs == 0) {
             return Err(ManageError::BadPromptLimits);
         }
-        self.update_settings(|s| s.fatigue = limits)
+        let verified = if crate::fatigue::Fatigue::stricter_or_equal(&limits, &old) {
+            None
+        } else {
+            self.require_pin_hash(pin, AuditKind::Config)?
+        };
+        self.update_settings_anchored(verified.as_ref(), |s| s.fatigue = limits)
             .map_err(ManageError::from_status)?;
         let detail = if limits.enabled {
             format!(
@@ -92,13 +96,12 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         pin: Option<&Pin>,
     ) -> Result<(), ManageError> {
         let old = self.settings().step_up;
-        let stricter = (step_up.enabled || !old.enabled)
-            && step_up.uv_max_age_secs <= old.uv_max_age_secs
-            && (step_up.new_sites || !old.new_sites);
-        if !stricter {
-            self.require_pin(pin, AuditKind::Config)?;
-        }
-        self.update_settings(|s| s.step_up = step_up)
+        let verified = if crate::protection::step_up_stricter_or_equal(&step_up, &old) {
+            None
+        } else {
+            self.require_pin_hash(pin, AuditKind::Config)?
+        };
+        self.update_settings_anchored(verified.as_ref(), |s| s.step_up = step_up)
             .map_err(ManageError::from_status)?;
         let detail = if step_up.enabled {
             format!(
@@ -172,11 +175,22 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             (old, rule),
             (Some(_), None) | (Some(SiteRule::Block), Some(SiteRule::RequirePin))
         );
-        if weaker {
-            self.require_pin(pin, AuditKind::Config)?;
-        }
-        self.sealed_change(|s| s.set_site_rule(&rp_id, rule))
-            .map_err(ManageError::from_status)?;
+        let verified = if weaker {
+            self.require_pin_hash(pin, AuditKind::Config)?
+        } else {
+            None
+        };
+        let site = rp_id.clone();
+        self.anchored_change(
+            verified.as_ref(),
+            |rules| match rule {
+                Some(r) => drop(rules.insert(site, r)),
+                None => drop(rules.remove(&site)),
+            },
+            &[],
+            |s| s.set_site_rule(&rp_id, rule),
+        )
+        .map_err(ManageError::from_status)?;
         let detail = format!("site {}", rule.map_or("no rule", SiteRule::as_str));
         self.audit(AuditEvent::new(AuditKind::Config, Some(&rp_id), Outcome::Ok).detail(detail));
         Ok(())

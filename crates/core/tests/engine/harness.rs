@@ -338,19 +338,21 @@ impl Install {
         self.dir.path().join("store.sqlite")
     }
 
-    /// Starts the engine on the store file as it is (built-in UV types PIN 1234).
+    /// Starts the engine on the store file as it is (built-in UV types PIN 1234). A start
+    /// that is refused leaves the device as it was (the engine took it, and drops it).
     pub fn start(&mut self) -> Result<TestEngine, tpm_passkey_core::StoreError> {
         let store = Store::open(&self.path()).unwrap();
         let approver = Script {
             pin: Some("1234".into()),
             ..Script::default()
         };
-        Engine::with_clock(
-            self.keys.take().unwrap(),
-            approver,
-            store,
-            ManualClock::new(),
-        )
+        let keys = self.keys.take().unwrap();
+        let spare = keys.clone();
+        let started = Engine::with_clock(keys, approver, store, ManualClock::new());
+        if started.is_err() {
+            self.keys = Some(spare);
+        }
+        started
     }
 
     /// Stops it (the store file closes; the key store and its counter stay).

@@ -3,6 +3,7 @@
 //! written independently in harness.rs, and signatures are checked with p256.
 #![allow(clippy::unwrap_used)]
 
+mod anchors;
 mod attestation;
 mod ceremonies;
 mod checkpoints;

@@ -73,6 +73,7 @@ impl TpmKeyStore {
         Ok(Some(AuditAnchor {
             key: self.attestation_key()?,
             index_name: index.name().to_vec(),
+            binding: self.audit_binding(&index),
         }))
     }
 

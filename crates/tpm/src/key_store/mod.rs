@@ -9,6 +9,7 @@
 //! recorded: another Name means the TPM was cleared or replaced ([`TpmHealth::Replaced`]).
 //! The saved state's layout is in [`state`].
 
+mod anchor;
 mod attestation;
 mod audit;
 mod ops;
@@ -399,6 +400,12 @@ impl TpmKeyStore {
             return Ok(());
         };
         match tpm.open_counter(c) {
+            // The record may name a look-alike the TPM does hold: the PIN enrolment names
+            // the counter it was made with (issue 21).
+            Ok(_) if !self.counter_matches_enrolment() => {
+                tracing::error!("the rollback counter is not the one the PIN enrolment names");
+                self.counter_lost = true;
+            }
             Ok(_) => self.counter_lost = false,
             Err(_) if self.replaced => {}
             // Only the TPM's word that the index is not there, or not ours, makes it lost;

@@ -17,7 +17,7 @@ const SEAL_LABEL: &[u8] = b"tpm-passkey store seal v1";
 /// TPM errors as the engine sees them: PIN outcomes distinct, the rest opaque (detail in
 /// the message, which never carries a secret). Only the PIN index's own authorization
 /// failure is a wrong PIN; an owner-password failure is not the user's PIN.
-pub(super) fn to_key_error(e: Error) -> KeyError {
+pub(crate) fn to_key_error(e: Error) -> KeyError {
     match e {
         Error::WrongPin => KeyError::PinInvalid,
         Error::PinBlocked => KeyError::PinBlocked,
@@ -86,9 +86,20 @@ impl KeyStore for TpmKeyStore {
         if self.pin.is_some() {
             return Err(KeyError::Other("a PIN index already exists".into()));
         }
+        // The enrolment anchors the audit index and the rollback counter this state has
+        // (issue 21): from now on a look-alike of either is told apart from the TPM alone.
+        let targets = match (&self.audit, &self.counter) {
+            (Some(a), Some(c)) if !self.audit_lost && !self.counter_lost && !self.replaced => {
+                Some(crate::AnchorTargets {
+                    audit_name: a.name().to_vec(),
+                    counter_name: c.to_parts().2,
+                })
+            }
+            _ => None,
+        };
         let (index, prf_uv) = self.run(|s| {
             let tpm = s.tpm()?;
-            let index = tpm.define_pin_index(None, pin)?;
+            let index = tpm.define_pin_index_anchoring(None, pin, targets.as_ref())?;
             let prf_uv = tpm.create_prf_key(Some(&index))?;
             Ok((index, prf_uv))
         })?;
@@ -185,6 +196,11 @@ impl KeyStore for TpmKeyStore {
         let Some(old) = self.retired.clone() else {
             return Ok(false);
         };
+        // The enrolment's epoch counter goes with its PIN index (best effort: one that is
+        // already gone is not retried).
+        if let Some(a) = old.anchors().cloned() {
+            let _ = self.run(|s| s.tpm()?.undefine_epoch_counter(&a.epoch));
+        }
         match self.run(|s| s.tpm()?.undefine_pin_index(old.clone())) {
             Ok(()) | Err(KeyError::Other(_)) | Err(KeyError::BadBlob) => {
                 // Gone already, or not ours to delete any more: nothing to retry.
@@ -326,7 +342,7 @@ impl TpmKeyStore {
     /// What the outcome of an operation that proved a PIN says of the retries left: all of
     /// them after a success (the TPM reset pinCount), none when blocked, unknown after
     /// anything else (read afresh when next needed).
-    fn learn_retries<T>(&mut self, outcome: &Result<T, KeyError>) {
+    pub(super) fn learn_retries<T>(&mut self, outcome: &Result<T, KeyError>) {
         self.known_retries = match outcome {
             Ok(_) => Some(full_retries()),
             Err(KeyError::PinBlocked) => Some(0),

@@ -17,6 +17,7 @@
 //!
 //! Credential keys that need the PIN carry authPolicy = PolicySecret(this index's Name).
 
+pub mod anchors;
 mod legacy;
 mod record;
 mod sealed;
@@ -38,6 +39,7 @@ use crate::{
     Error, PinHash, Result, Tpm,
 };
 
+pub use anchors::{AnchorTargets, Anchors};
 pub use sealed::SealedPolicy;
 
 /// The TPM's pinLimit: wrong PINs allowed before the index refuses even the right one.
@@ -63,7 +65,7 @@ pub enum PinKind {
     /// Name.
     Legacy,
     /// Written once through a discarded one-time key; changed only through PolicySecret.
-    Sealed(SealedPolicy),
+    Sealed(Box<SealedPolicy>),
 }
 
 /// A PIN index this crate defined and checked: its TPM handle, its Name, and what is
@@ -96,6 +98,14 @@ impl PinIndex {
         matches!(self.kind, PinKind::Legacy)
     }
 
+    /// What the enrolment anchors, for an anchored index (issue 21).
+    pub fn anchors(&self) -> Option<&Anchors> {
+        match &self.kind {
+            PinKind::Sealed(p) => p.anchors.as_ref(),
+            PinKind::Legacy => None,
+        }
+    }
+
     /// The authPolicy that binds a credential key to this index.
     pub fn key_policy(&self) -> [u8; 32] {
         policy_secret_digest(&self.name)
@@ -125,13 +135,24 @@ impl Tpm {
     /// pinCount 0 / pinLimit [`PIN_LIMIT`]. `handle` = None picks a free random handle in
     /// [`PIN_INDEX_RANGE`].
     pub fn define_pin_index(&mut self, handle: Option<u32>, pin: &PinHash) -> Result<PinIndex> {
+        self.define_pin_index_anchoring(handle, pin, None)
+    }
+
+    /// [`Tpm::define_pin_index`], anchoring `targets` when given (an anchored index: the
+    /// anchor key and the epoch counter are made with it, see [`anchors`]).
+    pub fn define_pin_index_anchoring(
+        &mut self,
+        handle: Option<u32>,
+        pin: &PinHash,
+        targets: Option<&AnchorTargets>,
+    ) -> Result<PinIndex> {
         match handle {
             Some(h) if !PIN_INDEX_RANGE.contains(&h) => Err(Error::PinIndexMismatch {
                 handle: h,
                 why: "outside the owner NV range",
             }),
-            Some(h) => self.define_sealed(h, pin),
-            None => self.define_at_free_handle(|tpm, h| tpm.define_sealed(h, pin)),
+            Some(h) => self.define_sealed(h, pin, targets),
+            None => self.define_at_free_handle(|tpm, h| tpm.define_sealed(h, pin, targets)),
         }
     }
 

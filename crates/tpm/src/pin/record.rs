@@ -10,6 +10,8 @@ use crate::{one_time_key::ExternalKey, Error, Result};
 
 const LEGACY: u8 = 1;
 const SEALED: u8 = 2;
+/// Sealed and anchored (issue 21): the anchors follow the sealed fields.
+const ANCHORED: u8 = 3;
 
 fn bad(why: &'static str) -> Error {
     Error::BadBlob(why)
@@ -19,8 +21,9 @@ impl PinIndex {
     /// The bytes to save (see the module documentation).
     pub fn to_record(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(200);
-        out.push(match self.kind {
+        out.push(match &self.kind {
             PinKind::Legacy => LEGACY,
+            PinKind::Sealed(p) if p.anchored => ANCHORED,
             PinKind::Sealed(_) => SEALED,
         });
         out.extend_from_slice(&self.handle.to_be_bytes());
@@ -32,6 +35,9 @@ impl PinIndex {
             out.extend_from_slice(&p.approver.x);
             out.extend_from_slice(&p.approver.y);
             out.extend_from_slice(&p.approval);
+            if let Some(a) = &p.anchors {
+                a.to_record(&mut out);
+            }
         }
         out
     }
@@ -52,7 +58,7 @@ impl PinIndex {
         let (name, rest) = rest.split_at(name_len);
         let kind = match (kind, rest.len()) {
             (LEGACY, 0) => PinKind::Legacy,
-            (SEALED, 160) => {
+            (SEALED, 160) | (ANCHORED, 161..) => {
                 let take = |i: usize| -> [u8; 32] {
                     let mut a = [0u8; 32];
                     a.copy_from_slice(&rest[i..i + 32]);
@@ -60,14 +66,20 @@ impl PinIndex {
                 };
                 let mut approval = [0u8; 64];
                 approval.copy_from_slice(&rest[96..160]);
-                PinKind::Sealed(SealedPolicy {
+                let anchors = match kind {
+                    ANCHORED => Some(super::Anchors::from_record(&rest[160..])?),
+                    _ => None,
+                };
+                PinKind::Sealed(Box::new(SealedPolicy {
                     write_branch: take(0),
                     approver: ExternalKey {
                         x: take(32),
                         y: take(64),
                     },
                     approval,
-                })
+                    anchored: anchors.is_some(),
+                    anchors,
+                }))
             }
             _ => return Err(bad("PIN index record has the wrong kind or length")),
         };
@@ -98,21 +110,41 @@ mod tests {
         let sealed = PinIndex {
             handle: 0x0100_1234,
             name: vec![0, 0x0b, 9, 9, 9],
-            kind: PinKind::Sealed(SealedPolicy {
+            kind: PinKind::Sealed(Box::new(SealedPolicy {
                 write_branch: [1; 32],
                 approver: ExternalKey {
                     x: [2; 32],
                     y: [3; 32],
                 },
                 approval: [4; 64],
-            }),
+                anchored: false,
+                anchors: None,
+            })),
+        };
+        let mut anchored_policy = match &sealed.kind {
+            PinKind::Sealed(p) => (**p).clone(),
+            PinKind::Legacy => unreachable!(),
+        };
+        anchored_policy.anchored = true;
+        anchored_policy.anchors = Some(super::super::Anchors {
+            audit_name: vec![0, 0x0b, 5],
+            counter_name: vec![0, 0x0b, 6],
+            epoch: crate::EpochCounter::from_parts(0x0100_4321, [7; 32], vec![0, 0x0b, 8]),
+            epoch_start: 99,
+            key: vec![1, 2, 3],
+            signature: [9; 64],
+        });
+        let anchored = PinIndex {
+            handle: 0x0100_1234,
+            name: vec![0, 0x0b, 9, 9, 9],
+            kind: PinKind::Sealed(Box::new(anchored_policy)),
         };
         let legacy = PinIndex {
             handle: 0x0100_0001,
             name: vec![0, 0x0b, 1],
             kind: PinKind::Legacy,
         };
-        for i in [&sealed, &legacy] {
+        for i in [&sealed, &anchored, &legacy] {
             let r = i.to_record();
             assert_eq!(&PinIndex::from_record(&r).expect("parses"), i);
             for cut in 0..r.len() {

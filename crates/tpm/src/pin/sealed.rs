@@ -19,6 +19,10 @@
 //!
 //! The approval (a signature over H(approvedPolicy ‖ policyRef)) is public and kept by
 //! the caller; it only ever unlocks a branch that needs the PIN.
+//!
+//! An *anchored* index (issue 21, `anchors`) is the same with branch C's policyRef
+//! [`CHANGE_REF_ANCHORED`]; before it is dropped, its approver also signs what the
+//! enrolment anchors (the audit index, the counters, the anchor key).
 
 use tss_esapi::{
     attributes::{NvIndexAttributes, NvIndexAttributesBuilder},
@@ -32,6 +36,7 @@ use tss_esapi::{
     structures::{Digest, MaxNvBuffer, Name, Nonce, NvPublic, NvPublicBuilder},
 };
 
+use super::anchors::{AnchorTargets, Anchors, CHANGE_REF_ANCHORED};
 use super::{pin_auth, PinIndex, PinKind, DATA_SIZE, PIN_LIMIT};
 use crate::{
     bound::ProofFor,
@@ -51,13 +56,25 @@ pub struct SealedPolicy {
     pub(crate) write_branch: [u8; 32],
     /// The approver's public key (its Name is in branch C).
     pub(crate) approver: ExternalKey,
-    /// The approver's signature over H(approved change policy ‖ CHANGE_REF), r ‖ s.
+    /// The approver's signature over H(approved change policy ‖ change_ref), r ‖ s.
     pub(crate) approval: [u8; 64],
+    /// An anchored index (branch C's policyRef is [`CHANGE_REF_ANCHORED`]); its anchors, once
+    /// the approver signed them (always, for an index read from a record).
+    pub(crate) anchored: bool,
+    pub(crate) anchors: Option<Anchors>,
 }
 
 impl SealedPolicy {
+    fn change_ref(&self) -> &'static [u8] {
+        if self.anchored {
+            CHANGE_REF_ANCHORED
+        } else {
+            CHANGE_REF
+        }
+    }
+
     fn change_branch(&self) -> Result<[u8; 32]> {
-        Ok(PolicyDigest::authorize(&self.approver.name()?, CHANGE_REF).bytes())
+        Ok(PolicyDigest::authorize(&self.approver.name()?, self.change_ref()).bytes())
     }
 
     fn branches(&self) -> Result<[[u8; 32]; 2]> {
@@ -133,17 +150,29 @@ pub(super) fn check(
         return Err(mismatch("its Name differs from the one this store made"));
     }
     if !policy.approver.verifies(
-        &authorize_message(&approved_change(&name), CHANGE_REF),
+        &authorize_message(&approved_change(&name), policy.change_ref()),
         &policy.approval,
     ) {
         return Err(mismatch("its saved change approval does not verify"));
+    }
+    match (&policy.anchors, policy.anchored) {
+        (Some(a), true) if a.verify(&policy.approver, &name) => {}
+        (None, false) => {}
+        _ => return Err(mismatch("its enrolment's anchors do not verify")),
     }
     Ok(expected.clone())
 }
 
 impl Tpm {
-    /// Defines and initialises a sealed index at `handle` (see the module documentation).
-    pub(super) fn define_sealed(&mut self, handle: u32, pin: &PinHash) -> Result<PinIndex> {
+    /// Defines and initialises a sealed index at `handle` (see the module documentation);
+    /// with `targets`, an anchored one: the anchor key and the epoch counter are made, and
+    /// the approver signs them with `targets` before it is dropped.
+    pub(super) fn define_sealed(
+        &mut self,
+        handle: u32,
+        pin: &PinHash,
+        targets: Option<&AnchorTargets>,
+    ) -> Result<PinIndex> {
         let writer = OneTimeKey::generate()?;
         let approver = OneTimeKey::generate()?;
         let write_branch = PolicyDigest::new()
@@ -154,6 +183,8 @@ impl Tpm {
             write_branch,
             approver: approver.public(),
             approval: [0; 64],
+            anchored: targets.is_some(),
+            anchors: None,
         };
         let template = public(handle, policy.auth_policy()?)?;
         let auth = pin_auth(pin)?;
@@ -183,16 +214,64 @@ impl Tpm {
                 return Err(e);
             }
         };
-        policy.approval = approver.sign(&authorize_message(&approved_change(&name), CHANGE_REF))?;
+        policy.approval = approver.sign(&authorize_message(
+            &approved_change(&name),
+            policy.change_ref(),
+        ))?;
+        if let Some(targets) = targets {
+            let unanchored = PinIndex {
+                handle,
+                name: name.clone(),
+                kind: PinKind::Sealed(Box::new(policy.clone())),
+            };
+            match self.make_anchors(&unanchored, targets, &approver) {
+                Ok(a) => policy.anchors = Some(a),
+                Err(e) => {
+                    let _ = self.undefine(nv);
+                    return Err(e);
+                }
+            }
+        }
         // Both one-time keys are dropped (and zeroized) here: nobody can sign for this
         // index's policy again.
         drop((writer, approver));
         let index = PinIndex {
             handle,
             name: name.clone(),
-            kind: PinKind::Sealed(policy.clone()),
+            kind: PinKind::Sealed(Box::new(policy.clone())),
         };
         check(&index, &policy, &public, name)
+    }
+
+    /// The anchor key (bound to `index`) and the epoch counter, and the approver's
+    /// signature over them and `targets`. On failure the epoch counter is undefined again.
+    fn make_anchors(
+        &mut self,
+        index: &PinIndex,
+        targets: &AnchorTargets,
+        approver: &OneTimeKey,
+    ) -> Result<Anchors> {
+        let key = self.create_key(Some(index))?.blob.to_bytes()?;
+        let epoch = self.define_at_free_handle(|tpm, h| tpm.define_epoch_counter(h))?;
+        let signed = self.read_epoch(&epoch).and_then(|start| {
+            let mut anchors = Anchors {
+                audit_name: targets.audit_name.clone(),
+                counter_name: targets.counter_name.clone(),
+                epoch: epoch.clone(),
+                epoch_start: start,
+                key,
+                signature: [0; 64],
+            };
+            anchors.signature = approver.sign(&anchors.statement(&index.name)?)?;
+            Ok(anchors)
+        });
+        match signed {
+            Ok(anchors) => Ok(anchors),
+            Err(e) => {
+                let _ = self.undefine_epoch_counter(&epoch);
+                Err(e)
+            }
+        }
     }
 
     /// The index's only write: {pinCount 0, pinLimit 8}, authorized by branch W with a
@@ -260,7 +339,7 @@ impl Tpm {
             .map_err(|e| Error::tss(op, e))?;
         let ticket = self.ctx.verify_signature(
             key,
-            Digest::try_from(authorize_message(&approved, CHANGE_REF).to_vec())
+            Digest::try_from(authorize_message(&approved, policy.change_ref()).to_vec())
                 .map_err(|e| Error::tss(op, e))?,
             tpm_signature(&policy.approval)?,
         );
@@ -290,7 +369,7 @@ impl Tpm {
                 .policy_authorize(
                     p,
                     Digest::try_from(approved.to_vec()).map_err(|e| Error::tss(op, e))?,
-                    Nonce::try_from(CHANGE_REF.to_vec()).map_err(|e| Error::tss(op, e))?,
+                    Nonce::try_from(policy.change_ref().to_vec()).map_err(|e| Error::tss(op, e))?,
                     &Name::try_from(policy.approver.name()?).map_err(|e| Error::tss(op, e))?,
                     ticket,
                 )
