@@ -234,6 +234,9 @@ pub fn status(args: &ReadArgs) -> CliResult {
             PinProtection::Legacy.explain()
         );
     }
+    if s.pin_protection == PinProtection::Sealed {
+        println!("NOTE: the PIN is {}", PinProtection::Sealed.explain());
+    }
     println!("passkeys   {}", s.credentials);
     println!("always UV  {}", if s.always_uv { "on" } else { "off" });
     println!("min PIN    {}", s.min_pin_length);

@@ -10,6 +10,7 @@ use tpm_passkey_hid::socket::SocketTransport;
 use tpm_passkey_hid::uhid::{Target, UhidTransport, HELPER_SOCKET};
 
 use crate::agent_hub::{AgentHub, Launcher};
+use crate::cli::CliResult;
 use crate::control::ControlServer;
 use crate::engine_thread::{EngineConfig, EngineHandle};
 use crate::tpm_choice::{TpmSelect, SIMULATED_WARNING};
@@ -40,9 +41,37 @@ pub struct DaemonArgs {
     tpm_deadline_ms: u64,
     /// Accept the credential store as it is although its seal says it was restored, rolled
     /// back or edited (docs/RECOVERY.md): it is sealed anew, and passkeys deleted since the
-    /// copy was made are back. Audited.
+    /// copy was made are back. Audited. What the PIN protects (a protection loosened or a
+    /// passkey deleted with it) is accepted only with the PIN: `--pin-file`, or typed here
+    /// when run from a terminal.
     #[arg(long)]
     accept_restored_store: bool,
+    /// With --accept-restored-store: read the PIN from FILE.
+    #[arg(long, value_name = "FILE", requires = "accept_restored_store")]
+    pin_file: Option<PathBuf>,
+}
+
+/// The PIN for accepting a store: from --pin-file, else typed when stdin is a terminal, else
+/// none (the start then says that accepting needs it).
+fn accept_pin(args: &DaemonArgs) -> CliResult<Option<tpm_passkey_core::PinHash>> {
+    use std::io::IsTerminal;
+    if !args.accept_restored_store {
+        return Ok(None);
+    }
+    let pin = match &args.pin_file {
+        Some(f) => crate::cli::read_pin(Some(f), "")?,
+        None if std::io::stdin().is_terminal() => crate::cli::read_pin(
+            None,
+            "PIN (accepting what was changed without it needs it; Enter to skip): ",
+        )?,
+        None => return Ok(None),
+    };
+    if pin.expose_secret().is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(tpm_passkey_core::PinHash::from_pin(
+        pin.expose_secret(),
+    )))
 }
 
 /// `tpm-passkey-app` → the app beside our own binary when it is there.
@@ -127,6 +156,7 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
             prompt_timeout: Duration::from_secs(args.prompt_timeout_secs),
             tpm_deadline,
             accept_restored_store: args.accept_restored_store,
+            accept_pin: accept_pin(&args)?,
         },
         hub.clone(),
     );

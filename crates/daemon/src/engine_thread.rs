@@ -58,6 +58,8 @@ pub struct EngineConfig {
     pub tpm_deadline: Duration,
     /// Seal the store anew whatever its seal says (the person chose to, after being told).
     pub accept_restored_store: bool,
+    /// With it, the PIN: what the PIN protects is accepted too (a new protection statement).
+    pub accept_pin: Option<tpm_passkey_core::PinHash>,
 }
 
 /// While the TPM is away, the engine thread tries to reconnect this often (and sleeps
@@ -327,6 +329,10 @@ fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, OpenE
             tpm_unreachable: e == tpm_passkey_core::KeyError::Unreachable,
             message: e.to_string(),
         })?;
+        if let Some(pin) = &config.accept_pin {
+            Engine::<TpmKeyStore, HubApprover>::accept_protections(&mut keys, &mut store, pin)
+                .map_err(store_error)?;
+        }
         Engine::<TpmKeyStore, HubApprover>::accept_store(&mut keys, &mut store)
             .map_err(store_error)?;
         tracing::warn!(

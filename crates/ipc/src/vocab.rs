@@ -75,8 +75,13 @@ pub enum AgentKind {
 pub enum PinProtection {
     /// No PIN is set.
     NotSet,
+    /// The TPM's rebuild-proof PIN index, and its enrolment anchors the audit index and
+    /// what the PIN protects (issue 21): changes made without the PIN are refused even when
+    /// someone with the TPM reseals the store.
+    Anchored,
     /// The TPM's rebuild-proof PIN index: nobody, the TPM owner included, can reset its
-    /// retry counter or rebuild it.
+    /// retry counter or rebuild it. Made before anchors: someone with the TPM can reseal
+    /// an edited or older store. Re-enrol to anchor it.
     Sealed,
     /// A PIN index made by an earlier version: the TPM owner (on most machines any local
     /// program) can rewrite its retry counter. Re-enrol to replace it.
@@ -91,7 +96,8 @@ impl PinProtection {
     pub fn explain(self) -> &'static str {
         match self {
             PinProtection::NotSet => "no PIN set",
-            PinProtection::Sealed => "enforced by the TPM; nobody can reset its retries, the TPM owner included",
+            PinProtection::Anchored => "enforced by the TPM; nobody can reset its retries, the TPM owner included, and what it protects cannot be loosened or rolled back on disk without it",
+            PinProtection::Sealed => "enforced by the TPM; nobody can reset its retries, the TPM owner included. Set before anchors: someone with the TPM could loosen or roll back the store on disk unseen. Re-enrol to anchor it: `tpm-passkey reset`, set a PIN, and register again",
             PinProtection::Legacy => "older, weaker kind: the TPM owner (on most machines any local program) can reset its retries. Re-enrol to fix: `tpm-passkey reset`, set a PIN, and register your passkeys again",
             PinProtection::Lost => "the PIN's TPM index is gone (the TPM was cleared or its owner deleted it): PIN-bound passkeys cannot work again. Reset, set a PIN and register again",
         }

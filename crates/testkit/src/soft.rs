@@ -278,7 +278,9 @@ impl KeyStore for SoftKeys {
     }
 
     fn pin_protection(&self) -> PinProtection {
-        if self.pin.is_some() {
+        if self.pin.is_some() && self.anchored_audit.is_some() {
+            PinProtection::Anchored
+        } else if self.pin.is_some() {
             PinProtection::Sealed
         } else {
             PinProtection::NotSet

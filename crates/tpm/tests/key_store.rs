@@ -224,7 +224,7 @@ fn a_reset_destroys_the_old_pin_index_only_once_the_new_state_is_saved() {
     // "Crashed" before the store commit: the old state still works in full.
     {
         let mut old = TpmKeyStore::open(&tcti, None, Some(&before)).unwrap();
-        assert_eq!(old.pin_protection(), PinProtection::Sealed);
+        assert_eq!(old.pin_protection(), PinProtection::Anchored);
         let d = common::digest(b"old state");
         old.sign(&key.blob, &d, Some(&pin))
             .expect("the old PIN still signs");

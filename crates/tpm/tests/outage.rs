@@ -82,7 +82,7 @@ fn a_dead_tpm_fails_at_once_and_the_returning_one_is_used_again() {
     ks.sign(&bound.blob, &d, Some(&pin))
         .expect("the PIN index was reopened");
     assert_eq!(ks.pin_retries().unwrap(), 8);
-    assert_eq!(ks.pin_protection(), PinProtection::Sealed);
+    assert_eq!(ks.pin_protection(), PinProtection::Anchored);
     assert_eq!(ks.deadlines_missed(), 0);
     drop(back);
 }

@@ -20,6 +20,13 @@ impl TpmKeyStore {
         Some((index, anchors))
     }
 
+    /// Sets the first PIN as versions before anchors did (no anchors): an install made
+    /// then, for the tests that show what anchors stop.
+    #[doc(hidden)]
+    pub fn set_pin_before_anchors(&mut self, pin: &PinHash) -> Result<(), KeyError> {
+        self.enrol(pin, false)
+    }
+
     /// Whether the enrolment vouches for `index`.
     pub(super) fn audit_binding(&self, index: &AuditIndex) -> IndexBinding {
         match self.pin.as_ref().and_then(PinIndex::anchors) {

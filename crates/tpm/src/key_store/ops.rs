@@ -83,31 +83,7 @@ impl KeyStore for TpmKeyStore {
     }
 
     fn set_pin(&mut self, pin: &PinHash) -> Result<(), KeyError> {
-        if self.pin.is_some() {
-            return Err(KeyError::Other("a PIN index already exists".into()));
-        }
-        // The enrolment anchors the audit index and the rollback counter this state has
-        // (issue 21): from now on a look-alike of either is told apart from the TPM alone.
-        let targets = match (&self.audit, &self.counter) {
-            (Some(a), Some(c)) if !self.audit_lost && !self.counter_lost && !self.replaced => {
-                Some(crate::AnchorTargets {
-                    audit_name: a.name().to_vec(),
-                    counter_name: c.to_parts().2,
-                })
-            }
-            _ => None,
-        };
-        let (index, prf_uv) = self.run(|s| {
-            let tpm = s.tpm()?;
-            let index = tpm.define_pin_index_anchoring(None, pin, targets.as_ref())?;
-            let prf_uv = tpm.create_prf_key(Some(&index))?;
-            Ok((index, prf_uv))
-        })?;
-        self.pin = Some(index);
-        self.prf_uv = Some(prf_uv);
-        self.pin_lost = false;
-        self.known_retries = Some(full_retries());
-        Ok(())
+        self.enrol(pin, true)
     }
 
     fn verify_pin(&mut self, pin: &PinHash) -> Result<(), KeyError> {
@@ -161,6 +137,7 @@ impl KeyStore for TpmKeyStore {
     fn pin_protection(&self) -> PinProtection {
         match &self.pin {
             Some(i) if i.is_legacy() => PinProtection::Legacy,
+            Some(i) if i.anchors().is_some() => PinProtection::Anchored,
             Some(_) => PinProtection::Sealed,
             None if self.pin_lost => PinProtection::Lost,
             None => PinProtection::NotSet,
@@ -339,6 +316,38 @@ fn full_retries() -> u8 {
 }
 
 impl TpmKeyStore {
+    /// Sets the first PIN; `anchored`: with the enrolment's anchors (issue 21) when this
+    /// state has an audit index and a rollback counter to anchor.
+    pub(super) fn enrol(&mut self, pin: &PinHash, anchored: bool) -> Result<(), KeyError> {
+        if self.pin.is_some() {
+            return Err(KeyError::Other("a PIN index already exists".into()));
+        }
+        // The enrolment anchors the audit index and the rollback counter this state has
+        // (issue 21): from now on a look-alike of either is told apart from the TPM alone.
+        let targets = match (&self.audit, &self.counter) {
+            (Some(a), Some(c))
+                if anchored && !self.audit_lost && !self.counter_lost && !self.replaced =>
+            {
+                Some(crate::AnchorTargets {
+                    audit_name: a.name().to_vec(),
+                    counter_name: c.to_parts().2,
+                })
+            }
+            _ => None,
+        };
+        let (index, prf_uv) = self.run(|s| {
+            let tpm = s.tpm()?;
+            let index = tpm.define_pin_index_anchoring(None, pin, targets.as_ref())?;
+            let prf_uv = tpm.create_prf_key(Some(&index))?;
+            Ok((index, prf_uv))
+        })?;
+        self.pin = Some(index);
+        self.prf_uv = Some(prf_uv);
+        self.pin_lost = false;
+        self.known_retries = Some(full_retries());
+        Ok(())
+    }
+
     /// What the outcome of an operation that proved a PIN says of the retries left: all of
     /// them after a success (the TPM reset pinCount), none when blocked, unknown after
     /// anything else (read afresh when next needed).
