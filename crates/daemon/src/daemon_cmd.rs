@@ -156,7 +156,7 @@ pub fn run(args: &DaemonArgs) -> Result<(), Box<dyn std::error::Error>> {
             prompt_timeout: Duration::from_secs(args.prompt_timeout_secs),
             tpm_deadline,
             accept_restored_store: args.accept_restored_store,
-            accept_pin: accept_pin(&args)?,
+            accept_pin: accept_pin(args)?,
         },
         hub.clone(),
     );
