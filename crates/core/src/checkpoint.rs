@@ -41,6 +41,13 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         self.counter_step_owed() || self.audit_pending.get() >= CHECKPOINT_EVERY
     }
 
+    /// Whether a checkpoint has waited for an idle moment so long (twice the batch) that it
+    /// should be made now, after this answer: requests that never pause (a script, a flood)
+    /// must not leave the log unvouched for.
+    pub fn idle_work_overdue(&self) -> bool {
+        self.audit_pending.get() >= 2 * CHECKPOINT_EVERY
+    }
+
     /// The counter step, then the checkpoint, if owed. True when nothing is left owed; a TPM
     /// that cannot do it now is logged, and the work waits for the next chance (the next
     /// change takes the step first; the next idle moment tries again).

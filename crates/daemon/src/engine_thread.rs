@@ -460,6 +460,10 @@ fn serve(
             Work::Stop => break,
         }
         idle_work_failed = false;
+        if engine.idle_work_overdue() {
+            // The answer has gone; requests that never pause must not postpone it forever.
+            idle_work_failed = !engine.do_idle_work();
+        }
     }
     // The counter step owed, and the log's last entries' checkpoint, before the daemon goes.
     let _ = engine.finish_counter_step();
