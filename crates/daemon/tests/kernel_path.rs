@@ -400,3 +400,65 @@ fn the_daemon_on_the_kernel_resource_manager_withstands_other_programs_and_crash
         );
     }
 }
+
+/// Debian's Chromium and Firefox ESR, headless, as the desktop user, through their own
+/// WebAuthn stacks and the kernel's hidraw node, against the daemon (unprivileged on
+/// /dev/tpmrm0, behind the uhid helper) at a page on http://localhost
+/// (tests/qemu/browsers.sh, browsers.py, browser-page.html): each registers a discoverable
+/// credential with UV and PRF, is refused by the excludeList, signs in with an allowList and
+/// discoverable — every signature checked by the page with WebCrypto against the registered
+/// key — and gets one PRF output per salt. Firefox's discoverable sign-in finds two accounts
+/// (Chromium's too) and gets the chosen one alone, without userSelected (issue 24).
+#[test]
+fn chromium_and_firefox_sign_in_through_the_kernel_path() {
+    for browser in ["chromium", "firefox-esr"] {
+        assert!(
+            Command::new("sh")
+                .args(["-c", &format!("command -v {browser}")])
+                .output()
+                .unwrap()
+                .status
+                .success(),
+            "{browser} is missing (bash .ci/setup installs it)"
+        );
+    }
+    let results = results_with(&[
+        "tests/qemu/browsers.sh",
+        "tests/qemu/browsers.py",
+        "tests/qemu/browser-page.html",
+        "contrib/70-tpm-passkey.rules",
+    ]);
+    let dir = results.path();
+    let out = run_in_tpm_guest(dir, "browsers.sh");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    assert_done(&out, &read);
+    let report = read("browsers");
+    let steps: Vec<serde_json::Value> = report
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(steps.iter().all(|s| s.get("failed").is_none()), "{report}");
+    for browser in ["chromium", "firefox"] {
+        let passed: Vec<&str> = steps
+            .iter()
+            .filter(|s| s["browser"] == browser)
+            .filter_map(|s| s["step"].as_str())
+            .collect();
+        // Every ceremony, then the end of the run.
+        assert_eq!(
+            passed,
+            [
+                "register (rk, uv, prf)",
+                "excludeList refuses a second registration",
+                "sign in, allowList",
+                "sign in, discoverable",
+                "PRF (salt one)",
+                "PRF (salt one)",
+                "PRF (salt two)",
+                "done"
+            ],
+            "{browser}: {report}"
+        );
+    }
+}
