@@ -52,7 +52,8 @@ pub enum Occupied {
     By(AgentView),
 }
 
-/// How to start the app when a prompt finds no agent: at most once per [`RELAUNCH_AFTER`].
+/// How to start the app when a prompt finds no agent (an app that does not register is
+/// started at most once per [`RELAUNCH_AFTER`]).
 #[derive(Debug)]
 pub struct Launcher {
     pub app: std::path::PathBuf,
@@ -60,6 +61,9 @@ pub struct Launcher {
     last: Option<Instant>,
 }
 
+/// An app started for a prompt that never registered is not started again for this long
+/// (it is failing: no crash loop). One that registered and later left — the app exits once
+/// idle — is started again at the next prompt.
 const RELAUNCH_AFTER: Duration = Duration::from_secs(30);
 
 impl Launcher {
@@ -166,6 +170,16 @@ impl AgentHub {
         tracing::info!(kind = ?view.kind, name = ?view.name, pid = ?view.pid, "approval agent registered");
         send(&mut writer, &DaemonMessage::Ok);
         hub.agent = Some(Agent { conn, writer, view });
+        // The app came up: when it leaves (it exits once idle), the next prompt starts it
+        // again at once. Only an app that never registers is held back.
+        if let Some(l) = self
+            .launcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            l.last = None;
+        }
         self.changed.notify_all();
         Ok(replaced)
     }
@@ -265,6 +279,7 @@ impl AgentHub {
         cancel: &AtomicBool,
     ) -> Result<(Option<Pin>, Option<u32>), Refusal> {
         let deadline = Instant::now() + timeout;
+        let asked_unix_ms = unix_ms();
         if self.agent().is_none() {
             if let Some(l) = self
                 .launcher
@@ -308,9 +323,8 @@ impl AgentHub {
                     id,
                     prompt: prompt.clone(),
                     timeout_ms: (deadline - now).as_millis() as u64,
-                    sent_unix_ms: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as u64),
+                    sent_unix_ms: unix_ms(),
+                    asked_unix_ms,
                 };
                 if writer.is_some_and(|mut w| send(&mut w, &msg)) {
                     shown_to = Some(conn);
@@ -519,4 +533,11 @@ mod tests {
         assert_eq!(pin.expose_secret(), "4711");
         assert_eq!(hub.pending(), (0, 0));
     }
+}
+
+/// Now, in Unix milliseconds: the stamps the app measures its display latency against.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -306,7 +306,9 @@ fn wink_reaches_the_agent() {
 
 /// With no agent connected, `--start-app` makes the daemon start the app, which registers
 /// and gets the waiting prompt. The "app" here is a script that records how it was started,
-/// then answers as the scripted agent.
+/// then answers as the scripted agent for a few seconds and leaves, as the real app does
+/// once idle: the next prompt starts it again at once (only an app that never registers is
+/// held back).
 #[test]
 fn a_prompt_without_an_agent_starts_the_app() {
     let dir = tempfile::tempdir().unwrap();
@@ -317,7 +319,7 @@ fn a_prompt_without_an_agent_starts_the_app() {
     std::fs::write(
         &app,
         format!(
-            "#!/bin/sh\necho \"$* $TPM_PASSKEY_CONTROL\" >> '{}'\nexec '{}' agent --approve-all --pin-file '{}' --control \"$TPM_PASSKEY_CONTROL\"\n",
+            "#!/bin/sh\necho \"$* $TPM_PASSKEY_CONTROL\" >> '{}'\nexec timeout 4 '{}' agent --approve-all --pin-file '{}' --control \"$TPM_PASSKEY_CONTROL\"\n",
             started.display(),
             env!("CARGO_BIN_EXE_tpm-passkey"),
             pin.display()
@@ -349,4 +351,20 @@ fn a_prompt_without_an_agent_starts_the_app() {
         [format!("--hidden {}", d.control().display())],
         "started once, hidden, pointed at our control socket"
     );
+    // The app left (idle); the next prompt, well within the 30 s hold-back, starts it again.
+    common::wait_for(
+        || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_tpm-passkey"))
+                .args(["status", "--json", "--control"])
+                .arg(d.control())
+                .output()
+                .unwrap();
+            serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .is_ok_and(|v| v["agent_info"].is_null())
+        },
+        "the app's agent leaving",
+    );
+    d.assert_python("fido2_e2e.py", "register_only");
+    let lines = std::fs::read_to_string(&started).unwrap();
+    assert_eq!(lines.lines().count(), 2, "started again: {lines}");
 }

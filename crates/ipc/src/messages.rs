@@ -153,6 +153,10 @@ pub enum DaemonMessage {
         /// When the daemon sent it (Unix ms): the app measures its own display latency.
         #[serde(default)]
         sent_unix_ms: u64,
+        /// When the request raised it (Unix ms), before any agent was there to show it:
+        /// a prompt that had to start the app is measured from here (cold start).
+        #[serde(default)]
+        asked_unix_ms: u64,
     },
     /// The prompt is no longer waiting, and why.
     PromptClosed {
