@@ -29,6 +29,9 @@ pub struct PendingPrompt {
     pub timeout_ms: u64,
     /// When the daemon sent the prompt (Unix ms), for the window's latency measurement.
     pub sent_unix_ms: u64,
+    /// When the request raised it (Unix ms): a prompt that started the app is measured
+    /// from here.
+    pub asked_unix_ms: u64,
     #[serde(skip)]
     deadline: Option<Instant>,
 }
@@ -143,6 +146,7 @@ impl AgentLink {
                 prompt,
                 timeout_ms,
                 sent_unix_ms,
+                asked_unix_ms,
             } => {
                 let p = PendingPrompt {
                     id,
@@ -150,18 +154,18 @@ impl AgentLink {
                     prompt,
                     timeout_ms,
                     sent_unix_ms,
+                    asked_unix_ms,
                     deadline: Some(Instant::now() + Duration::from_millis(timeout_ms)),
                 };
                 lock(&self.pending).insert(id, p.clone());
+                crate::idle::prompt_arrived(app);
                 raise(app, true);
                 let _ = app.emit("prompt", p);
             }
             DaemonMessage::PromptClosed { id, reason } => {
                 lock(&self.pending).remove(&id);
                 let _ = app.emit("prompt-closed", PromptClosed { id, reason });
-                if lock(&self.pending).is_empty() {
-                    raise(app, false);
-                }
+                crate::idle::prompts_settled(app);
             }
             DaemonMessage::Wink => {
                 raise(app, false);
@@ -254,6 +258,7 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>, link: Arc<AgentLink>, path: PathBuf)
                 );
             }
             link.set_connected(&app, false);
+            crate::idle::prompts_settled(&app);
             std::thread::sleep(Duration::from_secs(1));
         });
 }

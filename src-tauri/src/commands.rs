@@ -373,7 +373,7 @@ pub fn pending_prompts<R: Runtime>(
 /// needed: the link refuses an approval without one.
 #[tauri::command]
 pub async fn answer_prompt<R: Runtime>(
-    _app: AppHandle<R>,
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     id: u64,
     approve: bool,
@@ -381,7 +381,20 @@ pub async fn answer_prompt<R: Runtime>(
     choice: Option<u32>,
 ) -> Answer<()> {
     let link = state.link.clone();
-    blocking(move || link.answer(id, approve, pin, choice)).await
+    let answered = blocking(move || link.answer(id, approve, pin, choice)).await;
+    if answered.is_ok() {
+        crate::idle::prompts_settled(&app);
+    }
+    answered
+}
+
+/// The window painted a prompt that was hidden before: how long after the request (and
+/// after the daemon sent it) the frame showing it was there. Logged for the UI e2e, which
+/// measures a prompt that had to start the app this way (no WebDriver reaches an app the
+/// daemon started).
+#[tauri::command]
+pub fn prompt_painted<R: Runtime>(_app: AppHandle<R>, since_asked_ms: u64, since_sent_ms: u64) {
+    tracing::info!(since_asked_ms, since_sent_ms, "prompt painted");
 }
 
 /// Starts the daemon: through systemd when the user unit is installed, else directly.

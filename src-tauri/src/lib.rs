@@ -3,12 +3,14 @@
 //! It never touches the TPM or /dev/uhid: everything goes through the daemon's control
 //! socket (docs/CONTROL.md). [`agent`] keeps the registered agent connection (prompts in,
 //! answers out); [`commands`] are what the window calls; [`launcher`] starts the daemon and
-//! manages "start at login"; [`tray`] is the status icon.
+//! manages "start at login"; [`tray`] is the status icon; [`idle`] ends the app when it has
+//! nothing to show.
 #![forbid(unsafe_code)]
 
 pub mod agent;
 pub mod commands;
 pub mod daemon;
+pub mod idle;
 pub mod launcher;
 pub mod tray;
 
@@ -48,6 +50,7 @@ pub fn configure<R: Runtime>(
             commands::export_audit,
             commands::pending_prompts,
             commands::answer_prompt,
+            commands::prompt_painted,
             commands::start_daemon,
             commands::start_at_login,
             commands::set_tray_status,
@@ -62,6 +65,7 @@ pub fn run() {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let control = daemon::control_path();
     let link = Arc::new(agent::AgentLink::default());
@@ -77,10 +81,13 @@ pub fn run() {
             if let Err(e) = tray::setup(&handle) {
                 tracing::info!(error = %e, "no tray icon on this desktop");
             }
+            app.manage(idle::IdleExit::from_env());
             if hidden {
                 if let Some(w) = app.get_webview_window("main") {
                     let _ = w.hide();
                 }
+                // Started for a prompt (or at login): it exits unless one comes.
+                idle::arm(&handle);
             }
             // The daemon starts with the session; if it is not there, start it once.
             if std::os::unix::net::UnixStream::connect(&control).is_err()
@@ -94,14 +101,21 @@ pub fn run() {
             Ok(())
         })
         .on_window_event(|window, event| {
-            // Closing the window denies whatever it was asking; the app stays in the tray.
+            // Closing the window denies whatever it was asking; the app then hides and
+            // exits once idle (the daemon starts it for the next prompt).
             if let tauri::WindowEvent::CloseRequested { api, .. } = event {
                 if let Some(state) = window.try_state::<commands::AppState>() {
                     state.link.deny_all();
                 }
-                if window.app_handle().tray_by_id("main").is_some() {
+                let app = window.app_handle();
+                let idle_exit = app
+                    .try_state::<idle::IdleExit>()
+                    .is_some_and(|i| i.enabled());
+                if idle_exit || app.tray_by_id("main").is_some() {
                     api.prevent_close();
                     let _ = window.hide();
+                    idle::disarm(app);
+                    idle::arm(app);
                 }
             }
         });

@@ -343,6 +343,7 @@ fn prompts_arrive_and_approval_needs_the_pin() {
                 id: 5,
                 timeout_ms: 30_000,
                 sent_unix_ms: 0,
+                asked_unix_ms: 0,
                 prompt: Prompt {
                     rp_id: Some("github.com".into()),
                     user: Some("alice".into()),

@@ -21,6 +21,8 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
                     let _ = w.show();
                     let _ = w.set_focus();
                 }
+                // Opened by the person: it stays when the prompts are done.
+                crate::idle::disarm(app);
             }
             "quit" => app.exit(0),
             _ => {}

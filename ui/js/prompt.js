@@ -49,10 +49,16 @@ function show(next) {
   updateQueue();
   const wasHidden = $("prompt-layer").hidden;
   $("prompt-layer").hidden = false;
-  // Display latency: from the daemon sending the prompt to the frame that shows it.
+  // Display latency: from the daemon sending the prompt (and from the request raising it,
+  // which includes starting the app when it was not running) to the frame that shows it.
   if (wasHidden && next.sent_unix_ms) {
     requestAnimationFrame(() => requestAnimationFrame(() => {
-      $("prompt-layer").dataset.latencyMs = String(Date.now() - next.sent_unix_ms);
+      const now = Date.now();
+      const sinceSent = Math.max(0, now - next.sent_unix_ms);
+      const sinceAsked = next.asked_unix_ms ? Math.max(0, now - next.asked_unix_ms) : sinceSent;
+      $("prompt-layer").dataset.latencyMs = String(sinceSent);
+      $("prompt-layer").dataset.sinceAskedMs = String(sinceAsked);
+      call("prompt_painted", { sinceAskedMs: sinceAsked, sinceSentMs: sinceSent }).catch(() => {});
     }));
   }
   (needPin ? $("prompt-pin") : $("prompt-approve")).focus();

@@ -132,6 +132,10 @@ pub fn run(args: &UpArgs) -> CliResult {
         .unwrap_or_else(|| run_dir.join("control.sock"));
     let exe = std::env::current_exe()?;
 
+    // The approval agent: the app on a desktop, else this terminal.
+    let use_app = !args.terminal && has_display();
+    let app_path = app_binary().filter(|_| use_app);
+
     let mut started = None;
     let mut client = match Client::connect(&control, Some(Duration::from_secs(120))) {
         Ok(c) => {
@@ -164,6 +168,11 @@ pub fn run(args: &UpArgs) -> CliResult {
             if let Some(d) = &args.state_dir {
                 cmd.arg("--state-dir").arg(d);
             }
+            // The app exits once idle (DESIGN.md "The app"): the daemon starts it again for
+            // the next prompt, as the installed unit does.
+            if let Some(app) = &app_path {
+                cmd.arg("--start-app").arg(app);
+            }
             let mut child = cmd.stdin(Stdio::null()).spawn()?;
             let c = wait_for_daemon(&control, &mut child)?;
             started = Some(Started(child));
@@ -171,9 +180,7 @@ pub fn run(args: &UpArgs) -> CliResult {
         }
     };
 
-    // The approval agent: the app on a desktop, else this terminal.
-    let use_app = !args.terminal && has_display();
-    let app = match (use_app, app_binary()) {
+    let app = match (use_app, app_path) {
         (true, Some(app)) => {
             eprintln!(
                 "tpm-passkey: requests are approved in the app ({})",
