@@ -7,8 +7,9 @@ is the FIDO client, over the daemon's socket transport.
 
 Walks: the enrolment wizard (TPM facts, PIN), a registration approved with the PIN, a
 sign-in with a wrong then the right PIN, a denied sign-in, a sign-in left to time out, the
-Activity log, and deleting the passkey. Each step saves DIR/NN-name.png. Any mismatch
-raises (non-zero exit).
+Activity log, and deleting the passkey. Each step saves DIR/NN-name.png. Then, with the app
+not running, three prompts that make the daemon start it (the cold-start latency), after
+each of which it exits once idle. Any mismatch raises (non-zero exit).
 """
 import argparse
 import json
@@ -467,6 +468,133 @@ class E2E:
         self.text_of("#wizard-title", "Welcome to tpm-passkey")
 
 
+def descendants(pid):
+    """Every process below `pid` (children, their children …), as {pid: name}."""
+    parents = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                name = stat[stat.index("(") + 1:stat.rindex(")")]
+                parents[int(d.name)] = (int(stat[stat.rindex(")") + 2:].split()[1]), name)
+            except (OSError, ValueError):
+                pass
+    found, frontier = {}, {pid}
+    while frontier:
+        frontier = {p for p, (pp, _) in parents.items() if pp in frontier and p not in found}
+        found.update({p: parents[p][1] for p in frontier})
+    return found
+
+
+def rss_kb(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def switches(pid):
+    """Context switches of a process so far, all its threads (each a wake-up)."""
+    total = 0
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        for line in (t / "status").read_text().splitlines():
+            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                total += int(line.split()[1])
+    return total
+
+
+def cold_start(args, tmp, shots, rounds=3):
+    """The app is not resident: a daemon with `--start-app` (as the user unit runs it)
+    starts it, hidden, for each prompt. The window paints the prompt and reports how long
+    after the request (`prompt painted since_asked_ms=…` in the app's log: no WebDriver
+    reaches an app the daemon started); nobody answers, the prompt times out, the window
+    hides and the app exits once idle with its WebKit processes, leaving the daemon and its
+    simulator. Returns the figures; raises if the app or a WebKit process stays."""
+    import re
+    tmp = tmp / "cold"
+    (tmp / "home").mkdir(parents=True)
+    control, hid, log = tmp / "control.sock", tmp / "hid.sock", tmp / "daemon.log"
+    env = dict(os.environ, TPM_PASSKEY_LOG="info", TPM_PASSKEY_APP_IDLE_EXIT_SECS="2",
+               TPM_PASSKEY_NO_DAEMON_START="1", XDG_CONFIG_HOME=str(tmp / "config"),
+               HOME=str(tmp / "home"))
+    daemon = subprocess.Popen(
+        [args.daemon, "daemon", "--simulator", "--state-dir", str(tmp / "state"),
+         "--control", str(control), "--hid", f"socket:{hid}", "--prompt-timeout-secs", "5",
+         "--start-app", args.app],
+        env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        for _ in range(150):
+            if control.exists() and hid.exists():
+                break
+            time.sleep(0.2)
+        pin = tmp / "pin"
+        pin.write_text(PIN + "\n")
+        subprocess.run([args.daemon, "pin", "set", "--new-pin-file", str(pin), "--control", str(control)],
+                       check=True, capture_output=True, timeout=60)
+        server = Fido2Server(RP)
+
+        def register():
+            options, _ = server.register_begin(
+                PublicKeyCredentialUserEntity(id=b"cold-id", name="cold", display_name="Cold"),
+                user_verification=UserVerificationRequirement.REQUIRED)
+            client = Fido2Client(open_device(str(hid)),
+                                 client_data_collector=DefaultClientDataCollector("https://example.com"),
+                                 user_interaction=BuiltInUv())
+            return client.make_credential(options.public_key)
+
+        painted = re.compile(r"prompt painted since_asked_ms=(\d+) since_sent_ms=(\d+)")
+        ansi = re.compile(r"\x1b\[[0-9;]*m")
+
+        def log_text():
+            return ansi.sub("", log.read_text())
+
+        figures = []
+        for i in range(rounds):
+            before = {p: n for p, n in descendants(daemon.pid).items() if n != "swtpm"}
+            assert not before, f"something besides the simulator runs before round {i}: {before}"
+            job = Background(register)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and len(painted.findall(log_text())) <= i:
+                time.sleep(0.05)
+            found = painted.findall(log_text())
+            assert len(found) > i, "the started app never painted the prompt:\n" + log_text()[-3000:]
+            since_asked, since_sent = map(int, found[i])
+            _, err = job.result(timeout=60)
+            assert err is not None, "nobody answered, yet the registration went through"
+            # The app exits once idle, its WebKit processes with it.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                left = {p: n for p, n in descendants(daemon.pid).items() if n != "swtpm"}
+                if not left:
+                    break
+                time.sleep(0.2)
+            assert not left, f"the app did not exit once idle: {left}"
+            product = [daemon.pid, *descendants(daemon.pid)]
+            figures.append((since_asked, since_sent, sum(rss_kb(p) for p in product) / 1024))
+        # Idle now: the product's wake-ups over 5 s (daemon and simulator, every thread).
+        product = [daemon.pid, *descendants(daemon.pid)]
+        first = sum(switches(p) for p in product)
+        time.sleep(5)
+        woke = sum(switches(p) for p in product) - first
+        for n, (asked, sent, rss) in enumerate(figures, 1):
+            print(f"cold start {n}: prompt painted {asked} ms after the request ({sent} ms after the daemon sent it); "
+                  f"idle afterwards: daemon + simulator {rss:.1f} MB RSS, no app")
+        print(f"idle, no app: {woke} context switches in 5 s (daemon and simulator, all threads)")
+        assert woke == 0, f"the idle product woke {woke} times in 5 s"
+        (shots / "cold-start.txt").write_text(
+            "".join(f"{a} {s} {r:.1f}\n" for a, s, r in figures) + f"idle-switches-5s {woke}\n")
+        return figures
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(10)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--app", required=True)
@@ -481,9 +609,11 @@ def main():
         e.run()
         e.dark()
         e.forgot_pin()
+        e.stop()
+        cold_start(args, e.tmp, e.shots)
         print(f"ui e2e: passed; {e.n} screenshots in {e.shots}")
     except BaseException:
-        for log in ("daemon.log", "driver.log"):
+        for log in ("daemon.log", "driver.log", "cold/daemon.log"):
             p = e.tmp / log
             if p.exists():
                 print(f"--- {log}\n{p.read_text()[-4000:]}", file=sys.stderr)
