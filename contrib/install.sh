@@ -35,6 +35,8 @@ install -D -m 0755 "$bin" "$root$bindir/tpm-passkey"
 for doc in INSTALL.md THREAT-MODEL.md RECOVERY.md; do
   install -D -m 0644 "$here/../docs/$doc" "$root$docdir/$doc"
 done
+# For a Snap browser on an older snapd, copied by hand (docs/INSTALL.md says when).
+install -D -m 0644 "$here/69-tpm-passkey-snap.rules" "$root$docdir/69-tpm-passkey-snap.rules"
 sed "s|@BINDIR@|$bindir|g; s|@DOCDIR@|$docdir|g" "$here/tpm-passkey.service.in" > "$tmp/tpm-passkey.service"
 install -D -m 0644 "$tmp/tpm-passkey.service" "$root/usr/lib/systemd/user/tpm-passkey.service"
 sed "s|@BINDIR@|$bindir|g; s|@DOCDIR@|$docdir|g" "$here/tpm-passkey-uhid@.service.in" > "$tmp/tpm-passkey-uhid@.service"

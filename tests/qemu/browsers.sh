@@ -49,6 +49,24 @@ done
 [ -n "${node:-}" ]
 chmod 666 "$node"; echo "$node" > $R/node
 
+# What udev makes of the node, with the install's rules and the Snap one added (a tmpfs over
+# the host's read-only rules dir): udev's fido_id says it is a FIDO token (what snapd with
+# canonical/snapd#17524 tags by), our rule gives the desktop user access (uaccess), and
+# contrib/69-tpm-passkey-snap.rules tags it for the Snap browsers.
+step udev
+mkdir -p /tmp/rules; cp -a /etc/udev/rules.d/. /tmp/rules/
+mount -t tmpfs tmpfs /etc/udev/rules.d; cp -a /tmp/rules/. /etc/udev/rules.d/
+cp $R/70-tpm-passkey.rules $R/69-tpm-passkey-snap.rules /etc/udev/rules.d/
+sys=$(readlink -f /sys/class/hidraw/$(basename $node))
+udevadm test --action=add $sys > $R/udev 2>&1 || true
+umount /etc/udev/rules.d
+# `udevadm test` cannot hand fido_id its device; it takes the sysfs path as an argument.
+/usr/lib/udev/fido_id $sys > $R/fido_id 2>&1
+cat $R/fido_id >> $R/udev
+grep -q '^ID_FIDO_TOKEN=1$' $R/fido_id
+grep '^TAGS=' $R/udev | grep -q ':uaccess:'
+grep '^TAGS=' $R/udev | grep -q ':snap_firefox_firefox:'
+
 step browsers
 $SYSPY $R/browsers.py --page $R --as-user "$AS_USER" --home $U --logs $R ${BROWSERS_STRACE:+--strace} > $R/browsers 2>&1
 

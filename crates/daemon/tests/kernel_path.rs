@@ -427,6 +427,7 @@ fn chromium_and_firefox_sign_in_through_the_kernel_path() {
         "tests/qemu/browsers.py",
         "tests/qemu/browser-page.html",
         "contrib/70-tpm-passkey.rules",
+        "contrib/69-tpm-passkey-snap.rules",
     ]);
     let dir = results.path();
     let out = run_in_tpm_guest(dir, "browsers.sh");
