@@ -292,6 +292,7 @@ fn serve<R: Runtime>(
     }
     client.set_read_timeout(None)?;
     *lock(&link.writer) = Some(client.try_clone_writer()?);
+    tracing::debug!("registered as the approval agent");
     link.set_connected(app, true);
     let _ = app.emit(
         "agent-state",

@@ -366,6 +366,7 @@ pub fn pending_prompts<R: Runtime>(
     _app: AppHandle<R>,
     state: State<'_, AppState>,
 ) -> Vec<PendingPrompt> {
+    tracing::debug!("the window's script asks for the waiting prompts");
     state.link.pending()
 }
 

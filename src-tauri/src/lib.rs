@@ -59,6 +59,14 @@ pub fn configure<R: Runtime>(
 
 /// Starts the app with the real (WebKitGTK) runtime.
 pub fn run() {
+    // WebKit's accelerated compositing makes the web process set up GL before its first
+    // frame — under software GL (llvmpipe, no GPU) that alone costs ~100 ms of a cold start
+    // (docs/PERFORMANCE.md "The app"), and a prompt window has nothing to animate. Set
+    // before any thread exists and before WebKit starts its processes; a value the person
+    // set is kept.
+    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
+        std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TPM_PASSKEY_LOG")
@@ -67,6 +75,7 @@ pub fn run() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+    tracing::debug!("app started");
     let control = daemon::control_path();
     let link = Arc::new(agent::AgentLink::default());
     let state = commands::AppState {
@@ -77,6 +86,7 @@ pub fn run() {
     let hidden = std::env::args().any(|a| a == "--hidden");
     let builder = configure(tauri::Builder::default(), state)
         .setup(move |app| {
+            tracing::debug!("app setup: window created");
             let handle = app.handle().clone();
             if let Err(e) = tray::setup(&handle) {
                 tracing::info!(error = %e, "no tray icon on this desktop");
