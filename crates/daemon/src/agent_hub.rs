@@ -365,6 +365,13 @@ impl AgentHub {
     }
 }
 
+/// Now, in Unix milliseconds: the stamps the app measures its display latency against.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -533,11 +540,4 @@ mod tests {
         assert_eq!(pin.expose_secret(), "4711");
         assert_eq!(hub.pending(), (0, 0));
     }
-}
-
-/// Now, in Unix milliseconds: the stamps the app measures its display latency against.
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
