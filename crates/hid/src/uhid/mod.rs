@@ -260,15 +260,15 @@ fn serve<B: Backend + ?Sized>(
     stop: &AtomicBool,
 ) {
     // The hidraw node appears shortly after CREATE2; look it up when the first message
-    // needs it, then ask /proc who holds it open for each message.
+    // needs it, then ask /proc who holds it open — again only once it was opened or closed.
     let uniq = uniq.to_owned();
-    let mut node = None;
+    let mut cache: Option<holders::HolderCache> = None;
     let mut device = Device::with_origin_source(backend, move || {
-        if node.is_none() {
-            node = holders::hidraw_node(&uniq);
+        if cache.is_none() {
+            cache = holders::hidraw_node(&uniq).map(holders::HolderCache::new);
         }
         crate::Origin {
-            pid: node.as_deref().and_then(holders::sole_holder),
+            pid: cache.as_mut().and_then(holders::HolderCache::sole_holder),
         }
     });
     // The engine's answer wakes this loop at once (a `None` on the reports channel).
