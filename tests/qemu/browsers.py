@@ -60,7 +60,9 @@ class Chromium:
         cmd = as_user + [
             "chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
             "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
-            "--remote-debugging-pipe", f"--user-data-dir={profile}", "about:blank",
+            "--remote-debugging-pipe", f"--user-data-dir={profile}",
+            # Its FIDO stack's own account of each request, for the failure report.
+            "--enable-logging=stderr", "--vmodule=*/fido/*=2,*/webauthn/*=2", "about:blank",
         ]
         env = dict(os.environ, HOME=home)
         self.log = log.name
@@ -410,6 +412,10 @@ def main():
             except Failed as e:
                 report({"browser": name, "failed": str(e)})
                 ok = False
+                log.flush()
+                print(f"--- the last lines of {name}'s own log", flush=True)
+                with open(log.name, errors="replace") as f:
+                    print("".join(f.readlines()[-60:]), flush=True)
             finally:
                 if browser:
                     browser.close()

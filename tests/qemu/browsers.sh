@@ -33,7 +33,7 @@ echo 4711 > $R/pin; chmod 644 $R/pin; chmod 755 $R
 step helper; $B uhid-helper --listen $HELPER > $R/helper.log 2>&1 &
 for _ in $(seq 50); do [ -S $HELPER ] && break; sleep 0.1; done
 step daemon
-$AS_DAEMON $B daemon --hid uhid-helper:$HELPER --state-dir $U/state --control $CTL > $R/daemon.log 2>&1 &
+TPM_PASSKEY_LOG=info,tpm_passkey=debug,tpm_passkey_hid=debug,tpm_passkey_core=debug $AS_DAEMON $B daemon --hid uhid-helper:$HELPER --state-dir $U/state --control $CTL > $R/daemon.log 2>&1 &
 for _ in $(seq 300); do [ -S $CTL ] && break; sleep 0.2; done
 step pin-set; $AS_USER $B pin set --control $CTL --new-pin-file $R/pin > $R/pin-set 2>&1
 # Approves, types the PIN, and (as a person in the prompt would) picks the first account.

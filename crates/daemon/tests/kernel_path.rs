@@ -87,7 +87,7 @@ fn assert_done(out: &Output, read: &dyn Fn(&str) -> String) {
         read("output"),
         read(read("step").trim()),
         read("daemon.log"),
-        read("agent.log").lines().rev().take(5).collect::<Vec<_>>().join("\n"),
+        read("agent.log").lines().rev().take(20).collect::<Vec<_>>().join("\n"),
         read("console.log")
     );
 }
