@@ -262,6 +262,25 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         Ok(n)
     }
 
+    /// Runs `f` with its store writes gathered into one commit, made before its answer is
+    /// returned: what `f` wrote is durable when the client sees the answer, as with one
+    /// commit per write, for one fsync instead of several. A failed commit (nothing written)
+    /// turns the answer into CTAP2_ERR_OTHER: a signature must not leave whose sign count
+    /// could be lost. Only for writes of no seal's concern (sign counts, the audit log, known
+    /// sites): a sealed change commits at once, before its counter step (DESIGN.md
+    /// "Rollback counter and store seal").
+    pub(crate) fn in_one_commit<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, Status>,
+    ) -> Result<T, Status> {
+        let began = self.store.gather_writes()?;
+        let out = f(self);
+        if began {
+            self.store.commit_gathered()?;
+        }
+        out
+    }
+
     /// Appends to the audit log; the requesting application comes from the approver when
     /// the event does not name one.
     pub fn audit(&self, mut e: AuditEvent) {

@@ -155,47 +155,50 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         let uv_done = uv != Uv::None;
         let flag_bits = if up_done { flags::UP } else { 0 } | if uv_done { flags::UV } else { 0 };
 
-        let first = found.remove(0);
-        let total = found.len() + 1;
-        let response = self.sign_assertion(
-            &first,
-            &rp_id,
-            &req.client_data_hash,
-            flag_bits,
-            pin.as_ref(),
-            req.hmac_secret.as_ref(),
-            (req.get_cred_blob, req.large_blob_key),
-            (!with_list && total > 1).then_some(total),
-            user_selected,
-        )?;
-        if up_done && protocol.is_some() {
-            self.pin.end_ceremony();
-        }
-        if uv_done {
-            self.note_verified_site(&rp_id);
-        }
-        if !with_list && !found.is_empty() {
-            self.session = Session::NextAssertion(NextAssertion {
-                remaining: found,
-                rp_id: rp_id.clone(),
-                client_data_hash: req.client_data_hash,
+        // The sign count, the known site and the audit entry: one commit, before the answer.
+        self.in_one_commit(move |e| {
+            let first = found.remove(0);
+            let total = found.len() + 1;
+            let response = e.sign_assertion(
+                &first,
+                &rp_id,
+                &req.client_data_hash,
                 flag_bits,
-                pin,
-                hmac_secret: req.hmac_secret,
-                get_cred_blob: req.get_cred_blob,
-                large_blob_key: req.large_blob_key,
-                deadline: self.now() + NEXT_ASSERTION_WINDOW,
-            });
-        }
-        // A silent assertion (up = false) is how clients probe an allowList before the real
-        // ceremony; the log keeps it apart from sign-ins the user approved.
-        let kind = if up {
-            AuditKind::SignIn
-        } else {
-            AuditKind::SilentCheck
-        };
-        self.audit(AuditEvent::new(kind, Some(&rp_id), Outcome::Ok));
-        Ok(response)
+                pin.as_ref(),
+                req.hmac_secret.as_ref(),
+                (req.get_cred_blob, req.large_blob_key),
+                (!with_list && total > 1).then_some(total),
+                user_selected,
+            )?;
+            if up_done && protocol.is_some() {
+                e.pin.end_ceremony();
+            }
+            if uv_done {
+                e.note_verified_site(&rp_id);
+            }
+            if !with_list && !found.is_empty() {
+                e.session = Session::NextAssertion(NextAssertion {
+                    remaining: found,
+                    rp_id: rp_id.clone(),
+                    client_data_hash: req.client_data_hash,
+                    flag_bits,
+                    pin,
+                    hmac_secret: req.hmac_secret,
+                    get_cred_blob: req.get_cred_blob,
+                    large_blob_key: req.large_blob_key,
+                    deadline: e.now() + NEXT_ASSERTION_WINDOW,
+                });
+            }
+            // A silent assertion (up = false) is how clients probe an allowList before the real
+            // ceremony; the log keeps it apart from sign-ins the user approved.
+            let kind = if up {
+                AuditKind::SignIn
+            } else {
+                AuditKind::SilentCheck
+            };
+            e.audit(AuditEvent::new(kind, Some(&rp_id), Outcome::Ok));
+            Ok(response)
+        })
     }
 
     /// §6.3 authenticatorGetNextAssertion: the next credential of the last getAssertion,

@@ -71,6 +71,29 @@ fn register_and_sign_in_with_tokens() {
     assert_eq!(r.err(), Some(Status::PinAuthInvalid));
 }
 
+/// A sign-in's writes — its sign count, the site now known, its audit entry — are one
+/// commit (one fsync with synchronous=FULL), made before the answer (issue 22).
+#[test]
+fn a_sign_in_commits_once() {
+    let mut e = setup();
+    let (id, _) = register(&mut e, "example.com", 1, true);
+    let t = token(&mut e, 2, "1234", Some(0x02), Some("example.com")).unwrap();
+    let before = e.store().commits();
+    let audit_before = e.store().audit_tail(1000).unwrap().len();
+    call(
+        &mut e,
+        0x02,
+        Some(ga("example.com", &[&id], with_token_ga(2, &t, &CDH_GA))),
+    )
+    .unwrap();
+    assert_eq!(e.store().commits() - before, 1);
+    assert_eq!(
+        e.store().audit_tail(1000).unwrap().len(),
+        audit_before + 1,
+        "the audit entry is in that commit"
+    );
+}
+
 #[test]
 fn built_in_uv_under_always_uv_signs_with_the_typed_pin() {
     let mut e = setup();
