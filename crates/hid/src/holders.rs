@@ -74,6 +74,7 @@ pub fn sole_holder(node: &Path) -> Option<u32> {
 /// hands its descriptor to another process. The holder it names is then the process that
 /// opened the node and gave it away — never a process that opened it itself unseen. Without
 /// a watch (the node unreadable to us, inotify unavailable) every call scans.
+#[derive(Debug)]
 pub struct HolderCache {
     node: PathBuf,
     watch: Option<OwnedFd>,
