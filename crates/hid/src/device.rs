@@ -22,9 +22,9 @@ pub const KEEPALIVE_EVERY: Duration = Duration::from_millis(100);
 /// How long the next packet of a message may take before ERR_MSG_TIMEOUT (§11.2.4 leaves
 /// the value to the device). Counted from the last packet, not the first, and generous: on
 /// a busy machine a browser's packets pass through its own HID service, hidraw, uhid and the
-/// helper, and a 6-packet makeCredential from Chromium was measured spread over more than
-/// 500 ms, with single gaps past 500 ms, when the CPU was taken (tests/qemu/browsers.sh
-/// under load); Chromium takes ERR_MSG_TIMEOUT as a device error and the ceremony fails.
+/// helper, and with the CPU taken (tests/qemu/browsers.sh under load) Chromium's
+/// multi-packet makeCredential took more than 500 ms to arrive in full — a 500 ms limit per
+/// packet failed too. Chromium takes ERR_MSG_TIMEOUT as a device error and the ceremony fails.
 /// All the timeout buys is freeing the device from a writer that died mid-message, so it
 /// can be long: other channels get ERR_CHANNEL_BUSY meanwhile and retry, and the writer's
 /// own channel resynchronises at once with CTAPHID_INIT.
