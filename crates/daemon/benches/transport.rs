@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use floors::{median, raw_floors};
+use floors::{median, raw_floors, Floors};
 use platform::*;
 use socket2::{Domain, SockAddr, Socket, Type};
 use tpm_passkey_tpm::{Swtpm, TctiChoice};
@@ -365,35 +365,11 @@ fn figures<D: Reports>(ch: &mut Channel<D>, n: usize) -> Vec<Figure> {
     out
 }
 
-fn print(
-    title: &str,
-    before: (Duration, Duration),
-    after: (Duration, Duration),
-    figures: &[Figure],
-) {
-    let r_up = before.0.min(after.0);
-    let r_pin = before.1.min(after.1);
+fn print(title: &str, before: Floors, after: Floors, figures: &[Figure]) {
     println!("{title}");
-    println!(
-        "{:<58} {:>8.3}   (runs before/after: {:.3} / {:.3})",
-        "R_up  raw Load + Sign + Flush",
-        ms(r_up),
-        ms(before.0),
-        ms(after.0)
-    );
-    println!(
-        "{:<58} {:>8.3}   (runs before/after: {:.3} / {:.3})",
-        "R_pin raw PolicySecret + Load + Sign + Flush",
-        ms(r_pin),
-        ms(before.1),
-        ms(after.1)
-    );
+    let floors = Floors::print(before, after);
     for (name, time, floor) in figures {
-        let ratio = match floor {
-            Some("R_pin") => format!("{:.2} x R_pin", ms(*time) / ms(r_pin)),
-            Some(_) => format!("{:.2} x R_up", ms(*time) / ms(r_up)),
-            None => String::new(),
-        };
+        let ratio = floor.map(|f| floors.ratio(*time, f)).unwrap_or_default();
         println!("{name:<58} {:>8.3}   {ratio}", ms(*time));
     }
 }

@@ -4,12 +4,18 @@
 //! * R_up  = Load + Sign + FlushContext of an empty-auth P-256 key;
 //! * R_pin = StartAuthSession(policy) + PolicySecret(PIN index, through a salted session
 //!   kept for the run) + Load + Sign + FlushContext of a key bound to that index.
+//!
+//! Each is timed twice: with ESYS as Debian ships it, which makes a fresh OpenSSL library
+//! context for every digest, HMAC and nonce (what tpm2-pytss and tpm2-tools pay too), and
+//! with the one context the daemon keeps (`tpm_passkey_tpm::esys_openssl`). The second is
+//! the TPM's own cost plus ESYS's bookkeeping, and the one each figure is first compared
+//! with; docs/PERFORMANCE.md "ESYS's OpenSSL contexts".
 
 use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 use tpm_passkey_core::PinHash;
-use tpm_passkey_tpm::policy_secret_digest;
+use tpm_passkey_tpm::{esys_openssl, policy_secret_digest};
 use tss_esapi::{
     attributes::{NvIndexAttributesBuilder, ObjectAttributesBuilder, SessionAttributesBuilder},
     constants::{tss::TPM2_RH_NULL, tss::TPM2_ST_HASHCHECK, NvIndexType, SessionType},
@@ -84,9 +90,95 @@ fn ticket() -> HashcheckTicket {
     .unwrap()
 }
 
-/// The raw floors, through tss-esapi alone: (R_up, R_pin), medians of `n`, each run timed
-/// by `timed` (which may also count its TPM commands).
+/// The floors of one run: R_up and R_pin with the kept OpenSSL context, and as ESYS ships.
+#[derive(Debug, Clone, Copy)]
+pub struct Floors {
+    pub up: Duration,
+    pub pin: Duration,
+    pub up_shipped: Duration,
+    pub pin_shipped: Duration,
+}
+
+impl Floors {
+    /// The faster of two runs, floor by floor (warm-up favours the floor).
+    pub fn min(self, o: Floors) -> Floors {
+        Floors {
+            up: self.up.min(o.up),
+            pin: self.pin.min(o.pin),
+            up_shipped: self.up_shipped.min(o.up_shipped),
+            pin_shipped: self.pin_shipped.min(o.pin_shipped),
+        }
+    }
+
+    /// Prints the floors of the runs before and after the figures; returns their minimum.
+    pub fn print(before: Floors, after: Floors) -> Floors {
+        let f = before.min(after);
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let rows = [
+            ("R_up  raw Load + Sign + Flush", f.up, before.up, after.up),
+            (
+                "R_pin raw PolicySecret + Load + Sign + Flush",
+                f.pin,
+                before.pin,
+                after.pin,
+            ),
+            (
+                "R_up  as ESYS ships (an OpenSSL context per digest)",
+                f.up_shipped,
+                before.up_shipped,
+                after.up_shipped,
+            ),
+            (
+                "R_pin as ESYS ships (an OpenSSL context per digest)",
+                f.pin_shipped,
+                before.pin_shipped,
+                after.pin_shipped,
+            ),
+        ];
+        for (name, min, b, a) in rows {
+            println!(
+                "{name:<58} {:>8.3}   (runs before/after: {:.3} / {:.3})",
+                ms(min),
+                ms(b),
+                ms(a)
+            );
+        }
+        f
+    }
+
+    /// `time`'s ratio to `floor` ("R_up" or "R_pin"), and to the same floor as ESYS ships.
+    pub fn ratio(&self, time: Duration, floor: &str) -> String {
+        let (kept, shipped) = if floor == "R_pin" {
+            (self.pin, self.pin_shipped)
+        } else {
+            (self.up, self.up_shipped)
+        };
+        let r = |f: Duration| time.as_secs_f64() / f.as_secs_f64();
+        format!("{:.2} x {floor}  ({:.2} x as shipped)", r(kept), r(shipped))
+    }
+}
+
+/// The floors, both ways: medians of `n`, each run timed by `timed` (which may also count
+/// its TPM commands).
 pub fn raw_floors(
+    tcti: &tpm_passkey_tpm::TctiChoice,
+    n: usize,
+    timed: &dyn Fn(&mut dyn FnMut()) -> Duration,
+) -> Floors {
+    esys_openssl::keep_one(false);
+    let (up_shipped, pin_shipped) = raw_floors_once(tcti, n, timed);
+    esys_openssl::keep_one(true);
+    let (up, pin) = raw_floors_once(tcti, n, timed);
+    Floors {
+        up,
+        pin,
+        up_shipped,
+        pin_shipped,
+    }
+}
+
+/// The raw floors, through tss-esapi alone: (R_up, R_pin), medians of `n`.
+fn raw_floors_once(
     tcti: &tpm_passkey_tpm::TctiChoice,
     n: usize,
     timed: &dyn Fn(&mut dyn FnMut()) -> Duration,

@@ -29,7 +29,7 @@ mod platform;
 use std::time::{Duration, Instant};
 
 use ciborium::value::Value;
-use floors::{median, raw_floors};
+use floors::{median, raw_floors, Floors};
 use platform::*;
 use sha2::{Digest as _, Sha256};
 use tpm_passkey_core::{Engine, KeyStore as _, PinHash, Store};
@@ -354,37 +354,19 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// The floors (the faster of a run before and one after the figures) and the figures, each
-/// with its ratio.
-fn print_figures(before: (Duration, Duration), after: (Duration, Duration), figures: &[Figure]) {
-    let r_up = before.0.min(after.0);
-    let r_pin = before.1.min(after.1);
-    println!(
-        "{:<58} {:>8}   (runs before/after: {:.3} / {:.3})",
-        "R_up  raw Load + Sign + Flush",
-        format!("{:.3}", ms(r_up)),
-        ms(before.0),
-        ms(after.0)
-    );
-    println!(
-        "{:<58} {:>8}   (runs before/after: {:.3} / {:.3}; {:.2} x R_up)",
-        "R_pin raw PolicySecret + Load + Sign + Flush",
-        format!("{:.3}", ms(r_pin)),
-        ms(before.1),
-        ms(after.1),
-        ms(r_pin) / ms(r_up)
-    );
+/// with its ratios.
+fn print_figures(before: Floors, after: Floors, figures: &[Figure]) {
+    let floors = Floors::print(before, after);
     for f in figures {
-        let floor = if f.floor == "R_pin" { r_pin } else { r_up };
         let commands = f
             .commands
             .map(|c| format!(", {c} TPM commands"))
             .unwrap_or_default();
         println!(
-            "{:<58} {:>8.3}   {:.2} x {}{commands}",
+            "{:<58} {:>8.3}   {}{commands}",
             f.name,
             ms(f.time),
-            ms(f.time) / ms(floor),
-            f.floor
+            floors.ratio(f.time, f.floor)
         );
     }
 }

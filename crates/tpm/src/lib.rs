@@ -31,6 +31,7 @@ mod change_auth;
 pub mod command_count;
 mod counter;
 mod error;
+pub mod esys_openssl;
 mod hangup;
 mod info;
 mod kdf;

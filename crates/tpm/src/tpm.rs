@@ -71,6 +71,7 @@ impl Tpm {
                 detail,
             })?;
         }
+        crate::esys_openssl::linked();
         let mut ctx = Context::new(tcti.name_conf()?).map_err(|e| Error::Connect {
             tcti: tcti.as_str().to_owned(),
             detail: e.to_string(),
