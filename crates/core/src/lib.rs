@@ -23,6 +23,7 @@ mod checkpoint;
 mod clock;
 mod credential;
 mod ctap;
+mod deferred;
 mod engine;
 mod errors;
 mod fatigue;

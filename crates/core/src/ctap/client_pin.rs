@@ -10,8 +10,9 @@ use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::credential::Found;
 use crate::ctap::ceremony::account_labels;
 use crate::ctap::verify::audit_kind;
+use crate::deferred::Deferred;
 use crate::engine::MAX_PIN_BYTES;
-use crate::pin::protocol::{Protocol, SharedSecret};
+use crate::pin::protocol::{KeyAgreement, Protocol, SharedSecret};
 use crate::pin::token::permission;
 use crate::{Approver, Clock, Engine, KeyStore, PinHash};
 
@@ -180,7 +181,12 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
         if !self.keys.pin_is_set() {
             return Err(Status::NotAllowed);
         }
-        let shared = self.pin.key_agreement().shared_secret(protocol, ka)?;
+        // The platform's key is checked now; the ECDH itself (~0.3 ms, a scalar
+        // multiplication) runs on its own thread while the person reads the prompt and the
+        // TPM checks the PIN, and is needed only to encrypt the token at the end.
+        let peer = KeyAgreement::peer(ka)?;
+        let agreement = self.pin.key_agreement().clone();
+        let shared = Deferred::start(move || agreement.agree(protocol, &peer));
         // The token's permissions say what the client is about to do: name it, so that the
         // user reads "Create a passkey for …" rather than a bare "verify".
         let operation = match perms & (permission::MC | permission::GA) {
@@ -230,7 +236,7 @@ impl<K: KeyStore, A: Approver, C: Clock> Engine<K, A, C> {
             (None, 1) => self.pin.set_chosen(accounts[0].id.clone()),
             _ => {}
         }
-        let encrypted = shared.encrypt(token.expose_secret_bytes())?;
+        let encrypted = shared.finish()?.encrypt(token.expose_secret_bytes())?;
         Ok(ClientPinResponse {
             pin_uv_auth_token: Some(encrypted),
             ..Default::default()

@@ -54,9 +54,13 @@ impl Protocol {
 }
 
 /// The authenticator's key-agreement key (§6.5.6 "initialize", "regenerate"), made at
-/// start-up and replaced after a wrong PIN and on reset.
+/// start-up and replaced after a wrong PIN and on reset. Its public half is computed once,
+/// when it is made: every getKeyAgreement returns it (a browser asks before each token),
+/// and deriving it is a scalar multiplication (~0.1 ms) each time.
+#[derive(Clone)]
 pub struct KeyAgreement {
     secret: p256::SecretKey,
+    public: P256Key,
 }
 
 impl std::fmt::Debug for KeyAgreement {
@@ -74,19 +78,17 @@ impl KeyAgreement {
             b.zeroize();
             // Out-of-range scalars (probability ~2^-32) are drawn again.
             if let Ok(secret) = made {
-                return Ok(Self { secret });
+                let point = secret.public_key().to_sec1_point(false);
+                // An uncompressed P-256 point is always 65 bytes.
+                let public = P256Key::from_sec1(point.as_bytes()).map_err(|_| Status::Other)?;
+                return Ok(Self { secret, public });
             }
         }
     }
 
     /// getPublicKey(), §6.5.6.
     pub fn public(&self) -> P256Key {
-        let point = self.secret.public_key().to_sec1_point(false);
-        // An uncompressed P-256 point is always 65 bytes.
-        P256Key::from_sec1(point.as_bytes()).unwrap_or(P256Key {
-            x: [0; 32],
-            y: [0; 32],
-        })
+        self.public.clone()
     }
 
     /// decapsulate(peerCoseKey), §6.5.6 / §6.5.7: ECDH, then KDF. A point not on the curve
@@ -96,8 +98,22 @@ impl KeyAgreement {
         protocol: Protocol,
         peer: &P256Key,
     ) -> Result<SharedSecret, Status> {
-        let peer = p256::PublicKey::from_sec1_bytes(&peer.to_sec1())
-            .map_err(|_| Status::InvalidParameter)?;
+        self.agree(protocol, &Self::peer(peer)?)
+    }
+
+    /// The platform's key as a point on the curve, or CTAP1_ERR_INVALID_PARAMETER: the
+    /// cheap half of [`KeyAgreement::shared_secret`], so that a bad key is refused before
+    /// anything else happens.
+    pub fn peer(peer: &P256Key) -> Result<p256::PublicKey, Status> {
+        p256::PublicKey::from_sec1_bytes(&peer.to_sec1()).map_err(|_| Status::InvalidParameter)
+    }
+
+    /// The costly half: the ECDH (a scalar multiplication) and the KDF.
+    pub fn agree(
+        &self,
+        protocol: Protocol,
+        peer: &p256::PublicKey,
+    ) -> Result<SharedSecret, Status> {
         let shared = p256::ecdh::diffie_hellman(self.secret.to_nonzero_scalar(), peer.as_affine());
         let z = shared.raw_secret_bytes();
         let (hmac_key, aes_key) = match protocol {
