@@ -390,7 +390,10 @@ fn the_daemon_on_the_kernel_resource_manager_withstands_other_programs_and_crash
         "{bench}"
     );
     for floor in ["R_pin raw", "R_pin as ESYS ships"] {
-        assert!(bench.lines().any(|l| l.starts_with(floor)), "{floor}: {bench}");
+        assert!(
+            bench.lines().any(|l| l.starts_with(floor)),
+            "{floor}: {bench}"
+        );
     }
     for figure in [
         "whole UV sign-in",
