@@ -51,9 +51,9 @@ chmod 666 "$dev"; chmod 777 $R
 ANSWER="$AS_USER $ANSWER"
 fido2() { $AS_USER "$@"; }
 step info;    fido2-token -I "$dev" > $R/info
-# (Failed once in 11 release runs on 2026-12-07 — one client's PING unanswered for 5 s —
-# and not in the last 8 in a row. The kernel's view is kept with a failure: uhid drops an
-# output report when its 32-event queue is full, and says so only in the kernel log.)
+# (Failed once in 11 release runs on 2026-12-07 — one client's PING unanswered for 5 s.
+# uhid drops an output report when its 32-event queue is full and says so only in the
+# kernel log, which is kept with a failure: DESIGN.md "The uhid transport".)
 step concurrent; $PY $R/hidraw-clients.py "$dev" 4 15 > $R/concurrent || {
   dmesg | grep -i -e uhid -e hid -e queue | tail -20 >> $R/concurrent; exit 1; }
 step set-pin; $ANSWER fido2-token -S "$dev" > $R/set-pin
