@@ -8,7 +8,11 @@ of other channels, as libfido2 and the browsers do (python-fido2's HID layer ins
 with "Wrong channel", which is why this speaks CTAPHID, §11.2.4, directly). A reply on the
 wrong channel, a garbled echo or a silent channel fails the run.
 
-    hidraw-clients.py DEVICE PROCESSES ROUNDS
+    hidraw-clients.py DEVICE PROCESSES ROUNDS [PING_BYTES]
+
+PING_BYTES (300 by default) up to 7609, CTAPHID's longest message: 129 reports each way,
+more than uhid queues (32) or hidraw keeps for a reader (64) — the daemon paces its replies
+as a USB bus would (crates/hid/src/uhid/pace.rs).
 """
 import os
 import select
@@ -78,7 +82,7 @@ def call(fd: int, cid: int, cmd: int, data: bytes) -> bytes:
     raise RuntimeError("busy for 200 tries")
 
 
-def client(path: str, index: int, rounds: int) -> str:
+def client(path: str, index: int, rounds: int, length: int = 300) -> str:
     fd = os.open(path, os.O_RDWR)
     nonce = os.urandom(8)
     send(fd, BROADCAST, INIT, nonce)
@@ -88,7 +92,7 @@ def client(path: str, index: int, rounds: int) -> str:
             break
     (cid,) = struct.unpack(">I", reply[8:12])
     for r in range(rounds):
-        payload = (f"{index}:{r}:{os.getpid()};".encode() * 40)[:300]
+        payload = (f"{index}:{r}:{os.getpid()};".encode() * 800)[:length]
         if call(fd, cid, PING, payload) != payload:
             return f"client {index}: ping {r} echoed something else"
         info = call(fd, cid, CBOR, b"\x04")  # authenticatorGetInfo
@@ -100,12 +104,14 @@ def client(path: str, index: int, rounds: int) -> str:
 
 def main() -> int:
     if sys.argv[1] == "--client":
-        print(client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+        print(client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
         return 0
     path, n, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    length = int(sys.argv[4]) if len(sys.argv) > 4 else 300
     # Separate processes (the guest has no /dev/shm for multiprocessing), started together.
     procs = [
-        subprocess.Popen([sys.executable, __file__, "--client", path, str(i), str(rounds)],
+        subprocess.Popen([sys.executable, __file__, "--client", path, str(i), str(rounds),
+                          str(length)],
                          stdout=subprocess.PIPE, text=True)
         for i in range(n)
     ]

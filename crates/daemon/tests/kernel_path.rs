@@ -170,6 +170,8 @@ fn libfido2_tools_drive_the_uhid_device_through_the_kernel() {
     }
     // Four python-fido2 processes on the node at once, each on its own channel.
     assert_eq!(read("concurrent"), "ok\nok\nok\nok\n");
+    // A 7609-byte message each way, whole: replies are paced as a USB bus paces them.
+    assert_eq!(read("long-message"), "ok\n");
     // fido2-cred -M output: client data hash, rp id, fmt, authData, credential id, sig.
     let cred = read("cred.out");
     let lines: Vec<&str> = cred.lines().collect();

@@ -15,6 +15,7 @@
 
 pub mod events;
 pub mod helper;
+mod pace;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -275,6 +276,7 @@ fn serve<B: Backend + ?Sized>(
     device.set_waker(Arc::new(move || {
         let _ = wake.send(None);
     }));
+    let mut pacer = pace::Pacer::new(std::time::Instant::now());
     while !stop.load(Ordering::SeqCst) {
         // Idle, this blocks until a report (or a wake-up) comes: no timer; while a request
         // runs, until its next keepalive or its answer.
@@ -290,6 +292,10 @@ fn serve<B: Backend + ?Sized>(
         };
         out.extend(device.poll());
         for report in out {
+            let wait = pacer.next(std::time::Instant::now());
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
             if writer.send(&report).is_err() {
                 tracing::error!("writing to the uhid device failed; the virtual device is gone");
                 return;
