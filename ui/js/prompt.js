@@ -123,10 +123,27 @@ export function initPrompts() {
     if (e.key === "Escape" && current) { e.preventDefault(); answer(false); }
   });
   on("prompt", add);
-  on("prompt-closed", ({ id }) => {
-    const i = queue.findIndex((q) => q.id === id);
-    if (i >= 0) { queue.splice(i, 1); updateQueue(); }
-    if (current && current.id === id) next();
-  });
-  call("pending_prompts").then((list) => list.forEach(add), () => {});
+  on("prompt-closed", ({ id }) => drop(id));
+  // The early read (early.js) paints a waiting prompt soonest. The read after the listeners
+  // above is the one that counts: it adds a prompt that came in between, and takes away one
+  // the early read saw that was closed before the listeners were there.
+  const early = new Set();
+  let settled = false;
+  if (window.earlyPrompts) {
+    window.earlyPrompts.then((list) => {
+      if (!settled) list.forEach((p) => { early.add(p.id); add(p); });
+    }, () => {});
+  }
+  call("pending_prompts").then((list) => {
+    settled = true;
+    const now = new Set(list.map((p) => p.id));
+    list.forEach(add);
+    early.forEach((id) => { if (!now.has(id)) drop(id); });
+  }, () => { settled = true; });
+}
+
+function drop(id) {
+  const i = queue.findIndex((q) => q.id === id);
+  if (i >= 0) { queue.splice(i, 1); updateQueue(); }
+  if (current && current.id === id) next();
 }
