@@ -13,6 +13,12 @@ wrong channel, a garbled echo or a silent channel fails the run.
 PING_BYTES (300 by default) up to 7609, CTAPHID's longest message: 129 reports each way,
 more than uhid queues (32) or hidraw keeps for a reader (64) — the daemon paces its replies
 as a USB bus would (crates/hid/src/uhid/pace.rs).
+
+HIDRAW_WRITE_PACE_MS paces this client's own writes (one report per that many ms), as a USB
+bus paces writes to a real key. uhid has no such pacing: a client that writes more than 32
+reports faster than the daemon reads them loses some (the kernel logs "Output queue is
+full"), and the daemon answers ERR_MSG_TIMEOUT. CI saw that once with one 7,609-byte
+request, in the TCG guest under load (docs/DESIGN.md "The uhid transport").
 """
 import os
 import select
@@ -30,11 +36,16 @@ class Busy(Exception):
     pass
 
 
+PACE = float(os.environ.get("HIDRAW_WRITE_PACE_MS", "0")) / 1000
+
+
 def send(fd: int, cid: int, cmd: int, data: bytes) -> None:
     frame = struct.pack(">IBH", cid, cmd, len(data)) + data[:57]
     os.write(fd, b"\0" + frame.ljust(64, b"\0"))
     rest, seq = data[57:], 0
     while rest:
+        if PACE:
+            time.sleep(PACE)
         os.write(fd, b"\0" + (struct.pack(">IB", cid, seq) + rest[:59]).ljust(64, b"\0"))
         rest, seq = rest[59:], seq + 1
 
