@@ -54,14 +54,15 @@ step info;    fido2-token -I "$dev" > $R/info
 # (Failed once in 11 release runs on 2026-12-07 — one client's PING unanswered for 5 s.
 # uhid drops an output report when its 32-event queue is full and says so only in the
 # kernel log, which is kept with a failure: DESIGN.md "The uhid transport".)
-step concurrent; $PY $R/hidraw-clients.py "$dev" 4 15 > $R/concurrent || {
-  dmesg | grep -i -e uhid -e hid -e queue | tail -20 >> $R/concurrent; exit 1; }
+# A failed step of several reports keeps the kernel's HID log beside its output, and stops.
+hid_failed() { dmesg | grep -i -e uhid -e hid -e queue | tail -20 >> "$1"; exit 1; }
+step concurrent; $PY $R/hidraw-clients.py "$dev" 4 15 > $R/concurrent || hid_failed $R/concurrent
 # CTAPHID's longest message (7609 bytes, 129 reports each way) from one client: the reply
 # arrives whole only because it is paced (lost in 9 runs of 9 before, in the TPM guest). The
 # request is written one report per ms, as a USB bus would: uhid itself has no flow control,
 # and one unpaced request was lost once in CI under load (DESIGN.md "The uhid transport").
-step long-message; HIDRAW_WRITE_PACE_MS=1 $PY $R/hidraw-clients.py "$dev" 1 3 7609 > $R/long-message || {
-  dmesg | grep -i -e uhid -e hid -e queue | tail -20 >> $R/long-message; exit 1; }
+step long-message; HIDRAW_WRITE_PACE_MS=1 $PY $R/hidraw-clients.py "$dev" 1 3 7609 > $R/long-message ||
+  hid_failed $R/long-message
 step set-pin; $ANSWER fido2-token -S "$dev" > $R/set-pin
 
 # A non-discoverable credential: make (-M), verify its attestation (-V), assert, verify.

@@ -130,9 +130,10 @@ export function initPrompts() {
   const early = new Set();
   let settled = false;
   if (window.earlyPrompts) {
+    // early.js turns a refusal into an empty list: this never rejects.
     window.earlyPrompts.then((list) => {
       if (!settled) list.forEach((p) => { early.add(p.id); add(p); });
-    }, () => {});
+    });
   }
   call("pending_prompts").then((list) => {
     settled = true;
