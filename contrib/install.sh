@@ -7,7 +7,8 @@
 #   sudo contrib/install.sh [--prefix /usr/local] [--bin PATH] [--app PATH]
 #
 # --bin defaults to target/release/tpm-passkey (build it first with
-# `cargo build --release -p tpm-passkey`); --app (optional) is the desktop app binary.
+# `cargo build --release -p tpm-passkey`); --app (optional) is the desktop app binary (the
+# approval window, tpm-passkey-prompt, is taken from beside it).
 # DESTDIR=/some/root stages everything under that root instead (packaging, tests).
 # Afterwards, as your own user: systemctl --user enable --now tpm-passkey
 set -eu
@@ -32,6 +33,9 @@ trap 'rm -rf "$tmp"' EXIT
 
 install -D -m 0755 "$bin" "$root$bindir/tpm-passkey"
 [ -z "$app" ] || install -D -m 0755 "$app" "$root$bindir/tpm-passkey-app"
+# The approval window the unit starts per request is built beside the app.
+prompt=$(dirname "$app")/tpm-passkey-prompt
+[ -z "$app" ] || [ ! -x "$prompt" ] || install -D -m 0755 "$prompt" "$root$bindir/tpm-passkey-prompt"
 for doc in INSTALL.md THREAT-MODEL.md RECOVERY.md; do
   install -D -m 0644 "$here/../docs/$doc" "$root$docdir/$doc"
 done

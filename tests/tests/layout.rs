@@ -71,6 +71,7 @@ fn deb_bundle_names_files_that_exist() {
     let files = deb["files"].as_object().expect("bundle.linux.deb.files");
     for want in [
         "/usr/bin/tpm-passkey",
+        "/usr/bin/tpm-passkey-prompt",
         "/usr/lib/systemd/user/tpm-passkey.service",
         "/usr/lib/udev/rules.d/70-tpm-passkey.rules",
         "/usr/lib/modules-load.d/tpm-passkey.conf",

@@ -36,6 +36,7 @@ from fido2.webauthn import (  # noqa: E402
     PublicKeyCredentialRpEntity, PublicKeyCredentialUserEntity, ResidentKeyRequirement,
     UserVerificationRequirement)
 from socket_hid import open_device  # noqa: E402
+from prompt_window import prompt_window  # noqa: E402
 
 PIN = "246810"
 PROMPT_TIMEOUT = 10
@@ -599,11 +600,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--app", required=True)
     ap.add_argument("--daemon", required=True)
+    ap.add_argument("--only-prompt", action="store_true", help="run only the prompt window's part")
+    ap.add_argument("--prompt", help="the prompt window (default: tpm-passkey-prompt beside --app)")
     ap.add_argument("--shots", required=True)
     ap.add_argument("--tauri-driver", default=shutil.which("tauri-driver") or os.path.expanduser("~/.cargo/bin/tauri-driver"))
     args = ap.parse_args()
     args.app, args.daemon = os.path.abspath(args.app), os.path.abspath(args.daemon)
+    args.prompt = os.path.abspath(args.prompt or os.path.join(os.path.dirname(args.app), "tpm-passkey-prompt"))
     e = E2E(args)
+    if args.only_prompt:
+        prompt_window(args, e.tmp, e.shots, sys.modules[__name__])
+        return
     try:
         e.start()
         e.run()
@@ -611,9 +618,10 @@ def main():
         e.forgot_pin()
         e.stop()
         cold_start(args, e.tmp, e.shots)
+        prompt_window(args, e.tmp, e.shots, sys.modules[__name__])
         print(f"ui e2e: passed; {e.n} screenshots in {e.shots}")
     except BaseException:
-        for log in ("daemon.log", "driver.log", "cold/daemon.log"):
+        for log in ("daemon.log", "driver.log", "cold/daemon.log", "prompt/daemon.log"):
             p = e.tmp / log
             if p.exists():
                 print(f"--- {log}\n{p.read_text()[-4000:]}", file=sys.stderr)

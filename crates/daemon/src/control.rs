@@ -332,6 +332,7 @@ fn register_agent(
             match v.kind {
                 AgentKind::App => "app",
                 AgentKind::Terminal => "terminal",
+                AgentKind::Prompt => "prompt window",
                 AgentKind::Scripted => "scripted",
             },
             v.pid.map_or("?".into(), |p| p.to_string())

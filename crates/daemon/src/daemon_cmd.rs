@@ -31,9 +31,10 @@ pub struct DaemonArgs {
     /// How long a prompt waits for the user before the request fails.
     #[arg(long, default_value_t = 30)]
     prompt_timeout_secs: u64,
-    /// Start the app (default: tpm-passkey-app beside this binary, else on PATH) when a
-    /// request needs approval and no approval agent is connected. The systemd unit sets it.
-    #[arg(long, value_name = "APP", num_args = 0..=1, default_missing_value = "tpm-passkey-app")]
+    /// Start APP when a request needs approval and no approval agent is connected: by
+    /// default the approval window, tpm-passkey-prompt (beside this binary, else on PATH),
+    /// which shows the request and exits once idle. The systemd unit sets it.
+    #[arg(long, value_name = "APP", num_args = 0..=1, default_missing_value = "tpm-passkey-prompt")]
     start_app: Option<PathBuf>,
     /// The longest one TPM operation may take before the daemon cuts the connection,
     /// answers "TPM unreachable" and reconnects.
@@ -74,7 +75,7 @@ fn accept_pin(args: &DaemonArgs) -> CliResult<Option<tpm_passkey_core::PinHash>>
     )))
 }
 
-/// `tpm-passkey-app` → the app beside our own binary when it is there.
+/// `tpm-passkey-prompt` → the one beside our own binary when it is there.
 fn resolve_app(app: &std::path::Path) -> PathBuf {
     if app.components().count() == 1 {
         if let Some(sibling) = std::env::current_exe()

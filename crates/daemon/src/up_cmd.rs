@@ -103,13 +103,15 @@ fn has_display() -> bool {
     std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
 }
 
-/// The app beside this binary (`cargo build --release -p tpm-passkey-app` puts it there).
-fn app_binary() -> Option<PathBuf> {
-    let app = std::env::current_exe()
-        .ok()?
-        .parent()?
-        .join("tpm-passkey-app");
+/// `name` beside this binary (`cargo build --release -p tpm-passkey-app` puts the app and
+/// the approval window there).
+fn beside_us(name: &str) -> Option<PathBuf> {
+    let app = std::env::current_exe().ok()?.parent()?.join(name);
     app.is_file().then_some(app)
+}
+
+fn app_binary() -> Option<PathBuf> {
+    beside_us("tpm-passkey-app")
 }
 
 fn ask_new_pin() -> CliResult<Pin> {
@@ -168,10 +170,15 @@ pub fn run(args: &UpArgs) -> CliResult {
             if let Some(d) = &args.state_dir {
                 cmd.arg("--state-dir").arg(d);
             }
-            // The app exits once idle (DESIGN.md "The app"): the daemon starts it again for
-            // the next prompt, as the installed unit does.
-            if let Some(app) = &app_path {
-                cmd.arg("--start-app").arg(app);
+            // The app exits once idle (DESIGN.md "The app"); after that the daemon starts
+            // the approval window for each request (the app where there is no window
+            // binary), as the installed unit does.
+            if let Some(window) = app_path
+                .as_ref()
+                .and_then(|_| beside_us("tpm-passkey-prompt"))
+                .or_else(|| app_path.clone())
+            {
+                cmd.arg("--start-app").arg(window);
             }
             let mut child = cmd.stdin(Stdio::null()).spawn()?;
             let c = wait_for_daemon(&control, &mut child)?;

@@ -33,7 +33,7 @@ fn install_stages_every_file_and_systemd_accepts_the_unit() {
     assert_eq!(bin.metadata().unwrap().permissions().mode() & 0o777, 0o755);
     let unit = std::fs::read_to_string(r("/usr/lib/systemd/user/tpm-passkey.service")).unwrap();
     assert!(
-        unit.contains("ExecStart=/usr/local/bin/tpm-passkey daemon --start-app /usr/local/bin/tpm-passkey-app\n"),
+        unit.contains("ExecStart=/usr/local/bin/tpm-passkey daemon --start-app /usr/local/bin/tpm-passkey-prompt\n"),
         "{unit}"
     );
     assert!(unit.contains("WantedBy=default.target"));

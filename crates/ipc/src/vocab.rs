@@ -64,6 +64,9 @@ pub enum AgentKind {
     App,
     /// `tpm-passkey agent`: a person answers at a terminal.
     Terminal,
+    /// `tpm-passkey-prompt`: the approval window the daemon starts for a request when no
+    /// agent is registered; a person answers, and it exits once nothing waits.
+    Prompt,
     /// `tpm-passkey agent --approve-all`: a script answers (tests, automation).
     Scripted,
 }

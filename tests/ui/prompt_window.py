@@ -1,0 +1,178 @@
+"""The approval window as users get it: nothing of the product's UI runs until a request
+comes; the daemon (`--start-app tpm-passkey-prompt`, as the user unit runs it) starts the
+GTK prompt window, which paints the request, takes the answer and exits once idle.
+
+Read and driven through AT-SPI (tests/ui/atspi_prompt.py, the accessibility bus GTK serves)
+inside a private session bus; requests come from python-fido2 over the socket transport.
+Called by e2e.py after the app's walk; prints the figures docs/PERFORMANCE.md reports."""
+import ctypes
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from fido2.client import ClientError, DefaultClientDataCollector, Fido2Client
+from fido2.server import Fido2Server
+from fido2.webauthn import PublicKeyCredentialUserEntity, UserVerificationRequirement
+from socket_hid import open_device
+
+HERE = Path(__file__).resolve().parent
+# The accessibility client needs PyGObject, which Debian ships for its own Python.
+ATSPI_PYTHON = os.environ.get("ATSPI_PYTHON", "/usr/bin/python3")
+# What a hostile program could call itself (a process name is up to 15 bytes): the window
+# must show it as these characters, not as Pango markup.
+HOSTILE_NAME = "<b>py</b>&amp;"
+
+
+def atspi(env, *args):
+    out = subprocess.run([ATSPI_PYTHON, str(HERE / "atspi_prompt.py"), *args], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, f"atspi {args}: {out.stderr.strip()}"
+    return json.loads(out.stdout)
+
+
+def prompt_window(args, tmp, shots, e2e):
+    """Three requests, each starting the window cold: approved (after trying without the
+    PIN), denied, and left to time out. Returns the painted figures (ms after the request)."""
+    tmp = tmp / "prompt"
+    (tmp / "home").mkdir(parents=True)
+    control, hid, log = tmp / "control.sock", tmp / "hid.sock", tmp / "daemon.log"
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                           stdout=subprocess.PIPE, text=True, start_new_session=True)
+    address = bus.stdout.readline().strip()
+    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=address, TPM_PASSKEY_LOG="info",
+               TPM_PASSKEY_NO_DAEMON_START="1", XDG_CONFIG_HOME=str(tmp / "config"),
+               HOME=str(tmp / "home"))
+    env.pop("GDK_GL", None)
+    daemon = subprocess.Popen(
+        [args.daemon, "daemon", "--simulator", "--state-dir", str(tmp / "state"),
+         "--control", str(control), "--hid", f"socket:{hid}", "--prompt-timeout-secs", "8",
+         "--start-app", args.prompt],
+        env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    # The requests come from this process: it takes the hostile name (prctl PR_SET_NAME).
+    libc = ctypes.CDLL(None)
+    old_name = Path("/proc/self/comm").read_text().strip().encode()
+    libc.prctl(15, HOSTILE_NAME.encode(), 0, 0, 0)
+    try:
+        for _ in range(150):
+            if control.exists() and hid.exists():
+                break
+            time.sleep(0.2)
+        pin = tmp / "pin"
+        pin.write_text(e2e.PIN + "\n")
+        subprocess.run([args.daemon, "pin", "set", "--new-pin-file", str(pin), "--control", str(control)],
+                       check=True, capture_output=True, timeout=60, env=env)
+        server = Fido2Server(e2e.RP)
+        creds = []
+
+        def client():
+            return Fido2Client(open_device(str(hid)),
+                               client_data_collector=DefaultClientDataCollector("https://example.com"),
+                               user_interaction=e2e.BuiltInUv())
+
+        def register():
+            options, state = server.register_begin(
+                PublicKeyCredentialUserEntity(id=b"prompt-id", name="prompt", display_name="Prompt"),
+                user_verification=UserVerificationRequirement.REQUIRED)
+            result = client().make_credential(options.public_key)
+            return server.register_complete(state, result).credential_data
+
+        def sign_in():
+            options, state = server.authenticate_begin(creds, user_verification=UserVerificationRequirement.REQUIRED)
+            selection = client().get_assertion(options.public_key)
+            return server.authenticate_complete(state, creds, selection.get_response(0))
+
+        painted = re.compile(r"prompt painted since_asked_ms=(\d+) since_sent_ms=(\d+)")
+        ansi = re.compile(r"\x1b\[[0-9;]*m")
+
+        def log_text():
+            return ansi.sub("", log.read_text())
+
+        def window_pid():
+            found = [p for p, n in e2e.descendants(daemon.pid).items() if n.startswith("tpm-passkey-pro")]
+            return found[0] if found else None
+
+        def round_(n, ceremony):
+            left = {p: name for p, name in e2e.descendants(daemon.pid).items() if name != "swtpm"}
+            assert not left, f"something besides the simulator runs before request {n}: {left}"
+            job = e2e.Background(ceremony)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and len(painted.findall(log_text())) < n:
+                time.sleep(0.05)
+            found = painted.findall(log_text())
+            assert len(found) >= n, "the window never painted the request:\n" + log_text()[-3000:]
+            shown = atspi(env, "read", "20")
+            rss = e2e.rss_kb(window_pid() or 0) / 1024
+            # Approve is disarmed for 500 ms after a request is drawn (a stray Enter).
+            time.sleep(0.6)
+            return job, shown, tuple(map(int, found[n - 1])), rss
+
+        def exits_once_idle(what):
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                left = {p: n for p, n in e2e.descendants(daemon.pid).items() if n != "swtpm"}
+                if not left:
+                    return
+                time.sleep(0.2)
+            raise AssertionError(f"the window did not exit once idle after {what}: {left}")
+
+        figures = []
+        # 1. A registration: the window says what is asked and who asks, in the daemon's
+        # words; Approve without the PIN is refused in the window; with it, it goes through.
+        job, shown, fig, rss = round_(1, register)
+        requested_by = f"Requested by {HOSTILE_NAME} (process {os.getpid()})"
+        for want in ("Create a passkey for example.com", requested_by, "8 attempts left."):
+            assert want in shown["labels"], f"{want!r} not shown: {shown}"
+        assert shown["pin"] and shown["buttons"] == ["Deny", "Approve"], shown
+        atspi(env, "press", "Approve")
+        shown = atspi(env, "read")
+        assert "Type your PIN to approve." in shown["labels"], shown
+        assert job.thread.is_alive(), "approved without the PIN"
+        atspi(env, "pin", e2e.PIN)
+        atspi(env, "press", "Approve")
+        cred, err = job.result(timeout=60)
+        assert err is None, f"the approved registration failed: {err!r}"
+        creds.append(cred)
+        figures.append((*fig, rss))
+        exits_once_idle("an approval")
+        # 2. A sign-in, denied: the client hears NotAllowed at once.
+        job, shown, fig, rss = round_(2, sign_in)
+        assert requested_by in shown["labels"] and shown["pin"], shown
+        atspi(env, "pin", e2e.PIN)
+        atspi(env, "press", "Deny")
+        _, err = job.result(timeout=60)
+        assert isinstance(err, ClientError) and "DENIED" in repr(err), f"a denial, not {err!r}"
+        figures.append((*fig, rss))
+        exits_once_idle("a denial")
+        # 3. Nobody answers: the request times out, the window goes with it.
+        job, shown, fig, rss = round_(3, sign_in)
+        _, err = job.result(timeout=60)
+        assert isinstance(err, ClientError) and "TIMEOUT" in repr(err), f"a timeout, not {err!r}"
+        figures.append((*fig, rss))
+        exits_once_idle("a timeout")
+        # Idle: the product's wake-ups over 5 s (daemon and simulator, every thread).
+        product = [daemon.pid, *e2e.descendants(daemon.pid)]
+        first = sum(e2e.switches(p) for p in product)
+        time.sleep(5)
+        woke = sum(e2e.switches(p) for p in product) - first
+        idle_rss = sum(e2e.rss_kb(p) for p in product) / 1024
+        for n, (asked, sent, rss) in enumerate(figures, 1):
+            print(f"prompt window {n}: painted {asked} ms after the request ({sent} ms after the daemon "
+                  f"sent it); the window {rss:.1f} MB RSS while shown")
+        print(f"idle, no window: daemon + simulator {idle_rss:.1f} MB RSS, {woke} context switches in 5 s")
+        assert woke == 0, f"the idle product woke {woke} times in 5 s"
+        (shots / "prompt-window.txt").write_text(
+            "".join(f"{a} {s} {r:.1f}\n" for a, s, r in figures) + f"idle {idle_rss:.1f} MB {woke} switches\n")
+        return figures
+    finally:
+        libc.prctl(15, old_name, 0, 0, 0)
+        daemon.terminate()
+        try:
+            daemon.wait(10)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+        os.killpg(bus.pid, signal.SIGTERM)
+        bus.wait(10)
