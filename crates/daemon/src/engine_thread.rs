@@ -13,7 +13,7 @@ use tpm_passkey_core::ipc::{ClientMessage, DaemonMessage};
 use tpm_passkey_core::wire::ctaphid::{capability, keepalive};
 use tpm_passkey_core::{Engine, Store, StoreError};
 use tpm_passkey_hid::{Backend, Job, MessageKind, Origin, Reply, Wake};
-use tpm_passkey_tpm::{OwnerAuth, OwnerAuthStore, Swtpm, TctiChoice, TpmKeyStore};
+use tpm_passkey_tpm::{OwnerAuth, Swtpm, TctiChoice, TpmKeyStore};
 
 use crate::agent_hub::AgentHub;
 use crate::control::Peer;
@@ -358,13 +358,20 @@ fn open(config: &EngineConfig, hub: Arc<AgentHub>) -> Result<DaemonEngine, OpenE
     Ok(engine)
 }
 
-/// The owner-hierarchy password, if IT stored one in the Secret Service. Without a session
-/// bus there is no Secret Service to ask (CI, a bare TTY); the empty owner password is then
-/// used, as on most machines.
+/// The owner-hierarchy password, if IT stored one in the Secret Service, looked up in a
+/// child process (owner_auth_cmd.rs: the D-Bus client would otherwise leave a thread that
+/// wakes twice a second). Without a session bus there is no Secret Service to ask (CI, a
+/// bare TTY); the empty owner password is then used, as on most machines.
 fn owner_auth() -> Option<OwnerAuth> {
     std::env::var_os("DBUS_SESSION_BUS_ADDRESS")?;
-    match OwnerAuthStore::secret_service().and_then(|s| s.load()) {
-        Ok(auth) => auth,
+    match crate::owner_auth_cmd::lookup() {
+        Ok(auth) => {
+            tracing::debug!(
+                found = auth.is_some(),
+                "owner password from the Secret Service"
+            );
+            auth
+        }
         Err(e) => {
             tracing::info!(error = %e, "no owner password from the Secret Service; using the empty one");
             None

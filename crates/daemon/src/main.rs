@@ -19,6 +19,7 @@ mod demo;
 mod engine_thread;
 mod hub_approver;
 mod logging;
+mod owner_auth_cmd;
 mod pam;
 mod pam_cmd;
 mod requests;
@@ -89,6 +90,10 @@ enum Command {
     /// Approve requests on this terminal (no desktop needed): Enter approves, Escape
     /// denies, the PIN is typed masked.
     Agent(agent_cmd::AgentArgs),
+    /// The daemon's Secret Service lookup of the owner password, in a child of its own
+    /// (owner_auth_cmd.rs says why).
+    #[command(hide = true)]
+    OwnerAuthLookup,
 }
 
 fn main() {
@@ -116,6 +121,7 @@ fn main() {
         Command::Tpm(args) => tpm_cmd::run(&args),
         Command::UhidHelper(args) => uhid_helper_cmd::run(&args),
         Command::Agent(args) => agent_cmd::run(&args),
+        Command::OwnerAuthLookup => owner_auth_cmd::run(),
     };
     if let Err(e) = result {
         eprintln!("tpm-passkey: {e}");

@@ -57,3 +57,50 @@ fn an_idle_daemon_does_not_wake_up() {
     println!("idle daemon: {threads} threads, RSS {rss_kb} kB (debug build)");
     d.stop();
 }
+
+/// On a desktop the daemon has a session bus and asks the Secret Service for the TPM
+/// owner's password. The password reaches it (the TPM below has one: without it the daemon
+/// could not make its keys or the PIN index), and the D-Bus client leaves nothing running:
+/// the lookup is made by a child process, because the client's thread pool would otherwise
+/// keep a thread that wakes every 500 ms (owner_auth_cmd.rs). Ignored by default: .ci/run
+/// runs it inside dbus-run-session with gnome-keyring.
+#[test]
+#[ignore = "needs a Secret Service (run by .ci/run under dbus-run-session + gnome-keyring)"]
+fn secret_service_owner_password_reaches_the_daemon_which_then_sleeps() {
+    use tpm_passkey_tpm::{OwnerAuth, OwnerAuthStore};
+    use tss_esapi::{handles::AuthHandle, structures::Auth, Context};
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "run inside a session bus"
+    );
+    const PW: &[u8] = b"it-department secret \x01";
+    let keyring = OwnerAuthStore::secret_service().expect("Secret Service reachable");
+    keyring.save(&OwnerAuth::new(PW.to_vec())).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let swtpm = tpm_passkey_tpm::Swtpm::start(&dir.path().join("tpm")).unwrap();
+    let mut ctx = Context::new(swtpm.tcti().as_str().parse().unwrap()).unwrap();
+    ctx.execute_with_nullauth_session(|c| {
+        c.hierarchy_change_auth(AuthHandle::Owner, Auth::try_from(PW.to_vec())?)
+    })
+    .unwrap();
+    drop(ctx);
+
+    let mut d = Daemon::start_on(swtpm.tcti().as_str(), Agent::None);
+    let pin = d.dir.path().join("pin");
+    std::fs::write(&pin, "246810\n").unwrap();
+    d.ok(&["pin", "set", "--new-pin-file", pin.to_str().unwrap()]);
+    let pid = d.pid().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (before, threads) = switches(pid);
+    std::thread::sleep(Duration::from_secs(4));
+    let (after, _) = switches(pid);
+    keyring.clear().unwrap();
+    assert_eq!(
+        after - before,
+        0,
+        "with a session bus, the idle daemon ({threads} threads) woke {} times in 4 s",
+        after - before
+    );
+    d.stop();
+}
