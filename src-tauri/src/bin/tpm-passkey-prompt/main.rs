@@ -3,12 +3,12 @@
 //! user unit runs it).
 //!
 //! It is a plain GTK 3 window and does not link WebKit: started for a request, it paints it
-//! in ~0.1 s and uses ~25 MB only while it is up; nothing stays resident between requests
-//! (docs/PERFORMANCE.md "The app", docs/DESIGN.md "The approval window"). It registers on
-//! the control socket as the `prompt` agent, shows each request in the daemon's own words
-//! (`Prompt::wording`, as the app and the terminal agent do), sends the answer, and exits
-//! a few seconds after the last request is settled. The app (`tpm-passkey-app`) stays the
-//! place to enrol and manage passkeys; while it runs it is the agent itself.
+//! in ~0.1 s and uses ~30 MB only while it is up; nothing stays resident between requests
+//! (docs/PERFORMANCE.md "The app"; docs/DESIGN.md "The app", "The approval window"). It
+//! registers on the control socket as the `prompt` agent, shows each request in the daemon's
+//! own words (`Prompt::wording`, as the app and the terminal agent do), sends the answer,
+//! and exits a few seconds after the last request is settled. The app (`tpm-passkey-app`)
+//! stays the place to enrol and manage passkeys; while it runs it is the agent itself.
 #![forbid(unsafe_code)]
 
 mod queue;
