@@ -2,8 +2,9 @@
 comes; the daemon (`--start-app tpm-passkey-prompt`, as the user unit runs it) starts the
 GTK prompt window, which paints the request, takes the answer and exits once idle.
 
-Read and driven through AT-SPI (tests/ui/atspi_prompt.py, the accessibility bus GTK serves)
-inside a private session bus; requests come from python-fido2 over the socket transport.
+Read through AT-SPI (tests/ui/atspi_prompt.py, the accessibility bus GTK serves) inside a
+private session bus, and answered as a person does: a click, or keys typed with xdotool
+(XTEST) into the focused window. Requests come from python-fido2 over the socket transport.
 Called by e2e.py after the app's walk; prints the figures docs/PERFORMANCE.md reports."""
 import ctypes
 import json
@@ -48,9 +49,22 @@ def atspi(env, *args):
     return json.loads(out.stdout)
 
 
+def keys(env, *steps):
+    """Focuses the approval window and types: ("type", text) or ("key", name)."""
+    found = subprocess.run(["xdotool", "search", "--name", "approve a request"], env=env,
+                           capture_output=True, text=True, timeout=30)
+    windows = found.stdout.split()
+    assert windows, f"xdotool finds no approval window: {found.stderr}"
+    subprocess.run(["xdotool", "windowfocus", "--sync", windows[-1]], env=env, check=True, timeout=30)
+    for kind, what in steps:
+        cmd = ["xdotool", "type", "--delay", "20", what] if kind == "type" else ["xdotool", "key", what]
+        subprocess.run(cmd, env=env, check=True, timeout=30)
+
+
 def prompt_window(args, tmp, shots, e2e):
-    """Three requests, each starting the window cold: approved (after trying without the
-    PIN), denied, and left to time out. Returns the painted figures (ms after the request)."""
+    """Three requests, each starting the window cold: approved (a click without the PIN is
+    refused; then the PIN typed and Enter), denied (Escape), and left to time out. Returns
+    the painted figures (ms after the request)."""
     tmp = tmp / "prompt"
     (tmp / "home").mkdir(parents=True)
     control, hid, log = tmp / "control.sock", tmp / "hid.sock", tmp / "daemon.log"
@@ -145,18 +159,17 @@ def prompt_window(args, tmp, shots, e2e):
         shown = atspi(env, "read")
         assert "Type your PIN to approve." in shown["labels"], shown
         assert job.thread.is_alive(), "approved without the PIN"
-        atspi(env, "pin", e2e.PIN)
-        atspi(env, "press", "Approve")
+        keys(env, ("type", e2e.PIN), ("key", "Return"))
         cred, err = job.result(timeout=60)
         assert err is None, f"the approved registration failed: {err!r}"
         creds.append(cred)
         figures.append((*fig, rss))
         exits_once_idle("an approval")
-        # 2. A sign-in, denied: the client hears NotAllowed at once.
+        # 2. A sign-in, denied with Escape (the PIN typed first goes nowhere).
         job, shown, fig, rss = round_(2, sign_in)
         assert requested_by in shown["labels"] and shown["pin"], shown
         atspi(env, "pin", e2e.PIN)
-        atspi(env, "press", "Deny")
+        keys(env, ("key", "Escape"))
         _, err = job.result(timeout=60)
         assert isinstance(err, ClientError) and "DENIED" in repr(err), f"a denial, not {err!r}"
         figures.append((*fig, rss))
