@@ -28,20 +28,6 @@ ATSPI_PYTHON = os.environ.get("ATSPI_PYTHON", "/usr/bin/python3")
 HOSTILE_NAME = "<b>py</b>&amp;"
 
 
-def threads(pid):
-    """Context switches so far of each thread of `pid`, as {"name (tid)": count}."""
-    out = {}
-    for t in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            status = (t / "status").read_text().splitlines()
-        except OSError:
-            continue
-        name = (t / "comm").read_text().strip()
-        out[f"{name} ({t.name})"] = sum(int(line.split()[1]) for line in status
-                                       if line.startswith(("voluntary_ctxt", "nonvoluntary_ctxt")))
-    return out
-
-
 def atspi(env, *args):
     out = subprocess.run([ATSPI_PYTHON, str(HERE / "atspi_prompt.py"), *args], env=env,
                          capture_output=True, text=True, timeout=60)
@@ -181,13 +167,8 @@ def prompt_window(args, tmp, shots, e2e):
         figures.append((*fig, rss))
         exits_once_idle("a timeout")
         # Idle: the product's wake-ups over 5 s (daemon and simulator, every thread).
-        product = [daemon.pid, *e2e.descendants(daemon.pid)]
-        first = {p: threads(p) for p in product}
-        time.sleep(5)
-        woken = {f"{p}/{t}": n - first[p].get(t, 0) for p in product for t, n in threads(p).items()
-                 if n != first[p].get(t, 0)}
-        woke = sum(woken.values())
-        idle_rss = sum(e2e.rss_kb(p) for p in product) / 1024
+        woke, woken = e2e.idle_wakeups(daemon.pid)
+        idle_rss = sum(e2e.rss_kb(p) for p in [daemon.pid, *e2e.descendants(daemon.pid)]) / 1024
         for n, (asked, sent, rss) in enumerate(figures, 1):
             print(f"prompt window {n}: painted {asked} ms after the request ({sent} ms after the daemon "
                   f"sent it); the window {rss:.1f} MB RSS while shown")

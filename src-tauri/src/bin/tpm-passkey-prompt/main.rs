@@ -186,21 +186,11 @@ fn on_message(shared: &Shared, msg: DaemonMessage) {
                 sent_unix_ms,
             };
             let on_screen = shared.borrow_mut().queue.add(w);
-            if on_screen {
-                draw(shared);
-            } else {
-                let p = shared.borrow();
-                p.ui.set_behind(p.queue.behind());
-            }
+            queue_changed(shared, on_screen);
         }
         DaemonMessage::PromptClosed { id, .. } => {
             let was_on_screen = shared.borrow_mut().queue.drop_id(id);
-            if was_on_screen {
-                draw(shared);
-            } else {
-                let p = shared.borrow();
-                p.ui.set_behind(p.queue.behind());
-            }
+            queue_changed(shared, was_on_screen);
         }
         DaemonMessage::Wink => {
             let p = shared.borrow();
@@ -227,6 +217,16 @@ fn on_message(shared: &Shared, msg: DaemonMessage) {
             tracing::warn!(%message, "the daemon refused an answer");
         }
         _ => {}
+    }
+}
+
+/// A request came or went: the one on screen changed (draw it) or only the count behind it.
+fn queue_changed(shared: &Shared, head_changed: bool) {
+    if head_changed {
+        draw(shared);
+    } else {
+        let p = shared.borrow();
+        p.ui.set_behind(p.queue.behind());
     }
 }
 
