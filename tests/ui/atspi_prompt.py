@@ -8,6 +8,7 @@ window (`dbus-run-session`). One action per run; prints JSON.
   atspi_prompt.py read [SECONDS]   the showing window's labels, buttons and PIN field
   atspi_prompt.py pin TEXT         types TEXT into the PIN field
   atspi_prompt.py press LABEL      clicks the button labelled LABEL
+  atspi_prompt.py shot PATH        saves the window as it is on screen (PNG)
 """
 import json
 import sys
@@ -79,6 +80,14 @@ def main():
     elif action == "press":
         button = find(frame, Atspi.Role.PUSH_BUTTON, rest[0])
         print(json.dumps({"pressed": bool(Atspi.Action.do_action(button, 0))}))
+    elif action == "shot":
+        gi.require_version("Gdk", "3.0")
+        from gi.repository import Gdk
+        Gdk.init([])
+        box = Atspi.Component.get_extents(frame, Atspi.CoordType.SCREEN)
+        image = Gdk.pixbuf_get_from_window(Gdk.get_default_root_window(), box.x, box.y, box.width, box.height)
+        image.savev(rest[0], "png", [], [])
+        print(json.dumps({"saved": rest[0], "size": [box.width, box.height]}))
     else:
         sys.exit(f"unknown action {action}")
 

@@ -141,9 +141,11 @@ def prompt_window(args, tmp, shots, e2e):
         for want in ("Create a passkey for example.com", requested_by, "8 attempts left."):
             assert want in shown["labels"], f"{want!r} not shown: {shown}"
         assert shown["pin"] and shown["buttons"] == ["Deny", "Approve"], shown
+        atspi(env, "shot", str(shots / "prompt-window-register.png"))
         atspi(env, "press", "Approve")
         shown = atspi(env, "read")
         assert "Type your PIN to approve." in shown["labels"], shown
+        atspi(env, "shot", str(shots / "prompt-window-no-pin.png"))
         assert job.thread.is_alive(), "approved without the PIN"
         keys(env, ("type", e2e.PIN), ("key", "Return"))
         cred, err = job.result(timeout=60)
