@@ -38,6 +38,18 @@ const LINGER: Duration = Duration::from_secs(3);
 /// (as browsers delay the buttons of their permission dialogs).
 const ARM_DELAY: Duration = Duration::from_millis(500);
 
+/// The arming delay: [`ARM_DELAY`], or longer where `TPM_PASSKEY_PROMPT_ARM_MS` asks for
+/// more (never shorter). The UI e2e lengthens it so that its too-early Enter is certainly
+/// inside the delay on a loaded machine.
+fn arm_delay() -> Duration {
+    arm_delay_from(std::env::var("TPM_PASSKEY_PROMPT_ARM_MS").ok().as_deref())
+}
+
+fn arm_delay_from(ms: Option<&str>) -> Duration {
+    ms.and_then(|v| v.parse::<u64>().ok())
+        .map_or(ARM_DELAY, |ms| Duration::from_millis(ms).max(ARM_DELAY))
+}
+
 /// How often the countdown is redrawn while a request is on screen (no timer runs
 /// otherwise).
 const TICK: Duration = Duration::from_millis(250);
@@ -50,6 +62,7 @@ struct Prompter {
     linger: Option<glib::SourceId>,
     /// When the request on screen was drawn (the arming delay runs from here).
     drawn: Instant,
+    arm_delay: Duration,
 }
 
 type Shared = Rc<RefCell<Prompter>>;
@@ -121,6 +134,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         ticker: None,
         linger: None,
         drawn: Instant::now(),
+        arm_delay: arm_delay(),
     }));
     wire(&shared);
     arm_linger(&shared);
@@ -330,7 +344,7 @@ fn answer(shared: &Shared, approve: bool) {
     let Some(current) = p.queue.current() else {
         return;
     };
-    if approve && p.drawn.elapsed() < ARM_DELAY {
+    if approve && p.drawn.elapsed() < p.arm_delay {
         tracing::debug!("approve within the arming delay: ignored");
         return;
     }
@@ -357,5 +371,21 @@ fn send(shared: &Shared, msg: &ClientMessage) {
     if let Err(e) = send_on(&mut shared.borrow_mut().writer, msg) {
         // The daemon is gone: it has failed the request; the reader sees the close too.
         tracing::warn!(error = %e, "could not send the answer");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The environment can only lengthen the arming delay: a program that sets it for the
+    /// window cannot take away the protection against a stray Enter.
+    #[test]
+    fn the_arming_delay_can_be_lengthened_never_shortened() {
+        assert_eq!(arm_delay_from(None), ARM_DELAY);
+        assert_eq!(arm_delay_from(Some("0")), ARM_DELAY);
+        assert_eq!(arm_delay_from(Some("100")), ARM_DELAY);
+        assert_eq!(arm_delay_from(Some("not a number")), ARM_DELAY);
+        assert_eq!(arm_delay_from(Some("4000")), Duration::from_secs(4));
     }
 }
