@@ -172,22 +172,12 @@ impl AgentLink {
                 let _ = app.emit("wink", ());
             }
             DaemonMessage::AgentNotice(n) => {
-                let who = n.by.name.clone().unwrap_or_else(|| "a program".into());
-                let state = match n.notice {
-                    tpm_passkey_ipc::AgentNoticeKind::Contested => AgentState {
-                        state: "contested",
-                        message: format!(
-                            "{who} (pid {}) tried to take over approvals and was refused.",
-                            n.by.pid.map_or("?".into(), |p| p.to_string())
-                        ),
+                let state = AgentState {
+                    state: match n.notice {
+                        tpm_passkey_ipc::AgentNoticeKind::Contested => "contested",
+                        tpm_passkey_ipc::AgentNoticeKind::Replaced => "replaced",
                     },
-                    tpm_passkey_ipc::AgentNoticeKind::Replaced => AgentState {
-                        state: "replaced",
-                        message: format!(
-                            "{who} (pid {}) proved the PIN and now approves requests instead of this app.",
-                            n.by.pid.map_or("?".into(), |p| p.to_string())
-                        ),
-                    },
+                    message: n.wording("this app"),
                 };
                 raise(app, false);
                 let _ = app.emit("agent-state", state);

@@ -2,7 +2,7 @@
 //! window and the terminal agent), so that the user reads the same request wherever it is
 //! shown.
 
-use crate::{Operation, Prompt};
+use crate::{AgentNotice, AgentNoticeKind, Operation, Prompt};
 
 /// A prompt's words.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -17,6 +17,23 @@ pub struct Wording {
     pub pin_note: Option<String>,
     /// The approve button's label.
     pub approve: String,
+}
+
+impl AgentNotice {
+    /// What the agent that is told shows: which program tried to take its place and what
+    /// came of it. `this` names the agent told ("this app"), for when it was replaced.
+    pub fn wording(&self, this: &str) -> String {
+        let who = self.by.name.as_deref().unwrap_or("a program");
+        let pid = self.by.pid.map_or("?".into(), |p| p.to_string());
+        match self.notice {
+            AgentNoticeKind::Contested => {
+                format!("{who} (pid {pid}) tried to take over approvals and was refused.")
+            }
+            AgentNoticeKind::Replaced => format!(
+                "{who} (pid {pid}) proved the PIN and now approves requests instead of {this}."
+            ),
+        }
+    }
 }
 
 impl Prompt {
@@ -154,6 +171,29 @@ impl Prompt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_agent_notice_names_the_program_and_what_came_of_it() {
+        let mut n = AgentNotice {
+            notice: AgentNoticeKind::Contested,
+            by: crate::AgentView {
+                kind: crate::AgentKind::App,
+                name: Some("evil".into()),
+                pid: Some(666),
+            },
+        };
+        assert_eq!(
+            n.wording("this app"),
+            "evil (pid 666) tried to take over approvals and was refused."
+        );
+        n.notice = AgentNoticeKind::Replaced;
+        n.by.name = None;
+        n.by.pid = None;
+        assert_eq!(
+            n.wording("this window"),
+            "a program (pid ?) proved the PIN and now approves requests instead of this window."
+        );
+    }
 
     #[test]
     fn every_operation_has_words_and_the_any_site_case_names_no_site() {

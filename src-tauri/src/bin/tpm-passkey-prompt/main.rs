@@ -213,15 +213,12 @@ fn on_message(shared: &Shared, msg: DaemonMessage) {
             }
         }
         DaemonMessage::AgentNotice(n) => {
-            let who = n.by.name.clone().unwrap_or_else(|| "a program".into());
-            let pid = n.by.pid.map_or("?".into(), |p| p.to_string());
+            let words = n.wording("this window");
             match n.notice {
-                AgentNoticeKind::Contested => shared.borrow().ui.set_notice(&format!(
-                    "{who} (pid {pid}) tried to take over approvals and was refused."
-                )),
+                AgentNoticeKind::Contested => shared.borrow().ui.set_notice(&words),
                 AgentNoticeKind::Replaced => {
                     // Whatever waits is shown to the new agent now; nothing is sent from here.
-                    tracing::info!(%who, %pid, "another agent took over approvals");
+                    tracing::info!(%words, "another agent took over approvals");
                     gtk::main_quit();
                 }
             }
