@@ -13,6 +13,7 @@ each of which it exits once idle. Any mismatch raises (non-zero exit).
 """
 import argparse
 import json
+import re
 import os
 import shutil
 import socket
@@ -526,75 +527,108 @@ def idle_wakeups(root, secs=5):
     return sum(woken.values()), woken
 
 
+class ColdDaemon:
+    """A daemon on its embedded simulator that starts `start_app` when a request finds no
+    agent (as the user unit runs it), with a PIN set and nothing else running: where the
+    cold-start measurements begin. `extra_env` reaches the daemon and what it starts; a
+    GDK_GL of the test's own does not (what starts must choose as it does for users)."""
+
+    PAINTED = re.compile(r"prompt painted since_asked_ms=(\d+) since_sent_ms=(\d+)")
+    ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+    def __init__(self, args, tmp, start_app, prompt_timeout_secs, extra_env=None):
+        (tmp / "home").mkdir(parents=True)
+        self.control, self.hid, self.log = tmp / "control.sock", tmp / "hid.sock", tmp / "daemon.log"
+        self.env = dict(os.environ, TPM_PASSKEY_LOG="info", TPM_PASSKEY_NO_DAEMON_START="1",
+                        XDG_CONFIG_HOME=str(tmp / "config"), HOME=str(tmp / "home"), **(extra_env or {}))
+        self.env.pop("GDK_GL", None)
+        self.proc = subprocess.Popen(
+            [args.daemon, "daemon", "--simulator", "--state-dir", str(tmp / "state"),
+             "--control", str(self.control), "--hid", f"socket:{self.hid}",
+             "--prompt-timeout-secs", str(prompt_timeout_secs), "--start-app", start_app],
+            env=self.env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+        try:
+            for _ in range(150):
+                if self.control.exists() and self.hid.exists():
+                    break
+                time.sleep(0.2)
+            pin = tmp / "pin"
+            pin.write_text(PIN + "\n")
+            subprocess.run([args.daemon, "pin", "set", "--new-pin-file", str(pin), "--control", str(self.control)],
+                           check=True, capture_output=True, timeout=60, env=self.env)
+        except BaseException:
+            self.stop()
+            raise
+
+    def log_text(self):
+        return self.ANSI.sub("", self.log.read_text())
+
+    def painted(self, n, what):
+        """(since_asked_ms, since_sent_ms) of the n-th prompt painted (1-based), waiting for it."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(self.PAINTED.findall(self.log_text())) < n:
+            time.sleep(0.05)
+        found = self.PAINTED.findall(self.log_text())
+        assert len(found) >= n, f"{what} never painted the prompt:\n" + self.log_text()[-3000:]
+        return tuple(map(int, found[n - 1]))
+
+    def extras(self):
+        """What runs below the daemon besides its simulator."""
+        return {p: n for p, n in descendants(self.pid).items() if n != "swtpm"}
+
+    def only_the_simulator(self, patience, what):
+        """Waits until nothing but the simulator runs below the daemon."""
+        deadline = time.monotonic() + patience
+        while self.extras() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = self.extras()
+        assert not left, f"{what}: {left}"
+
+    def rss_mb(self):
+        """The daemon's and everything's below it."""
+        return sum(rss_kb(p) for p in [self.pid, *descendants(self.pid)]) / 1024
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 def cold_start(args, tmp, shots, rounds=3):
     """The app is not resident: a daemon with `--start-app tpm-passkey-app` starts it,
     hidden, for each prompt (the user unit starts the approval window instead:
-    prompt_window.py; the app's cold start is still measured). The window paints the prompt and reports how long
-    after the request (`prompt painted since_asked_ms=…` in the app's log: no WebDriver
+    prompt_window.py; the app's cold start is still measured). The window paints the prompt
+    and reports how long after the request (`prompt painted since_asked_ms=…` in the app's log: no WebDriver
     reaches an app the daemon started); nobody answers, the prompt times out, the window
     hides and the app exits once idle with its WebKit processes, leaving the daemon and its
     simulator. Returns the figures; raises if the app or a WebKit process stays."""
-    import re
-    tmp = tmp / "cold"
-    (tmp / "home").mkdir(parents=True)
-    control, hid, log = tmp / "control.sock", tmp / "hid.sock", tmp / "daemon.log"
-    env = dict(os.environ, TPM_PASSKEY_LOG="info", TPM_PASSKEY_APP_IDLE_EXIT_SECS="2",
-               TPM_PASSKEY_NO_DAEMON_START="1", XDG_CONFIG_HOME=str(tmp / "config"),
-               HOME=str(tmp / "home"))
-    daemon = subprocess.Popen(
-        [args.daemon, "daemon", "--simulator", "--state-dir", str(tmp / "state"),
-         "--control", str(control), "--hid", f"socket:{hid}", "--prompt-timeout-secs", "5",
-         "--start-app", args.app],
-        env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    daemon = ColdDaemon(args, tmp / "cold", args.app, 5, {"TPM_PASSKEY_APP_IDLE_EXIT_SECS": "2"})
     try:
-        for _ in range(150):
-            if control.exists() and hid.exists():
-                break
-            time.sleep(0.2)
-        pin = tmp / "pin"
-        pin.write_text(PIN + "\n")
-        subprocess.run([args.daemon, "pin", "set", "--new-pin-file", str(pin), "--control", str(control)],
-                       check=True, capture_output=True, timeout=60)
         server = Fido2Server(RP)
 
         def register():
             options, _ = server.register_begin(
                 PublicKeyCredentialUserEntity(id=b"cold-id", name="cold", display_name="Cold"),
                 user_verification=UserVerificationRequirement.REQUIRED)
-            client = Fido2Client(open_device(str(hid)),
+            client = Fido2Client(open_device(str(daemon.hid)),
                                  client_data_collector=DefaultClientDataCollector("https://example.com"),
                                  user_interaction=BuiltInUv())
             return client.make_credential(options.public_key)
 
-        painted = re.compile(r"prompt painted since_asked_ms=(\d+) since_sent_ms=(\d+)")
-        ansi = re.compile(r"\x1b\[[0-9;]*m")
-
-        def log_text():
-            return ansi.sub("", log.read_text())
-
         figures = []
         for i in range(rounds):
-            before = {p: n for p, n in descendants(daemon.pid).items() if n != "swtpm"}
+            before = daemon.extras()
             assert not before, f"something besides the simulator runs before round {i}: {before}"
             job = Background(register)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and len(painted.findall(log_text())) <= i:
-                time.sleep(0.05)
-            found = painted.findall(log_text())
-            assert len(found) > i, "the started app never painted the prompt:\n" + log_text()[-3000:]
-            since_asked, since_sent = map(int, found[i])
+            since_asked, since_sent = daemon.painted(i + 1, "the started app")
             _, err = job.result(timeout=60)
             assert err is not None, "nobody answered, yet the registration went through"
             # The app exits once idle, its WebKit processes with it.
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                left = {p: n for p, n in descendants(daemon.pid).items() if n != "swtpm"}
-                if not left:
-                    break
-                time.sleep(0.2)
-            assert not left, f"the app did not exit once idle: {left}"
-            product = [daemon.pid, *descendants(daemon.pid)]
-            figures.append((since_asked, since_sent, sum(rss_kb(p) for p in product) / 1024))
+            daemon.only_the_simulator(30, "the app did not exit once idle")
+            figures.append((since_asked, since_sent, daemon.rss_mb()))
         # Idle now: the product's wake-ups over 5 s (daemon and simulator, every thread).
         woke, woken = idle_wakeups(daemon.pid)
         for n, (asked, sent, rss) in enumerate(figures, 1):
@@ -606,11 +640,7 @@ def cold_start(args, tmp, shots, rounds=3):
             "".join(f"{a} {s} {r:.1f}\n" for a, s, r in figures) + f"idle-switches-5s {woke}\n")
         return figures
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(10)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
+        daemon.stop()
 
 
 def main():

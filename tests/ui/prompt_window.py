@@ -9,7 +9,6 @@ Called by e2e.py after the app's walk; prints the figures docs/PERFORMANCE.md re
 import ctypes
 import json
 import os
-import re
 import signal
 import subprocess
 import time
@@ -54,40 +53,23 @@ def prompt_window(args, tmp, shots, e2e):
     """Three requests, each starting the window cold: approved (a click without the PIN is
     refused; then the PIN typed and Enter), denied (Escape), and left to time out. Returns
     the painted figures (ms after the request)."""
-    tmp = tmp / "prompt"
-    (tmp / "home").mkdir(parents=True)
-    control, hid, log = tmp / "control.sock", tmp / "hid.sock", tmp / "daemon.log"
     bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
                            stdout=subprocess.PIPE, text=True, start_new_session=True)
     address = bus.stdout.readline().strip()
-    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=address, TPM_PASSKEY_LOG="info",
-               TPM_PASSKEY_PROMPT_ARM_MS=str(ARM_MS),
-               TPM_PASSKEY_NO_DAEMON_START="1", XDG_CONFIG_HOME=str(tmp / "config"),
-               HOME=str(tmp / "home"))
-    env.pop("GDK_GL", None)
-    daemon = subprocess.Popen(
-        [args.daemon, "daemon", "--simulator", "--state-dir", str(tmp / "state"),
-         "--control", str(control), "--hid", f"socket:{hid}", "--prompt-timeout-secs", "8",
-         "--start-app", args.prompt],
-        env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     # The requests come from this process: it takes the hostile name (prctl PR_SET_NAME).
     libc = ctypes.CDLL(None)
     old_name = Path("/proc/self/comm").read_text().strip().encode()
-    libc.prctl(15, HOSTILE_NAME.encode(), 0, 0, 0)
+    daemon = None
     try:
-        for _ in range(150):
-            if control.exists() and hid.exists():
-                break
-            time.sleep(0.2)
-        pin = tmp / "pin"
-        pin.write_text(e2e.PIN + "\n")
-        subprocess.run([args.daemon, "pin", "set", "--new-pin-file", str(pin), "--control", str(control)],
-                       check=True, capture_output=True, timeout=60, env=env)
+        daemon = e2e.ColdDaemon(args, tmp / "prompt", args.prompt, 8, {
+            "DBUS_SESSION_BUS_ADDRESS": address, "TPM_PASSKEY_PROMPT_ARM_MS": str(ARM_MS)})
+        env = daemon.env
+        libc.prctl(15, HOSTILE_NAME.encode(), 0, 0, 0)
         server = Fido2Server(e2e.RP)
         creds = []
 
         def client():
-            return Fido2Client(open_device(str(hid)),
+            return Fido2Client(open_device(str(daemon.hid)),
                                client_data_collector=DefaultClientDataCollector("https://example.com"),
                                user_interaction=e2e.BuiltInUv())
 
@@ -103,42 +85,26 @@ def prompt_window(args, tmp, shots, e2e):
             selection = client().get_assertion(options.public_key)
             return server.authenticate_complete(state, creds, selection.get_response(0))
 
-        painted = re.compile(r"prompt painted since_asked_ms=(\d+) since_sent_ms=(\d+)")
-        ansi = re.compile(r"\x1b\[[0-9;]*m")
-
-        def log_text():
-            return ansi.sub("", log.read_text())
-
         def window_pid():
             found = [p for p, n in e2e.descendants(daemon.pid).items() if n.startswith("tpm-passkey-pro")]
             return found[0] if found else None
 
         def round_(n, ceremony):
-            left = {p: name for p, name in e2e.descendants(daemon.pid).items() if name != "swtpm"}
+            left = daemon.extras()
             assert not left, f"something besides the simulator runs before request {n}: {left}"
             job = e2e.Background(ceremony)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and len(painted.findall(log_text())) < n:
-                time.sleep(0.05)
-            found = painted.findall(log_text())
-            assert len(found) >= n, "the window never painted the request:\n" + log_text()[-3000:]
+            fig = daemon.painted(n, "the window")
             painted_at = time.monotonic()
             shown = atspi(env, "read", "20")
             rss = e2e.rss_kb(window_pid() or 0) / 1024
-            return job, shown, tuple(map(int, found[n - 1])), rss, painted_at
+            return job, shown, fig, rss, painted_at
 
         def armed(painted_at):
             """Waits out the arming delay of the request painted at `painted_at`."""
             time.sleep(max(0.0, painted_at + ARM_MS / 1000 + 0.2 - time.monotonic()))
 
         def exits_once_idle(what):
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                left = {p: n for p, n in e2e.descendants(daemon.pid).items() if n != "swtpm"}
-                if not left:
-                    return
-                time.sleep(0.2)
-            raise AssertionError(f"the window did not exit once idle after {what}: {left}")
+            daemon.only_the_simulator(15, f"the window did not exit once idle after {what}")
 
         figures = []
         # 1. A registration: the window says what is asked and who asks, in the daemon's
@@ -186,7 +152,7 @@ def prompt_window(args, tmp, shots, e2e):
         exits_once_idle("a timeout")
         # Idle: the product's wake-ups over 5 s (daemon and simulator, every thread).
         woke, woken = e2e.idle_wakeups(daemon.pid)
-        idle_rss = sum(e2e.rss_kb(p) for p in [daemon.pid, *e2e.descendants(daemon.pid)]) / 1024
+        idle_rss = daemon.rss_mb()
         for n, (asked, sent, rss) in enumerate(figures, 1):
             print(f"prompt window {n}: painted {asked} ms after the request ({sent} ms after the daemon "
                   f"sent it); the window {rss:.1f} MB RSS while shown")
@@ -197,10 +163,7 @@ def prompt_window(args, tmp, shots, e2e):
         return figures
     finally:
         libc.prctl(15, old_name, 0, 0, 0)
-        daemon.terminate()
-        try:
-            daemon.wait(10)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
+        if daemon is not None:
+            daemon.stop()
         os.killpg(bus.pid, signal.SIGTERM)
         bus.wait(10)
